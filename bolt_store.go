@@ -1,0 +1,1146 @@
+package usersessions
+
+import (
+	"cmp"
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// schemaVersion is the layout of buckets and keys, stored in the meta bucket.
+// Open refuses files with another version instead of misreading them.
+const schemaVersion = 1
+
+var (
+	metaSchema = []byte("schema")
+	metaIdle   = []byte("idle_timeout")
+)
+
+// Store is a session store backed by one bbolt file. It is safe for
+// concurrent use. Create it with Open and Close it when done.
+type Store struct {
+	db     *bolt.DB
+	path   string
+	opts   Options
+	log    *slog.Logger
+	cache  *memCache // nil in uncached mode
+	active *activityTable
+
+	writes  chan *writeOp // to the group committer
+	quit    chan struct{} // closed by Close: stop accepting work
+	stopped chan struct{} // closed when the committer has exited
+	loops   sync.WaitGroup
+	closed  atomic.Bool
+	closeMu sync.Mutex
+
+	loads, creates, saves, deletes, commits, flushes atomic.Uint64
+}
+
+// Open opens the session database at path, creating it if needed. A nil
+// opts means the defaults (see Options).
+//
+// bbolt lets one process at a time open a file. If another process holds
+// it, Open waits up to Options.OpenTimeout and then fails with an error that
+// names the file and wraps ErrLocked. A file that is not a bbolt database,
+// or not a usersessions one, fails with ErrSchema; a damaged one with
+// ErrCorrupt.
+func Open(path string, opts *Options) (*Store, error) {
+	o := opts.withDefaults()
+	db, err := openBolt(path, o.OpenTimeout)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		db:      db,
+		path:    path,
+		opts:    o,
+		log:     o.Logger.With("db", path),
+		active:  newActivityTable(),
+		writes:  make(chan *writeOp),
+		quit:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	if err := s.initSchema(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("usersessions: open %s: %w", path, err)
+	}
+	if !o.NoCache {
+		if s.cache, err = newMemCache(o.CacheBytes); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("usersessions: open %s: cache: %w", path, err)
+		}
+	}
+	go s.commitLoop()
+	s.every(o.TouchInterval, func() {
+		if err := s.Flush(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
+			s.log.Error("usersessions: flushing activity", "err", err)
+		}
+	})
+	if o.CleanupInterval > 0 {
+		s.every(o.CleanupInterval, func() {
+			if n, err := s.ClearExpired(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
+				s.log.Error("usersessions: clearing expired sessions", "err", err)
+			} else if n > 0 {
+				s.log.Debug("usersessions: cleared expired sessions", "count", n)
+			}
+		})
+	}
+	return s, nil
+}
+
+func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
+	// bbolt panics on some kinds of damage instead of returning an error.
+	defer func() {
+		if p := recover(); p != nil {
+			db, err = nil, fmt.Errorf("usersessions: open %s: %w: %v", path, ErrCorrupt, p)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: timeout,
+		// The freelist is rebuilt on open instead of written on every
+		// commit: cheaper commits, and nothing to lose in a crash.
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, bolt.ErrTimeout):
+		return nil, fmt.Errorf("usersessions: open %s: %w (gave up after %v)", path, ErrLocked, timeout)
+	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrVersionMismatch):
+		return nil, fmt.Errorf("usersessions: open %s: %w: not a bbolt database (%v)", path, ErrSchema, err)
+	case errors.Is(err, bolt.ErrChecksum):
+		return nil, fmt.Errorf("usersessions: open %s: %w: %v", path, ErrCorrupt, err)
+	default:
+		return nil, fmt.Errorf("usersessions: open %s: %w", path, err)
+	}
+}
+
+// initSchema creates the buckets of a new file, or checks an existing one.
+func (s *Store) initSchema() error {
+	return s.update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			empty := true
+			tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
+			if !empty {
+				return fmt.Errorf("%w: the file holds other data, not usersessions", ErrSchema)
+			}
+			var err error
+			if meta, err = tx.CreateBucket(bucketMeta); err != nil {
+				return err
+			}
+			if err := meta.Put(metaSchema, []byte(strconv.Itoa(schemaVersion))); err != nil {
+				return err
+			}
+		}
+		if v := string(meta.Get(metaSchema)); v != strconv.Itoa(schemaVersion) {
+			return fmt.Errorf("%w: schema version %q, this package reads version %d", ErrSchema, v, schemaVersion)
+		}
+		for _, name := range [][]byte{bucketSessions, bucketByUser, bucketByExpiry} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		// Expiry keys depend on IdleTimeout. If it changed since the file
+		// was last opened, recompute them so cleanup stays exact.
+		idle := []byte(strconv.FormatInt(int64(s.opts.IdleTimeout), 10))
+		if old := meta.Get(metaIdle); old != nil && string(old) != string(idle) {
+			if err := rebuildExpiryIndex(tx, s.opts.IdleTimeout); err != nil {
+				return err
+			}
+		}
+		return meta.Put(metaIdle, idle)
+	})
+}
+
+func rebuildExpiryIndex(tx *bolt.Tx, idle time.Duration) error {
+	if err := tx.DeleteBucket(bucketByExpiry); err != nil {
+		return err
+	}
+	byExpiry, err := tx.CreateBucket(bucketByExpiry)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketSessions).ForEach(func(k, v []byte) error {
+		r, err := decodeRecord(v, false)
+		if err != nil || len(k) != idBytes {
+			return fmt.Errorf("record %x: %w", k, err)
+		}
+		return byExpiry.Put(expiryKey(r.deadline(idle), sessionID(k)), nil)
+	})
+}
+
+// every runs fn every interval until Close.
+func (s *Store) every(interval time.Duration, fn func()) {
+	s.loops.Add(1)
+	go func() {
+		defer s.loops.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				fn()
+			case <-s.quit:
+				return
+			}
+		}
+	}()
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// Lifetime returns the absolute session lifetime in force (for cookie
+// Max-Age).
+func (s *Store) Lifetime() time.Duration { return s.opts.Lifetime }
+
+// IdleTimeout returns the idle timeout in force; 0 means none.
+func (s *Store) IdleTimeout() time.Duration { return s.opts.IdleTimeout }
+
+func (s *Store) now() int64 { return s.opts.Now().UnixNano() }
+
+func unixNano(n int64) time.Time { return time.Unix(0, n) }
+
+// ---- reading ----
+
+// view runs fn in a read transaction, turning a closed database into
+// ErrClosed and a bbolt panic on damaged pages into ErrCorrupt.
+func (s *Store) view(fn func(indexes) error) (err error) {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, p)
+		}
+	}()
+	err = s.db.View(func(tx *bolt.Tx) error { return fn(openIndexes(tx, s.opts.IdleTimeout)) })
+	return s.mapErr(err)
+}
+
+func (s *Store) mapErr(err error) error {
+	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
+// Load returns the session that token belongs to. It fails with ErrNotFound
+// for a token that is malformed, unknown, expired or revoked; a malformed one
+// (wrong length, not base64url) is refused before any lookup. The caller
+// owns the result: changes reach the store only through Save.
+func (s *Store) Load(ctx context.Context, token string) (*Session, error) {
+	id, sec, ok := parseToken(token)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	hash := sec.hash()
+	sess, err := s.load(id, &hash)
+	if err != nil {
+		return nil, err
+	}
+	s.loads.Add(1)
+	return sess, nil
+}
+
+// Get returns the session with the public ID id (for views and admin
+// tools: it needs no token and returns none). Errors as for Load.
+func (s *Store) Get(ctx context.Context, id string) (*Session, error) {
+	sid, ok := parseID(id)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return s.load(sid, nil)
+}
+
+// load returns a caller-owned copy of the live session id, checking the
+// token hash when one is given.
+func (s *Store) load(id sessionID, hash *tokenHash) (*Session, error) {
+	if s.cache != nil {
+		if e := s.cache.get(id); e != nil {
+			if hash != nil && subtle.ConstantTimeCompare(e.hash[:], hash[:]) != 1 {
+				return nil, ErrNotFound
+			}
+			return s.live(id, e.sess.clone())
+		}
+	}
+	var gen uint64
+	if s.cache != nil {
+		gen = s.cache.generation(id) // before the read: see memcache.go
+	}
+	var r *record
+	var size int
+	err := s.view(func(ix indexes) error {
+		data := ix.sessions.Get(id[:])
+		if data == nil {
+			return ErrNotFound
+		}
+		size = len(data)
+		var err error
+		r, err = decodeRecord(data, true)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			s.log.Error("usersessions: unreadable session record", "id", id.String(), "err", err)
+		}
+		return nil, err
+	}
+	if hash != nil && subtle.ConstantTimeCompare(r.hash[:], hash[:]) != 1 {
+		return nil, ErrNotFound
+	}
+	sess := r.session(id, s.opts.IdleTimeout)
+	if s.cache != nil {
+		if !sess.Active(unixNano(s.now())) {
+			return nil, ErrNotFound // expired: don't cache it
+		}
+		s.cache.put(id, gen, r.hash, sess, size)
+		sess = sess.clone()
+	}
+	return s.live(id, sess)
+}
+
+// live overlays pending activity on sess and checks that it has not expired.
+func (s *Store) live(id sessionID, sess *Session) (*Session, error) {
+	if a, ok := s.active.lookup(id); ok {
+		a.overlay(sess)
+	}
+	if !sess.Active(unixNano(s.now())) {
+		return nil, ErrNotFound
+	}
+	return sess, nil
+}
+
+// ListByUser returns userID's active sessions, most recent activity first,
+// without tokens. It reads only that user's index entries and records. An
+// empty userID (anonymous) has no list.
+func (s *Store) ListByUser(ctx context.Context, userID string) ([]*Session, error) {
+	if userID == "" {
+		return nil, nil
+	}
+	var list []*Session
+	now := s.now()
+	err := s.view(func(ix indexes) error {
+		for _, id := range ix.userIDs(userID) {
+			r, err := ix.get(id, true)
+			if err != nil {
+				return fmt.Errorf("session %s: %w", id, err)
+			}
+			if r == nil {
+				return fmt.Errorf("%w: user index names missing session %s", ErrCorrupt, id)
+			}
+			sess := r.session(id, s.opts.IdleTimeout)
+			if a, ok := s.active.lookup(id); ok {
+				a.overlay(sess)
+			}
+			if sess.Active(unixNano(now)) {
+				list = append(list, sess)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(list, func(a, b *Session) int {
+		return cmp.Or(b.LastSeen.Compare(a.LastSeen), strings.Compare(a.ID, b.ID))
+	})
+	return list, nil
+}
+
+// allPage is how many sessions All reads per read transaction. Paging keeps
+// transactions short: a long-lived read transaction would stall writers that
+// need to grow the file while the caller works on each session.
+const allPage = 256
+
+// All iterates over sessions matching f, in ID order, for admin listings.
+// Sessions come without tokens, with pending activity applied. A record
+// that cannot be decoded is yielded as an error wrapping ErrCorrupt, and the
+// iteration goes on if the loop does. Stop early by breaking out of the loop.
+func (s *Store) All(ctx context.Context, f Filter) iter.Seq2[*Session, error] {
+	return func(yield func(*Session, error) bool) {
+		var after []byte
+		if f.After != "" {
+			id, ok := parseID(f.After)
+			if !ok {
+				yield(nil, fmt.Errorf("usersessions: bad cursor %q: %w", f.After, ErrNotFound))
+				return
+			}
+			after = id[:]
+		}
+		for {
+			if err := ctx.Err(); err != nil {
+				yield(nil, err)
+				return
+			}
+			page, last, err := s.allPage(f, after)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, item := range page {
+				if !yield(item.sess, item.err) {
+					return
+				}
+			}
+			if last == nil {
+				return
+			}
+			after = last
+		}
+	}
+}
+
+type sessionOrError struct {
+	sess *Session
+	err  error
+}
+
+// allPage reads up to allPage records after the key after and returns those
+// that match f, and the last key read (nil at the end).
+func (s *Store) allPage(f Filter, after []byte) (page []sessionOrError, last []byte, err error) {
+	now := unixNano(s.now())
+	err = s.view(func(ix indexes) error {
+		var next func() (sessionID, bool)
+		if f.UserID != "" {
+			ids := ix.userIDs(f.UserID) // sorted by ID within the user
+			i, _ := slices.BinarySearchFunc(ids, after, func(id sessionID, after []byte) int {
+				return strings.Compare(string(id[:]), string(after))
+			})
+			if i < len(ids) && after != nil && string(ids[i][:]) == string(after) {
+				i++
+			}
+			next = func() (sessionID, bool) {
+				if i >= len(ids) {
+					return sessionID{}, false
+				}
+				i++
+				return ids[i-1], true
+			}
+		} else {
+			c := ix.sessions.Cursor()
+			var k []byte
+			if after == nil {
+				k, _ = c.First()
+			} else if k, _ = c.Seek(after); k != nil && string(k) == string(after) {
+				k, _ = c.Next()
+			}
+			next = func() (sessionID, bool) {
+				for k != nil && len(k) != idBytes {
+					k, _ = c.Next()
+				}
+				if k == nil {
+					return sessionID{}, false
+				}
+				id := sessionID(k)
+				k, _ = c.Next()
+				return id, true
+			}
+		}
+		read := 0
+		for read < allPage {
+			id, ok := next()
+			if !ok {
+				last = nil
+				return nil
+			}
+			read++
+			last = id[:]
+			r, err := ix.get(id, true)
+			if err != nil {
+				page = append(page, sessionOrError{err: fmt.Errorf("session %s: %w", id, err)})
+				continue
+			}
+			if r == nil {
+				continue
+			}
+			sess := r.session(id, s.opts.IdleTimeout)
+			if a, ok := s.active.lookup(id); ok {
+				a.overlay(sess)
+			}
+			if f.matches(sess, now) {
+				page = append(page, sessionOrError{sess: sess})
+			}
+		}
+		last = slices.Clone(last)
+		return nil
+	})
+	return page, last, err
+}
+
+func (f *Filter) matches(s *Session, now time.Time) bool {
+	switch {
+	case f.UserID != "" && s.UserID != f.UserID,
+		f.Anonymous && s.UserID != "",
+		f.State == ActiveOnly && !s.Active(now),
+		f.State == ExpiredOnly && s.Active(now),
+		f.IPPrefix.IsValid() && !f.IPPrefix.Contains(s.IP):
+		return false
+	}
+	if f.Search != "" {
+		q := strings.ToLower(f.Search)
+		ip := ""
+		if s.IP.IsValid() {
+			ip = s.IP.String()
+		}
+		return strings.Contains(strings.ToLower(s.UserID), q) || strings.Contains(ip, q)
+	}
+	return true
+}
+
+// Count returns the number of stored sessions, expired ones not yet cleared
+// included.
+func (s *Store) Count(ctx context.Context) (int, error) {
+	n := 0
+	err := s.view(func(ix indexes) error {
+		n = ix.sessions.Stats().KeyN
+		return nil
+	})
+	return n, err
+}
+
+// ---- writing ----
+
+// Create starts a session for userID ("" for anonymous) and returns it with
+// its Token set. It is durable when it returns.
+func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, error) {
+	id, err := newSessionID()
+	if err != nil {
+		return nil, fmt.Errorf("usersessions: random ID: %w", err)
+	}
+	sec, err := newSecret()
+	if err != nil {
+		return nil, fmt.Errorf("usersessions: random token: %w", err)
+	}
+	now := s.now()
+	r := &record{
+		hash:      sec.hash(),
+		userID:    userID,
+		ip:        c.IP.Unmap(),
+		userAgent: TruncateUserAgent(c.UserAgent),
+		created:   now,
+		lastSeen:  now,
+		expires:   now + int64(s.opts.Lifetime),
+		rawValues: []byte{0}, // no values
+	}
+	var gen uint64
+	if s.cache != nil {
+		gen = s.cache.generation(id)
+	}
+	err = s.write(ctx, func(ix indexes) error {
+		if ix.sessions.Get(id[:]) != nil {
+			return errors.New("usersessions: session ID collision") // 2^-128: a broken RNG
+		}
+		return ix.put(id, nil, r)
+	}, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.creates.Add(1)
+	sess := r.session(id, s.opts.IdleTimeout)
+	if s.cache != nil {
+		s.cache.put(id, gen, r.hash, sess, len(r.userID)+len(r.userAgent)+64)
+		sess = sess.clone()
+	}
+	sess.Token = formatToken(id, sec)
+	return sess, nil
+}
+
+// Save writes sess's UserID, IP, UserAgent and values, and records activity.
+// The times are the Store's: changes to CreatedAt, LastSeen or ExpiresAt are
+// ignored. Save fails with ErrNotFound, and writes nothing, when the session
+// was deleted, revoked or expired meanwhile: it never brings one back. It
+// is durable when it returns, and a value of a type that cannot be stored
+// fails with ErrUnsupportedType.
+func (s *Store) Save(ctx context.Context, sess *Session) error {
+	id, ok := parseID(sess.ID)
+	if !ok {
+		return ErrNotFound
+	}
+	values, err := encodeValues(nil, sess.values)
+	if err != nil {
+		return fmt.Errorf("usersessions: save %s: %w", sess.ID, err)
+	}
+	userID, ip, ua := sess.UserID, sess.IP.Unmap(), TruncateUserAgent(sess.UserAgent)
+	var saved *record
+	err = s.write(ctx, func(ix indexes) error {
+		old, err := ix.get(id, false)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		if old == nil || old.deadline(ix.idle) <= now {
+			return ErrNotFound
+		}
+		r := *old
+		r.userID, r.userAgent, r.rawValues = userID, ua, values
+		if ip.IsValid() {
+			r.ip = ip
+		}
+		r.lastSeen = max(r.lastSeen, now)
+		saved = &r
+		return ix.put(id, old, &r)
+	}, func() { s.forget(id) })
+	if err != nil {
+		return err
+	}
+	s.saves.Add(1)
+	sess.LastSeen, sess.ExpiresAt, sess.CreatedAt = unixNano(saved.lastSeen), unixNano(saved.expires), unixNano(saved.created)
+	sess.modified = false
+	return nil
+}
+
+// Touch records activity on the session id: now as LastSeen, and the
+// client's IP and user agent when they are set and changed. It is meant for
+// every request, so it writes nothing itself: activity is kept in memory,
+// reported by Load and ListByUser at once, and written to disk in one batch
+// per TouchInterval (and on Flush and Close). It fails with ErrNotFound for
+// a session that is not live.
+func (s *Store) Touch(ctx context.Context, id string, c Client) error {
+	sid, ok := parseID(id)
+	if !ok {
+		return ErrNotFound
+	}
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	now := s.now()
+	if s.active.touch(sid, now, c) {
+		return nil
+	}
+	// First activity since the last flush: start from the stored state.
+	sess, err := s.load(sid, nil)
+	if err != nil {
+		return err
+	}
+	s.active.add(sid, now, c, activity{
+		lastSeen:  sess.LastSeen.UnixNano(),
+		ip:        sess.IP,
+		userAgent: sess.UserAgent,
+	})
+	return nil
+}
+
+// Rotate gives the session of token a new token and returns the session
+// with it. The old token is dead when Rotate returns; the ID, the values and
+// the lifetime stay. Use it whenever privileges change, such as at login, so
+// a token planted before (session fixation) is worthless.
+func (s *Store) Rotate(ctx context.Context, token string) (*Session, error) {
+	return s.rotate(ctx, token, nil)
+}
+
+// RotateUser is Rotate plus binding the session to userID in the same
+// durable write, with the lifetime restarted from now: a sign-in. Use it at
+// login.
+func (s *Store) RotateUser(ctx context.Context, token, userID string) (*Session, error) {
+	return s.rotate(ctx, token, &userID)
+}
+
+func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Session, error) {
+	id, oldSec, ok := parseToken(token)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	oldHash := oldSec.hash()
+	sec, err := newSecret()
+	if err != nil {
+		return nil, fmt.Errorf("usersessions: random token: %w", err)
+	}
+	var rotated *record
+	err = s.write(ctx, func(ix indexes) error {
+		old, err := ix.get(id, true)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		if old == nil || subtle.ConstantTimeCompare(old.hash[:], oldHash[:]) != 1 || old.deadline(ix.idle) <= now {
+			return ErrNotFound
+		}
+		r := *old
+		r.hash = sec.hash()
+		if a, ok := s.active.lookup(id); ok {
+			r.lastSeen, r.ip, r.userAgent = max(a.lastSeen, r.lastSeen), a.ip, a.userAgent
+		}
+		if userID != nil {
+			r.userID = *userID
+			r.created, r.lastSeen, r.expires = now, now, now+int64(s.opts.Lifetime)
+		}
+		rotated = &r
+		return ix.put(id, old, &r)
+	}, func() { s.forget(id) })
+	if err != nil {
+		return nil, err
+	}
+	sess := rotated.session(id, s.opts.IdleTimeout)
+	sess.Token = formatToken(id, sec)
+	return sess, nil
+}
+
+// Delete ends the session id. It returns nil when a session was removed
+// (even an expired one) and ErrNotFound when there was none.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	return s.deleteOne(ctx, id, nil)
+}
+
+// DeleteForUser ends the session id only if it belongs to userID, checked
+// in the same transaction. Another user's session, like a missing one, is
+// ErrNotFound: use it wherever a user names a session to end.
+func (s *Store) DeleteForUser(ctx context.Context, userID, id string) error {
+	return s.deleteOne(ctx, id, &userID)
+}
+
+func (s *Store) deleteOne(ctx context.Context, id string, owner *string) error {
+	sid, ok := parseID(id)
+	if !ok {
+		return ErrNotFound
+	}
+	err := s.write(ctx, func(ix indexes) error {
+		r, err := ix.get(sid, false)
+		if err != nil {
+			return err
+		}
+		if r == nil || owner != nil && r.userID != *owner {
+			return ErrNotFound
+		}
+		return ix.remove(sid, r)
+	}, func() { s.forget(sid) })
+	if err == nil {
+		s.deletes.Add(1)
+	}
+	return err
+}
+
+// DeleteByUser ends every session of userID except keepID ("" keeps none):
+// "log out everywhere" or "end all other sessions". It reads only that
+// user's index entries, and returns how many sessions it removed. An empty
+// userID removes nothing.
+func (s *Store) DeleteByUser(ctx context.Context, userID, keepID string) (int, error) {
+	if userID == "" {
+		return 0, nil
+	}
+	var removed []sessionID
+	err := s.write(ctx, func(ix indexes) error {
+		removed = removed[:0] // the op may run twice (see runBatch)
+		for _, id := range ix.userIDs(userID) {
+			if id.String() == keepID {
+				continue
+			}
+			r, err := ix.get(id, false)
+			if err != nil {
+				return fmt.Errorf("session %s: %w", id, err)
+			}
+			if r == nil {
+				// A dangling index entry: drop it rather than fail.
+				if err := ix.byUser.Delete(userKey(userID, id)); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := ix.remove(id, r); err != nil {
+				return err
+			}
+			removed = append(removed, id)
+		}
+		return nil
+	}, func() {
+		for _, id := range removed {
+			s.forget(id)
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.deletes.Add(uint64(len(removed)))
+	return len(removed), nil
+}
+
+// forget drops every in-memory trace of id after a committed write.
+func (s *Store) forget(id sessionID) {
+	if s.cache != nil {
+		s.cache.invalidate(id)
+	}
+	s.active.remove(id)
+}
+
+// clearBatch bounds how many sessions one cleanup transaction removes, so
+// cleanup never holds the writer lock for long.
+const clearBatch = 1000
+
+// ClearExpired removes the sessions that are past their deadline, with their
+// index entries, and returns how many. It walks the expiry index from the
+// front and stops at the first deadline in the future, so it touches only
+// what has expired. Pending activity is flushed first so idle deadlines are
+// current. A record that cannot be decoded is left in place and logged.
+func (s *Store) ClearExpired(ctx context.Context) (int, error) {
+	if err := s.Flush(ctx); err != nil {
+		return 0, err
+	}
+	total := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		var removed []sessionID
+		more := false
+		err := s.update(func(tx *bolt.Tx) error {
+			removed = removed[:0]
+			ix := openIndexes(tx, s.opts.IdleTimeout)
+			now := s.now()
+			c := ix.byExpiry.Cursor()
+			var stale [][]byte
+			for k, _ := c.First(); k != nil; k, _ = c.Next() {
+				dl, id, ok := splitExpiryKey(k)
+				if !ok || dl > now {
+					break
+				}
+				if len(removed)+len(stale) >= clearBatch {
+					more = true
+					break
+				}
+				if a, ok := s.active.lookup(id); ok && a.lastSeen+int64(ix.idle) > now && ix.idle > 0 {
+					continue // activity since the flush: the next flush moves it
+				}
+				r, err := ix.get(id, false)
+				if err != nil {
+					s.log.Error("usersessions: cleanup skips unreadable record", "id", id.String(), "err", err)
+					continue
+				}
+				if r == nil || r.deadline(ix.idle) != dl {
+					stale = append(stale, slices.Clone(k))
+					continue
+				}
+				if r.deadline(ix.idle) > now {
+					continue
+				}
+				removed = append(removed, id)
+			}
+			for _, k := range stale {
+				if err := ix.byExpiry.Delete(k); err != nil {
+					return err
+				}
+			}
+			for _, id := range removed {
+				r, err := ix.get(id, false)
+				if err != nil {
+					return err
+				}
+				if err := ix.remove(id, r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		for _, id := range removed {
+			s.forget(id)
+		}
+		total += len(removed)
+		s.deletes.Add(uint64(len(removed)))
+		if !more {
+			return total, nil
+		}
+	}
+}
+
+// Flush writes pending activity (from Touch) to disk now. The Store does
+// this by itself every TouchInterval and on Close.
+func (s *Store) Flush(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	pending := s.active.snapshot()
+	if len(pending) == 0 {
+		return nil
+	}
+	var written map[sessionID]activity
+	err := s.update(func(tx *bolt.Tx) error {
+		written = make(map[sessionID]activity, len(pending))
+		ix := openIndexes(tx, s.opts.IdleTimeout)
+		for id, a := range pending {
+			old, err := ix.get(id, false)
+			if err != nil {
+				s.log.Error("usersessions: flush skips unreadable record", "id", id.String(), "err", err)
+				continue
+			}
+			if old == nil {
+				written[id] = a // deleted meanwhile: never resurrect, just drop
+				continue
+			}
+			r := *old
+			r.lastSeen, r.ip, r.userAgent = max(a.lastSeen, old.lastSeen), a.ip, a.userAgent
+			if err := ix.put(id, old, &r); err != nil {
+				return err
+			}
+			written[id] = a
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.flushes.Add(1)
+	// The cache's snapshots now hold an older LastSeen than disk: drop them
+	// before the pending entries that were covering for them.
+	if s.cache != nil {
+		for id := range written {
+			s.cache.invalidate(id)
+		}
+	}
+	s.active.flushed(written)
+	return nil
+}
+
+// update runs fn in its own durable write transaction, mapping errors and
+// panics like view.
+func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, p)
+		}
+	}()
+	err = s.db.Update(fn)
+	if err == nil {
+		s.commits.Add(1)
+	}
+	return s.mapErr(err)
+}
+
+// ---- group commit ----
+
+// A writeOp is one logical write waiting for the committer.
+type writeOp struct {
+	fn    func(indexes) error
+	after func() // runs once the write is durable, before the caller resumes
+	err   error
+	done  chan struct{}
+}
+
+// maxBatch bounds how many writes share one transaction.
+const maxBatch = 256
+
+// write hands fn to the group committer and waits until it is durable.
+//
+// Every durable write costs an fsync, which takes far longer than the write
+// itself. The committer runs one transaction at a time; writes that arrive
+// while it is busy queue up and then share the next transaction and its one
+// fsync. So a lone writer pays no added delay (unlike bbolt's Batch, which
+// waits on a timer), and throughput grows with the number of writers.
+func (s *Store) write(ctx context.Context, fn func(indexes) error, after func()) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	op := &writeOp{fn: fn, after: after, done: make(chan struct{})}
+	select {
+	case s.writes <- op:
+	case <-s.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-op.done // accepted: the outcome is decided by the committer, not ctx
+	return op.err
+}
+
+func (s *Store) commitLoop() {
+	defer close(s.stopped)
+	batch := make([]*writeOp, 0, maxBatch)
+	for {
+		select {
+		case op := <-s.writes:
+			batch = append(batch[:0], op)
+		case <-s.quit:
+			return
+		}
+	gather:
+		for len(batch) < maxBatch {
+			select {
+			case op := <-s.writes:
+				batch = append(batch, op)
+			default:
+				break gather
+			}
+		}
+		s.runBatch(batch)
+	}
+}
+
+// runBatch commits ops in one transaction. If any op fails, the transaction
+// is rolled back and each op runs again alone, so one failing write cannot
+// take the others down with it, and no partial write is ever committed.
+func (s *Store) runBatch(ops []*writeOp) {
+	err := s.update(func(tx *bolt.Tx) error {
+		ix := openIndexes(tx, s.opts.IdleTimeout)
+		for _, op := range ops {
+			if err := op.fn(ix); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && len(ops) > 1 {
+		for _, op := range ops {
+			s.runBatch([]*writeOp{op})
+		}
+		return
+	}
+	for _, op := range ops {
+		if err == nil && op.after != nil {
+			op.after()
+		}
+		op.err = err
+		close(op.done)
+	}
+}
+
+// ---- lifecycle and checks ----
+
+// Stats returns counters since Open.
+func (s *Store) Stats() Stats {
+	st := Stats{
+		Loads:          s.loads.Load(),
+		Creates:        s.creates.Load(),
+		Saves:          s.saves.Load(),
+		Deletes:        s.deletes.Load(),
+		Commits:        s.commits.Load(),
+		Flushes:        s.flushes.Load(),
+		PendingTouches: s.active.len(),
+		Cached:         s.cache != nil,
+	}
+	if s.cache != nil {
+		st.Hits, st.Misses = s.cache.counts()
+		if total := st.Hits + st.Misses; total > 0 {
+			st.HitRatio = float64(st.Hits) / float64(total)
+		}
+	}
+	return st
+}
+
+// Close flushes pending activity, waits for writes in flight, and closes
+// the file. Every later call returns ErrClosed; closing twice is harmless.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed.Load() {
+		return nil
+	}
+	close(s.quit) // stops the loops and refuses new writes
+	s.loops.Wait()
+	<-s.stopped
+	flushErr := s.Flush(context.Background())
+	s.closed.Store(true)
+	if s.cache != nil {
+		s.cache.close()
+	}
+	// bbolt's Close waits for read transactions still running.
+	if err := s.db.Close(); err != nil {
+		return errors.Join(flushErr, err)
+	}
+	return flushErr
+}
+
+// Check verifies that the indexes and the records agree: every record
+// decodes, has exactly its user-index entry and its expiry-index entry at the
+// deadline its fields give, and every index entry points at such a record.
+// It reads the whole file in one transaction; the problems it finds are
+// returned joined, each wrapping ErrCorrupt.
+func (s *Store) Check(ctx context.Context) error {
+	var problems []error
+	report := func(format string, args ...any) {
+		if len(problems) < 100 {
+			problems = append(problems, fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...))
+		}
+	}
+	err := s.view(func(ix indexes) error {
+		records := make(map[sessionID]*record)
+		err := ix.sessions.ForEach(func(k, v []byte) error {
+			if len(k) != idBytes {
+				report("record key %x has the wrong length", k)
+				return nil
+			}
+			r, err := decodeRecord(v, true)
+			if err != nil {
+				report("session %s: %v", sessionID(k), err)
+				return nil
+			}
+			records[sessionID(k)] = r
+			return ctx.Err()
+		})
+		if err != nil {
+			return err
+		}
+		users := make(map[sessionID]bool)
+		ix.byUser.ForEach(func(k, _ []byte) error {
+			user, id, ok := splitUserKey(k)
+			switch r := records[id]; {
+			case !ok:
+				report("malformed user index key %x", k)
+			case r == nil:
+				report("user index: %q -> missing session %s", user, id)
+			case r.userID != user:
+				report("user index: %q -> session %s of user %q", user, id, r.userID)
+			case users[id]:
+				report("user index: session %s listed twice", id)
+			default:
+				users[id] = true
+			}
+			return nil
+		})
+		expiries := make(map[sessionID]bool)
+		ix.byExpiry.ForEach(func(k, _ []byte) error {
+			dl, id, ok := splitExpiryKey(k)
+			switch r := records[id]; {
+			case !ok:
+				report("malformed expiry index key %x", k)
+			case r == nil:
+				report("expiry index: missing session %s", id)
+			case max(r.deadline(ix.idle), 0) != dl:
+				report("expiry index: session %s at %v, its deadline is %v", id, unixNano(dl), unixNano(r.deadline(ix.idle)))
+			case expiries[id]:
+				report("expiry index: session %s listed twice", id)
+			default:
+				expiries[id] = true
+			}
+			return nil
+		})
+		for id, r := range records {
+			if r.userID != "" && !users[id] {
+				report("session %s of user %q is missing from the user index", id, r.userID)
+			}
+			if !expiries[id] {
+				report("session %s is missing from the expiry index", id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return errors.Join(problems...)
+}
+
+// String describes the store for logs.
+func (s *Store) String() string {
+	mode := "cached"
+	if s.cache == nil {
+		mode = "uncached"
+	}
+	return fmt.Sprintf("usersessions.Store(%s, %s)", s.path, mode)
+}

@@ -1,0 +1,142 @@
+package usersessions
+
+import (
+	"bytes"
+	"encoding/binary"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Secondary indexes. Both are kept in the same transaction as the records
+// they point at, so they can never disagree after a crash; Check proves it.
+//
+// By user: key = uvarint(len(user)) || user || ID, empty value. The length
+// prefix makes a user's keys one exact, contiguous prefix (without it "ann"
+// would also match "anne"), so listing or deleting one user's sessions seeks
+// once and reads only that user's keys. Anonymous sessions are not indexed.
+//
+// By expiry: key = big-endian deadline in Unix nanoseconds || ID, empty value.
+// Keys sort by deadline, so cleanup starts at the front and stops at the
+// first key in the future: it visits only what has expired. The deadline is
+// the one computed from the record as stored (ExpiresAt, or LastSeen plus
+// IdleTimeout when that is sooner); flushing activity moves the entry.
+
+var (
+	bucketSessions = []byte("sessions")
+	bucketByUser   = []byte("by_user")
+	bucketByExpiry = []byte("by_expiry")
+	bucketMeta     = []byte("meta")
+)
+
+func userPrefix(userID string) []byte {
+	p := binary.AppendUvarint(make([]byte, 0, len(userID)+binary.MaxVarintLen64+idBytes), uint64(len(userID)))
+	return append(p, userID...)
+}
+
+func userKey(userID string, id sessionID) []byte {
+	return append(userPrefix(userID), id[:]...)
+}
+
+// splitUserKey returns the user and ID of a by_user key.
+func splitUserKey(k []byte) (user string, id sessionID, ok bool) {
+	n, w := binary.Uvarint(k)
+	if w <= 0 || uint64(len(k)-w) != n+idBytes {
+		return "", id, false
+	}
+	copy(id[:], k[w+int(n):])
+	return string(k[w : w+int(n)]), id, true
+}
+
+func expiryKey(deadline int64, id sessionID) []byte {
+	k := make([]byte, 8+idBytes)
+	binary.BigEndian.PutUint64(k, uint64(max(deadline, 0)))
+	copy(k[8:], id[:])
+	return k
+}
+
+func splitExpiryKey(k []byte) (deadline int64, id sessionID, ok bool) {
+	if len(k) != 8+idBytes {
+		return 0, id, false
+	}
+	copy(id[:], k[8:])
+	return int64(binary.BigEndian.Uint64(k)), id, true
+}
+
+// indexes bundles the buckets a write touches, opened once per transaction.
+type indexes struct {
+	sessions, byUser, byExpiry *bolt.Bucket
+	idle                       time.Duration
+}
+
+func openIndexes(tx *bolt.Tx, idle time.Duration) indexes {
+	return indexes{
+		sessions: tx.Bucket(bucketSessions),
+		byUser:   tx.Bucket(bucketByUser),
+		byExpiry: tx.Bucket(bucketByExpiry),
+		idle:     idle,
+	}
+}
+
+// get decodes the record of id, or returns nil when there is none.
+func (ix indexes) get(id sessionID, withValues bool) (*record, error) {
+	data := ix.sessions.Get(id[:])
+	if data == nil {
+		return nil, nil
+	}
+	return decodeRecord(data, withValues)
+}
+
+// put writes r under id and moves its index entries from old (nil for a new
+// record) to where r needs them.
+func (ix indexes) put(id sessionID, old, r *record) error {
+	if old != nil {
+		if old.userID != r.userID && old.userID != "" {
+			if err := ix.byUser.Delete(userKey(old.userID, id)); err != nil {
+				return err
+			}
+		}
+		if od, nd := old.deadline(ix.idle), r.deadline(ix.idle); od != nd {
+			if err := ix.byExpiry.Delete(expiryKey(od, id)); err != nil {
+				return err
+			}
+		}
+	}
+	if r.userID != "" && (old == nil || old.userID != r.userID) {
+		if err := ix.byUser.Put(userKey(r.userID, id), nil); err != nil {
+			return err
+		}
+	}
+	if old == nil || old.deadline(ix.idle) != r.deadline(ix.idle) {
+		if err := ix.byExpiry.Put(expiryKey(r.deadline(ix.idle), id), nil); err != nil {
+			return err
+		}
+	}
+	return ix.sessions.Put(id[:], encodeRecord(nil, r))
+}
+
+// remove deletes the record r of id and its index entries.
+func (ix indexes) remove(id sessionID, r *record) error {
+	if r.userID != "" {
+		if err := ix.byUser.Delete(userKey(r.userID, id)); err != nil {
+			return err
+		}
+	}
+	if err := ix.byExpiry.Delete(expiryKey(r.deadline(ix.idle), id)); err != nil {
+		return err
+	}
+	return ix.sessions.Delete(id[:])
+}
+
+// userIDs returns the IDs of userID's sessions from the user index.
+func (ix indexes) userIDs(userID string) []sessionID {
+	prefix := userPrefix(userID)
+	var ids []sessionID
+	c := ix.byUser.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) == len(prefix)+idBytes {
+			ids = append(ids, sessionID(k[len(prefix):]))
+		}
+	}
+	return ids
+}

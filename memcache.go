@@ -1,0 +1,111 @@
+package usersessions
+
+import (
+	"sync/atomic"
+
+	"github.com/dgraph-io/ristretto/v2"
+)
+
+// The cache.
+//
+// Cached mode keeps decoded sessions in a ristretto cache keyed by ID. The
+// hard part is revocation: ristretto's Set is buffered and asynchronous, and
+// plain cache-aside has a classic race — a reader misses, reads the record,
+// a deleter removes record and cache entry, then the reader caches the row it
+// read, and the revoked session is served again.
+//
+// Generations make that impossible by construction. Every ID hashes to one
+// of genStripes counters. A writer that changes or removes a session bumps
+// its stripe's counter after the transaction commits and before it returns.
+// A reader loads the counter before it opens its read transaction and stores
+// that value in the entry it caches; a hit counts only while the entry's
+// generation still equals the stripe's current one. So an entry filled from
+// a snapshot older than any completed write is dead the moment that write
+// returns, however late the reader's Set lands. Bumping a stripe also
+// invalidates the other IDs that share it, which only costs them a miss.
+const genStripes = 1 << 14
+
+type memCache struct {
+	c    *ristretto.Cache[uint64, *cacheEntry]
+	gens [genStripes]atomic.Uint64
+
+	// Counters are striped by key so parallel loads don't fight over one
+	// cache line.
+	hits, misses [16]paddedCounter
+}
+
+type paddedCounter struct {
+	n atomic.Uint64
+	_ [56]byte
+}
+
+// cacheEntry is an immutable snapshot of a session record.
+type cacheEntry struct {
+	id   sessionID
+	gen  uint64
+	hash tokenHash
+	sess *Session // shared: values copy-on-write, never written
+}
+
+// entryOverhead approximates the memory of an entry beyond its record bytes.
+const entryOverhead = 256
+
+func newMemCache(maxBytes int64) (*memCache, error) {
+	// Ristretto wants ~10 counters per item it may hold; records are a few
+	// hundred bytes.
+	items := max(maxBytes/int64(entryOverhead+256), 1024)
+	c, err := ristretto.NewCache(&ristretto.Config[uint64, *cacheEntry]{
+		NumCounters:        items * 10,
+		MaxCost:            maxBytes,
+		BufferItems:        64,
+		IgnoreInternalCost: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &memCache{c: c}, nil
+}
+
+func (m *memCache) stripe(key uint64) *atomic.Uint64 { return &m.gens[key%genStripes] }
+
+// generation returns the value a reader must record before reading bbolt.
+func (m *memCache) generation(id sessionID) uint64 {
+	return m.stripe(id.cacheKey()).Load()
+}
+
+// get returns the live entry for id, or nil.
+func (m *memCache) get(id sessionID) *cacheEntry {
+	key := id.cacheKey()
+	e, ok := m.c.Get(key)
+	if !ok || e.id != id || e.gen != m.stripe(key).Load() {
+		m.misses[key%16].n.Add(1)
+		return nil
+	}
+	m.hits[key%16].n.Add(1)
+	return e
+}
+
+// put caches a snapshot read at generation gen. The session must not be
+// written afterwards (see Session.clone).
+func (m *memCache) put(id sessionID, gen uint64, hash tokenHash, sess *Session, cost int) {
+	sess.shared = true
+	m.c.Set(id.cacheKey(), &cacheEntry{id: id, gen: gen, hash: hash, sess: sess}, int64(cost+entryOverhead))
+}
+
+// invalidate kills every cached snapshot of id. Call it after the write
+// committed and before the writer returns.
+func (m *memCache) invalidate(id sessionID) {
+	key := id.cacheKey()
+	m.stripe(key).Add(1)
+	m.c.Del(key) // frees memory; correctness comes from the generation
+}
+
+func (m *memCache) counts() (hits, misses uint64) {
+	for i := range m.hits {
+		hits += m.hits[i].n.Load()
+		misses += m.misses[i].n.Load()
+	}
+	return hits, misses
+}
+
+func (m *memCache) close() { m.c.Close() }

@@ -1,0 +1,304 @@
+// Package usersessions stores HTTP sessions as first-class records that a
+// person can see and control: every session knows its user, device, address
+// and last activity, so an application can list "your active sessions", end
+// one of them, end all others, or log a user out everywhere.
+//
+// It is an embedded, single-node library. Sessions live in one bbolt file,
+// with secondary indexes by user and by expiry kept in the same transaction,
+// and a ristretto cache in front for the hot load path.
+//
+// A session is addressed two ways:
+//
+//   - its Token is the secret that goes in the cookie. Only a SHA-256 hash of
+//     it is stored, so a stolen database file lets nobody in.
+//   - its ID is a public, stable handle, safe to show and to put in URLs. It
+//     never grants access; it is what "end this session" buttons carry.
+//
+// The typical flow:
+//
+//	store, err := usersessions.Open("sessions.db", nil)
+//	sess, err := store.Create(ctx, "alice", usersessions.Client{IP: ip, UserAgent: ua})
+//	// put sess.Token in a cookie; on later requests:
+//	sess, err = store.Load(ctx, token) // errors.Is(err, usersessions.ErrNotFound) => anonymous
+//	list, err := store.ListByUser(ctx, "alice")
+//	n, err := store.DeleteByUser(ctx, "alice", sess.ID) // end every other session
+//
+// The httpx subpackage wraps all of this as net/http middleware and views.
+package usersessions
+
+import (
+	"errors"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"time"
+)
+
+// Errors returned by the Store. Test for them with errors.Is: the Store wraps
+// them with context (the file name, the failing operation).
+var (
+	// ErrNotFound reports an unknown, malformed, expired or revoked token or
+	// ID. The Store never says which of these it was: to a client they are
+	// the same thing, an invalid session.
+	ErrNotFound = errors.New("usersessions: session not found")
+
+	// ErrClosed is returned by every method of a closed Store.
+	ErrClosed = errors.New("usersessions: store closed")
+
+	// ErrLocked reports that Open gave up waiting for a database file that
+	// another process holds open (bbolt allows one writer process per file).
+	ErrLocked = errors.New("usersessions: database in use by another process")
+
+	// ErrCorrupt reports a record or index entry that cannot be decoded or
+	// that disagrees with the rest of the database.
+	ErrCorrupt = errors.New("usersessions: corrupt data")
+
+	// ErrSchema reports a database file that is not a usersessions database,
+	// or one written by a newer, unknown version of this package.
+	ErrSchema = errors.New("usersessions: unsupported database schema")
+)
+
+// Defaults applied by Open to zero Options fields.
+const (
+	DefaultLifetime        = 14 * 24 * time.Hour
+	DefaultTouchInterval   = time.Minute
+	DefaultOpenTimeout     = time.Second
+	DefaultCacheBytes      = 64 << 20
+	DefaultCleanupInterval = time.Hour
+)
+
+// Options configure a Store. The zero value (or a nil *Options) is useful:
+// 14-day sessions, no idle timeout, a 64 MiB cache, hourly cleanup.
+type Options struct {
+	// Lifetime is the absolute lifetime of a session from its creation.
+	// Default 14 days.
+	Lifetime time.Duration
+
+	// IdleTimeout ends a session after this long without activity (Touch,
+	// Save, Create). 0 disables it.
+	IdleTimeout time.Duration
+
+	// NoCache selects the "uncached" mode: every Load reads bbolt. The
+	// default is a ristretto cache in front of bbolt.
+	NoCache bool
+
+	// CacheBytes bounds the cache's memory, measured as the size of the
+	// cached records. 0 means DefaultCacheBytes.
+	CacheBytes int64
+
+	// TouchInterval is how often activity recorded by Touch is written to
+	// disk: at most one persisted LastSeen update per session per interval.
+	// Loads always report the freshest value from memory. Default 1 minute.
+	TouchInterval time.Duration
+
+	// OpenTimeout is how long Open waits for a file held by another process
+	// before failing with ErrLocked. Default 1 second.
+	OpenTimeout time.Duration
+
+	// CleanupInterval is how often a background goroutine removes expired
+	// sessions. 0 means DefaultCleanupInterval; a negative value disables
+	// background cleanup (call ClearExpired yourself). It stops on Close.
+	CleanupInterval time.Duration
+
+	// Now is the clock, for tests. Default time.Now.
+	Now func() time.Time
+
+	// Logger receives problems the Store handles by itself (a corrupt
+	// record skipped during cleanup, a failed background flush). Default:
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// withDefaults returns a copy of o with every zero field set to its default.
+func (o *Options) withDefaults() Options {
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
+	if opts.Lifetime <= 0 {
+		opts.Lifetime = DefaultLifetime
+	}
+	if opts.IdleTimeout < 0 {
+		opts.IdleTimeout = 0
+	}
+	if opts.CacheBytes <= 0 {
+		opts.CacheBytes = DefaultCacheBytes
+	}
+	if opts.TouchInterval <= 0 {
+		opts.TouchInterval = DefaultTouchInterval
+	}
+	if opts.OpenTimeout <= 0 {
+		opts.OpenTimeout = DefaultOpenTimeout
+	}
+	if opts.CleanupInterval == 0 {
+		opts.CleanupInterval = DefaultCleanupInterval
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return opts
+}
+
+// Client describes the other end of a request: where it came from and what
+// it says it is.
+type Client struct {
+	IP        netip.Addr
+	UserAgent string
+}
+
+// Session is one session record. The Store hands out copies: the caller owns
+// what Load returns, and changes reach the database (and other requests) only
+// through Save.
+type Session struct {
+	// ID is the public handle: stable for the session's whole life (also
+	// across Rotate), safe to show and to put in URLs. It never grants
+	// access.
+	ID string
+
+	// Token is the secret for the cookie. It is set only on what Create,
+	// Rotate and Login return; Load, ListByUser and All leave it empty,
+	// because the Store keeps only a hash of it.
+	Token string
+
+	// UserID is the signed-in user, "" for an anonymous session.
+	UserID string
+
+	// IP and UserAgent are the client's, as last recorded by Create, Touch
+	// or Save. UserAgent is cut to MaxUserAgentLength bytes.
+	IP        netip.Addr
+	UserAgent string
+
+	// CreatedAt is when the session began, LastSeen its latest recorded
+	// activity, and ExpiresAt the end of its absolute lifetime. With an
+	// IdleTimeout the session may die earlier: see Deadline.
+	CreatedAt, LastSeen, ExpiresAt time.Time
+
+	values   map[string]any
+	shared   bool // values is shared with the cache: copy before writing
+	modified bool
+	idle     time.Duration // the store's IdleTimeout, for Deadline
+}
+
+// Get returns the value stored under key and whether there was one.
+// Values keep their Go type across Save, Load and reopening the Store.
+func (s *Session) Get(key string) (any, bool) {
+	v, ok := s.values[key]
+	return v, ok
+}
+
+// Set stores v under key. Supported types are listed at RegisterType; Save
+// reports an error for any other type. Set marks the session as modified.
+func (s *Session) Set(key string, v any) {
+	s.own()
+	if s.values == nil {
+		s.values = make(map[string]any)
+	}
+	s.values[key] = v
+	s.modified = true
+}
+
+// Delete removes key. Deleting a missing key is not a modification.
+func (s *Session) Delete(key string) {
+	if _, ok := s.values[key]; !ok {
+		return
+	}
+	s.own()
+	delete(s.values, key)
+	s.modified = true
+}
+
+// Keys returns the stored keys in no particular order.
+func (s *Session) Keys() []string {
+	keys := make([]string, 0, len(s.values))
+	for k := range s.values {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// Modified reports whether Set or Delete changed the values since the
+// session was loaded or saved. Middleware uses it to save only on change.
+func (s *Session) Modified() bool { return s.modified }
+
+// Deadline is the moment the session dies: ExpiresAt, or LastSeen plus the
+// Store's IdleTimeout when that comes first.
+func (s *Session) Deadline() time.Time {
+	return deadline(s.ExpiresAt, s.LastSeen, s.idle)
+}
+
+// Active reports whether the session is alive at now.
+func (s *Session) Active(now time.Time) bool { return now.Before(s.Deadline()) }
+
+// own makes s.values private to s before a write (copy on write), so a
+// caller's changes never leak into the cache or into another copy.
+func (s *Session) own() {
+	if s.shared {
+		s.values = maps.Clone(s.values)
+		s.shared = false
+	}
+}
+
+// clone returns a copy of s that shares the values map copy-on-write. s
+// itself must already be marked shared (cached snapshots are): clone never
+// writes to s, because concurrent loads clone the same snapshot.
+func (s *Session) clone() *Session {
+	c := *s
+	c.shared = true
+	return &c
+}
+
+func deadline(expires, lastSeen time.Time, idle time.Duration) time.Time {
+	if idle > 0 {
+		if d := lastSeen.Add(idle); d.Before(expires) {
+			return d
+		}
+	}
+	return expires
+}
+
+// State selects sessions by liveness in a Filter.
+type State int
+
+const (
+	// AnyState matches every session, alive or expired.
+	AnyState State = iota
+	// ActiveOnly matches live sessions.
+	ActiveOnly
+	// ExpiredOnly matches sessions past their deadline that ClearExpired has
+	// not removed yet.
+	ExpiredOnly
+)
+
+// Filter narrows All. Zero fields match everything.
+type Filter struct {
+	// UserID keeps one user's sessions (read through the user index).
+	UserID string
+	// Anonymous keeps only sessions without a user.
+	Anonymous bool
+	// State keeps active or expired sessions.
+	State State
+	// IPPrefix keeps sessions whose IP is inside the prefix.
+	IPPrefix netip.Prefix
+	// Search keeps sessions whose user ID or IP contains the text.
+	Search string
+	// After resumes a listing after the session with this ID, in ID order:
+	// pass the last ID of one page to get the next.
+	After string
+}
+
+// Stats are counters since Open.
+type Stats struct {
+	Hits, Misses   uint64  // cache hits and misses of Load
+	HitRatio       float64 // Hits / (Hits + Misses), 0 when there were none
+	Loads          uint64  // successful Loads
+	Creates        uint64
+	Saves          uint64
+	Deletes        uint64 // sessions removed by Delete, DeleteByUser and ClearExpired
+	Commits        uint64 // durable write transactions
+	PendingTouches int    // sessions with activity not yet written to disk
+	Flushes        uint64 // activity flush transactions
+	Cached         bool   // the Store runs in cached mode
+}

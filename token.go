@@ -1,0 +1,128 @@
+package usersessions
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+)
+
+// Tokens and IDs.
+//
+// A session has a 128-bit random ID (its public handle and the record's key)
+// and a 256-bit random secret. The token handed to the client is the two
+// together, ID||secret, as 64 characters of unpadded URL-safe base64: the
+// "split token" pattern. Load decodes the ID from the token, reads that one
+// record, and compares SHA-256(secret) with the stored hash in constant time.
+// So the database holds no usable credential, a lookup costs one key read,
+// and Rotate can swap the secret while the ID stays stable for the views.
+const (
+	idBytes     = 16
+	secretBytes = 32
+	tokenBytes  = idBytes + secretBytes
+
+	// IDLength and TokenLength are the lengths of the text forms.
+	IDLength    = (idBytes*8 + 5) / 6 // 22
+	TokenLength = tokenBytes * 8 / 6  // 64
+)
+
+type (
+	sessionID [idBytes]byte
+	secret    [secretBytes]byte
+	tokenHash [sha256.Size]byte
+)
+
+func (id sessionID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+
+// cacheKey folds the random ID to the 64-bit key ristretto wants. Collisions
+// are harmless: a cache entry also carries the full ID and is checked.
+func (id sessionID) cacheKey() uint64 {
+	var k uint64
+	for i := range 8 {
+		k = k<<8 | uint64(id[i])
+	}
+	return k
+}
+
+func newSessionID() (sessionID, error) {
+	var id sessionID
+	_, err := rand.Read(id[:])
+	return id, err
+}
+
+func newSecret() (secret, error) {
+	var s secret
+	_, err := rand.Read(s[:])
+	return s, err
+}
+
+func (s *secret) hash() tokenHash { return sha256.Sum256(s[:]) }
+
+func formatToken(id sessionID, sec secret) string {
+	var raw [tokenBytes]byte
+	copy(raw[:], id[:])
+	copy(raw[idBytes:], sec[:])
+	return base64.RawURLEncoding.EncodeToString(raw[:])
+}
+
+// parseToken splits a token into ID and secret. It rejects anything that is
+// not exactly a canonical 64-character token before any other work, so junk
+// and oversized cookies cost nothing.
+func parseToken(token string) (id sessionID, sec secret, ok bool) {
+	if len(token) != TokenLength {
+		return id, sec, false
+	}
+	var raw [tokenBytes]byte
+	if !decodeBase64URL(raw[:], token) {
+		return id, sec, false
+	}
+	copy(id[:], raw[:idBytes])
+	copy(sec[:], raw[idBytes:])
+	return id, sec, true
+}
+
+// parseID decodes the text form of an ID.
+func parseID(s string) (id sessionID, ok bool) {
+	if len(s) != IDLength {
+		return id, false
+	}
+	ok = decodeBase64URL(id[:], s)
+	return id, ok
+}
+
+// base64URLValue maps an ASCII byte to its 6-bit value, or 0xFF.
+var base64URLValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xFF
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for i := range len(alphabet) {
+		t[alphabet[i]] = byte(i)
+	}
+	return t
+}()
+
+// decodeBase64URL decodes unpadded URL-safe base64 src into dst, which must
+// be exactly the decoded size. It does not allocate (the standard decoder
+// would need a []byte copy of the string) and it rejects non-canonical input
+// (stray low bits in the last character), so every value has one spelling.
+func decodeBase64URL(dst []byte, src string) bool {
+	if len(src) != (len(dst)*8+5)/6 {
+		return false
+	}
+	var acc uint32
+	bits, n := 0, 0
+	for i := range len(src) {
+		v := base64URLValue[src[i]]
+		if v == 0xFF {
+			return false
+		}
+		acc = acc<<6 | uint32(v)
+		bits += 6
+		if bits >= 8 {
+			bits -= 8
+			dst[n] = byte(acc >> bits)
+			n++
+		}
+	}
+	return acc&(1<<bits-1) == 0
+}
