@@ -44,6 +44,9 @@ type Store struct {
 	closed  atomic.Bool
 	closeMu sync.Mutex
 
+	customClock bool // Options.Now was set
+	clockBase   atomic.Pointer[clockBase]
+
 	loads, creates, saves, deletes, commits, flushes atomic.Uint64
 }
 
@@ -62,15 +65,17 @@ func Open(path string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		db:      db,
-		path:    path,
-		opts:    o,
-		log:     o.Logger.With("db", path),
-		active:  newActivityTable(),
-		writes:  make(chan *writeOp),
-		quit:    make(chan struct{}),
-		stopped: make(chan struct{}),
+		customClock: opts != nil && opts.Now != nil,
+		db:          db,
+		path:        path,
+		opts:        o,
+		log:         o.Logger.With("db", path),
+		active:      newActivityTable(),
+		writes:      make(chan *writeOp),
+		quit:        make(chan struct{}),
+		stopped:     make(chan struct{}),
 	}
+	s.resetClock()
 	if err := s.initSchema(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("usersessions: open %s: %w", path, err)
@@ -83,6 +88,7 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	go s.commitLoop()
 	s.every(o.TouchInterval, func() {
+		s.resetClock()
 		if err := s.Flush(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
 			s.log.Error("usersessions: flushing activity", "err", err)
 		}
@@ -210,15 +216,41 @@ func (s *Store) Lifetime() time.Duration { return s.opts.Lifetime }
 // IdleTimeout returns the idle timeout in force; 0 means none.
 func (s *Store) IdleTimeout() time.Duration { return s.opts.IdleTimeout }
 
-func (s *Store) now() int64 { return s.opts.Now().UnixNano() }
+// now returns the current time in Unix nanoseconds. With the default clock
+// it reads only the monotonic clock (time.Since: one clock read instead of
+// time.Now's two, which matters on the load path) added to a wall-clock
+// base; the base is re-read on every flush tick so wall-clock steps are
+// followed within a TouchInterval.
+func (s *Store) now() int64 {
+	if s.customClock {
+		return s.opts.Now().UnixNano()
+	}
+	b := s.clockBase.Load()
+	return b.wall + int64(time.Since(b.mono))
+}
+
+type clockBase struct {
+	wall int64     // Unix nanoseconds at mono
+	mono time.Time // carries the monotonic reading
+}
+
+func (s *Store) resetClock() {
+	t := time.Now()
+	s.clockBase.Store(&clockBase{wall: t.UnixNano(), mono: t})
+}
 
 func unixNano(n int64) time.Time { return time.Unix(0, n) }
 
 // ---- reading ----
 
-// view runs fn in a read transaction, turning a closed database into
+// view runs fn in a read transaction with the buckets open.
+func (s *Store) view(fn func(indexes) error) error {
+	return s.viewTx(func(tx *bolt.Tx) error { return fn(openIndexes(tx, s.opts.IdleTimeout)) })
+}
+
+// viewTx runs fn in a read transaction, turning a closed database into
 // ErrClosed and a bbolt panic on damaged pages into ErrCorrupt.
-func (s *Store) view(fn func(indexes) error) (err error) {
+func (s *Store) viewTx(fn func(*bolt.Tx) error) (err error) {
 	if s.closed.Load() {
 		return ErrClosed
 	}
@@ -227,8 +259,7 @@ func (s *Store) view(fn func(indexes) error) (err error) {
 			err = fmt.Errorf("%w: %v", ErrCorrupt, p)
 		}
 	}()
-	err = s.db.View(func(tx *bolt.Tx) error { return fn(openIndexes(tx, s.opts.IdleTimeout)) })
-	return s.mapErr(err)
+	return s.mapErr(s.db.View(fn))
 }
 
 func (s *Store) mapErr(err error) error {
@@ -250,8 +281,7 @@ func (s *Store) Load(ctx context.Context, token string) (*Session, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	hash := sec.hash()
-	sess, err := s.load(id, &hash)
+	sess, err := s.load(id, &sec)
 	if err != nil {
 		return nil, err
 	}
@@ -270,11 +300,11 @@ func (s *Store) Get(ctx context.Context, id string) (*Session, error) {
 }
 
 // load returns a caller-owned copy of the live session id, checking the
-// token hash when one is given.
-func (s *Store) load(id sessionID, hash *tokenHash) (*Session, error) {
+// token's secret when one is given.
+func (s *Store) load(id sessionID, sec *secret) (*Session, error) {
 	if s.cache != nil {
 		if e := s.cache.get(id); e != nil {
-			if hash != nil && subtle.ConstantTimeCompare(e.hash[:], hash[:]) != 1 {
+			if sec != nil && !e.verify(sec) {
 				return nil, ErrNotFound
 			}
 			return s.live(id, e.sess.clone())
@@ -284,10 +314,11 @@ func (s *Store) load(id sessionID, hash *tokenHash) (*Session, error) {
 	if s.cache != nil {
 		gen = s.cache.generation(id) // before the read: see memcache.go
 	}
-	var r *record
+	var r record
 	var size int
-	err := s.view(func(ix indexes) error {
-		data := ix.sessions.Get(id[:])
+	err := s.viewTx(func(tx *bolt.Tx) error {
+		// Only the records bucket: opening a bucket costs allocations.
+		data := tx.Bucket(bucketSessions).Get(id[:])
 		if data == nil {
 			return ErrNotFound
 		}
@@ -302,15 +333,17 @@ func (s *Store) load(id sessionID, hash *tokenHash) (*Session, error) {
 		}
 		return nil, err
 	}
-	if hash != nil && subtle.ConstantTimeCompare(r.hash[:], hash[:]) != 1 {
-		return nil, ErrNotFound
+	if sec != nil {
+		if h := sec.hash(); subtle.ConstantTimeCompare(r.hash[:], h[:]) != 1 {
+			return nil, ErrNotFound
+		}
 	}
 	sess := r.session(id, s.opts.IdleTimeout)
 	if s.cache != nil {
 		if !sess.Active(unixNano(s.now())) {
 			return nil, ErrNotFound // expired: don't cache it
 		}
-		s.cache.put(id, gen, r.hash, sess, size)
+		s.cache.put(id, gen, r.hash, sec, sess, size)
 		sess = sess.clone()
 	}
 	return s.live(id, sess)
@@ -555,7 +588,7 @@ func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, 
 	s.creates.Add(1)
 	sess := r.session(id, s.opts.IdleTimeout)
 	if s.cache != nil {
-		s.cache.put(id, gen, r.hash, sess, len(r.userID)+len(r.userAgent)+64)
+		s.cache.put(id, gen, r.hash, &sec, sess, len(r.userID)+len(r.userAgent)+64)
 		sess = sess.clone()
 	}
 	sess.Token = formatToken(id, sec)
@@ -1080,7 +1113,7 @@ func (s *Store) Check(ctx context.Context) error {
 				report("session %s: %v", sessionID(k), err)
 				return nil
 			}
-			records[sessionID(k)] = r
+			records[sessionID(k)] = &r
 			return ctx.Err()
 		})
 		if err != nil {

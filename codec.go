@@ -102,18 +102,18 @@ var errRecord = fmt.Errorf("%w: bad session record", ErrCorrupt)
 // decodeRecord decodes data. With values false it stops after the header and
 // leaves r.values nil (cleanup and index checks need no values). The result
 // never aliases data: bbolt's memory is only valid inside its transaction.
-func decodeRecord(data []byte, withValues bool) (*record, error) {
-	if len(data) == 0 || data[0] != recordVersion {
-		if len(data) == 0 {
-			return nil, fmt.Errorf("%w: empty", errRecord)
-		}
-		return nil, fmt.Errorf("%w: unknown format version %d", errRecord, data[0])
+func decodeRecord(data []byte, withValues bool) (record, error) {
+	var r record
+	if len(data) == 0 {
+		return r, fmt.Errorf("%w: empty", errRecord)
+	}
+	if data[0] != recordVersion {
+		return r, fmt.Errorf("%w: unknown format version %d", errRecord, data[0])
 	}
 	// One private copy backs every string of the record (see decoder.str),
 	// so decoding costs a couple of allocations however many fields it has.
 	buf := bytes.Clone(data)
 	d := decoder{buf: buf, off: 1}
-	r := new(record)
 	copy(r.hash[:], d.bytes(len(r.hash)))
 	r.userID = d.str()
 	switch n := d.byte(); n {
@@ -130,13 +130,13 @@ func decodeRecord(data []byte, withValues bool) (*record, error) {
 	r.lastSeen = d.varint()
 	r.expires = d.varint()
 	if d.err != nil {
-		return nil, d.err
+		return record{}, d.err
 	}
 	r.rawValues = buf[d.off:]
 	if withValues {
 		var err error
 		if r.values, err = decodeValues(r.rawValues); err != nil {
-			return nil, err
+			return record{}, err
 		}
 	}
 	return r, nil

@@ -74,8 +74,11 @@ func TestCrashRecovery(t *testing.T) {
 					if kill == nil {
 						kill = time.After(time.Duration(20+rand.IntN(200)) * time.Millisecond)
 					}
-				case "deleted":
+				case "deleting":
+					// From here until "deleted" the session may or may
+					// not exist after a kill: neither answer is wrong.
 					delete(alive, token)
+				case "deleted":
 					dead[token] = true
 					acked++
 				case "ready":
@@ -153,6 +156,7 @@ func TestCrashChild(t *testing.T) {
 				s.Touch(ctx, sess.ID, clientB)
 				say(os.Stdout, "created %s\n", sess.Token)
 				if (i+w)%3 == 0 {
+					say(os.Stdout, "deleting %s\n", sess.Token)
 					if s.Delete(ctx, sess.ID) != nil {
 						os.Exit(4)
 					}

@@ -2,6 +2,8 @@ package usersessions
 
 import (
 	"bytes"
+	"encoding/base64"
+	"strings"
 	"testing"
 	"time"
 )
@@ -20,7 +22,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err != nil {
 			return
 		}
-		again, err := decodeRecord(encodeRecord(nil, r), true)
+		again, err := decodeRecord(encodeRecord(nil, &r), true)
 		if err != nil {
 			t.Fatalf("re-encoded record does not decode: %v", err)
 		}
@@ -61,6 +63,30 @@ func FuzzParseToken(f *testing.F) {
 		}
 		if pid, ok := parseID(token); ok && pid.String() != token {
 			t.Fatalf("ID %q parses but formats as %q", token, pid.String())
+		}
+	})
+}
+
+// FuzzBase64 checks the hand-written decoder against encoding/base64.
+func FuzzBase64(f *testing.F) {
+	f.Add("AAAAAAAAAAAAAAAAAAAAAA")
+	f.Add("_-_-_-_-_-_-_-_-_-_-_w")
+	f.Fuzz(func(t *testing.T, s string) {
+		if strings.ContainsAny(s, "\r\n") {
+			// encoding/base64 skips newlines; tokens must not contain any.
+			if decodeBase64URL(make([]byte, idBytes), s) || decodeBase64URL(make([]byte, tokenBytes), s) {
+				t.Fatalf("decoded %q, which has a newline", s)
+			}
+			return
+		}
+		for _, size := range []int{idBytes, tokenBytes, 1, 2} {
+			dst := make([]byte, size)
+			ok := decodeBase64URL(dst, s)
+			want, err := base64.RawURLEncoding.Strict().DecodeString(s)
+			stdOK := err == nil && len(want) == size
+			if ok != stdOK || ok && !bytes.Equal(dst, want) {
+				t.Fatalf("decode(%q, %d bytes) = %x, %v; encoding/base64 says %x, %v", s, size, dst, ok, want, err)
+			}
 		}
 	})
 }

@@ -84,7 +84,11 @@ func (ix indexes) get(id sessionID, withValues bool) (*record, error) {
 	if data == nil {
 		return nil, nil
 	}
-	return decodeRecord(data, withValues)
+	r, err := decodeRecord(data, withValues)
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
 }
 
 // put writes r under id and moves its index entries from old (nil for a new

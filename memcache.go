@@ -1,6 +1,7 @@
 package usersessions
 
 import (
+	"crypto/subtle"
 	"sync/atomic"
 
 	"github.com/dgraph-io/ristretto/v2"
@@ -40,11 +41,29 @@ type paddedCounter struct {
 }
 
 // cacheEntry is an immutable snapshot of a session record.
+//
+// Besides the stored hash it may hold the token's secret itself, when the
+// entry was filled by a path that had just verified it (Create, a Load
+// miss). A hit then compares 32 bytes in constant time instead of hashing:
+// SHA-256 is the largest single cost of a hit. The secret lives only in
+// process memory, which also holds every cookie of every request in flight;
+// it is never written to disk, and a Rotate or Delete kills the entry.
 type cacheEntry struct {
-	id   sessionID
-	gen  uint64
-	hash tokenHash
-	sess *Session // shared: values copy-on-write, never written
+	id        sessionID
+	gen       uint64
+	hash      tokenHash
+	secret    secret
+	hasSecret bool
+	sess      *Session // shared: values copy-on-write, never written
+}
+
+// verify reports whether sec is the session's secret.
+func (e *cacheEntry) verify(sec *secret) bool {
+	if e.hasSecret {
+		return subtle.ConstantTimeCompare(e.secret[:], sec[:]) == 1
+	}
+	h := sec.hash()
+	return subtle.ConstantTimeCompare(e.hash[:], h[:]) == 1
 }
 
 // entryOverhead approximates the memory of an entry beyond its record bytes.
@@ -85,11 +104,16 @@ func (m *memCache) get(id sessionID) *cacheEntry {
 	return e
 }
 
-// put caches a snapshot read at generation gen. The session must not be
-// written afterwards (see Session.clone).
-func (m *memCache) put(id sessionID, gen uint64, hash tokenHash, sess *Session, cost int) {
+// put caches a snapshot read at generation gen, with the verified secret
+// when sec is not nil. The session must not be written afterwards (see
+// Session.clone).
+func (m *memCache) put(id sessionID, gen uint64, hash tokenHash, sec *secret, sess *Session, cost int) {
 	sess.shared = true
-	m.c.Set(id.cacheKey(), &cacheEntry{id: id, gen: gen, hash: hash, sess: sess}, int64(cost+entryOverhead))
+	e := &cacheEntry{id: id, gen: gen, hash: hash, sess: sess}
+	if sec != nil {
+		e.secret, e.hasSecret = *sec, true
+	}
+	m.c.Set(id.cacheKey(), e, int64(cost+entryOverhead))
 }
 
 // invalidate kills every cached snapshot of id. Call it after the write

@@ -103,26 +103,41 @@ var base64URLValue = func() (t [256]byte) {
 
 // decodeBase64URL decodes unpadded URL-safe base64 src into dst, which must
 // be exactly the decoded size. It does not allocate (the standard decoder
-// would need a []byte copy of the string) and it rejects non-canonical input
-// (stray low bits in the last character), so every value has one spelling.
+// would need a []byte copy of the string), it decodes four characters at a
+// time, and it rejects non-canonical input (stray low bits in the last
+// character), so every value has exactly one spelling.
 func decodeBase64URL(dst []byte, src string) bool {
 	if len(src) != (len(dst)*8+5)/6 {
 		return false
 	}
-	var acc uint32
-	bits, n := 0, 0
-	for i := range len(src) {
-		v := base64URLValue[src[i]]
-		if v == 0xFF {
+	n := 0
+	i := 0
+	for ; i+4 <= len(src); i += 4 {
+		a, b, c, d := base64URLValue[src[i]], base64URLValue[src[i+1]], base64URLValue[src[i+2]], base64URLValue[src[i+3]]
+		if (a|b|c|d)&0xC0 != 0 { // 0xFF marks a byte outside the alphabet
 			return false
 		}
-		acc = acc<<6 | uint32(v)
-		bits += 6
-		if bits >= 8 {
-			bits -= 8
-			dst[n] = byte(acc >> bits)
-			n++
-		}
+		v := uint32(a)<<18 | uint32(b)<<12 | uint32(c)<<6 | uint32(d)
+		dst[n], dst[n+1], dst[n+2] = byte(v>>16), byte(v>>8), byte(v)
+		n += 3
 	}
-	return acc&(1<<bits-1) == 0
+	switch rest := src[i:]; len(rest) {
+	case 2: // 12 bits: one byte and four bits that must be zero
+		a, b := base64URLValue[rest[0]], base64URLValue[rest[1]]
+		v := uint32(a)<<6 | uint32(b)
+		if (a|b)&0xC0 != 0 || v&0xF != 0 {
+			return false
+		}
+		dst[n] = byte(v >> 4)
+		n++
+	case 3: // 18 bits: two bytes and two bits that must be zero
+		a, b, c := base64URLValue[rest[0]], base64URLValue[rest[1]], base64URLValue[rest[2]]
+		v := uint32(a)<<12 | uint32(b)<<6 | uint32(c)
+		if (a|b|c)&0xC0 != 0 || v&0x3 != 0 {
+			return false
+		}
+		dst[n], dst[n+1] = byte(v>>10), byte(v>>2)
+		n += 2
+	}
+	return n == len(dst)
 }
