@@ -1,0 +1,706 @@
+package usersessions
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
+)
+
+// Addresses of the test databases: documentation ranges, so they can never
+// collide with a real answer.
+var (
+	ipLondon  = netip.MustParseAddr("192.0.2.10")
+	ipZwolle  = netip.MustParseAddr("198.51.100.7")
+	ipHague   = netip.MustParseAddr("203.0.113.5")
+	ipJapan   = netip.MustParseAddr("2001:db8::1")
+	ipUnknown = netip.MustParseAddr("192.0.3.1")
+)
+
+var london = testGeoEntry{
+	City: "London", Region: "England", Country: "United Kingdom", CountryCode: "GB",
+	Continent: "Europe", ContinentCode: "EU", TimeZone: "Europe/London",
+	Latitude: 51.5142, Longitude: -0.0931,
+}
+
+// testCities is the standard City database of these tests.
+var testCities = map[string]testGeoEntry{
+	"192.0.2.0/24": london,
+	// Zwolle has only an English city name, but a Dutch country name.
+	"198.51.100.0/24": {City: "Zwolle", Country: "Netherlands", CountryCode: "NL",
+		CountryNames: map[string]string{"nl": "Nederland"}},
+	"203.0.113.0/24": {City: "The Hague", Country: "Netherlands", CountryCode: "NL",
+		CityNames:    map[string]string{"nl": "Den Haag", "zh-CN": "海牙", "pt-BR": "Haia"},
+		CountryNames: map[string]string{"nl": "Nederland", "zh-CN": "荷兰", "pt-BR": "Países Baixos"}},
+	"2001:db8::/32": {Country: "Japan", CountryCode: "JP", Continent: "Asia", ContinentCode: "AS",
+		TimeZone: "Asia/Tokyo"},
+}
+
+// openTestGeo writes entries as a City database and opens it.
+func openTestGeo(t testing.TB, entries map[string]testGeoEntry, opts *GeoOptions) (*Geo, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "GeoIP2-City.mmdb")
+	writeTestCityDB(t, path, entries)
+	g, err := OpenGeo(path, opts)
+	if err != nil {
+		t.Fatalf("OpenGeo: %v", err)
+	}
+	t.Cleanup(func() { g.Close() })
+	return g, path
+}
+
+func TestGeoCity(t *testing.T) {
+	g, _ := openTestGeo(t, testCities, nil)
+
+	cases := []struct {
+		ip   netip.Addr
+		want string
+	}{
+		{ipLondon, "London, United Kingdom"},
+		{netip.MustParseAddr("::ffff:192.0.2.10"), "London, United Kingdom"}, // IPv4-mapped
+		{ipZwolle, "Zwolle, Netherlands"},
+		{ipJapan, "Japan"}, // country only
+		{ipUnknown, ""},
+		{netip.MustParseAddr("2001:db9::1"), ""},
+	}
+	for _, c := range cases {
+		if got := g.Location(c.ip); got != c.want {
+			t.Errorf("Location(%v) = %q, want %q", c.ip, got, c.want)
+		}
+	}
+
+	info, ok := g.LocationInfo(ipLondon)
+	want := LocationInfo{
+		City: "London", Region: "England", Country: "United Kingdom", CountryCode: "GB",
+		Continent: "Europe", ContinentCode: "EU", TimeZone: "Europe/London",
+		Latitude: 51.5142, Longitude: -0.0931,
+	}
+	if !ok || info != want {
+		t.Errorf("LocationInfo(%v) = %+v, %v\nwant %+v, true", ipLondon, info, ok, want)
+	}
+	// The second call is served from the record cache: same answer.
+	if again, _ := g.LocationInfo(ipLondon); again != info {
+		t.Errorf("cached LocationInfo = %+v, want %+v", again, info)
+	}
+	if info, ok := g.LocationInfo(ipUnknown); ok || info != (LocationInfo{}) {
+		t.Errorf("LocationInfo(unknown) = %+v, %v; want zero, false", info, ok)
+	}
+}
+
+func TestLocationInfoString(t *testing.T) {
+	cases := []struct {
+		in   LocationInfo
+		want string
+	}{
+		{LocationInfo{City: "Zwolle", Country: "Netherlands"}, "Zwolle, Netherlands"},
+		{LocationInfo{Country: "Netherlands", Continent: "Europe"}, "Netherlands"},
+		{LocationInfo{City: "Zwolle"}, "Zwolle"},
+		{LocationInfo{Continent: "Europe"}, ""},
+	}
+	for _, c := range cases {
+		if got := c.in.String(); got != c.want {
+			t.Errorf("%+v.String() = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestGeoCountryDB(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "GeoLite2-Country.mmdb")
+	writeTestCountryDB(t, path, testCities)
+	g, err := OpenGeo(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if got := g.Location(ipLondon); got != "United Kingdom" {
+		t.Errorf("Location = %q, want %q", got, "United Kingdom")
+	}
+	info, ok := g.LocationInfo(ipLondon)
+	want := LocationInfo{Country: "United Kingdom", CountryCode: "GB", Continent: "Europe", ContinentCode: "EU"}
+	if !ok || info != want {
+		t.Errorf("LocationInfo = %+v, %v; want %+v, true", info, ok, want)
+	}
+}
+
+func TestGeoSkipsNonPublicAddresses(t *testing.T) {
+	// The database has records for all these networks, so an empty answer
+	// proves Geo did not look them up.
+	entries := map[string]testGeoEntry{}
+	for _, cidr := range []string{
+		"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
+		"100.64.0.0/10", "224.0.0.0/4", "0.0.0.0/8", "fc00::/7", "fe80::/10", "ff00::/8", "::1/128",
+	} {
+		entries[cidr] = testGeoEntry{City: "Nowhere", Country: "Reserved"}
+	}
+	g, _ := openTestGeo(t, entries, nil)
+
+	for _, s := range []string{
+		"10.1.2.3", "172.16.5.4", "192.168.1.1", "127.0.0.1", "169.254.1.1", "100.64.1.1",
+		"224.0.0.1", "0.0.0.0", "fd00::1", "fe80::1", "fe80::1%eth0", "ff02::1", "::1",
+		"::ffff:10.1.2.3", "::ffff:127.0.0.1",
+	} {
+		ip := netip.MustParseAddr(s)
+		if !g.current.Load().reader.Lookup(ip.Unmap().WithZone("")).Found() && !ip.Unmap().IsUnspecified() {
+			t.Fatalf("test database has no record for %v; the test proves nothing", ip)
+		}
+		if got := g.Location(ip); got != "" {
+			t.Errorf("Location(%v) = %q, want \"\"", ip, got)
+		}
+		if _, ok := g.LocationInfo(ip); ok {
+			t.Errorf("LocationInfo(%v) found a record", ip)
+		}
+	}
+	if got := g.Location(netip.Addr{}); got != "" {
+		t.Errorf("Location(zero Addr) = %q", got)
+	}
+}
+
+func TestGeoLanguages(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "GeoIP2-City.mmdb")
+	entries := maps2(testCities, map[string]testGeoEntry{
+		// Names only in a language the metadata does not declare.
+		"198.18.0.0/24": {CityNames: map[string]string{"fr": "Lyon"}, CountryNames: map[string]string{"fr": "France"}},
+	})
+	writeTestCityDB(t, path, entries)
+
+	cases := []struct {
+		langs []string
+		ip    netip.Addr
+		want  string
+	}{
+		{nil, ipHague, "The Hague, Netherlands"},
+		{[]string{"nl"}, ipHague, "Den Haag, Nederland"},
+		{[]string{"NL"}, ipHague, "Den Haag, Nederland"},                    // case ignored
+		{[]string{"nl"}, ipZwolle, "Zwolle, Nederland"},                     // per-field fallback
+		{[]string{"de"}, ipHague, "The Hague, Netherlands"},                 // no German: English
+		{[]string{"de", "nl"}, ipHague, "Den Haag, Nederland"},              // next preference
+		{[]string{"zh"}, ipHague, "海牙, 荷兰"},                                 // base language finds zh-CN
+		{[]string{"pt-PT"}, ipHague, "Haia, Países Baixos"},                 // regional fallback
+		{[]string{" ", ""}, ipHague, "The Hague, Netherlands"},              // blanks: default
+		{[]string{"nl"}, netip.MustParseAddr("198.18.0.1"), "Lyon, France"}, // last resort
+	}
+	for _, c := range cases {
+		g, err := OpenGeo(path, &GeoOptions{Languages: c.langs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := g.Location(c.ip); got != c.want {
+			t.Errorf("Languages %q: Location(%v) = %q, want %q", c.langs, c.ip, got, c.want)
+		}
+		g.Close()
+	}
+}
+
+// maps2 merges two entry maps into a new one.
+func maps2(a, b map[string]testGeoEntry) map[string]testGeoEntry {
+	m := make(map[string]testGeoEntry, len(a)+len(b))
+	for k, v := range a {
+		m[k] = v
+	}
+	for k, v := range b {
+		m[k] = v
+	}
+	return m
+}
+
+func TestLanguageOrder(t *testing.T) {
+	got := languageOrder([]string{"pt-PT", "EN"}, []string{"de", "en", "pt-BR", "zh-CN"})
+	want := []string{"pt-PT", "pt-BR", "en", "EN", "de", "zh-CN"}
+	if !slices.Equal(got, want) {
+		t.Errorf("languageOrder = %q, want %q", got, want)
+	}
+}
+
+func TestGeoNil(t *testing.T) {
+	var g *Geo
+	if got := g.Location(ipLondon); got != "" {
+		t.Errorf("nil Geo: Location = %q", got)
+	}
+	if _, ok := g.LocationInfo(ipLondon); ok {
+		t.Error("nil Geo: LocationInfo found a record")
+	}
+	if err := g.Close(); err != nil {
+		t.Errorf("nil Geo: Close = %v", err)
+	}
+	if err := g.Reload(); !errors.Is(err, ErrGeoClosed) {
+		t.Errorf("nil Geo: Reload = %v, want ErrGeoClosed", err)
+	}
+}
+
+func TestOpenGeoErrors(t *testing.T) {
+	dir := t.TempDir()
+	valid := buildTestGeoDB(t, "GeoIP2-City", testCities)
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	emptyDir := filepath.Join(dir, "empty")
+	if err := os.Mkdir(emptyDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write("empty/notes.txt", []byte("not a database"))
+	write("empty/GeoLite2-City.mmdb.part", valid) // DownloadGeoIP's temporary files
+	write("empty/.GeoLite2-City.mmdb", valid)
+
+	cases := []struct {
+		name string
+		path string
+		want error
+	}{
+		{"missing", filepath.Join(dir, "nope.mmdb"), fs.ErrNotExist},
+		{"empty", write("empty.mmdb", nil), ErrGeoInvalid},
+		{"truncated half", write("half.mmdb", valid[:len(valid)/2]), ErrGeoInvalid},
+		{"truncated tail", write("tail.mmdb", valid[:len(valid)-10]), ErrGeoInvalid},
+		{"garbage", write("garbage.mmdb", bytes.Repeat([]byte("garbage!"), 1000)), ErrGeoInvalid},
+		{"asn database", write("asn.mmdb", buildTestGeoDB(t, "GeoLite2-ASN", testCities)), ErrGeoDatabaseType},
+		{"directory without database", emptyDir, ErrGeoNoDatabase},
+		{"missing directory", filepath.Join(dir, "nodir") + string(filepath.Separator), fs.ErrNotExist},
+	}
+	for _, c := range cases {
+		g, err := OpenGeo(c.path, nil)
+		if !errors.Is(err, c.want) {
+			t.Errorf("%s: OpenGeo error = %v, want %v", c.name, err, c.want)
+		}
+		if g != nil {
+			t.Errorf("%s: OpenGeo returned a Geo with the error", c.name)
+		}
+		if err != nil && !strings.Contains(err.Error(), filepath.Base(filepath.Clean(c.path))) {
+			t.Errorf("%s: error %q does not name the file", c.name, err)
+		}
+	}
+}
+
+func TestOpenGeoDirectory(t *testing.T) {
+	dir := t.TempDir()
+	writeTestCountryDB(t, filepath.Join(dir, "GeoLite2-Country.mmdb"), testCities)
+	if got := mustOpenLocation(t, dir, ipLondon); got != "United Kingdom" {
+		t.Errorf("Country only: Location = %q, want %q", got, "United Kingdom")
+	}
+	writeTestCityDB(t, filepath.Join(dir, "GeoLite2-City.mmdb"), testCities)
+	if got := mustOpenLocation(t, dir, ipLondon); got != "London, United Kingdom" {
+		t.Errorf("City and Country: Location = %q, want the City database's answer", got)
+	}
+	// GeoIP2 sorts before GeoLite2, so the commercial database wins.
+	writeTestCityDB(t, filepath.Join(dir, "GeoIP2-City.mmdb"), map[string]testGeoEntry{
+		"192.0.2.0/24": {City: "Westminster", Country: "United Kingdom"},
+	})
+	if got := mustOpenLocation(t, dir, ipLondon); got != "Westminster, United Kingdom" {
+		t.Errorf("two City databases: Location = %q, want GeoIP2-City.mmdb's answer", got)
+	}
+}
+
+func mustOpenLocation(t *testing.T, path string, ip netip.Addr) string {
+	t.Helper()
+	g, err := OpenGeo(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	return g.Location(ip)
+}
+
+// geoLogBuffer collects log output from several goroutines.
+type geoLogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *geoLogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *geoLogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newGeoTestLogger() (*slog.Logger, *geoLogBuffer) {
+	buf := &geoLogBuffer{}
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
+}
+
+func TestGeoRecordThatFailsToDecode(t *testing.T) {
+	logger, logs := newGeoTestLogger()
+	g, _ := openTestGeo(t, map[string]testGeoEntry{
+		"192.0.2.0/24": london,
+		// city.names must be a map of strings; here it is a number.
+		"198.51.100.0/24": {Raw: mmdbtype.Map{
+			"city":    mmdbtype.Map{"names": mmdbtype.Uint32(5)},
+			"country": mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String("Netherlands")}},
+		}},
+		// country is a string, not a map.
+		"203.0.113.0/24": {Raw: mmdbtype.Map{"country": mmdbtype.String("NL")}},
+	}, &GeoOptions{Logger: logger})
+
+	for range 3 {
+		for _, ip := range []netip.Addr{ipZwolle, ipHague} {
+			if got := g.Location(ip); got != "" {
+				t.Errorf("Location(%v) = %q for a broken record, want \"\"", ip, got)
+			}
+			if info, ok := g.LocationInfo(ip); ok || info != (LocationInfo{}) {
+				t.Errorf("LocationInfo(%v) = %+v, %v for a broken record", ip, info, ok)
+			}
+		}
+	}
+	if got := g.Location(ipLondon); got != "London, United Kingdom" {
+		t.Errorf("a healthy record next to broken ones: Location = %q", got)
+	}
+
+	out := logs.String()
+	if n := strings.Count(out, "level=WARN"); n != 1 {
+		t.Errorf("%d warnings logged, want exactly 1 (later failures at debug):\n%s", n, out)
+	}
+	if n := strings.Count(out, "level=DEBUG"); n == 0 {
+		t.Errorf("later failures not logged at debug:\n%s", out)
+	}
+	if !strings.Contains(out, "op=decode") {
+		t.Errorf("log does not say the record failed to decode:\n%s", out)
+	}
+	if strings.Contains(out, ipZwolle.String()) || strings.Contains(out, ipHague.String()) {
+		t.Errorf("log contains the looked-up address:\n%s", out)
+	}
+}
+
+func TestGeoIPv4OnlyDatabase(t *testing.T) {
+	logger, logs := newGeoTestLogger()
+	data := buildTestGeoDBWith(t, mmdbwriter.Options{DatabaseType: "GeoIP2-City", IPVersion: 4},
+		map[string]testGeoEntry{"192.0.2.0/24": london})
+	g, err := OpenGeoBytes(data, &GeoOptions{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if got := g.Location(ipLondon); got != "London, United Kingdom" {
+		t.Errorf("IPv4 lookup = %q", got)
+	}
+	if got := g.Location(ipJapan); got != "" {
+		t.Errorf("IPv6 lookup in an IPv4 database = %q", got)
+	}
+	if out := logs.String(); out != "" {
+		t.Errorf("an IPv6 address in an IPv4 database is not a failure, but was logged:\n%s", out)
+	}
+}
+
+func TestOpenGeoBytes(t *testing.T) {
+	g, err := OpenGeoBytes(buildTestGeoDB(t, "GeoIP2-City", testCities), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := g.Location(ipLondon); got != "London, United Kingdom" {
+		t.Errorf("Location = %q", got)
+	}
+	if err := g.Reload(); err == nil || errors.Is(err, ErrGeoClosed) {
+		t.Errorf("Reload of a bytes database = %v, want a no-file error", err)
+	}
+	if err := g.Close(); err != nil {
+		t.Errorf("Close = %v", err)
+	}
+	if got := g.Location(ipLondon); got != "" {
+		t.Errorf("Location after Close = %q", got)
+	}
+	if err := g.Reload(); !errors.Is(err, ErrGeoClosed) {
+		t.Errorf("Reload after Close = %v, want ErrGeoClosed", err)
+	}
+	if _, err := OpenGeoBytes([]byte("nope"), nil); !errors.Is(err, ErrGeoInvalid) {
+		t.Errorf("OpenGeoBytes(garbage) = %v, want ErrGeoInvalid", err)
+	}
+}
+
+func TestGeoVerify(t *testing.T) {
+	data := buildTestGeoDB(t, "GeoIP2-City", testCities)
+	g, err := OpenGeoBytes(data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Break the 16 zero bytes between search tree and data section: lookups
+	// do not read them, the full verification does.
+	md := g.current.Load().reader.Metadata
+	sep := int(md.NodeCount * md.RecordSize / 4)
+	g.Close()
+	broken := slices.Clone(data)
+	binary.BigEndian.PutUint64(broken[sep:], ^uint64(0))
+
+	path := filepath.Join(t.TempDir(), "GeoIP2-City.mmdb")
+	writeGeoTestFile(t, path, broken)
+	g, err = OpenGeo(path, nil)
+	if err != nil {
+		t.Fatalf("without Verify the damage is not looked for, yet OpenGeo = %v", err)
+	}
+	if got := g.Location(ipLondon); got != "London, United Kingdom" {
+		t.Errorf("Location = %q", got)
+	}
+	g.Close()
+	if _, err := OpenGeo(path, &GeoOptions{Verify: true}); !errors.Is(err, ErrGeoInvalid) {
+		t.Errorf("OpenGeo with Verify = %v, want ErrGeoInvalid", err)
+	}
+}
+
+func TestGeoReload(t *testing.T) {
+	g, path := openTestGeo(t, testCities, nil)
+	writeTestCityDB(t, path, map[string]testGeoEntry{"192.0.2.0/24": {City: "Leeds", Country: "United Kingdom"}})
+	if got := g.Location(ipLondon); got != "London, United Kingdom" {
+		t.Errorf("before Reload: %q (the old database must stay until Reload)", got)
+	}
+	if err := g.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.Location(ipLondon); got != "Leeds, United Kingdom" {
+		t.Errorf("after Reload: %q, want the new database's answer (and not the old cache's)", got)
+	}
+
+	// A broken replacement is refused and the current database kept.
+	writeGeoTestFile(t, path, []byte("truncated"))
+	if err := g.Reload(); !errors.Is(err, ErrGeoInvalid) {
+		t.Errorf("Reload(garbage) = %v, want ErrGeoInvalid", err)
+	}
+	if got := g.Location(ipLondon); got != "Leeds, United Kingdom" {
+		t.Errorf("after a failed Reload: %q, want the previous database", got)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Reload(); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Reload(missing) = %v, want fs.ErrNotExist", err)
+	}
+
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+	if err := g.Reload(); !errors.Is(err, ErrGeoClosed) {
+		t.Errorf("Reload after Close = %v, want ErrGeoClosed", err)
+	}
+	if got := g.Location(ipLondon); got != "" {
+		t.Errorf("Location after Close = %q", got)
+	}
+}
+
+// TestGeoReloadDuringLookups swaps databases while goroutines look up: run
+// with -race. Every answer must come from one database or the other; an
+// empty one would mean a lookup met a missing or closed reader.
+func TestGeoReloadDuringLookups(t *testing.T) {
+	dbA := buildTestGeoDB(t, "GeoIP2-City", map[string]testGeoEntry{"192.0.2.0/24": {City: "A", Country: "X"}})
+	dbB := buildTestGeoDB(t, "GeoIP2-City", map[string]testGeoEntry{"192.0.2.0/24": {City: "B", Country: "X"}})
+	path := filepath.Join(t.TempDir(), "GeoIP2-City.mmdb")
+	writeGeoTestFile(t, path, dbA)
+	g, err := OpenGeo(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+
+	stop := make(chan struct{})
+	bad := make(chan string, 1)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if got := g.Location(ipLondon); got != "A, X" && got != "B, X" {
+					select {
+					case bad <- got:
+					default:
+					}
+					return
+				}
+			}
+		})
+	}
+	for i := range 20 {
+		writeGeoTestFile(t, path, [][]byte{dbB, dbA}[i%2])
+		if err := g.Reload(); err != nil {
+			t.Error(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	select {
+	case got := <-bad:
+		t.Fatalf("lookup during Reload answered %q", got)
+	default:
+	}
+	if got := g.Location(ipLondon); got != "A, X" {
+		t.Errorf("after the last Reload: %q, want %q", got, "A, X")
+	}
+}
+
+func TestGeoWatcher(t *testing.T) {
+	logger, logs := newGeoTestLogger()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "GeoLite2-City.mmdb")
+	city := func(name string) map[string]testGeoEntry {
+		return map[string]testGeoEntry{"192.0.2.0/24": {City: name, Country: "X"}}
+	}
+	// Each version has its own size: on a file system with coarse
+	// timestamps a reused inode could otherwise look unchanged.
+	writeTestCityDB(t, path, city("A"))
+	// Watch the directory, as a deployment pointing at /var/lib/GeoIP would.
+	g, err := OpenGeo(dir, &GeoOptions{WatchInterval: 5 * time.Millisecond, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+
+	writeTestCityDB(t, path, city("Bb"))
+	waitForLocation(t, g, "Bb, X")
+
+	// A broken file is logged once and the current database kept.
+	writeGeoTestFile(t, path, []byte("half a database"))
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "reload failed") && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "reload failed") {
+		t.Fatalf("broken file not reported:\n%s", logs.String())
+	}
+	time.Sleep(30 * time.Millisecond) // several more polls of the same broken file
+	if n := strings.Count(logs.String(), "reload failed"); n != 1 {
+		t.Errorf("broken file reported %d times, want once", n)
+	}
+	if got := g.Location(ipLondon); got != "Bb, X" {
+		t.Errorf("with a broken file on disk: %q, want the last good database", got)
+	}
+
+	writeTestCityDB(t, path, city("Ccc"))
+	waitForLocation(t, g, "Ccc, X")
+
+	// Close stops the watcher (it returns only once the goroutine is gone).
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.Location(ipLondon); got != "" {
+		t.Errorf("after Close: %q", got)
+	}
+}
+
+func waitForLocation(t *testing.T, g *Geo, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := g.Location(ipLondon)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("watcher did not load the new database: Location = %q, want %q", got, want)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestGeoMaxMindTestDatabases checks MaxMind's own test databases (outside
+// the repository) against the known answers of their README.
+func TestGeoMaxMindTestDatabases(t *testing.T) {
+	dir := filepath.Join("..", "shared", "testdata", "maxmind")
+	if _, err := os.Stat(filepath.Join(dir, "GeoIP2-City-Test.mmdb")); err != nil {
+		t.Skipf("MaxMind test databases not present in %s: %v", dir, err)
+	}
+	g, err := OpenGeo(filepath.Join(dir, "GeoIP2-City-Test.mmdb"), &GeoOptions{Verify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	for ip, want := range map[string]string{
+		"81.2.69.142":    "London, United Kingdom",
+		"89.160.20.112":  "Linköping, Sweden",
+		"2.125.160.216":  "Boxford, United Kingdom",
+		"175.16.199.1":   "Changchun, China",
+		"214.78.124.1":   "United States",
+		"2001:480:10::1": "San Diego, United States",
+		"2001:218::1":    "Japan",
+		"1.1.1.1":        "",
+	} {
+		if got := g.Location(netip.MustParseAddr(ip)); got != want {
+			t.Errorf("GeoIP2-City-Test: Location(%s) = %q, want %q", ip, got, want)
+		}
+	}
+	if info, _ := g.LocationInfo(netip.MustParseAddr("81.2.69.142")); info.CountryCode != "GB" || info.TimeZone != "Europe/London" {
+		t.Errorf("GeoIP2-City-Test: LocationInfo(81.2.69.142) = %+v", info)
+	}
+
+	c, err := OpenGeo(filepath.Join(dir, "GeoIP2-Country-Test.mmdb"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := c.Location(netip.MustParseAddr("81.2.69.142")); got != "United Kingdom" {
+		t.Errorf("GeoIP2-Country-Test: Location = %q", got)
+	}
+
+	// Deliberately broken files: a clear error at open, or "" per lookup.
+	if _, err := OpenGeo(filepath.Join(dir, "GeoIP2-City-Test-Invalid-Node-Count.mmdb"), nil); !errors.Is(err, ErrGeoInvalid) {
+		t.Errorf("Invalid-Node-Count: OpenGeo = %v, want ErrGeoInvalid", err)
+	}
+	broken := filepath.Join(dir, "GeoIP2-City-Test-Broken-Double-Format.mmdb")
+	if _, err := OpenGeo(broken, &GeoOptions{Verify: true}); !errors.Is(err, ErrGeoInvalid) {
+		t.Errorf("Broken-Double-Format with Verify: OpenGeo = %v, want ErrGeoInvalid", err)
+	}
+	logger, _ := newGeoTestLogger()
+	b, err := OpenGeo(broken, &GeoOptions{Logger: logger})
+	if err != nil {
+		t.Fatalf("Broken-Double-Format opens without Verify (its damage is in records), got %v", err)
+	}
+	defer b.Close()
+	if got := b.Location(netip.MustParseAddr("81.2.69.142")); got != "" {
+		t.Errorf("Broken-Double-Format: Location = %q, want \"\" for an undecodable record", got)
+	}
+}
+
+var locationSink string
+
+func BenchmarkLocation(b *testing.B) {
+	g, _ := openTestGeo(b, testCities, nil)
+	ips := []netip.Addr{ipLondon, ipZwolle, ipHague, ipJapan}
+	b.Run("cached", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			locationSink = g.Location(ips[i%len(ips)])
+			i++
+		}
+	})
+	// decode measures a first lookup of a record: tree walk plus decoding,
+	// without the cache.
+	b.Run("decode", func(b *testing.B) {
+		db := g.current.Load()
+		b.ReportAllocs()
+		for b.Loop() {
+			a, err := db.decode(db.reader.Lookup(ipLondon))
+			if err != nil {
+				b.Fatal(err)
+			}
+			locationSink = a.label
+		}
+	})
+	b.Run("private", func(b *testing.B) {
+		ip := netip.MustParseAddr("192.168.1.1")
+		b.ReportAllocs()
+		for b.Loop() {
+			locationSink = g.Location(ip)
+		}
+	})
+}
