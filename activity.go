@@ -3,6 +3,7 @@ package usersessions
 import (
 	"net/netip"
 	"sync"
+	"time"
 )
 
 // Activity.
@@ -22,7 +23,7 @@ type activityTable struct {
 
 type activityShard struct {
 	mu sync.Mutex
-	m  map[sessionID]activity
+	m  map[sessionID]*activity
 	_  [40]byte // keep shards on separate cache lines
 }
 
@@ -31,12 +32,13 @@ type activity struct {
 	lastSeen  int64 // Unix nanoseconds
 	ip        netip.Addr
 	userAgent string
+	expires   int64 // the session's absolute deadline, so touch can refuse a dead one
 }
 
 func newActivityTable() *activityTable {
 	t := new(activityTable)
 	for i := range t.shards {
-		t.shards[i].m = make(map[sessionID]activity)
+		t.shards[i].m = make(map[sessionID]*activity)
 	}
 	return t
 }
@@ -50,18 +52,24 @@ func (t *activityTable) lookup(id sessionID) (activity, bool) {
 	sh := t.shard(id)
 	sh.mu.Lock()
 	a, ok := sh.m[id]
+	var v activity
+	if ok {
+		v = *a
+	}
 	sh.mu.Unlock()
-	return a, ok
+	return v, ok
 }
 
-// touch records activity if id already has a pending entry and reports
-// whether it did. Empty IP or user agent keep the previous ones.
-func (t *activityTable) touch(id sessionID, now int64, c Client) bool {
+// touch records activity if id already has a pending entry for a session
+// still alive at now, and reports whether it did. idle is the store's
+// IdleTimeout: an entry whose session went idle is not revived.
+func (t *activityTable) touch(id sessionID, now int64, c Client, idle time.Duration) bool {
 	sh := t.shard(id)
 	sh.mu.Lock()
 	a, ok := sh.m[id]
+	ok = ok && now < a.expires && (idle == 0 || now < a.lastSeen+int64(idle))
 	if ok {
-		sh.m[id] = a.merge(now, c)
+		a.merge(now, c)
 	}
 	sh.mu.Unlock()
 	return ok
@@ -72,14 +80,18 @@ func (t *activityTable) touch(id sessionID, now int64, c Client) bool {
 func (t *activityTable) add(id sessionID, now int64, c Client, base activity) {
 	sh := t.shard(id)
 	sh.mu.Lock()
-	if a, ok := sh.m[id]; ok {
-		base = a
+	a, ok := sh.m[id]
+	if !ok {
+		a = &base
+		sh.m[id] = a
 	}
-	sh.m[id] = base.merge(now, c)
+	a.merge(now, c)
 	sh.mu.Unlock()
 }
 
-func (a activity) merge(now int64, c Client) activity {
+// merge records one request's activity. An empty IP or user agent keeps the
+// previous one.
+func (a *activity) merge(now int64, c Client) {
 	if now > a.lastSeen {
 		a.lastSeen = now
 	}
@@ -89,7 +101,6 @@ func (a activity) merge(now int64, c Client) activity {
 	if c.UserAgent != "" && c.UserAgent != a.userAgent {
 		a.userAgent = TruncateUserAgent(c.UserAgent)
 	}
-	return a
 }
 
 func (t *activityTable) remove(id sessionID) {
@@ -106,7 +117,7 @@ func (t *activityTable) snapshot() map[sessionID]activity {
 		sh := &t.shards[i]
 		sh.mu.Lock()
 		for id, a := range sh.m {
-			out[id] = a
+			out[id] = *a
 		}
 		sh.mu.Unlock()
 	}
@@ -119,7 +130,7 @@ func (t *activityTable) flushed(written map[sessionID]activity) {
 	for id, a := range written {
 		sh := t.shard(id)
 		sh.mu.Lock()
-		if cur, ok := sh.m[id]; ok && cur == a {
+		if cur, ok := sh.m[id]; ok && *cur == a {
 			delete(sh.m, id)
 		}
 		sh.mu.Unlock()

@@ -654,7 +654,7 @@ func (s *Store) Touch(ctx context.Context, id string, c Client) error {
 		return ErrClosed
 	}
 	now := s.now()
-	if s.active.touch(sid, now, c) {
+	if s.active.touch(sid, now, c, s.opts.IdleTimeout) {
 		return nil
 	}
 	// First activity since the last flush: start from the stored state.
@@ -666,6 +666,7 @@ func (s *Store) Touch(ctx context.Context, id string, c Client) error {
 		lastSeen:  sess.LastSeen.UnixNano(),
 		ip:        sess.IP,
 		userAgent: sess.UserAgent,
+		expires:   sess.ExpiresAt.UnixNano(),
 	})
 	return nil
 }

@@ -570,6 +570,9 @@ func TestExpiry(t *testing.T) {
 		if _, err := s.Load(ctx, idle.Token); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("idle session loads after its idle timeout: %v", err)
 		}
+		if err := s.Touch(ctx, idle.ID, clientA); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Touch revived an idle session: %v", err)
+		}
 		got, err := s.Load(ctx, busy.Token)
 		if err != nil {
 			t.Fatalf("active session died: %v", err)
@@ -601,6 +604,19 @@ func TestExpiry(t *testing.T) {
 		}
 		if n, err := s.ClearExpired(ctx); err != nil || n != 0 {
 			t.Fatalf("third ClearExpired = %d, %v; want 0", n, err)
+		}
+		// An idle session is not revived either when its last activity is still pending in memory.
+		late := mustCreate(t, s, "alice", clientA)
+		clock.Advance(time.Minute)
+		if err := s.Touch(ctx, late.ID, clientA); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Hour)
+		if err := s.Touch(ctx, late.ID, clientA); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Touch revived an idle session with pending activity: %v", err)
+		}
+		if err := s.Delete(ctx, late.ID); err != nil {
+			t.Fatal(err)
 		}
 	})
 }
