@@ -78,12 +78,12 @@ func Open(path string, opts *Options) (*Store, error) {
 	s.resetClock()
 	if err := s.initSchema(); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("usersessions: open %s: %w", path, err)
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if !o.NoCache {
 		if s.cache, err = newMemCache(o.CacheBytes); err != nil {
 			db.Close()
-			return nil, fmt.Errorf("usersessions: open %s: cache: %w", path, err)
+			return nil, fmt.Errorf("open %s: cache: %w", path, err)
 		}
 	}
 	go s.commitLoop()
@@ -109,7 +109,7 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 	// bbolt panics on some kinds of damage instead of returning an error.
 	defer func() {
 		if p := recover(); p != nil {
-			db, err = nil, fmt.Errorf("usersessions: open %s: %w: %v", path, ErrCorrupt, p)
+			db, err = nil, fmt.Errorf("open %s: %w: %v", path, ErrCorrupt, p)
 		}
 	}()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{
@@ -123,13 +123,13 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 	case err == nil:
 		return db, nil
 	case errors.Is(err, bolt.ErrTimeout):
-		return nil, fmt.Errorf("usersessions: open %s: %w (gave up after %v)", path, ErrLocked, timeout)
+		return nil, fmt.Errorf("open %s: %w (gave up after %v)", path, ErrLocked, timeout)
 	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrVersionMismatch):
-		return nil, fmt.Errorf("usersessions: open %s: %w: not a bbolt database (%v)", path, ErrSchema, err)
+		return nil, fmt.Errorf("open %s: %w: not a bbolt database (%v)", path, ErrSchema, err)
 	case errors.Is(err, bolt.ErrChecksum):
-		return nil, fmt.Errorf("usersessions: open %s: %w: %v", path, ErrCorrupt, err)
+		return nil, fmt.Errorf("open %s: %w: %v", path, ErrCorrupt, err)
 	default:
-		return nil, fmt.Errorf("usersessions: open %s: %w", path, err)
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 }
 
@@ -161,8 +161,13 @@ func (s *Store) initSchema() error {
 		}
 		// Expiry keys depend on IdleTimeout. If it changed since the file
 		// was last opened, recompute them so cleanup stays exact.
+		old := meta.Get(metaIdle)
+		if s.opts.IdleTimeout < 0 {
+			stored, _ := strconv.ParseInt(string(old), 10, 64)
+			s.opts.IdleTimeout = time.Duration(max(stored, 0))
+		}
 		idle := []byte(strconv.FormatInt(int64(s.opts.IdleTimeout), 10))
-		if old := meta.Get(metaIdle); old != nil && string(old) != string(idle) {
+		if old != nil && string(old) != string(idle) {
 			if err := rebuildExpiryIndex(tx, s.opts.IdleTimeout); err != nil {
 				return err
 			}
@@ -608,7 +613,7 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 	}
 	values, err := encodeValues(nil, sess.values)
 	if err != nil {
-		return fmt.Errorf("usersessions: save %s: %w", sess.ID, err)
+		return fmt.Errorf("save %s: %w", sess.ID, err)
 	}
 	userID, ip, ua := sess.UserID, sess.IP.Unmap(), TruncateUserAgent(sess.UserAgent)
 	var saved *record

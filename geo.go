@@ -201,7 +201,7 @@ func OpenGeoBytes(data []byte, opts *GeoOptions) (*Geo, error) {
 	g := newGeo("", opts)
 	db, err := g.openDB(data, "(bytes)")
 	if err != nil {
-		return nil, fmt.Errorf("usersessions: open GeoIP database from bytes: %w", err)
+		return nil, fmt.Errorf("open GeoIP database from bytes: %w", err)
 	}
 	g.current.Store(db)
 	return g, nil
@@ -477,7 +477,7 @@ func (g *Geo) loadLocked() error {
 	}
 	db, err := g.openDB(data, file)
 	if err != nil {
-		return fmt.Errorf("usersessions: open GeoIP database %s: %w", file, err)
+		return fmt.Errorf("open GeoIP database %s: %w", file, err)
 	}
 	g.current.Store(db)
 	g.loaded = sig
@@ -489,23 +489,23 @@ func (g *Geo) loadLocked() error {
 func readGeoFile(file string) ([]byte, fileSig, error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return nil, fileSig{}, fmt.Errorf("usersessions: open GeoIP database: %w", err)
+		return nil, fileSig{}, fmt.Errorf("open GeoIP database: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fileSig{}, fmt.Errorf("usersessions: open GeoIP database: %w", err)
+		return nil, fileSig{}, fmt.Errorf("open GeoIP database: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fileSig{}, fmt.Errorf("usersessions: open GeoIP database %s: %w: not a regular file", file, ErrGeoInvalid)
+		return nil, fileSig{}, fmt.Errorf("open GeoIP database %s: %w: not a regular file", file, ErrGeoInvalid)
 	}
 	if fi.Size() == 0 {
-		return nil, fileSig{}, fmt.Errorf("usersessions: open GeoIP database %s: %w: empty file", file, ErrGeoInvalid)
+		return nil, fileSig{}, fmt.Errorf("open GeoIP database %s: %w: empty file", file, ErrGeoInvalid)
 	}
 	data := make([]byte, fi.Size())
 	if _, err := io.ReadFull(f, data); err != nil {
 		// The file shrank while we read it: a copy in progress.
-		return nil, fileSig{}, fmt.Errorf("usersessions: open GeoIP database %s: %w: %w", file, ErrGeoInvalid, err)
+		return nil, fileSig{}, fmt.Errorf("open GeoIP database %s: %w: %w", file, ErrGeoInvalid, err)
 	}
 	return data, fileSig{path: file, fi: fi}, nil
 }
@@ -515,14 +515,14 @@ func readGeoFile(file string) ([]byte, fileSig, error) {
 func resolveGeoPath(path string) (string, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return "", fmt.Errorf("usersessions: open GeoIP database: %w", err)
+		return "", fmt.Errorf("open GeoIP database: %w", err)
 	}
 	if !fi.IsDir() {
 		return path, nil
 	}
 	entries, err := os.ReadDir(path)
 	if err != nil {
-		return "", fmt.Errorf("usersessions: open GeoIP database: %w", err)
+		return "", fmt.Errorf("open GeoIP database: %w", err)
 	}
 	var city, country []string
 	for _, e := range entries {
@@ -545,7 +545,7 @@ func resolveGeoPath(path string) (string, error) {
 	case len(country) > 0:
 		return filepath.Join(path, country[0]), nil
 	}
-	return "", fmt.Errorf("usersessions: open GeoIP database %s: %w", path, ErrGeoNoDatabase)
+	return "", fmt.Errorf("open GeoIP database %s: %w", path, ErrGeoNoDatabase)
 }
 
 // Reload reads the database file again (for a directory, chooses the file

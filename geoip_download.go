@@ -108,17 +108,17 @@ func DownloadGeoIP(ctx context.Context, licenseKey, edition, dir string, opts ..
 		o.client = http.DefaultClient
 	}
 	if !validEdition(edition) {
-		return "", fmt.Errorf("usersessions: download GeoIP: invalid edition %q", edition)
+		return "", fmt.Errorf("download GeoIP: invalid edition %q", edition)
 	}
 	if licenseKey == "" {
-		return "", fmt.Errorf("usersessions: download GeoIP %s: empty license key", edition)
+		return "", fmt.Errorf("download GeoIP %s: empty license key", edition)
 	}
 	if dir == "" {
-		return "", fmt.Errorf("usersessions: download GeoIP %s: empty directory", edition)
+		return "", fmt.Errorf("download GeoIP %s: empty directory", edition)
 	}
 	defer func() {
 		if err != nil {
-			err = &redactedError{err: fmt.Errorf("usersessions: download GeoIP %s: %w", edition, err), secrets: []string{licenseKey, url.QueryEscape(licenseKey)}}
+			err = &redactedError{err: fmt.Errorf("download GeoIP %s: %w", edition, err), secrets: []string{licenseKey, url.QueryEscape(licenseKey)}}
 		}
 	}()
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -58,6 +58,10 @@ var (
 	ErrSchema = errors.New("usersessions: unsupported database schema")
 )
 
+// UseStoredIdleTimeout, as Options.IdleTimeout, keeps the idle timeout the
+// database file was last opened with (0 for a new file).
+const UseStoredIdleTimeout time.Duration = -1
+
 // Defaults applied by Open to zero Options fields.
 const (
 	DefaultLifetime        = 14 * 24 * time.Hour
@@ -75,7 +79,13 @@ type Options struct {
 	Lifetime time.Duration
 
 	// IdleTimeout ends a session after this long without activity (Touch,
-	// Save, Create). 0 disables it.
+	// Save, Create). 0 disables it. UseStoredIdleTimeout (any negative
+	// value) takes the one the file was last opened with: tools that open
+	// an application's database use it so they apply the application's
+	// setting instead of their own.
+	//
+	// The expiry index depends on this setting, so opening a file with a
+	// different one recomputes the index once (O(sessions)).
 	IdleTimeout time.Duration
 
 	// NoCache selects the "uncached" mode: every Load reads bbolt. The
@@ -117,9 +127,6 @@ func (o *Options) withDefaults() Options {
 	}
 	if opts.Lifetime <= 0 {
 		opts.Lifetime = DefaultLifetime
-	}
-	if opts.IdleTimeout < 0 {
-		opts.IdleTimeout = 0
 	}
 	if opts.CacheBytes <= 0 {
 		opts.CacheBytes = DefaultCacheBytes

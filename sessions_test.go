@@ -996,9 +996,21 @@ func TestIdleTimeoutChangeRebuildsIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
 	if err := s.Check(ctx); err != nil {
 		t.Fatalf("expiry index not rebuilt for the new idle timeout: %v", err)
+	}
+	s.Close()
+	// A tool keeps the application's setting.
+	s, err = Open(path, &Options{IdleTimeout: UseStoredIdleTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.IdleTimeout() != 2*time.Hour {
+		t.Fatalf("UseStoredIdleTimeout gave %v, want the stored 2h", s.IdleTimeout())
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -1,0 +1,526 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+
+	"github.com/usersessions/usersessions"
+)
+
+// ---- clear-expired ----
+
+func cmdClearExpired(args []string, stdout, stderr io.Writer) (err error) {
+	fs := newFlagSet("clear-expired", "clear-expired [-db PATH] [-skip-locked]", `
+Removes the sessions past their deadline. Safe to run from cron: without a
+terminal it prints only the summary line. A running app holds the database
+open and clears expired sessions by itself (Options.CleanupInterval); the
+command then fails at once with "in use by another process", or with
+-skip-locked prints that it skipped and exits 0.`, stderr)
+	db := addDBFlags(fs)
+	skipLocked := fs.Bool("skip-locked", false, "exit 0 when the database is in use by another process")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	store, err := openExisting(db, stderr)
+	if err != nil {
+		if *skipLocked && errors.Is(err, usersessions.ErrLocked) {
+			fmt.Fprintf(stdout, "skipped: %s is in use by another process\n", db.path)
+			return nil
+		}
+		return err
+	}
+	defer closeStore(store, &err)
+	ctx, stop := signalContext()
+	defer stop()
+
+	start := time.Now()
+	removed, err := clearExpired(ctx, store, stderr)
+	if err != nil {
+		return fmt.Errorf("clearing expired sessions: %w", err)
+	}
+	left, err := store.Count(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "removed %d expired %s in %v, %d left\n",
+		removed, plural(removed, "session"), time.Since(start).Round(time.Millisecond), left)
+	return nil
+}
+
+// clearExpired runs store.ClearExpired. The store offers no progress
+// callback, so on a terminal it first counts the expired sessions (a scan
+// with a bar over all records), then runs ClearExpired in the background
+// and draws its progress from Stats().Deletes, which grows after each
+// cleanup batch of up to 1000 sessions. Without a terminal it only runs
+// ClearExpired: no extra scan under cron.
+func clearExpired(ctx context.Context, store *usersessions.Store, stderr io.Writer) (int, error) {
+	if !isTerminal(stderr) {
+		return store.ClearExpired(ctx)
+	}
+	total, err := store.Count(ctx)
+	if err != nil {
+		return 0, err
+	}
+	bar := newProgress(stderr, "checking", int64(total), false)
+	expired, seen := 0, 0
+	now := time.Now()
+	for s, err := range store.All(ctx, usersessions.Filter{}) {
+		seen++
+		bar.Set(int64(seen))
+		if err != nil {
+			if errors.Is(err, usersessions.ErrCorrupt) {
+				continue // ClearExpired skips and logs it too
+			}
+			bar.Done()
+			return 0, err
+		}
+		if !s.Active(now) {
+			expired++
+		}
+	}
+	bar.Done()
+
+	bar = newProgress(stderr, "removing", int64(expired), false)
+	defer bar.Done()
+	before := store.Stats().Deletes
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := store.ClearExpired(ctx)
+		done <- result{n, err}
+	}()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case r := <-done:
+			bar.Set(int64(r.n))
+			return r.n, r.err
+		case <-tick.C:
+			bar.Set(int64(store.Stats().Deletes - before))
+		}
+	}
+}
+
+// ---- ls ----
+
+// sessionLine is one session in ls -json: one JSON object per line.
+type sessionLine struct {
+	ID        string    `json:"id"`
+	UserID    string    `json:"user_id"`
+	IP        string    `json:"ip"`
+	UserAgent string    `json:"user_agent"`
+	Device    string    `json:"device"`
+	Location  string    `json:"location"`
+	CreatedAt time.Time `json:"created_at"`
+	LastSeen  time.Time `json:"last_seen"`
+	ExpiresAt time.Time `json:"expires_at"` // the deadline: idle timeout included
+	Active    bool      `json:"active"`
+}
+
+func cmdList(args []string, stdout, stderr io.Writer) (err error) {
+	fs := newFlagSet("ls", "ls [-db PATH] [-user U] [-expired | -all] [-json] [-geoip PATH]", `
+Lists active sessions (-expired: only expired ones not cleared yet, -all:
+both) as a table, newest activity first, with times relative to now; or with
+-json one JSON object per line, in ID order, with RFC 3339 times in UTC.`, stderr)
+	db := addDBFlags(fs)
+	user := fs.String("user", "", "only the sessions of this user `ID`")
+	expired := fs.Bool("expired", false, "list only expired sessions")
+	all := fs.Bool("all", false, "list active and expired sessions")
+	asJSON := fs.Bool("json", false, "print JSON lines instead of a table")
+	geoPath := fs.String("geoip", "", "GeoIP City or Country `.mmdb` file (or folder) for the location column")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *expired && *all {
+		return usagef(fs, "-expired and -all exclude each other")
+	}
+	filter := usersessions.Filter{UserID: *user, State: usersessions.ActiveOnly}
+	switch {
+	case *expired:
+		filter.State = usersessions.ExpiredOnly
+	case *all:
+		filter.State = usersessions.AnyState
+	}
+	geo, err := openGeo(*geoPath)
+	if err != nil {
+		return err
+	}
+	defer geo.Close()
+	store, err := openExisting(db, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeStore(store, &err)
+	ctx, stop := signalContext()
+	defer stop()
+
+	now := time.Now()
+	enc := json.NewEncoder(stdout)
+	var rows []*usersessions.Session
+	bad := 0
+	for s, err := range store.All(ctx, filter) {
+		if err != nil {
+			if errors.Is(err, usersessions.ErrCorrupt) {
+				fmt.Fprintf(stderr, "usersessions: skipping unreadable record: %v\n", err)
+				bad++
+				continue
+			}
+			return err
+		}
+		if !*asJSON {
+			rows = append(rows, s)
+			continue
+		}
+		line := sessionLine{
+			ID: s.ID, UserID: s.UserID, UserAgent: s.UserAgent,
+			Device: usersessions.Device(s.UserAgent), Location: geo.Location(s.IP),
+			CreatedAt: s.CreatedAt.UTC(), LastSeen: s.LastSeen.UTC(), ExpiresAt: s.Deadline().UTC(),
+			Active: s.Active(now),
+		}
+		if s.IP.IsValid() {
+			line.IP = s.IP.String()
+		}
+		if err := enc.Encode(line); err != nil {
+			return err
+		}
+	}
+	if !*asJSON {
+		if err := printTable(stdout, rows, geo, now, filter.State); err != nil {
+			return err
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d unreadable session %s skipped (%s is damaged)", bad, plural(bad, "record"), db.path)
+	}
+	return nil
+}
+
+func printTable(w io.Writer, rows []*usersessions.Session, geo *usersessions.Geo, now time.Time, state usersessions.State) error {
+	if len(rows) == 0 {
+		what := map[usersessions.State]string{
+			usersessions.ActiveOnly:  "no active sessions",
+			usersessions.ExpiredOnly: "no expired sessions",
+			usersessions.AnyState:    "no sessions",
+		}[state]
+		_, err := fmt.Fprintln(w, what)
+		return err
+	}
+	slices.SortFunc(rows, func(a, b *usersessions.Session) int {
+		return cmp.Or(b.LastSeen.Compare(a.LastSeen), strings.Compare(a.ID, b.ID))
+	})
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tUSER\tDEVICE\tLOCATION\tIP\tLAST SEEN\tEXPIRES")
+	for _, s := range rows {
+		user := s.UserID
+		if user == "" {
+			user = "(anonymous)"
+		}
+		ip := ""
+		if s.IP.IsValid() {
+			ip = s.IP.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, printable(user),
+			dash(printable(usersessions.Device(s.UserAgent))), dash(printable(geo.Location(s.IP))), dash(ip),
+			relTime(s.LastSeen, now), relTime(s.Deadline(), now))
+	}
+	fmt.Fprintf(tw, "\n%d %s\n", len(rows), plural(len(rows), "session"))
+	return tw.Flush()
+}
+
+// openGeo opens the optional GeoIP database; "" gives a nil *Geo, which
+// knows no locations.
+func openGeo(path string) (*usersessions.Geo, error) {
+	if path == "" {
+		return nil, nil
+	}
+	geo, err := usersessions.OpenGeo(path, nil)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("GeoIP database %s does not exist (get one with \"usersessions geoip download\")", path)
+		}
+		return nil, fmt.Errorf("GeoIP database %s: %w", path, err)
+	}
+	return geo, nil
+}
+
+// ---- revoke ----
+
+func cmdRevoke(args []string, stdout, stderr io.Writer) (err error) {
+	fs := newFlagSet("revoke", "revoke [-db PATH] (-user U [-keep ID] | -id ID)", `
+Ends sessions: every session of a user (-keep spares one of them), or the one
+session with a given ID. Prints how many were ended.`, stderr)
+	db := addDBFlags(fs)
+	user := fs.String("user", "", "end the sessions of this user `ID`")
+	id := fs.String("id", "", "end the session with this `ID`")
+	keep := fs.String("keep", "", "with -user: keep the session with this `ID`")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case (*user == "") == (*id == ""):
+		return usagef(fs, "give exactly one of -user and -id")
+	case *keep != "" && *user == "":
+		return usagef(fs, "-keep goes with -user")
+	}
+	store, err := openExisting(db, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeStore(store, &err)
+	ctx, stop := signalContext()
+	defer stop()
+
+	if *id != "" {
+		if err := store.Delete(ctx, *id); err != nil {
+			if errors.Is(err, usersessions.ErrNotFound) {
+				return fmt.Errorf("no session with ID %q", *id)
+			}
+			return err
+		}
+		fmt.Fprintln(stdout, "revoked 1 session")
+		return nil
+	}
+	if *keep != "" {
+		// A mistyped -keep would otherwise end every session of the user.
+		s, err := store.Get(ctx, *keep)
+		if errors.Is(err, usersessions.ErrNotFound) || err == nil && s.UserID != *user {
+			return fmt.Errorf("-keep %q is not an active session of user %q; nothing revoked", *keep, *user)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	n, err := store.DeleteByUser(ctx, *user, *keep)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "revoked %d %s\n", n, plural(n, "session"))
+	return nil
+}
+
+// ---- stats ----
+
+// statsReport is the result of stats, also its -json form.
+type statsReport struct {
+	Path          string      `json:"path"`
+	FileSize      int64       `json:"file_size"`
+	Total         int         `json:"total"`
+	Active        int         `json:"active"`
+	Expired       int         `json:"expired"`
+	Anonymous     int         `json:"anonymous"`
+	Users         int         `json:"users"`
+	Unreadable    int         `json:"unreadable,omitempty"`
+	OldestCreated *time.Time  `json:"oldest_created,omitempty"`
+	NewestCreated *time.Time  `json:"newest_created,omitempty"`
+	TopUsers      []userCount `json:"top_users"`
+}
+
+type userCount struct {
+	UserID   string `json:"user_id"`
+	Sessions int    `json:"sessions"`
+	Active   int    `json:"active"`
+}
+
+// topUsers is how many users stats lists.
+const topUsers = 10
+
+func cmdStats(args []string, stdout, stderr io.Writer) (err error) {
+	fs := newFlagSet("stats", "stats [-db PATH] [-json]", `
+Counts the sessions (active, expired but not cleared yet, anonymous), the
+distinct users and the file size, gives the oldest and newest session and the
+10 users with the most sessions.`, stderr)
+	db := addDBFlags(fs)
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	store, err := openExisting(db, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeStore(store, &err)
+	ctx, stop := signalContext()
+	defer stop()
+
+	rep := statsReport{Path: db.path, TopUsers: []userCount{}}
+	if fi, err := os.Stat(db.path); err == nil {
+		rep.FileSize = fi.Size()
+	}
+	count, err := store.Count(ctx)
+	if err != nil {
+		return err
+	}
+	bar := newProgress(stderr, "reading", int64(count), false)
+	users := make(map[string]*userCount)
+	now := time.Now()
+	seen := 0
+	for s, err := range store.All(ctx, usersessions.Filter{}) {
+		seen++
+		bar.Set(int64(seen))
+		if err != nil {
+			if errors.Is(err, usersessions.ErrCorrupt) {
+				rep.Unreadable++
+				continue
+			}
+			bar.Done()
+			return err
+		}
+		rep.Total++
+		active := s.Active(now)
+		if active {
+			rep.Active++
+		} else {
+			rep.Expired++
+		}
+		if c := s.CreatedAt; rep.OldestCreated == nil || c.Before(*rep.OldestCreated) {
+			rep.OldestCreated = &c
+		}
+		if c := s.CreatedAt; rep.NewestCreated == nil || c.After(*rep.NewestCreated) {
+			rep.NewestCreated = &c
+		}
+		if s.UserID == "" {
+			rep.Anonymous++
+			continue
+		}
+		u := users[s.UserID]
+		if u == nil {
+			u = &userCount{UserID: s.UserID}
+			users[s.UserID] = u
+		}
+		u.Sessions++
+		if active {
+			u.Active++
+		}
+	}
+	bar.Done()
+	rep.Users = len(users)
+	for _, u := range users {
+		rep.TopUsers = append(rep.TopUsers, *u)
+	}
+	slices.SortFunc(rep.TopUsers, func(a, b userCount) int {
+		return cmp.Or(b.Sessions-a.Sessions, b.Active-a.Active, strings.Compare(a.UserID, b.UserID))
+	})
+	rep.TopUsers = rep.TopUsers[:min(len(rep.TopUsers), topUsers)]
+
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else if err := printStats(stdout, &rep, now); err != nil {
+		return err
+	}
+	if rep.Unreadable > 0 {
+		return fmt.Errorf("%d unreadable session %s (%s is damaged)", rep.Unreadable, plural(rep.Unreadable, "record"), db.path)
+	}
+	return nil
+}
+
+func printStats(w io.Writer, rep *statsReport, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "database\t%s\n", rep.Path)
+	fmt.Fprintf(tw, "file size\t%s\n", humanBytes(rep.FileSize))
+	fmt.Fprintf(tw, "sessions\t%d\n", rep.Total)
+	fmt.Fprintf(tw, "  active\t%d\n", rep.Active)
+	fmt.Fprintf(tw, "  expired\t%d (not cleared yet)\n", rep.Expired)
+	fmt.Fprintf(tw, "  anonymous\t%d\n", rep.Anonymous)
+	if rep.Unreadable > 0 {
+		fmt.Fprintf(tw, "  unreadable\t%d\n", rep.Unreadable)
+	}
+	fmt.Fprintf(tw, "users\t%d\n", rep.Users)
+	for _, t := range []struct {
+		label string
+		t     *time.Time
+	}{{"oldest created", rep.OldestCreated}, {"newest created", rep.NewestCreated}} {
+		if t.t == nil {
+			fmt.Fprintf(tw, "%s\t-\n", t.label)
+		} else {
+			fmt.Fprintf(tw, "%s\t%s (%s)\n", t.label, t.t.Local().Format(time.RFC3339), relTime(*t.t, now))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(rep.TopUsers) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\ntop %d users by sessions:\n", len(rep.TopUsers))
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "USER\tSESSIONS\tACTIVE")
+	for _, u := range rep.TopUsers {
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", printable(u.UserID), u.Sessions, u.Active)
+	}
+	return tw.Flush()
+}
+
+// ---- formatting ----
+
+// relTime says when t is relative to now, compactly: "just now", "5m ago",
+// "3h ago", "2d ago", "in 13d".
+func relTime(t, now time.Time) string {
+	d := t.Sub(now)
+	future := d > 0
+	if !future {
+		d = -d
+	}
+	var s string
+	switch {
+	case d < time.Minute:
+		if future {
+			return "in <1m"
+		}
+		return "just now"
+	case d < time.Hour:
+		s = fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 48*time.Hour:
+		s = fmt.Sprintf("%dh", int(d/time.Hour))
+	default:
+		s = fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+	}
+	if future {
+		return "in " + s
+	}
+	return s + " ago"
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// printable replaces control and other non-printing characters with "?":
+// user IDs come from the app and the store does not check them, and a table
+// on a terminal must not be rewritten by escape sequences or misaligned by
+// tabs and newlines.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == ' ' || unicode.IsPrint(r) {
+			return r
+		}
+		return '?'
+	}, s)
+}

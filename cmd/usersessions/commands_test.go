@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
+)
+
+// testMMDB returns a GeoLite2-City database placing 192.0.2.0/24 in Berlin.
+func testMMDB(t *testing.T) []byte {
+	t.Helper()
+	w, err := mmdbwriter.New(mmdbwriter.Options{
+		DatabaseType: "GeoLite2-City", Languages: []string{"en"}, Description: map[string]string{"en": "test City database"},
+		RecordSize: 24, IncludeReservedNetworks: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, network, _ := net.ParseCIDR("192.0.2.0/24")
+	err = w.Insert(network, mmdbtype.Map{
+		"city":    mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String("Berlin")}},
+		"country": mmdbtype.Map{"iso_code": mmdbtype.String("DE"), "names": mmdbtype.Map{"en": mmdbtype.String("Germany")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestList(t *testing.T) {
+	sd := seedDB(t)
+	mmdb := filepath.Join(t.TempDir(), "GeoLite2-City.mmdb")
+	if err := os.WriteFile(mmdb, testMMDB(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	stdout, stderr, code := runCmd(t, "ls", "-db", sd.path, "-geoip", mmdb)
+	if code != exitOK {
+		t.Fatalf("ls: status %d, stderr %q", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if got := strings.Fields(lines[0]); strings.Join(got, " ") != "ID USER DEVICE LOCATION IP LAST SEEN EXPIRES" {
+		t.Errorf("header %q", lines[0])
+	}
+	// 5 active sessions, a blank line, the count.
+	if len(lines) != 8 || lines[7] != "5 sessions" {
+		t.Errorf("ls printed:\n%s", stdout)
+	}
+	for _, want := range []string{sd.alice[0], "Chrome on Windows", "Berlin, Germany", "192.0.2.10", "Safari on iPhone", "(anonymous)", "in 13d"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("ls output lacks %q:\n%s", want, stdout)
+		}
+	}
+
+	stdout, _, _ = runCmd(t, "ls", "-db", sd.path, "-expired")
+	if !strings.Contains(stdout, "3 sessions") || strings.Contains(stdout, "alice") || !strings.Contains(stdout, "24h ago") {
+		t.Errorf("ls -expired:\n%s", stdout)
+	}
+	stdout, _, _ = runCmd(t, "ls", "-db", sd.path, "-all", "-user", "bob")
+	if !strings.Contains(stdout, "3 sessions") || strings.Contains(stdout, "alice") {
+		t.Errorf("ls -all -user bob:\n%s", stdout)
+	}
+	stdout, _, code = runCmd(t, "ls", "-db", sd.path, "-user", "nobody")
+	if code != exitOK || stdout != "no active sessions\n" {
+		t.Errorf("ls -user nobody: status %d, %q", code, stdout)
+	}
+
+	stdout, _, code = runCmd(t, "ls", "-db", sd.path, "-json", "-user", "alice", "-geoip", mmdb)
+	if code != exitOK {
+		t.Fatalf("ls -json: status %d", code)
+	}
+	var got []sessionLine
+	for line := range strings.Lines(stdout) {
+		var s sessionLine
+		var raw map[string]any
+		if err := json.Unmarshal([]byte(line), &raw); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		for _, field := range []string{"id", "user_id", "ip", "user_agent", "device", "location", "created_at", "last_seen", "expires_at"} {
+			if _, ok := raw[field]; !ok {
+				t.Errorf("line %q lacks %q", line, field)
+			}
+		}
+		json.Unmarshal([]byte(line), &s)
+		got = append(got, s)
+	}
+	if len(got) != 3 {
+		t.Fatalf("ls -json -user alice: %d lines", len(got))
+	}
+	for _, s := range got {
+		if s.UserID != "alice" || !s.Active || s.ExpiresAt.Sub(s.CreatedAt) != 14*24*time.Hour {
+			t.Errorf("session %+v", s)
+		}
+		if s.ID == sd.alice[0] && (s.Location != "Berlin, Germany" || s.IP != "192.0.2.10" || s.Device != "Chrome on Windows") {
+			t.Errorf("first session of alice: %+v", s)
+		}
+	}
+
+	_, stderr, code = runCmd(t, "ls", "-db", sd.path, "-geoip", filepath.Join(t.TempDir(), "none.mmdb"))
+	if code != exitError || !strings.Contains(stderr, "none.mmdb does not exist") {
+		t.Errorf("ls with a missing -geoip: status %d, stderr %q", code, stderr)
+	}
+}
+
+func TestRevoke(t *testing.T) {
+	sd := seedDB(t)
+	count := func(args ...string) int {
+		t.Helper()
+		stdout, _, _ := runCmd(t, append([]string{"ls", "-json", "-db", sd.path}, args...)...)
+		return strings.Count(stdout, "\n")
+	}
+
+	stdout, stderr, code := runCmd(t, "revoke", "-db", sd.path, "-id", sd.bob)
+	if code != exitOK || stdout != "revoked 1 session\n" {
+		t.Errorf("revoke -id: status %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	_, stderr, code = runCmd(t, "revoke", "-db", sd.path, "-id", sd.bob)
+	if code != exitError || !strings.Contains(stderr, `no session with ID "`+sd.bob+`"`) {
+		t.Errorf("revoke of a gone ID: status %d, stderr %q", code, stderr)
+	}
+
+	// A -keep that is not alice's revokes nothing.
+	_, stderr, code = runCmd(t, "revoke", "-db", sd.path, "-user", "alice", "-keep", "AAAAAAAAAAAAAAAAAAAAAA")
+	if code != exitError || !strings.Contains(stderr, "nothing revoked") || count("-user", "alice") != 3 {
+		t.Errorf("revoke with a bad -keep: status %d, stderr %q", code, stderr)
+	}
+	stdout, _, code = runCmd(t, "revoke", "-db", sd.path, "-user", "alice", "-keep", sd.alice[1])
+	if code != exitOK || stdout != "revoked 2 sessions\n" {
+		t.Errorf("revoke -user -keep: status %d, stdout %q", code, stdout)
+	}
+	if stdout, _, _ := runCmd(t, "ls", "-json", "-db", sd.path, "-user", "alice"); !strings.Contains(stdout, sd.alice[1]) || count("-user", "alice") != 1 {
+		t.Errorf("after revoke -keep: %q", stdout)
+	}
+	// Expired sessions go too.
+	stdout, _, code = runCmd(t, "revoke", "-db", sd.path, "-user", "bob")
+	if code != exitOK || stdout != "revoked 2 sessions\n" || count("-all", "-user", "bob") != 0 {
+		t.Errorf("revoke -user bob: status %d, stdout %q", code, stdout)
+	}
+	stdout, _, code = runCmd(t, "revoke", "-db", sd.path, "-user", "nobody")
+	if code != exitOK || stdout != "revoked 0 sessions\n" {
+		t.Errorf("revoke -user nobody: status %d, stdout %q", code, stdout)
+	}
+}
+
+func TestStats(t *testing.T) {
+	sd := seedDB(t)
+	stdout, stderr, code := runCmd(t, "stats", "-db", sd.path)
+	if code != exitOK {
+		t.Fatalf("stats: status %d, stderr %q", code, stderr)
+	}
+	for _, want := range []string{"sessions        8", "active        5", "expired       3", "anonymous     2", "users           2", "KiB", "oldest created", "(2d ago)", "alice  3         3", "bob    3         1"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stats lacks %q:\n%s", want, stdout)
+		}
+	}
+	stdout, _, code = runCmd(t, "stats", "-db", sd.path, "-json")
+	var rep statsReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != exitOK {
+		t.Fatalf("stats -json: status %d, %v: %q", code, err, stdout)
+	}
+	if rep.Total != 8 || rep.Active != 5 || rep.Expired != 3 || rep.Anonymous != 2 || rep.Users != 2 || rep.FileSize == 0 ||
+		len(rep.TopUsers) != 2 || rep.TopUsers[0] != (userCount{"alice", 3, 3}) || rep.OldestCreated == nil ||
+		rep.NewestCreated.Sub(*rep.OldestCreated) < 47*time.Hour {
+		t.Errorf("stats -json: %+v", rep)
+	}
+}
+
+func TestClearExpired(t *testing.T) {
+	sd := seedDB(t)
+	stdout, stderr, code := runCmd(t, "clear-expired", "-db", sd.path)
+	if code != exitOK || !strings.HasPrefix(stdout, "removed 3 expired sessions in ") || !strings.HasSuffix(stdout, ", 5 left\n") || stderr != "" {
+		t.Errorf("clear-expired: status %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	stdout, _, code = runCmd(t, "clear-expired", "-db", sd.path)
+	if code != exitOK || !strings.HasPrefix(stdout, "removed 0 expired sessions") {
+		t.Errorf("second clear-expired: status %d, stdout %q", code, stdout)
+	}
+	if stdout, _, _ := runCmd(t, "ls", "-db", sd.path, "-expired"); stdout != "no expired sessions\n" {
+		t.Errorf("ls -expired after clear-expired: %q", stdout)
+	}
+}
+
+func TestProgressBar(t *testing.T) {
+	var buf bytes.Buffer
+	now := time.Unix(0, 0)
+	clock := func() time.Time { return now }
+	p := startProgress(&buf, "removing", 200, false, clock)
+	now = now.Add(time.Second)
+	p.Set(100)
+	if out := buf.String(); !strings.Contains(out, "\rremoving [████████████░░░░░░░░░░░░]  50%  100/200  1s") {
+		t.Errorf("bar drawn as %q", out)
+	}
+	p.Set(150) // too soon after the last draw
+	if strings.Contains(buf.String(), "150/200") {
+		t.Error("redrawn within progressInterval")
+	}
+	buf.Reset()
+	p.Done()
+	if out := buf.String(); strings.Trim(out, "\r ") != "" || !strings.HasSuffix(out, "\r") {
+		t.Errorf("Done wrote %q", out)
+	}
+
+	buf.Reset()
+	p = startProgress(&buf, "downloading", 0, true, clock)
+	now = now.Add(time.Second)
+	p.Set(3 << 20)
+	if !strings.Contains(buf.String(), "3.0 MiB") {
+		t.Errorf("spinner drawn as %q", buf.String())
+	}
+	var nilBar *progressBar // what newProgress returns off a terminal
+	nilBar.Set(1)
+	nilBar.Done()
+	if newProgress(&buf, "x", 1, false) != nil {
+		t.Error("a bar on a buffer")
+	}
+	for n, want := range map[int64]string{512: "512 B", 1536: "1.5 KiB", 61 << 20: "61.0 MiB"} {
+		if got := humanBytes(n); got != want {
+			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

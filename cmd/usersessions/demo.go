@@ -1,0 +1,314 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/httpx"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+var demoTemplates = template.Must(template.ParseFS(templateFS, "templates/*.html"))
+
+// Demo routes.
+const (
+	sessionsPath = "/account/sessions/"
+	adminPath    = "/admin/sessions/"
+	adminUser    = "admin" // the one user the admin view lets in
+)
+
+// maxUsername is the longest user name the demo accepts, in characters.
+const maxUsername = 64
+
+// demoCSP is the Content-Security-Policy of the demo's own pages: inline
+// CSS, forms to this origin, nothing else.
+const demoCSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+func cmdDemo(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("demo", "demo [-db PATH] [-addr HOST:PORT] [-geoip PATH] [-trusted-proxies CIDR,...]", `
+Runs a small web app: sign in under any name, see your sessions at
+/account/sessions/, end them; sign in as "admin" for /admin/sessions/.
+Stop it with Ctrl-C.`, stderr)
+	dbPath := fs.String("db", defaultDBPath(), "session database `file` (created if missing)")
+	addr := fs.String("addr", "127.0.0.1:8080", "listen `address`; port 0 picks a free port")
+	geoPath := fs.String("geoip", "", "GeoIP City or Country `.mmdb` file (or folder) for locations")
+	proxies := fs.String("trusted-proxies", "", "comma-separated `CIDRs` of proxies whose X-Forwarded-For is believed")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	trusted, err := parsePrefixes(*proxies)
+	if err != nil {
+		return usagef(fs, "-trusted-proxies: %v", err)
+	}
+	geo, err := openGeo(*geoPath)
+	if err != nil {
+		return err
+	}
+	defer geo.Close()
+	if *dbPath == defaultDBPath() {
+		if err := os.MkdirAll(filepath.Dir(*dbPath), 0o700); err != nil {
+			return err
+		}
+	}
+	store, err := openStore(*dbPath, &usersessions.Options{OpenTimeout: operatorOpenTimeout})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("%w (pick another -addr; port 0 takes any free one)", err)
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	return serveDemo(ctx, ln, store, geo, trusted, stdout, stderr)
+}
+
+// serveDemo serves the demo on ln until ctx is done, then shuts down
+// gracefully and closes the store (which flushes pending activity).
+func serveDemo(ctx context.Context, ln net.Listener, store *usersessions.Store, geo *usersessions.Geo,
+	trusted []netip.Prefix, stdout, stderr io.Writer) (err error) {
+	defer closeStore(store, &err)
+	srv := &http.Server{
+		Handler:           newDemoHandler(store, geo, trusted),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(slog.NewTextHandler(stderr, nil), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "usersessions demo listening on %s\n", demoURL(ln.Addr()))
+	fmt.Fprintf(stdout, "database %s; stop with Ctrl-C\n", store.Path())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		srv.Close()
+	}
+	fmt.Fprintln(stderr, "usersessions demo stopped")
+	return nil
+}
+
+// demoURL is the address to open in a browser: the listener's real
+// address, with "localhost" for a wildcard one.
+func demoURL(a net.Addr) string {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return "http://" + a.String() + "/"
+	}
+	host := ap.Addr().Unmap().String()
+	if ap.Addr().IsUnspecified() {
+		host = "localhost"
+	} else if ap.Addr().Unmap().Is6() {
+		host = "[" + host + "]"
+	}
+	return "http://" + host + ":" + strconv.Itoa(int(ap.Port())) + "/"
+}
+
+// parsePrefixes reads "10.0.0.0/8,192.168.1.7": CIDRs or single addresses.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(part); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR or an IP address", part)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// demoPage is the data of the demo's templates.
+type demoPage struct {
+	Title       string
+	User        string // signed-in user, "" when anonymous
+	Admin       bool
+	Device      string // of the current session
+	IP          string
+	Location    string
+	DBPath      string
+	Error       string // login form
+	Username    string // login form value
+	MaxUsername int
+}
+
+type demo struct {
+	m     *httpx.Manager
+	store *usersessions.Store
+	geo   *usersessions.Geo
+	log   *slog.Logger
+}
+
+// newDemoHandler returns the demo app: the home page, sign-in and sign-out,
+// the httpx session views at /account/sessions/ and the admin view at
+// /admin/sessions/ for the user named "admin". Every request goes through
+// the httpx session middleware, and every POST through
+// http.CrossOriginProtection.
+func newDemoHandler(store *usersessions.Store, geo *usersessions.Geo, trustedProxies []netip.Prefix) http.Handler {
+	d := &demo{
+		m:     httpx.New(store, &httpx.Options{TrustedProxies: trustedProxies}),
+		store: store,
+		geo:   geo,
+		log:   slog.Default(),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", d.home)
+	mux.HandleFunc("GET /login", d.loginForm)
+	mux.HandleFunc("POST /login", d.login)
+	mux.HandleFunc("POST /logout", d.logout)
+	mux.Handle(sessionsPath, d.m.SessionsHandler(&httpx.ViewOptions{Geo: geo, LoginURL: "/login", LogoutURL: "/"}))
+	mux.Handle(adminPath, d.adminGate(d.m.AdminHandler(&httpx.AdminOptions{Allow: isAdmin, Geo: geo, LogoutURL: "/"})))
+	return d.m.Handler(http.NewCrossOriginProtection().Handler(mux))
+}
+
+// isAdmin is the admin view's Allow: the signed-in user is exactly "admin".
+func isAdmin(r *http.Request) bool {
+	s := httpx.FromContext(r.Context())
+	return s != nil && s.UserID == adminUser
+}
+
+// adminGate answers a person's browser before the admin view refuses it:
+// visitors who are not signed in go to the sign-in page, other users get a
+// page that says who may enter. JSON clients and POSTs get the admin view's
+// own 403.
+func (d *demo) adminGate(admin http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isAdmin(r) || r.Method != http.MethodGet || wantsJSON(r) {
+			admin.ServeHTTP(w, r)
+			return
+		}
+		page := d.page(r, "Admins only")
+		if page.User == "" {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		d.render(w, http.StatusForbidden, "forbidden.html", page)
+	})
+}
+
+// wantsJSON is a rough version of the views' content negotiation, enough
+// to leave JSON clients to the admin view's JSON errors.
+func wantsJSON(r *http.Request) bool {
+	return r.URL.Query().Get("format") == "json" || strings.Contains(r.Header.Get("Accept"), "json")
+}
+
+func (d *demo) page(r *http.Request, title string) *demoPage {
+	p := &demoPage{Title: title, DBPath: d.store.Path(), MaxUsername: maxUsername}
+	if s := httpx.FromContext(r.Context()); s != nil {
+		p.User = s.UserID
+		p.Admin = s.UserID == adminUser
+		p.Device = usersessions.Device(s.UserAgent)
+		if s.IP.IsValid() {
+			p.IP = s.IP.String()
+		}
+		p.Location = d.geo.Location(s.IP)
+	}
+	return p
+}
+
+func (d *demo) home(w http.ResponseWriter, r *http.Request) {
+	d.render(w, http.StatusOK, "home.html", d.page(r, "Home"))
+}
+
+func (d *demo) loginForm(w http.ResponseWriter, r *http.Request) {
+	d.render(w, http.StatusOK, "login.html", d.page(r, "Sign in"))
+}
+
+func (d *demo) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	name := strings.TrimSpace(r.PostForm.Get("username"))
+	if msg := checkUsername(name); msg != "" {
+		page := d.page(r, "Sign in")
+		page.Error, page.Username = msg, name
+		d.render(w, http.StatusBadRequest, "login.html", page)
+		return
+	}
+	if err := httpx.Login(w, r, name); err != nil {
+		d.log.ErrorContext(r.Context(), "demo: login", "err", err)
+		http.Error(w, "could not sign in", http.StatusInternalServerError)
+		return
+	}
+	http.Redirect(w, r, sessionsPath, http.StatusSeeOther)
+}
+
+// checkUsername returns why name cannot be a user name, or "".
+func checkUsername(name string) string {
+	switch {
+	case name == "":
+		return "Enter a user name."
+	case !utf8.ValidString(name):
+		return "The user name is not valid text."
+	case utf8.RuneCountInString(name) > maxUsername:
+		return fmt.Sprintf("The user name is too long: at most %d characters.", maxUsername)
+	}
+	for _, r := range name {
+		if r != ' ' && !unicode.IsPrint(r) {
+			return "Use letters, digits, punctuation and spaces only."
+		}
+	}
+	return ""
+}
+
+func (d *demo) logout(w http.ResponseWriter, r *http.Request) {
+	if err := httpx.Logout(w, r); err != nil {
+		d.log.ErrorContext(r.Context(), "demo: logout", "err", err)
+		http.Error(w, "could not sign out", http.StatusInternalServerError)
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// render writes a demo page; a template error is a 500, not half a page.
+func (d *demo) render(w http.ResponseWriter, code int, name string, page *demoPage) {
+	var buf bytes.Buffer
+	if err := demoTemplates.ExecuteTemplate(&buf, name, page); err != nil {
+		d.log.Error("demo: rendering "+name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", demoCSP)
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	w.WriteHeader(code)
+	w.Write(buf.Bytes())
+}

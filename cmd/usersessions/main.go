@@ -1,0 +1,199 @@
+// Command usersessions runs the demo web app of the usersessions package and
+// the jobs an operator needs on a session database: clearing expired
+// sessions, listing and revoking sessions, statistics, and downloading a
+// GeoIP database.
+//
+//	usersessions demo [-db PATH] [-addr HOST:PORT] [-geoip PATH] [-trusted-proxies CIDR,...]
+//	usersessions clear-expired [-db PATH] [-skip-locked]
+//	usersessions ls [-db PATH] [-user U] [-expired | -all] [-json] [-geoip PATH]
+//	usersessions revoke [-db PATH] (-user U [-keep ID] | -id ID)
+//	usersessions stats [-db PATH] [-json]
+//	usersessions geoip download [-key KEY] [-edition NAME] [-dir DIR]
+//
+// Every command that reads the session database takes -db PATH; the default
+// is the demo's database, demo.db in the usersessions folder of the user's
+// cache directory. Exit status: 0 success, 1 runtime error, 2 bad usage.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitError = 1 // the command ran and failed
+	exitUsage = 2 // bad command line
+)
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) error
+}
+
+// commands are listed in usage in this order.
+var commands = []command{
+	{"demo", "run a small web app showing the session views", cmdDemo},
+	{"clear-expired", "remove expired sessions (safe to run from cron)", cmdClearExpired},
+	{"ls", "list sessions as a table or JSON lines", cmdList},
+	{"revoke", "end sessions of a user, or one session by ID", cmdRevoke},
+	{"stats", "counts, file size, oldest/newest, top users", cmdStats},
+	{"geoip", "download a GeoIP database (geoip download)", cmdGeoIP},
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usersessions: sessions that users can see and control.
+
+Usage:
+  usersessions <command> [flags]
+
+Commands:
+`)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, `
+Start here:
+  go run ./cmd/usersessions demo
+
+Every command that reads the session database takes -db PATH
+(default %s).
+Run "usersessions <command> -h" for a command's flags.
+Exit status: 0 success, 1 error, 2 bad usage.
+`, defaultDBPath())
+}
+
+// run is the whole program: it parses args (without the program name),
+// writes to stdout and stderr, and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+		return exitOK
+	}
+	for _, c := range commands {
+		if c.name == name {
+			return exitCode(c.run(args[1:], stdout, stderr), stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "usersessions: unknown command %q\n\n", name)
+	usage(stderr)
+	return exitUsage
+}
+
+// usageError is a bad command line. Its message is printed with the
+// command's usage, and the exit status is 2.
+type usageError struct {
+	fs  *flag.FlagSet // nil when the usage was printed already
+	msg string
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+// usagef returns a usageError for fs.
+func usagef(fs *flag.FlagSet, format string, args ...any) error {
+	return &usageError{fs: fs, msg: fmt.Sprintf(format, args...)}
+}
+
+// errHelp reports that -h printed the usage: exit 0.
+var errHelp = errors.New("help requested")
+
+// exitCode reports err on stderr and turns it into an exit status.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, errHelp) {
+		return exitOK
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		if ue.msg != "" {
+			fmt.Fprintf(stderr, "usersessions: %s\n", ue.msg)
+		}
+		if ue.fs != nil {
+			ue.fs.Usage()
+		}
+		return exitUsage
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "usersessions: ") {
+		msg = "usersessions: " + msg
+	}
+	fmt.Fprintln(stderr, msg)
+	return exitError
+}
+
+// newFlagSet returns a FlagSet for "usersessions <name>" that reports to
+// stderr and prints synopsis, then the flags, as its usage.
+func newFlagSet(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("usersessions "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage:\n  usersessions %s\n\n", synopsis)
+		if about != "" {
+			fmt.Fprintf(stderr, "%s\n\n", strings.TrimSpace(about))
+		}
+		fmt.Fprintln(stderr, "Flags:")
+		printDefaults(fs)
+	}
+	return fs
+}
+
+// hiddenValue marks a flag that works but is left out of the usage (flags
+// for tests and unusual setups).
+type hiddenValue struct{ flag.Value }
+
+// hideFlags leaves the named flags out of fs's usage.
+func hideFlags(fs *flag.FlagSet, names ...string) {
+	for _, name := range names {
+		if f := fs.Lookup(name); f != nil {
+			f.Value = hiddenValue{f.Value}
+		}
+	}
+}
+
+// printDefaults is fs.PrintDefaults without the hidden flags.
+func printDefaults(fs *flag.FlagSet) {
+	shown := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	shown.SetOutput(fs.Output())
+	fs.VisitAll(func(f *flag.Flag) {
+		if _, hidden := f.Value.(hiddenValue); hidden {
+			return
+		}
+		shown.Var(f.Value, f.Name, f.Usage)
+		shown.Lookup(f.Name).DefValue = f.DefValue // not a value parsed meanwhile
+	})
+	shown.PrintDefaults()
+}
+
+// parseFlags parses args and refuses positional arguments. The flag
+// package has printed the problem and the usage already when it fails.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return &usageError{} // the flag package printed error and usage
+	}
+	if fs.NArg() > 0 {
+		return usagef(fs, "unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/usersessions/usersessions"
+)
+
+// operatorOpenTimeout is how long operator commands wait for a database
+// held by another process: long enough for a process that is just closing
+// it, short enough that a running app is reported at once.
+const operatorOpenTimeout = 200 * time.Millisecond
+
+// cacheDir is the folder of the default database and GeoIP downloads:
+// "usersessions" in the user's cache directory, or in the temporary
+// directory when there is no cache directory.
+func cacheDir() string {
+	base, err := os.UserCacheDir()
+	if err != nil || base == "" {
+		base = os.TempDir()
+	}
+	return filepath.Join(base, "usersessions")
+}
+
+// defaultDBPath is the database every command uses without -db.
+func defaultDBPath() string { return filepath.Join(cacheDir(), "demo.db") }
+
+// dbFlags are the flags of every command that opens the session database.
+type dbFlags struct {
+	path string
+	idle idleFlag
+}
+
+// idleFlag is -idle-timeout: unset, the store keeps the idle timeout the app
+// last opened the file with (usersessions.UseStoredIdleTimeout).
+type idleFlag struct {
+	d   time.Duration
+	set bool
+}
+
+func (f *idleFlag) String() string {
+	if f == nil || !f.set {
+		return ""
+	}
+	return f.d.String()
+}
+
+func (f *idleFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return fmt.Errorf("want a duration such as 30m, or 0 for none")
+	}
+	f.d, f.set = d, true
+	return nil
+}
+
+func (f *idleFlag) timeout() time.Duration {
+	if !f.set {
+		return usersessions.UseStoredIdleTimeout
+	}
+	return f.d
+}
+
+func addDBFlags(fs *flag.FlagSet) *dbFlags {
+	d := new(dbFlags)
+	fs.StringVar(&d.path, "db", defaultDBPath(), "session database `file`")
+	fs.Var(&d.idle, "idle-timeout",
+		"idle timeout to apply (default: the one the app last opened the file with)")
+	return d
+}
+
+// storeOptions are the Options of operator commands: fail fast on a
+// database in use, no background cleanup (the commands do their own work),
+// the store's own warnings on stderr.
+func storeOptions(d *dbFlags, stderr io.Writer) *usersessions.Options {
+	return &usersessions.Options{
+		IdleTimeout:     d.idle.timeout(),
+		OpenTimeout:     operatorOpenTimeout,
+		CleanupInterval: -1,
+		NoCache:         true,
+		Logger:          slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+}
+
+// openExisting opens the database of an operator command. Unlike the demo
+// it never creates one: a wrong -db is an error, not a new empty file.
+func openExisting(d *dbFlags, stderr io.Writer) (*usersessions.Store, error) {
+	if _, err := os.Stat(d.path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no session database at %s (start the demo or your app first, or pass -db)", d.path)
+		}
+		return nil, err
+	}
+	return openStore(d.path, storeOptions(d, stderr))
+}
+
+// openStore opens path and turns the store's errors into plain messages.
+func openStore(path string, opts *usersessions.Options) (*usersessions.Store, error) {
+	store, err := usersessions.Open(path, opts)
+	if err == nil {
+		return store, nil
+	}
+	// The store's message is "open PATH: usersessions: ..."; the path is
+	// already in ours.
+	detail := strings.TrimPrefix(err.Error(), "open "+path+": ")
+	detail = strings.TrimPrefix(detail, "usersessions: ")
+	switch {
+	case errors.Is(err, usersessions.ErrLocked):
+		return nil, &openError{err, fmt.Sprintf("%s is in use by another process (is the app running?)", path)}
+	case errors.Is(err, usersessions.ErrSchema):
+		return nil, &openError{err, fmt.Sprintf("%s is not a usersessions database, or one written by a newer version (%s)", path, detail)}
+	case errors.Is(err, usersessions.ErrCorrupt):
+		return nil, &openError{err, fmt.Sprintf("%s is damaged and cannot be read (%s)", path, detail)}
+	}
+	return nil, err
+}
+
+// openError is an Open failure with a message for people; errors.Is still
+// sees the store's error.
+type openError struct {
+	err error
+	msg string
+}
+
+func (e *openError) Error() string { return e.msg }
+func (e *openError) Unwrap() error { return e.err }
+
+// closeStore closes store, keeping the first error.
+func closeStore(store *usersessions.Store, err *error) {
+	if cerr := store.Close(); cerr != nil && *err == nil {
+		*err = fmt.Errorf("closing %s: %w", store.Path(), cerr)
+	}
+}
+
+// signalContext is canceled by SIGINT or SIGTERM, so long work stops
+// between transactions and the store is closed cleanly.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
