@@ -128,13 +128,18 @@ func (t *activityTable) snapshot() map[sessionID]activity {
 // the snapshot (those stay for the next flush).
 func (t *activityTable) flushed(written map[sessionID]activity) {
 	for id, a := range written {
-		sh := t.shard(id)
-		sh.mu.Lock()
-		if cur, ok := sh.m[id]; ok && *cur == a {
-			delete(sh.m, id)
-		}
-		sh.mu.Unlock()
+		t.settle(id, a)
 	}
+}
+
+// settle drops id's entry after a write absorbed it, unless it changed.
+func (t *activityTable) settle(id sessionID, absorbed activity) {
+	sh := t.shard(id)
+	sh.mu.Lock()
+	if cur, ok := sh.m[id]; ok && *cur == absorbed {
+		delete(sh.m, id)
+	}
+	sh.mu.Unlock()
 }
 
 func (t *activityTable) len() int {

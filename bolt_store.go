@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/subtle"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"iter"
@@ -25,6 +26,7 @@ const schemaVersion = 1
 var (
 	metaSchema = []byte("schema")
 	metaIdle   = []byte("idle_timeout")
+	metaCount  = []byte("count")
 )
 
 // Store is a session store backed by one bbolt file. It is safe for
@@ -172,7 +174,14 @@ func (s *Store) initSchema() error {
 				return err
 			}
 		}
-		return meta.Put(metaIdle, idle)
+		if err := meta.Put(metaIdle, idle); err != nil {
+			return err
+		}
+		if meta.Get(metaCount) == nil {
+			n := tx.Bucket(bucketSessions).Stats().KeyN
+			return meta.Put(metaCount, binary.AppendVarint(nil, int64(n)))
+		}
+		return nil
 	})
 }
 
@@ -376,12 +385,13 @@ func (s *Store) ListByUser(ctx context.Context, userID string) ([]*Session, erro
 	now := s.now()
 	err := s.view(func(ix indexes) error {
 		for _, id := range ix.userIDs(userID) {
+			// A damaged record or index entry must not take the user's
+			// whole list down: skip it, log it, let Check report it.
 			r, err := ix.get(id, true)
-			if err != nil {
-				return fmt.Errorf("session %s: %w", id, err)
-			}
-			if r == nil {
-				return fmt.Errorf("%w: user index names missing session %s", ErrCorrupt, id)
+			if err != nil || r == nil {
+				s.log.Error("usersessions: ListByUser skips a session", "user", userID, "id", id.String(),
+					"err", cmp.Or(err, error(fmt.Errorf("%w: user index names a missing session", ErrCorrupt))))
+				continue
 			}
 			sess := r.session(id, s.opts.IdleTimeout)
 			if a, ok := s.active.lookup(id); ok {
@@ -543,11 +553,11 @@ func (f *Filter) matches(s *Session, now time.Time) bool {
 }
 
 // Count returns the number of stored sessions, expired ones not yet cleared
-// included.
+// included. It is one read: the count is kept with the records.
 func (s *Store) Count(ctx context.Context) (int, error) {
 	n := 0
 	err := s.view(func(ix indexes) error {
-		n = ix.sessions.Stats().KeyN
+		n = int(ix.count())
 		return nil
 	})
 	return n, err
@@ -600,12 +610,13 @@ func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, 
 	return sess, nil
 }
 
-// Save writes sess's UserID, IP, UserAgent and values, and records activity.
-// The times are the Store's: changes to CreatedAt, LastSeen or ExpiresAt are
-// ignored. Save fails with ErrNotFound, and writes nothing, when the session
-// was deleted, revoked or expired meanwhile: it never brings one back. It
-// is durable when it returns, and a value of a type that cannot be stored
-// fails with ErrUnsupportedType.
+// Save writes sess's UserID and values, and records activity. The client
+// (IP, UserAgent) is the Store's, recorded by Create and Touch, and so are
+// the times: changes to those fields are ignored, and Save writes the
+// freshest activity instead. Save fails with ErrNotFound, and writes
+// nothing, when the session was deleted, revoked or expired meanwhile: it
+// never brings one back. It is durable when it returns, and a value of a
+// type that cannot be stored fails with ErrUnsupportedType.
 func (s *Store) Save(ctx context.Context, sess *Session) error {
 	id, ok := parseID(sess.ID)
 	if !ok {
@@ -615,33 +626,59 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 	if err != nil {
 		return fmt.Errorf("save %s: %w", sess.ID, err)
 	}
-	userID, ip, ua := sess.UserID, sess.IP.Unmap(), TruncateUserAgent(sess.UserAgent)
-	var saved *record
+	userID := sess.UserID
+	var saved record
+	var pending activity
+	var hadPending bool
 	err = s.write(ctx, func(ix indexes) error {
 		old, err := ix.get(id, false)
-		if err != nil {
-			return err
-		}
-		now := s.now()
-		if old == nil || old.deadline(ix.idle) <= now {
-			return ErrNotFound
+		if err != nil || old == nil {
+			return cmp.Or(err, ErrNotFound)
 		}
 		r := *old
-		r.userID, r.userAgent, r.rawValues = userID, ua, values
-		if ip.IsValid() {
-			r.ip = ip
+		pending, hadPending = s.absorbActivity(id, &r)
+		now := s.now()
+		if r.deadline(ix.idle) <= now {
+			return ErrNotFound
 		}
+		r.userID, r.rawValues = userID, values
 		r.lastSeen = max(r.lastSeen, now)
-		saved = &r
+		saved = r
 		return ix.put(id, old, &r)
-	}, func() { s.forget(id) })
+	}, func() { s.settle(id, pending, hadPending) })
 	if err != nil {
 		return err
 	}
 	s.saves.Add(1)
+	sess.IP, sess.UserAgent = saved.ip, saved.userAgent
 	sess.LastSeen, sess.ExpiresAt, sess.CreatedAt = unixNano(saved.lastSeen), unixNano(saved.expires), unixNano(saved.created)
 	sess.modified = false
 	return nil
+}
+
+// absorbActivity applies id's pending activity to r, a copy of its stored
+// record, so a write never persists an older LastSeen, IP or user agent
+// than Load reports, and a busy session is not taken for an idle one. It
+// returns what it applied, for settle.
+func (s *Store) absorbActivity(id sessionID, r *record) (activity, bool) {
+	a, ok := s.active.lookup(id)
+	if ok {
+		r.lastSeen = max(r.lastSeen, a.lastSeen)
+		r.ip, r.userAgent = a.ip, a.userAgent
+	}
+	return a, ok
+}
+
+// settle runs after a committed write that rewrote id's record: it kills
+// cached snapshots, and drops the pending activity the write absorbed,
+// unless a Touch changed it meanwhile.
+func (s *Store) settle(id sessionID, absorbed activity, hadPending bool) {
+	if s.cache != nil {
+		s.cache.invalidate(id)
+	}
+	if hadPending {
+		s.active.settle(id, absorbed)
+	}
 }
 
 // Touch records activity on the session id: now as LastSeen, and the
@@ -701,28 +738,31 @@ func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Sess
 	if err != nil {
 		return nil, fmt.Errorf("usersessions: random token: %w", err)
 	}
-	var rotated *record
+	var rotated record
+	var pending activity
+	var hadPending bool
 	err = s.write(ctx, func(ix indexes) error {
 		old, err := ix.get(id, true)
-		if err != nil {
-			return err
+		if err != nil || old == nil {
+			return cmp.Or(err, ErrNotFound)
 		}
-		now := s.now()
-		if old == nil || subtle.ConstantTimeCompare(old.hash[:], oldHash[:]) != 1 || old.deadline(ix.idle) <= now {
+		if subtle.ConstantTimeCompare(old.hash[:], oldHash[:]) != 1 {
 			return ErrNotFound
 		}
 		r := *old
-		r.hash = sec.hash()
-		if a, ok := s.active.lookup(id); ok {
-			r.lastSeen, r.ip, r.userAgent = max(a.lastSeen, r.lastSeen), a.ip, a.userAgent
+		pending, hadPending = s.absorbActivity(id, &r)
+		now := s.now()
+		if r.deadline(ix.idle) <= now {
+			return ErrNotFound
 		}
+		r.hash = sec.hash()
 		if userID != nil {
 			r.userID = *userID
 			r.created, r.lastSeen, r.expires = now, now, now+int64(s.opts.Lifetime)
 		}
-		rotated = &r
+		rotated = r
 		return ix.put(id, old, &r)
-	}, func() { s.forget(id) })
+	}, func() { s.settle(id, pending, hadPending) })
 	if err != nil {
 		return nil, err
 	}
@@ -883,7 +923,7 @@ func (s *Store) ClearExpired(ctx context.Context) (int, error) {
 					return err
 				}
 			}
-			return nil
+			return ix.saveCount()
 		})
 		if err != nil {
 			return total, err
@@ -1032,7 +1072,7 @@ func (s *Store) runBatch(ops []*writeOp) {
 				return err
 			}
 		}
-		return nil
+		return ix.saveCount()
 	})
 	if err != nil && len(ops) > 1 {
 		for _, op := range ops {
@@ -1159,6 +1199,9 @@ func (s *Store) Check(ctx context.Context) error {
 			}
 			return nil
 		})
+		if n, stored := ix.sessions.Stats().KeyN, ix.count(); int64(n) != stored {
+			report("the stored count is %d, the sessions bucket holds %d", stored, n)
+		}
 		for id, r := range records {
 			if r.userID != "" && !users[id] {
 				report("session %s of user %q is missing from the user index", id, r.userID)

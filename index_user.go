@@ -65,8 +65,9 @@ func splitExpiryKey(k []byte) (deadline int64, id sessionID, ok bool) {
 
 // indexes bundles the buckets a write touches, opened once per transaction.
 type indexes struct {
-	sessions, byUser, byExpiry *bolt.Bucket
-	idle                       time.Duration
+	sessions, byUser, byExpiry, meta *bolt.Bucket
+	idle                             time.Duration
+	added                            *int64 // records added minus removed in this transaction
 }
 
 func openIndexes(tx *bolt.Tx, idle time.Duration) indexes {
@@ -74,8 +75,29 @@ func openIndexes(tx *bolt.Tx, idle time.Duration) indexes {
 		sessions: tx.Bucket(bucketSessions),
 		byUser:   tx.Bucket(bucketByUser),
 		byExpiry: tx.Bucket(bucketByExpiry),
+		meta:     tx.Bucket(bucketMeta),
 		idle:     idle,
+		added:    new(int64),
 	}
+}
+
+// The number of records is kept in the meta bucket, so Count is one read
+// instead of a walk over every page of the sessions bucket.
+
+func (ix indexes) count() int64 {
+	v, _ := binary.Varint(ix.meta.Get(metaCount))
+	return v
+}
+
+// saveCount writes the count as changed by this transaction's puts and
+// removes; every write transaction calls it before committing.
+func (ix indexes) saveCount() error {
+	if *ix.added == 0 {
+		return nil
+	}
+	err := ix.meta.Put(metaCount, binary.AppendVarint(nil, ix.count()+*ix.added))
+	*ix.added = 0
+	return err
 }
 
 // get decodes the record of id, or returns nil when there is none.
@@ -116,6 +138,9 @@ func (ix indexes) put(id sessionID, old, r *record) error {
 			return err
 		}
 	}
+	if old == nil {
+		*ix.added++
+	}
 	return ix.sessions.Put(id[:], encodeRecord(nil, r))
 }
 
@@ -129,6 +154,7 @@ func (ix indexes) remove(id sessionID, r *record) error {
 	if err := ix.byExpiry.Delete(expiryKey(r.deadline(ix.idle), id)); err != nil {
 		return err
 	}
+	*ix.added--
 	return ix.sessions.Delete(id[:])
 }
 

@@ -1155,3 +1155,54 @@ func TestStatsHitRatio(t *testing.T) {
 		t.Fatalf("Stats = %+v, want 10 loads with at least 9 hits", st)
 	}
 }
+
+func TestSaveKeepsFreshActivity(t *testing.T) {
+	modes(t, func(t *testing.T, cached bool) {
+		clock := newFakeClock()
+		s := openTest(t, cached, &Options{Now: clock.Now, IdleTimeout: 10 * time.Minute, TouchInterval: time.Hour})
+		sess := mustCreate(t, s, "alice", clientA)
+		loaded, _ := s.Load(ctx, sess.Token)
+		// Busy for longer than the idle timeout, with nothing flushed yet.
+		for range 3 {
+			clock.Advance(5 * time.Minute)
+			if err := s.Touch(ctx, sess.ID, clientB); err != nil {
+				t.Fatal(err)
+			}
+		}
+		loaded.Set("k", "v")
+		if err := s.Save(ctx, loaded); err != nil {
+			t.Fatalf("Save of a busy session: %v", err)
+		}
+		got, err := s.Load(ctx, sess.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.IP != clientB.IP || got.UserAgent != clientB.UserAgent || !got.LastSeen.Equal(clock.Now()) {
+			t.Fatalf("Save lost Touch's activity: %+v", got)
+		}
+		if loaded.IP != clientB.IP {
+			t.Errorf("Save did not report the stored client back: %v", loaded.IP)
+		}
+		rotated, err := s.Rotate(ctx, sess.Token)
+		if err != nil || rotated.IP != clientB.IP {
+			t.Fatalf("Rotate = %+v, %v", rotated, err)
+		}
+	})
+}
+
+func TestListByUserSkipsDamage(t *testing.T) {
+	s := openTest(t, false, &Options{Logger: discardLogger()})
+	good := mustCreate(t, s, "alice", clientA)
+	ghost := sessionID{9}
+	s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketByUser).Put(userKey("alice", ghost), nil) })
+	list, err := s.ListByUser(ctx, "alice")
+	if err != nil || len(list) != 1 || list[0].ID != good.ID {
+		t.Fatalf("ListByUser with a dangling index entry = %v, %v", list, err)
+	}
+	if err := s.Check(ctx); err == nil {
+		t.Fatal("Check missed the dangling entry")
+	}
+	if n, err := s.DeleteByUser(ctx, "alice", ""); err != nil || n != 1 {
+		t.Fatalf("DeleteByUser = %d, %v", n, err)
+	}
+}

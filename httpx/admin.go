@@ -1,0 +1,370 @@
+package httpx
+
+import (
+	"cmp"
+	"errors"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/usersessions/usersessions"
+)
+
+// Admin view limits.
+const (
+	DefaultAdminPageSize = 50
+	maxAdminPageSize     = 500
+	maxBulkEnd           = 1000    // ids in one bulk-end POST
+	maxAdminForm         = 1 << 20 // bytes of a bulk-end POST body
+)
+
+// AdminOptions configure AdminHandler.
+type AdminOptions struct {
+	// Allow decides who may use the admin view; it runs on every request,
+	// after the session middleware, so it can look at FromContext(r.Context()).
+	// A request it refuses answers 403 Forbidden, whatever its path or
+	// method. A nil Allow refuses everyone: the admin view fails closed.
+	Allow func(r *http.Request) bool
+
+	// Prefix, Templates, Geo, Now and CrossOrigin work as in ViewOptions.
+	// The admin page template is "admin.html"; its data is an *AdminPage.
+	Prefix      string
+	Templates   fs.FS
+	Geo         *usersessions.Geo
+	Now         func() time.Time
+	CrossOrigin *http.CrossOriginProtection
+
+	// LogoutURL is where the browser goes after the admin ended their own
+	// session. Default "/".
+	LogoutURL string
+
+	// PageSize is the number of sessions per page. Default 50, at most 500.
+	PageSize int
+}
+
+// AdminSession is one session in the admin view.
+type AdminSession struct {
+	SessionInfo
+	UserID string `json:"user_id"` // "" for an anonymous session
+	Active bool   `json:"active"`
+}
+
+// AdminPage is the data of the admin.html template.
+type AdminPage struct {
+	Sessions []AdminSession // in ID order (stable for paging)
+	Total    int            // sessions in the store, any state
+	Ended    int            // sessions ended by the POST that led here, -1 if none
+
+	// The filter in force, as given in the query.
+	State     string // "active", "expired" or "all"
+	User      string
+	Anonymous bool
+	Query     string
+	After     string
+
+	// NextURL is the relative URL of the next page, "" on the last one.
+	// FilterQuery is the filter as a query string (no cursor), for links.
+	NextURL     string
+	FilterQuery string
+	Now         time.Time
+}
+
+// adminJSON is the JSON answer of the admin list.
+type adminJSON struct {
+	Sessions []AdminSession `json:"sessions"`
+	Next     string         `json:"next,omitempty"` // cursor for ?after=
+	Total    int            `json:"total"`
+}
+
+type admin struct {
+	m     *Manager
+	mnt   mount
+	allow func(*http.Request) bool
+	tmpl  *template.Template
+	csp   string
+	geo   *usersessions.Geo
+	now   func() time.Time
+	size  int
+
+	logoutURL string
+}
+
+// AdminHandler returns the admin view over every session in the store:
+//
+//	GET  {prefix}          list, filtered by the query parameters
+//	                         state=active|expired|all (default active)
+//	                         user=ID (one owner), anon=1 (anonymous only)
+//	                         q=text (user ID or IP contains text; a CIDR
+//	                         such as 203.0.113.0/24 matches the prefix)
+//	                         after=ID (paging cursor)
+//	POST {prefix}{id}/end  end one session
+//	POST {prefix}end       end every session named by a repeated form field
+//	                       id (at most 1000)
+//
+// Access is decided by opts.Allow (403 when refused, nil refuses all). JSON
+// works as in SessionsHandler: GET answers {"sessions": [...], "next":
+// cursor, "total": n} with AdminSession objects, POSTs {"ended": n}. HTML
+// POSTs redirect (303) back to the list with the same filter (form fields
+// state, user, anon, q). Ending the admin's own current session logs the
+// admin out and redirects to LogoutURL. The POST routes pass
+// http.CrossOriginProtection.
+func (m *Manager) AdminHandler(opts *AdminOptions) http.Handler {
+	var o AdminOptions
+	if opts != nil {
+		o = *opts
+	}
+	a := &admin{
+		m:     m,
+		mnt:   mount{prefix: o.Prefix},
+		allow: o.Allow,
+		geo:   o.Geo,
+		now:   o.Now,
+		size:  o.PageSize,
+
+		logoutURL: cmp.Or(o.LogoutURL, DefaultLogoutURL),
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.size <= 0 {
+		a.size = DefaultAdminPageSize
+	}
+	a.size = min(a.size, maxAdminPageSize)
+	a.tmpl = parseTemplates(o.Templates, FuncMap(o.Geo, a.now))
+	a.csp = pageCSP(o.Templates, adminTemplate)
+	cop := o.CrossOrigin
+	if cop == nil {
+		cop = http.NewCrossOriginProtection()
+	}
+	return m.ensure(cop.Handler(http.HandlerFunc(a.serve)))
+}
+
+func (a *admin) serve(w http.ResponseWriter, r *http.Request) {
+	if a.allow == nil || !a.allow(r) {
+		fail(w, r, http.StatusForbidden)
+		return
+	}
+	rel, ok := a.mnt.route(w, r)
+	if !ok {
+		return
+	}
+	switch {
+	case rel == "":
+		if allow(w, r, http.MethodGet, http.MethodHead) {
+			a.list(w, r)
+		}
+	case rel == "end":
+		if allow(w, r, http.MethodPost) {
+			a.bulkEnd(w, r)
+		}
+	default:
+		id, ok := endRoute(rel)
+		if !ok {
+			fail(w, r, http.StatusNotFound)
+			return
+		}
+		if allow(w, r, http.MethodPost) {
+			a.endOne(w, r, id)
+		}
+	}
+}
+
+// adminFilter is the filter part of the admin query.
+type adminFilter struct {
+	state, user, query string
+	anon               bool
+}
+
+func readFilter(v url.Values) adminFilter {
+	f := adminFilter{
+		state: v.Get("state"),
+		user:  strings.TrimSpace(v.Get("user")),
+		query: strings.TrimSpace(v.Get("q")),
+		anon:  v.Get("anon") == "1" || v.Get("anon") == "on",
+	}
+	if f.state != "expired" && f.state != "all" {
+		f.state = "active"
+	}
+	return f
+}
+
+func (f adminFilter) values() url.Values {
+	v := url.Values{}
+	if f.state != "active" {
+		v.Set("state", f.state)
+	}
+	if f.user != "" {
+		v.Set("user", f.user)
+	}
+	if f.anon {
+		v.Set("anon", "1")
+	}
+	if f.query != "" {
+		v.Set("q", f.query)
+	}
+	return v
+}
+
+func (f adminFilter) store(after string) usersessions.Filter {
+	sf := usersessions.Filter{UserID: f.user, Anonymous: f.anon, After: after}
+	switch f.state {
+	case "active":
+		sf.State = usersessions.ActiveOnly
+	case "expired":
+		sf.State = usersessions.ExpiredOnly
+	}
+	if f.query != "" {
+		if p, err := netip.ParsePrefix(f.query); err == nil {
+			sf.IPPrefix = p.Masked()
+		} else {
+			sf.Search = f.query
+		}
+	}
+	return sf
+}
+
+func (a *admin) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := readFilter(q)
+	after := q.Get("after")
+	ctx := r.Context()
+	now := a.now()
+	current := FromContext(ctx)
+	page := &AdminPage{
+		State: f.state, User: f.user, Anonymous: f.anon, Query: f.query, After: after,
+		Ended: -1, FilterQuery: f.values().Encode(), Now: now,
+	}
+	if n, err := strconv.Atoi(q.Get("ended")); err == nil && n >= 0 {
+		page.Ended = n
+	}
+	var next string
+	for s, err := range a.m.store.All(ctx, f.store(after)) {
+		if err != nil {
+			if after != "" && errors.Is(err, usersessions.ErrNotFound) { // a bad cursor
+				fail(w, r, http.StatusBadRequest)
+				return
+			}
+			a.m.serverError(w, r, "listing sessions", err)
+			return
+		}
+		if len(page.Sessions) == a.size {
+			next = page.Sessions[len(page.Sessions)-1].ID
+			break
+		}
+		page.Sessions = append(page.Sessions, AdminSession{
+			SessionInfo: info(s, current.ID, a.geo),
+			UserID:      s.UserID,
+			Active:      s.Active(now),
+		})
+	}
+	if page.Sessions == nil {
+		page.Sessions = []AdminSession{}
+	}
+	total, err := a.m.store.Count(ctx)
+	if err != nil {
+		a.m.serverError(w, r, "counting sessions", err)
+		return
+	}
+	page.Total = total
+	if next != "" {
+		v := f.values()
+		v.Set("after", next)
+		page.NextURL = "./?" + v.Encode()
+	}
+	noStore(w)
+	w.Header().Add("Vary", "Accept")
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, adminJSON{Sessions: page.Sessions, Next: next, Total: total})
+		return
+	}
+	a.m.render(w, r, a.tmpl, adminTemplate, a.csp, page)
+}
+
+func (a *admin) endOne(w http.ResponseWriter, r *http.Request, id string) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxAdminForm)
+	if err := r.ParseForm(); err != nil {
+		fail(w, r, http.StatusBadRequest)
+		return
+	}
+	n, loggedOut, err := a.end(w, r, []string{id})
+	if err != nil {
+		a.m.serverError(w, r, "ending a session", err)
+		return
+	}
+	if n == 0 {
+		fail(w, r, http.StatusNotFound)
+		return
+	}
+	a.done(w, r, "../", n, loggedOut)
+}
+
+func (a *admin) bulkEnd(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxAdminForm)
+	if err := r.ParseForm(); err != nil {
+		fail(w, r, http.StatusBadRequest)
+		return
+	}
+	ids := r.PostForm["id"]
+	if len(ids) > maxBulkEnd {
+		fail(w, r, http.StatusRequestEntityTooLarge)
+		return
+	}
+	n, loggedOut, err := a.end(w, r, ids)
+	if err != nil {
+		a.m.serverError(w, r, "ending sessions", err)
+		return
+	}
+	a.done(w, r, "./", n, loggedOut)
+}
+
+// end deletes the sessions, counting those that existed. The admin's own
+// session is ended through Logout, so its cookie goes too.
+func (a *admin) end(w http.ResponseWriter, r *http.Request, ids []string) (n int, loggedOut bool, err error) {
+	ctx := r.Context()
+	current := FromContext(ctx)
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if id == "" || seen[id] || len(id) > maxTokenLength {
+			continue
+		}
+		seen[id] = true
+		if current != nil && current.ID != "" && id == current.ID {
+			if err := Logout(w, r); err != nil {
+				return n, loggedOut, err
+			}
+			n++
+			loggedOut = true
+			continue
+		}
+		switch err := a.m.store.Delete(ctx, id); {
+		case err == nil:
+			n++
+		case errors.Is(err, usersessions.ErrNotFound):
+		default:
+			return n, loggedOut, err
+		}
+	}
+	return n, loggedOut, nil
+}
+
+// done answers a successful admin POST.
+func (a *admin) done(w http.ResponseWriter, r *http.Request, list string, n int, loggedOut bool) {
+	noStore(w)
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, endedJSON{Ended: n, LoggedOut: loggedOut})
+		return
+	}
+	if loggedOut {
+		seeOther(w, a.logoutURL)
+		return
+	}
+	// Back to the list with the filter the form carried.
+	v := readFilter(r.PostForm).values()
+	v.Set("ended", strconv.Itoa(n))
+	seeOther(w, list+"?"+v.Encode())
+}

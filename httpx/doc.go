@@ -1,0 +1,41 @@
+// Package httpx connects a usersessions.Store to net/http: middleware that
+// gives every request its session, Login and Logout, and ready-made views
+// that let a person see and end their sessions, plus an admin view. It uses
+// only the standard library (net/http, html/template, embed and
+// http.CrossOriginProtection).
+//
+// # Setup
+//
+//	m := httpx.New(store, &httpx.Options{TrustedProxies: proxies})
+//	mux.Handle("/account/sessions/", m.SessionsHandler(&httpx.ViewOptions{LoginURL: "/login"}))
+//	mux.Handle("/admin/sessions/", m.AdminHandler(&httpx.AdminOptions{Allow: isAdmin}))
+//	http.ListenAndServe(addr, m.Handler(mux))
+//
+// Handlers read the session with FromContext(r.Context()), sign a user in
+// with Login(w, r, userID) (a new token every time: no session fixation) and
+// out with Logout(w, r).
+//
+// # Design choices
+//
+//   - The cookie holds only the store's token (64 URL-safe characters). It
+//     is HttpOnly, SameSite=Lax, Path=/, Secure on TLS requests (or always,
+//     with Options.Secure), and its Max-Age is the store's lifetime. A cookie
+//     value that cannot be a token is cleared without a store lookup.
+//   - Anonymous visitors get a session record only once something is stored
+//     in it; until then FromContext returns an in-memory session with ID "".
+//     A plain page view writes nothing, and a request that changes nothing
+//     writes nothing either: activity goes through Store.Touch, which is
+//     batched in memory.
+//   - The session is saved, and the cookie set, at most once per request,
+//     just before the response headers go out. A failed save turns the
+//     response into a 500; store errors are logged, never shown.
+//   - The client's address comes from the connection unless the peer is a
+//     trusted proxy (see ClientIP).
+//   - The views are HTML by default and JSON when the client asks for it.
+//     Their state-changing routes are POST only and pass
+//     http.CrossOriginProtection; all their links and redirects are
+//     relative or configured, so they cannot be made to redirect elsewhere.
+//     Pages are sent with Cache-Control: no-store and may not be framed.
+//   - The admin view fails closed: without an Allow function it refuses
+//     everyone, with 403.
+package httpx

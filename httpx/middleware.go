@@ -1,0 +1,616 @@
+package httpx
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/usersessions/usersessions"
+)
+
+// DefaultCookieName is the session cookie's name when Options.CookieName is
+// empty.
+const DefaultCookieName = "session"
+
+// maxTokenLength bounds the cookie value that is worth a store lookup. Tokens
+// are far shorter; anything longer is malformed and cleared without touching
+// the store.
+const maxTokenLength = 128
+
+// Errors returned by Login and Logout.
+var (
+	// ErrNoMiddleware reports a Login or Logout on a request that did not go
+	// through Manager.Handler (or through a different Manager).
+	ErrNoMiddleware = errors.New("httpx: request did not pass through the session middleware")
+
+	// ErrHeadersWritten reports a Login or Logout after the response headers
+	// were sent: the cookie could no longer be changed, so nothing was done.
+	ErrHeadersWritten = errors.New("httpx: response headers already written")
+
+	// ErrEmptyUserID reports a Login with an empty user ID.
+	ErrEmptyUserID = errors.New("httpx: empty user ID")
+)
+
+// Options configure a Manager. The zero value (or nil) is useful.
+type Options struct {
+	// CookieName names the session cookie. Default "session". A name with
+	// the "__Host-" prefix forces Secure and needs an empty Domain; a
+	// "__Secure-" prefix forces Secure.
+	CookieName string
+
+	// Secure sets the Secure attribute on every cookie. Without it, Secure
+	// is set only when the request came over TLS, directly or (as reported
+	// by a trusted proxy's X-Forwarded-Proto or Forwarded proto=) through a
+	// TLS-terminating proxy.
+	Secure bool
+
+	// Domain is the cookie's Domain attribute. Empty (the default, and the
+	// safest) makes a host-only cookie.
+	Domain string
+
+	// TrustedProxies are the peers whose X-Forwarded-For / Forwarded
+	// headers are believed. See ClientIP. Empty: the connection's address
+	// is always the client.
+	TrustedProxies []netip.Prefix
+
+	// ClientIP, when set, replaces ClientIP(r, TrustedProxies) for finding
+	// the client's address (for example behind a CDN that sends its own
+	// header).
+	ClientIP func(r *http.Request) netip.Addr
+
+	// Logger receives errors the middleware handles itself (a failed Touch,
+	// a store error turned into a 500). Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Manager connects a Store to net/http: its Handler gives every request a
+// session, Login and Logout change who it belongs to, and SessionsHandler and
+// AdminHandler serve ready-made views. A Manager is safe for concurrent use;
+// create one per Store with New.
+type Manager struct {
+	store  *usersessions.Store
+	name   string
+	secure bool
+	domain string
+	proxy  []netip.Prefix
+	ip     func(*http.Request) netip.Addr
+	log    *slog.Logger
+}
+
+// New returns a Manager for store. It panics on an impossible cookie
+// configuration (a "__Host-" cookie with a Domain), a programming error.
+func New(store *usersessions.Store, opts *Options) *Manager {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	m := &Manager{
+		store:  store,
+		name:   o.CookieName,
+		secure: o.Secure,
+		domain: o.Domain,
+		proxy:  append([]netip.Prefix(nil), o.TrustedProxies...),
+		ip:     o.ClientIP,
+		log:    o.Logger,
+	}
+	if m.name == "" {
+		m.name = DefaultCookieName
+	}
+	if strings.HasPrefix(m.name, "__Host-") || strings.HasPrefix(m.name, "__Secure-") {
+		m.secure = true
+	}
+	if strings.HasPrefix(m.name, "__Host-") && m.domain != "" {
+		panic("httpx: a __Host- cookie cannot have a Domain")
+	}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	return m
+}
+
+// Store returns the Manager's store.
+func (m *Manager) Store() *usersessions.Store { return m.store }
+
+// CookieName returns the session cookie's name.
+func (m *Manager) CookieName() string { return m.name }
+
+// clientIP finds the client's address for r.
+func (m *Manager) clientIP(r *http.Request) netip.Addr {
+	if m.ip != nil {
+		return m.ip(r)
+	}
+	return ClientIP(r, m.proxy)
+}
+
+// isSecure reports whether the cookie for r gets the Secure attribute.
+func (m *Manager) isSecure(r *http.Request) bool {
+	if m.secure || r.TLS != nil {
+		return true
+	}
+	if len(m.proxy) == 0 {
+		return false
+	}
+	peer := parseRemoteAddr(r.RemoteAddr)
+	if !peer.IsValid() || !isTrusted(peer, m.proxy) {
+		return false
+	}
+	if p := r.Header.Values("X-Forwarded-Proto"); len(p) > 0 {
+		v := p[len(p)-1]
+		if i := strings.LastIndexByte(v, ','); i >= 0 {
+			v = v[i+1:]
+		}
+		return strings.EqualFold(strings.TrimSpace(v), "https")
+	}
+	return forwardedProto(r.Header.Values("Forwarded")) == "https"
+}
+
+// state is the per-request session state. It doubles as the request's
+// context (one allocation instead of two) and as the wrapped ResponseWriter's
+// bookkeeping.
+type state struct {
+	context.Context
+	m      *Manager
+	r      *http.Request
+	sess   *usersessions.Session
+	token  string // the cookie token of sess, when persisted
+	client usersessions.Client
+	header http.Header // the response's header map
+
+	setCookie   bool // a new token must be sent
+	clearCookie bool // the browser's cookie must be removed
+	committed   bool // save and cookie done (or headers gone out)
+
+	// Allocated with the state, to save two allocations per request.
+	rw   responseWriter
+	anon usersessions.Session
+}
+
+type ctxKey struct{}
+
+// Value implements context.Context.
+func (s *state) Value(key any) any {
+	if key == (ctxKey{}) {
+		return s
+	}
+	return s.Context.Value(key)
+}
+
+func stateFrom(ctx context.Context) *state {
+	s, _ := ctx.Value(ctxKey{}).(*state)
+	return s
+}
+
+// FromContext returns the session of the request whose context is ctx.
+//
+// For every request that went through Manager.Handler it is non-nil: the
+// loaded session, or, for an anonymous visitor, a fresh session with ID ""
+// that exists only in memory until something is stored in it (Set) and the
+// middleware saves it. The pointer stays valid for the whole request: Login
+// and Logout update the same *Session in place (new token, user, ID and
+// times), so a handler may keep it. It returns nil outside the middleware.
+//
+// A Session is not safe for concurrent use; use it from the handler's
+// goroutine.
+func FromContext(ctx context.Context) *usersessions.Session {
+	if s := stateFrom(ctx); s != nil {
+		return s.sess
+	}
+	return nil
+}
+
+// Handler returns middleware that gives every request its session.
+//
+// It reads the session cookie and loads the session. A missing, malformed,
+// expired or revoked cookie makes the visitor anonymous, and a stale cookie
+// is cleared. A store failure other than "not found" (a closed store, an I/O
+// error) answers 500 and is logged; the details never reach the client. A
+// corrupt record is logged and treated as not found, so one bad record
+// cannot lock a visitor out.
+//
+// Every request with a session records its client (IP and user agent) with
+// Store.Touch, which only updates memory and is flushed in batches. A failed
+// Touch is logged and does not fail the request.
+//
+// Before the response headers go out (first Write, WriteHeader, Flush or
+// ReadFrom, or when the handler returns without writing) the session is saved
+// if its values changed, an anonymous session that now holds values is
+// created, and the cookie is set or cleared. That happens at most once per
+// request; a session that did not change costs no write. Changes made after
+// the headers went out are not saved (a warning is logged): set values
+// before writing the body. If saving fails, the handler's response is
+// replaced by a 500. A session that was ended by someone else while the
+// request ran (Save reports ErrNotFound) loses the request's changes and its
+// cookie is cleared; the response goes on.
+//
+// The wrapped ResponseWriter keeps http.Flusher, http.Hijacker and
+// io.ReaderFrom, and has Unwrap for http.ResponseController. A hijacked
+// connection saves the session but sends no cookie (the handler writes its
+// own response).
+func (m *Manager) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := &state{Context: r.Context(), m: m, header: w.Header()}
+		st.client = usersessions.Client{IP: m.clientIP(r), UserAgent: usersessions.TruncateUserAgent(r.UserAgent())}
+		if err := st.load(r); err != nil {
+			m.log.ErrorContext(r.Context(), "httpx: loading session", "err", err)
+			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+			return
+		}
+		r = r.WithContext(st)
+		st.r = r
+		rw := &st.rw
+		rw.ResponseWriter, rw.st = w, st
+		next.ServeHTTP(rw, r)
+		switch {
+		case !rw.wroteHeader && !rw.hijacked:
+			rw.commit()
+		case !rw.failed && st.sess.Modified():
+			m.log.WarnContext(r.Context(), "httpx: session changed after the response headers were written; the change is not saved",
+				"session", st.sess.ID, "path", r.URL.Path)
+		}
+	})
+}
+
+// load reads the cookie and loads the session into st.
+func (st *state) load(r *http.Request) error {
+	m := st.m
+	st.sess = &st.anon
+	c, err := r.Cookie(m.name)
+	if err != nil { // no cookie
+		return nil
+	}
+	if !validToken(c.Value) {
+		st.clearCookie = true
+		return nil
+	}
+	sess, err := m.store.Load(st, c.Value)
+	switch {
+	case err == nil:
+	case errors.Is(err, usersessions.ErrNotFound):
+		st.clearCookie = true
+		return nil
+	case errors.Is(err, usersessions.ErrCorrupt):
+		m.log.ErrorContext(r.Context(), "httpx: corrupt session record, treating the visitor as anonymous", "err", err)
+		st.clearCookie = true
+		return nil
+	default:
+		return err
+	}
+	sess.Token = ""
+	st.sess, st.token = sess, c.Value
+	if err := m.store.Touch(st, sess.ID, st.client); err != nil {
+		m.log.WarnContext(r.Context(), "httpx: recording session activity", "session", sess.ID, "err", err)
+	}
+	// The session describes the client as it is now, so that a Save in this
+	// request writes the current address and user agent, not the loaded ones.
+	if st.client.IP.IsValid() {
+		sess.IP = st.client.IP
+	}
+	if st.client.UserAgent != "" {
+		sess.UserAgent = st.client.UserAgent
+	}
+	return nil
+}
+
+// validToken accepts a plausible token: short, non-empty, and made of the
+// characters of URL-safe base64 and a few separators.
+func validToken(s string) bool {
+	if s == "" || len(s) > maxTokenLength {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-' || c == '_' || c == '.' || c == '~':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// commit saves the session if needed and sets or clears the cookie, once.
+// It must run before the headers are written.
+func (st *state) commit() error {
+	if st.committed {
+		return nil
+	}
+	st.committed = true
+	m, sess := st.m, st.sess
+	switch {
+	case sess.ID == "" && sess.Modified() && len(sess.Keys()) > 0:
+		// An anonymous visitor stored something: the session is born.
+		created, err := m.store.Create(st, "", st.client)
+		if err != nil {
+			return err
+		}
+		adopt(sess, created, true)
+		if err := m.store.Save(st, sess); err != nil {
+			return err
+		}
+		st.token = created.Token
+		st.setCookie, st.clearCookie = true, false
+	case sess.ID != "" && sess.Modified():
+		err := m.store.Save(st, sess)
+		if errors.Is(err, usersessions.ErrNotFound) {
+			// Ended elsewhere while this request ran.
+			m.log.InfoContext(st, "httpx: session ended during the request; changes dropped", "session", sess.ID)
+			*sess = usersessions.Session{}
+			st.token, st.setCookie, st.clearCookie = "", false, true
+		} else if err != nil {
+			return err
+		}
+	}
+	if st.setCookie {
+		st.header.Add("Set-Cookie", m.cookie(st.r, st.token, int(m.store.Lifetime()/time.Second)).String())
+	} else if st.clearCookie {
+		st.header.Add("Set-Cookie", m.cookie(st.r, "", -1).String())
+	}
+	return nil
+}
+
+// adopt makes dst the session fresh, keeping the values of dst: with all
+// true, every value of dst is carried over; otherwise only when dst had
+// unsaved changes (fresh already holds the stored values).
+func adopt(dst, fresh *usersessions.Session, all bool) {
+	carry := all || dst.Modified()
+	var values map[string]any
+	if carry {
+		values = make(map[string]any, len(dst.Keys()))
+		for _, k := range dst.Keys() {
+			values[k], _ = dst.Get(k)
+		}
+	}
+	*dst = *fresh
+	dst.Token = ""
+	if !carry {
+		return
+	}
+	for _, k := range dst.Keys() {
+		if _, ok := values[k]; !ok {
+			dst.Delete(k)
+		}
+	}
+	for k, v := range values {
+		dst.Set(k, v)
+	}
+}
+
+// cookie builds the session cookie (maxAge < 0 deletes it).
+func (m *Manager) cookie(r *http.Request, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     m.name,
+		Value:    value,
+		Path:     "/",
+		Domain:   m.domain,
+		MaxAge:   maxAge,
+		Secure:   m.isSecure(r),
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// Login makes the request's session belong to userID.
+//
+// The token always changes, so a token planted before login (session
+// fixation) is worthless afterwards. A persisted session is rotated and bound
+// to the user in one durable write (Store.RotateUser, which also restarts the
+// session's lifetime) and keeps its values; an anonymous session that was
+// never saved becomes a new session of the user (Store.Create) and carries
+// over any values set during this request. A session that belongs to a
+// different user is deleted instead, and the new user starts with an empty
+// session: nothing leaks from one account to the next. Logging in again as
+// the same user just rotates. The new cookie is sent with the response. The
+// *Session from FromContext is updated in place.
+//
+// Call it before writing the response; afterwards it returns
+// ErrHeadersWritten and changes nothing.
+func (m *Manager) Login(w http.ResponseWriter, r *http.Request, userID string) error {
+	st := stateFrom(r.Context())
+	if st == nil || st.m != m {
+		return ErrNoMiddleware
+	}
+	return st.login(userID)
+}
+
+func (st *state) login(userID string) error {
+	if userID == "" {
+		return ErrEmptyUserID
+	}
+	if st.committed {
+		return ErrHeadersWritten
+	}
+	m, sess := st.m, st.sess
+	if sess.UserID != "" && sess.UserID != userID {
+		// Another user signs in on this browser: nothing of the previous
+		// user's session may carry over, and that session is over.
+		if err := st.logout(); err != nil {
+			return err
+		}
+		st.clearCookie = false
+	}
+	var fresh *usersessions.Session
+	rotated := false
+	if st.token != "" {
+		s, err := m.store.RotateUser(st, st.token, userID)
+		switch {
+		case err == nil:
+			fresh, rotated = s, true
+		case errors.Is(err, usersessions.ErrNotFound):
+			// Ended meanwhile: start over with a new session below.
+		default:
+			return err
+		}
+	}
+	if fresh == nil {
+		s, err := m.store.Create(st, userID, st.client)
+		if err != nil {
+			return err
+		}
+		fresh = s
+	}
+	st.token = fresh.Token
+	adopt(sess, fresh, !rotated)
+	st.setCookie, st.clearCookie = true, false
+	return nil
+}
+
+// Logout ends the request's session: it is deleted from the store and the
+// cookie is cleared. The *Session from FromContext becomes an empty,
+// anonymous session. Logging out an anonymous visitor only clears the
+// cookie.
+//
+// Call it before writing the response; afterwards it returns
+// ErrHeadersWritten and changes nothing.
+func (m *Manager) Logout(w http.ResponseWriter, r *http.Request) error {
+	st := stateFrom(r.Context())
+	if st == nil || st.m != m {
+		return ErrNoMiddleware
+	}
+	return st.logout()
+}
+
+func (st *state) logout() error {
+	if st.committed {
+		return ErrHeadersWritten
+	}
+	if id := st.sess.ID; id != "" {
+		if err := st.m.store.Delete(st, id); err != nil && !errors.Is(err, usersessions.ErrNotFound) {
+			return err
+		}
+	}
+	*st.sess = usersessions.Session{}
+	st.token, st.setCookie, st.clearCookie = "", false, true
+	return nil
+}
+
+// Login makes the session of r belong to userID, using the Manager whose
+// middleware r went through. See Manager.Login.
+func Login(w http.ResponseWriter, r *http.Request, userID string) error {
+	st := stateFrom(r.Context())
+	if st == nil {
+		return ErrNoMiddleware
+	}
+	return st.login(userID)
+}
+
+// Logout ends the session of r, using the Manager whose middleware r went
+// through. See Manager.Logout.
+func Logout(w http.ResponseWriter, r *http.Request) error {
+	st := stateFrom(r.Context())
+	if st == nil {
+		return ErrNoMiddleware
+	}
+	return st.logout()
+}
+
+// responseWriter saves the session and sets the cookie just before the
+// headers go out.
+type responseWriter struct {
+	http.ResponseWriter
+	st          *state
+	wroteHeader bool
+	failed      bool // commit failed: the handler's output is discarded
+	hijacked    bool
+}
+
+// commit runs state.commit and turns a failure into a 500.
+func (w *responseWriter) commit() bool {
+	if err := w.st.commit(); err != nil {
+		w.st.m.log.ErrorContext(w.st, "httpx: saving session", "session", w.st.sess.ID, "err", err)
+		w.failed = true
+		h := w.ResponseWriter.Header()
+		h.Del("Content-Encoding")
+		h.Del("Set-Cookie")
+		h.Del("ETag")
+		h.Del("Last-Modified")
+		http.Error(w.ResponseWriter, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+		w.wroteHeader = true
+		return false
+	}
+	return true
+}
+
+// WriteHeader implements http.ResponseWriter.
+func (w *responseWriter) WriteHeader(code int) {
+	if w.wroteHeader {
+		if !w.failed {
+			w.ResponseWriter.WriteHeader(code) // let net/http log the superfluous call
+		}
+		return
+	}
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		// Informational (103 Early Hints): the real headers come later.
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	if !w.commit() {
+		return
+	}
+	w.wroteHeader = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Write implements http.ResponseWriter.
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.failed {
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// ReadFrom implements io.ReaderFrom, keeping sendfile for http.ServeContent.
+func (w *responseWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.failed {
+		return io.Copy(io.Discard, src)
+	}
+	return io.Copy(w.ResponseWriter, src)
+}
+
+// Flush implements http.Flusher.
+func (w *responseWriter) Flush() {
+	_ = w.FlushError()
+}
+
+// FlushError flushes like Flush and reports an error; http.ResponseController
+// prefers it.
+func (w *responseWriter) FlushError() error {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.failed {
+		return nil
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack implements http.Hijacker. The session is saved first; no cookie can
+// be sent on a hijacked connection.
+func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if !w.wroteHeader {
+		if err := w.st.commit(); err != nil {
+			return nil, nil, err
+		}
+	}
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.hijacked = true
+	}
+	return c, rw, err
+}
+
+// Unwrap returns the underlying ResponseWriter, for http.ResponseController.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,139 @@
+package httpx
+
+import (
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/netip"
+	"time"
+
+	"github.com/usersessions/usersessions"
+)
+
+//go:embed templates/*.html
+var embedded embed.FS
+
+// Template names. An override file system (ViewOptions.Templates,
+// AdminOptions.Templates) may replace either one, and the shared "head" and
+// "style" blocks defined in layout.html.
+const (
+	sessionsTemplate = "sessions.html"
+	adminTemplate    = "admin.html"
+)
+
+// parseTemplates parses the embedded templates, then every *.html file of
+// override on top of them (a file defining a template of the same name
+// replaces it). It panics on a template error: that is a programming error
+// found at setup, not at request time.
+func parseTemplates(override fs.FS, funcs template.FuncMap) *template.Template {
+	t := template.Must(template.New("").Funcs(funcs).ParseFS(embedded, "templates/*.html"))
+	if override != nil {
+		matches, err := fs.Glob(override, "*.html")
+		if err != nil {
+			panic(fmt.Sprintf("httpx: reading templates: %v", err))
+		}
+		if len(matches) > 0 {
+			t = template.Must(t.ParseFS(override, "*.html"))
+		}
+	}
+	return t
+}
+
+// FuncMap returns the template functions the views provide, for apps that
+// render sessions in their own templates:
+//
+//   - device(userAgent string) string: "Chrome on Windows" (usersessions.Device)
+//   - location(ip) string: "Berlin, Germany" from geo, "" when unknown or geo
+//     is nil; ip is a netip.Addr or a string
+//   - timesince(t time.Time) string: "just now", "5 minutes ago",
+//     "2 hours ago", "3 days ago" (relative to now(); nil now means time.Now)
+//   - timeuntil(t time.Time) string: "in 5 minutes", "in 13 days"
+func FuncMap(geo *usersessions.Geo, now func() time.Time) template.FuncMap {
+	if now == nil {
+		now = time.Now
+	}
+	return template.FuncMap{
+		"device":    usersessions.Device,
+		"location":  func(ip any) string { return locate(geo, ip) },
+		"timesince": func(t time.Time) string { return TimeSince(t, now()) },
+		"timeuntil": func(t time.Time) string { return timeUntil(t, now()) },
+	}
+}
+
+// locate answers the location function.
+func locate(geo *usersessions.Geo, ip any) string {
+	if geo == nil {
+		return ""
+	}
+	var addr netip.Addr
+	switch v := ip.(type) {
+	case netip.Addr:
+		addr = v
+	case string:
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return ""
+		}
+		addr = a
+	default:
+		return ""
+	}
+	if !addr.IsValid() {
+		return ""
+	}
+	return geo.Location(addr)
+}
+
+// TimeSince describes how long before now t was, the way a person says it:
+// "just now" (under a minute, or in the future), "1 minute ago",
+// "5 minutes ago", "2 hours ago", "3 days ago", "2 months ago",
+// "1 year ago". The zero time gives "never".
+func TimeSince(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	if d < time.Minute {
+		return "just now"
+	}
+	return span(d) + " ago"
+}
+
+func timeUntil(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := t.Sub(now)
+	if d < time.Minute {
+		if d <= 0 {
+			return "expired"
+		}
+		return "in less than a minute"
+	}
+	return "in " + span(d)
+}
+
+// span renders d (at least one minute) in its largest whole unit.
+func span(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d < time.Hour:
+		return plural(int(d/time.Minute), "minute")
+	case d < day:
+		return plural(int(d/time.Hour), "hour")
+	case d < 30*day:
+		return plural(int(d/day), "day")
+	case d < 365*day:
+		return plural(int(d/(30*day)), "month")
+	default:
+		return plural(int(d/(365*day)), "year")
+	}
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
