@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,6 +26,20 @@ import (
 
 //go:embed templates/*.html
 var templateFS embed.FS
+
+// viewTemplates adds the demo's "nav" block to httpx's own views, so every
+// page has a way back to the demo's home page.
+//
+//go:embed viewtemplates/*.html
+var viewTemplatesFS embed.FS
+
+func viewTemplates() fs.FS {
+	sub, err := fs.Sub(viewTemplatesFS, "viewtemplates")
+	if err != nil {
+		panic(err) // the directory is embedded: cannot fail
+	}
+	return sub
+}
 
 var demoTemplates = template.Must(template.ParseFS(templateFS, "templates/*.html"))
 
@@ -188,8 +203,8 @@ func newDemoHandler(store *usersessions.Store, geo *usersessions.Geo, trustedPro
 	mux.HandleFunc("GET /login", d.loginForm)
 	mux.HandleFunc("POST /login", d.login)
 	mux.HandleFunc("POST /logout", d.logout)
-	mux.Handle(sessionsPath, d.m.SessionsHandler(&httpx.ViewOptions{Geo: geo, LoginURL: "/login", LogoutURL: "/"}))
-	mux.Handle(adminPath, d.adminGate(d.m.AdminHandler(&httpx.AdminOptions{Allow: isAdmin, Geo: geo, LogoutURL: "/"})))
+	mux.Handle(sessionsPath, d.m.SessionsHandler(&httpx.ViewOptions{Geo: geo, LoginURL: "/login", LogoutURL: "/", Templates: viewTemplates()}))
+	mux.Handle(adminPath, d.adminGate(d.m.AdminHandler(&httpx.AdminOptions{Allow: isAdmin, Geo: geo, LogoutURL: "/", Templates: viewTemplates()})))
 	return d.m.Handler(http.NewCrossOriginProtection().Handler(mux))
 }
 

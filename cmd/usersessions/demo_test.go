@@ -173,6 +173,9 @@ func TestDemoSignInAndEndSessions(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || strings.Count(body, "data-session=") != 2 || !strings.Contains(body, "Safari on iPhone") {
 		t.Errorf("sessions page: %s %q", resp.Status, body)
 	}
+	if !strings.Contains(body, `<a href="/">`) {
+		t.Errorf("sessions page has no way back to the demo's home page")
+	}
 	ids, _ := laptop.sessions()
 	if len(ids) != 2 {
 		t.Fatalf("JSON view: %v", ids)
