@@ -3,6 +3,7 @@ package usersessions
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -10,152 +11,262 @@ import (
 //
 // Touch runs on every request, so it must not write to disk. It records the
 // latest activity (time, IP, user agent) in memory; a background flush
-// writes what changed once per TouchInterval in one transaction, and Load and
-// ListByUser overlay the in-memory value so they always report the freshest
-// one. A crash loses at most one interval of LastSeen updates, never a
-// session.
+// writes what changed once per TouchInterval in one transaction, and Load,
+// ListByUser and All overlay the in-memory value so they always report the
+// freshest one. A crash loses at most one interval of LastSeen updates, never
+// a session.
+//
+// The table is read on every Load and written on every Touch, so both are
+// lock-free: each shard publishes an immutable map through an atomic
+// pointer, and an entry's fields are atomics. Only adding or removing an
+// entry takes the shard's lock and copies that shard's map, and entries
+// stay while their session is active (a flush marks them clean instead of
+// dropping them), so that happens about once per session per sign-in, not
+// per request. Entries idle for two intervals are swept.
 
-const activityShards = 64
+const activityShards = 1024
 
 type activityTable struct {
 	shards [activityShards]activityShard
+	n      atomic.Int64
 }
 
 type activityShard struct {
-	mu sync.Mutex
-	m  map[sessionID]*activity
-	_  [40]byte // keep shards on separate cache lines
+	mu sync.Mutex // held by writers, which replace m with a modified copy
+	m  atomic.Pointer[map[sessionID]*activityEntry]
+	_  [48]byte // one shard per cache line
 }
 
-// activity is the unflushed state of one session.
-type activity struct {
-	lastSeen  int64 // Unix nanoseconds
+// clientInfo is an immutable pair; a changed client gets a new one.
+type clientInfo struct {
 	ip        netip.Addr
 	userAgent string
-	expires   int64 // the session's absolute deadline, so touch can refuse a dead one
+}
+
+// activityEntry is the in-memory activity of one session.
+type activityEntry struct {
+	lastSeen atomic.Int64 // Unix nanoseconds
+	client   atomic.Pointer[clientInfo]
+	expires  int64 // the session's absolute deadline, so touch can refuse a dead one
+
+	// What disk holds as of the last write that absorbed this entry. The
+	// entry is dirty while it differs from lastSeen and client.
+	savedSeen   atomic.Int64
+	savedClient atomic.Pointer[clientInfo]
+
+	// gone is set before the entry leaves its map. A touch that finds it
+	// set after recording starts over (its write may have been missed), and
+	// a sweep re-checks an entry after setting it (a touch may have come in
+	// between): so no activity is lost to a concurrent sweep or removal.
+	gone atomic.Bool
+}
+
+// activity is a snapshot of an entry.
+type activity struct {
+	lastSeen int64
+	client   *clientInfo
+}
+
+func (e *activityEntry) snapshot() activity {
+	return activity{lastSeen: e.lastSeen.Load(), client: e.client.Load()}
+}
+
+func (e *activityEntry) dirty() bool {
+	return e.lastSeen.Load() != e.savedSeen.Load() || e.client.Load() != e.savedClient.Load()
+}
+
+// saved records that disk now holds a.
+func (e *activityEntry) saved(a activity) {
+	e.savedSeen.Store(a.lastSeen)
+	e.savedClient.Store(a.client)
+}
+
+// record applies one request's activity. An empty IP or user agent keeps
+// the previous one; only a changed client allocates.
+func (e *activityEntry) record(now int64, c Client) {
+	for {
+		seen := e.lastSeen.Load()
+		if now <= seen || e.lastSeen.CompareAndSwap(seen, now) {
+			break
+		}
+	}
+	cur := e.client.Load()
+	ip, ua := cur.ip, cur.userAgent
+	if c.IP.IsValid() {
+		ip = c.IP.Unmap()
+	}
+	if c.UserAgent != "" && c.UserAgent != ua {
+		ua = TruncateUserAgent(c.UserAgent)
+	}
+	if ip != cur.ip || ua != cur.userAgent {
+		e.client.Store(&clientInfo{ip: ip, userAgent: ua})
+	}
 }
 
 func newActivityTable() *activityTable {
 	t := new(activityTable)
+	empty := map[sessionID]*activityEntry{}
 	for i := range t.shards {
-		t.shards[i].m = make(map[sessionID]*activity)
+		t.shards[i].m.Store(&empty)
 	}
 	return t
 }
 
+func (t *activityTable) len() int { return int(t.n.Load()) }
+
 func (t *activityTable) shard(id sessionID) *activityShard {
-	return &t.shards[id[0]%activityShards]
+	return &t.shards[(uint(id[0])<<8|uint(id[1]))%activityShards]
 }
 
-// lookup returns the pending activity of id.
+func (t *activityTable) entry(id sessionID) *activityEntry {
+	return (*t.shard(id).m.Load())[id]
+}
+
+// lookup returns the activity of id.
 func (t *activityTable) lookup(id sessionID) (activity, bool) {
-	sh := t.shard(id)
-	sh.mu.Lock()
-	a, ok := sh.m[id]
-	var v activity
-	if ok {
-		v = *a
+	if e := t.entry(id); e != nil {
+		return e.snapshot(), true
 	}
-	sh.mu.Unlock()
-	return v, ok
+	return activity{}, false
 }
 
-// touch records activity if id already has a pending entry for a session
-// still alive at now, and reports whether it did. idle is the store's
-// IdleTimeout: an entry whose session went idle is not revived.
+// touch records activity if id has an entry for a session still alive at
+// now, and reports whether it did. idle is the store's IdleTimeout: an
+// entry whose session went idle is not revived.
 func (t *activityTable) touch(id sessionID, now int64, c Client, idle time.Duration) bool {
+	e := t.entry(id)
+	if e == nil || now >= e.expires || idle > 0 && now >= e.lastSeen.Load()+int64(idle) {
+		return false
+	}
+	e.record(now, c)
+	return !e.gone.Load()
+}
+
+// add records activity for id on top of its stored state, creating the
+// entry (clean: it matches disk) unless one appeared meanwhile.
+func (t *activityTable) add(id sessionID, now int64, c Client, stored activity, expires int64) {
 	sh := t.shard(id)
 	sh.mu.Lock()
-	a, ok := sh.m[id]
-	ok = ok && now < a.expires && (idle == 0 || now < a.lastSeen+int64(idle))
-	if ok {
-		a.merge(now, c)
+	e := (*sh.m.Load())[id]
+	if e == nil {
+		e = &activityEntry{expires: expires}
+		e.lastSeen.Store(stored.lastSeen)
+		e.client.Store(stored.client)
+		e.saved(stored)
+		sh.replace(func(m map[sessionID]*activityEntry) { m[id] = e })
+		t.n.Add(1)
 	}
 	sh.mu.Unlock()
-	return ok
+	e.record(now, c)
 }
 
-// add records activity on top of base, the session's stored state, unless an
-// entry appeared meanwhile, in which case that one is updated.
-func (t *activityTable) add(id sessionID, now int64, c Client, base activity) {
-	sh := t.shard(id)
-	sh.mu.Lock()
-	a, ok := sh.m[id]
-	if !ok {
-		a = &base
-		sh.m[id] = a
+// replace publishes a modified copy of the shard's map. Call with mu held.
+func (sh *activityShard) replace(change func(map[sessionID]*activityEntry)) {
+	old := *sh.m.Load()
+	m := make(map[sessionID]*activityEntry, len(old)+1)
+	for k, v := range old {
+		m[k] = v
 	}
-	a.merge(now, c)
-	sh.mu.Unlock()
+	change(m)
+	sh.m.Store(&m)
 }
 
-// merge records one request's activity. An empty IP or user agent keeps the
-// previous one.
-func (a *activity) merge(now int64, c Client) {
-	if now > a.lastSeen {
-		a.lastSeen = now
-	}
-	if c.IP.IsValid() {
-		a.ip = c.IP.Unmap()
-	}
-	if c.UserAgent != "" && c.UserAgent != a.userAgent {
-		a.userAgent = TruncateUserAgent(c.UserAgent)
-	}
-}
-
+// remove drops id's entry (its session is gone).
 func (t *activityTable) remove(id sessionID) {
 	sh := t.shard(id)
+	if (*sh.m.Load())[id] == nil {
+		return // the common case for sessions without recent activity
+	}
 	sh.mu.Lock()
-	delete(sh.m, id)
+	if e := (*sh.m.Load())[id]; e != nil {
+		e.gone.Store(true)
+		sh.replace(func(m map[sessionID]*activityEntry) { delete(m, id) })
+		t.n.Add(-1)
+	}
 	sh.mu.Unlock()
 }
 
-// snapshot copies every pending entry, for a flush.
-func (t *activityTable) snapshot() map[sessionID]activity {
-	out := make(map[sessionID]activity)
+// pendingEntry is a dirty entry and the snapshot a flush writes.
+type pendingEntry struct {
+	id   sessionID
+	e    *activityEntry
+	snap activity
+}
+
+// pending returns the dirty entries, for a flush.
+func (t *activityTable) pending() []pendingEntry {
+	var out []pendingEntry
 	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		for id, a := range sh.m {
-			out[id] = *a
+		for id, e := range *t.shards[i].m.Load() {
+			if e.dirty() {
+				out = append(out, pendingEntry{id, e, e.snapshot()})
+			}
 		}
-		sh.mu.Unlock()
 	}
 	return out
 }
 
-// flushed drops the entries that a flush wrote, unless they changed since
-// the snapshot (those stay for the next flush).
-func (t *activityTable) flushed(written map[sessionID]activity) {
-	for id, a := range written {
-		t.settle(id, a)
-	}
-}
-
-// settle drops id's entry after a write absorbed it, unless it changed.
-func (t *activityTable) settle(id sessionID, absorbed activity) {
-	sh := t.shard(id)
-	sh.mu.Lock()
-	if cur, ok := sh.m[id]; ok && *cur == absorbed {
-		delete(sh.m, id)
-	}
-	sh.mu.Unlock()
-}
-
-func (t *activityTable) len() int {
+// dirtyCount counts entries with activity not yet on disk, for Stats.
+func (t *activityTable) dirtyCount() int {
 	n := 0
 	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		n += len(sh.m)
-		sh.mu.Unlock()
+		for _, e := range *t.shards[i].m.Load() {
+			if e.dirty() {
+				n++
+			}
+		}
 	}
 	return n
 }
 
-// overlay applies pending activity to a session read from disk or cache.
+// sweep removes clean entries last active before cutoff, and entries of
+// sessions past their absolute deadline at now, and returns their IDs.
+func (t *activityTable) sweep(cutoff, now int64) []sessionID {
+	var swept []sessionID
+	for i := range t.shards {
+		sh := &t.shards[i]
+		stale := func(e *activityEntry) bool {
+			return now >= e.expires || !e.dirty() && e.lastSeen.Load() < cutoff
+		}
+		var any bool
+		for _, e := range *sh.m.Load() {
+			if any = stale(e); any {
+				break
+			}
+		}
+		if !any {
+			continue
+		}
+		sh.mu.Lock()
+		sh.replace(func(m map[sessionID]*activityEntry) {
+			for id, e := range m {
+				if !stale(e) {
+					continue
+				}
+				e.gone.Store(true)
+				if !stale(e) { // touched meanwhile: keep it
+					e.gone.Store(false)
+					continue
+				}
+				delete(m, id)
+				swept = append(swept, id)
+				t.n.Add(-1)
+			}
+		})
+		sh.mu.Unlock()
+	}
+	return swept
+}
+
+// overlay applies activity to a session read from disk or cache.
 func (a activity) overlay(s *Session) {
 	s.LastSeen = unixNano(a.lastSeen)
-	s.IP = a.ip
-	s.UserAgent = a.userAgent
+	s.IP = a.client.ip
+	s.UserAgent = a.client.userAgent
+}
+
+// apply writes activity into a record about to be stored.
+func (a activity) apply(r *record) {
+	r.lastSeen = max(r.lastSeen, a.lastSeen)
+	r.ip, r.userAgent = a.client.ip, a.client.userAgent
 }

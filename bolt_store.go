@@ -49,7 +49,8 @@ type Store struct {
 	customClock bool // Options.Now was set
 	clockBase   atomic.Pointer[clockBase]
 
-	loads, creates, saves, deletes, commits, flushes atomic.Uint64
+	loads                                     [16]paddedCounter // striped: Load runs in parallel
+	creates, saves, deletes, commits, flushes atomic.Uint64
 }
 
 // Open opens the session database at path, creating it if needed. A nil
@@ -288,19 +289,33 @@ func (s *Store) mapErr(err error) error {
 // (wrong length, not base64url) is refused before any lookup. The caller
 // owns the result: changes reach the store only through Save.
 func (s *Store) Load(ctx context.Context, token string) (*Session, error) {
-	id, sec, ok := parseToken(token)
-	if !ok {
+	if len(token) != TokenLength {
 		return nil, ErrNotFound
 	}
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	sess, err := s.load(id, &sec)
+	var sess *Session
+	var err error
+	if e := s.cacheByToken(token); e != nil {
+		sess, err = s.live(e.id, e.sess.clone())
+	} else if id, sec, ok := parseToken(token); !ok {
+		return nil, ErrNotFound
+	} else {
+		sess, err = s.load(id, &sec, token)
+	}
 	if err != nil {
 		return nil, err
 	}
-	s.loads.Add(1)
+	s.loads[token[0]%16].n.Add(1)
 	return sess, nil
+}
+
+func (s *Store) cacheByToken(token string) *cacheEntry {
+	if s.cache == nil {
+		return nil
+	}
+	return s.cache.getByToken(token)
 }
 
 // Get returns the session with the public ID id (for views and admin
@@ -310,12 +325,12 @@ func (s *Store) Get(ctx context.Context, id string) (*Session, error) {
 	if !ok {
 		return nil, ErrNotFound
 	}
-	return s.load(sid, nil)
+	return s.load(sid, nil, "")
 }
 
 // load returns a caller-owned copy of the live session id, checking the
-// token's secret when one is given.
-func (s *Store) load(id sessionID, sec *secret) (*Session, error) {
+// token's secret when one is given (token is its text, for the cache).
+func (s *Store) load(id sessionID, sec *secret, token string) (*Session, error) {
 	if s.cache != nil {
 		if e := s.cache.get(id); e != nil {
 			if sec != nil && !e.verify(sec) {
@@ -357,7 +372,7 @@ func (s *Store) load(id sessionID, sec *secret) (*Session, error) {
 		if !sess.Active(unixNano(s.now())) {
 			return nil, ErrNotFound // expired: don't cache it
 		}
-		s.cache.put(id, gen, r.hash, sec, sess, size)
+		s.cache.put(id, gen, r.hash, token, sess, size)
 		sess = sess.clone()
 	}
 	return s.live(id, sess)
@@ -602,11 +617,12 @@ func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, 
 	}
 	s.creates.Add(1)
 	sess := r.session(id, s.opts.IdleTimeout)
+	token := formatToken(id, sec)
 	if s.cache != nil {
-		s.cache.put(id, gen, r.hash, &sec, sess, len(r.userID)+len(r.userAgent)+64)
+		s.cache.put(id, gen, r.hash, token, sess, len(r.userID)+len(r.userAgent)+64)
 		sess = sess.clone()
 	}
-	sess.Token = formatToken(id, sec)
+	sess.Token = token
 	return sess, nil
 }
 
@@ -628,15 +644,15 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 	}
 	userID := sess.UserID
 	var saved record
-	var pending activity
-	var hadPending bool
+	var absorbed *activityEntry
+	var snap activity
 	err = s.write(ctx, func(ix indexes) error {
 		old, err := ix.get(id, false)
 		if err != nil || old == nil {
 			return cmp.Or(err, ErrNotFound)
 		}
 		r := *old
-		pending, hadPending = s.absorbActivity(id, &r)
+		absorbed, snap = s.absorbActivity(id, &r)
 		now := s.now()
 		if r.deadline(ix.idle) <= now {
 			return ErrNotFound
@@ -645,7 +661,7 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 		r.lastSeen = max(r.lastSeen, now)
 		saved = r
 		return ix.put(id, old, &r)
-	}, func() { s.settle(id, pending, hadPending) })
+	}, func() { s.settle(id, absorbed, snap) })
 	if err != nil {
 		return err
 	}
@@ -656,28 +672,29 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 	return nil
 }
 
-// absorbActivity applies id's pending activity to r, a copy of its stored
+// absorbActivity applies id's in-memory activity to r, a copy of its stored
 // record, so a write never persists an older LastSeen, IP or user agent
 // than Load reports, and a busy session is not taken for an idle one. It
-// returns what it applied, for settle.
-func (s *Store) absorbActivity(id sessionID, r *record) (activity, bool) {
-	a, ok := s.active.lookup(id)
-	if ok {
-		r.lastSeen = max(r.lastSeen, a.lastSeen)
-		r.ip, r.userAgent = a.ip, a.userAgent
+// returns the entry and what it applied, for settle.
+func (s *Store) absorbActivity(id sessionID, r *record) (*activityEntry, activity) {
+	e := s.active.entry(id)
+	if e == nil {
+		return nil, activity{}
 	}
-	return a, ok
+	a := e.snapshot()
+	a.apply(r)
+	return e, a
 }
 
 // settle runs after a committed write that rewrote id's record: it kills
-// cached snapshots, and drops the pending activity the write absorbed,
-// unless a Touch changed it meanwhile.
-func (s *Store) settle(id sessionID, absorbed activity, hadPending bool) {
+// cached snapshots, and notes that disk now holds the activity the write
+// absorbed (a Touch since then keeps the entry dirty).
+func (s *Store) settle(id sessionID, absorbed *activityEntry, snap activity) {
 	if s.cache != nil {
 		s.cache.invalidate(id)
 	}
-	if hadPending {
-		s.active.settle(id, absorbed)
+	if absorbed != nil {
+		absorbed.saved(snap)
 	}
 }
 
@@ -700,16 +717,12 @@ func (s *Store) Touch(ctx context.Context, id string, c Client) error {
 		return nil
 	}
 	// First activity since the last flush: start from the stored state.
-	sess, err := s.load(sid, nil)
+	sess, err := s.load(sid, nil, "")
 	if err != nil {
 		return err
 	}
-	s.active.add(sid, now, c, activity{
-		lastSeen:  sess.LastSeen.UnixNano(),
-		ip:        sess.IP,
-		userAgent: sess.UserAgent,
-		expires:   sess.ExpiresAt.UnixNano(),
-	})
+	stored := activity{lastSeen: sess.LastSeen.UnixNano(), client: &clientInfo{ip: sess.IP, userAgent: sess.UserAgent}}
+	s.active.add(sid, now, c, stored, sess.ExpiresAt.UnixNano())
 	return nil
 }
 
@@ -739,8 +752,8 @@ func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Sess
 		return nil, fmt.Errorf("usersessions: random token: %w", err)
 	}
 	var rotated record
-	var pending activity
-	var hadPending bool
+	var absorbed *activityEntry
+	var snap activity
 	err = s.write(ctx, func(ix indexes) error {
 		old, err := ix.get(id, true)
 		if err != nil || old == nil {
@@ -750,7 +763,7 @@ func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Sess
 			return ErrNotFound
 		}
 		r := *old
-		pending, hadPending = s.absorbActivity(id, &r)
+		absorbed, snap = s.absorbActivity(id, &r)
 		now := s.now()
 		if r.deadline(ix.idle) <= now {
 			return ErrNotFound
@@ -762,7 +775,7 @@ func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Sess
 		}
 		rotated = r
 		return ix.put(id, old, &r)
-	}, func() { s.settle(id, pending, hadPending) })
+	}, func() { s.settle(id, absorbed, snap) })
 	if err != nil {
 		return nil, err
 	}
@@ -945,45 +958,43 @@ func (s *Store) Flush(ctx context.Context) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	pending := s.active.snapshot()
-	if len(pending) == 0 {
-		return nil
-	}
-	var written map[sessionID]activity
-	err := s.update(func(tx *bolt.Tx) error {
-		written = make(map[sessionID]activity, len(pending))
-		ix := openIndexes(tx, s.opts.IdleTimeout)
-		for id, a := range pending {
-			old, err := ix.get(id, false)
-			if err != nil {
-				s.log.Error("usersessions: flush skips unreadable record", "id", id.String(), "err", err)
-				continue
+	if pending := s.active.pending(); len(pending) > 0 {
+		err := s.update(func(tx *bolt.Tx) error {
+			ix := openIndexes(tx, s.opts.IdleTimeout)
+			for _, p := range pending {
+				old, err := ix.get(p.id, false)
+				if err != nil {
+					s.log.Error("usersessions: flush skips unreadable record", "id", p.id.String(), "err", err)
+					continue
+				}
+				if old == nil {
+					continue // deleted meanwhile: never resurrect
+				}
+				r := *old
+				p.snap.apply(&r)
+				if err := ix.put(p.id, old, &r); err != nil {
+					return err
+				}
 			}
-			if old == nil {
-				written[id] = a // deleted meanwhile: never resurrect, just drop
-				continue
-			}
-			r := *old
-			r.lastSeen, r.ip, r.userAgent = max(a.lastSeen, old.lastSeen), a.ip, a.userAgent
-			if err := ix.put(id, old, &r); err != nil {
-				return err
-			}
-			written[id] = a
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return nil
-	})
-	if err != nil {
-		return err
+		s.flushes.Add(1)
+		for _, p := range pending {
+			p.e.saved(p.snap)
+		}
 	}
-	s.flushes.Add(1)
-	// The cache's snapshots now hold an older LastSeen than disk: drop them
-	// before the pending entries that were covering for them.
-	if s.cache != nil {
-		for id := range written {
+	// Entries idle for two intervals leave memory. Cached snapshots of their
+	// sessions may predate what the flushes wrote, and no overlay covers
+	// them any more: drop those too.
+	now := s.now()
+	for _, id := range s.active.sweep(now-2*int64(s.opts.TouchInterval), now) {
+		if s.cache != nil {
 			s.cache.invalidate(id)
 		}
 	}
-	s.active.flushed(written)
 	return nil
 }
 
@@ -1094,13 +1105,13 @@ func (s *Store) runBatch(ops []*writeOp) {
 // Stats returns counters since Open.
 func (s *Store) Stats() Stats {
 	st := Stats{
-		Loads:          s.loads.Load(),
+		Loads:          sumCounters(&s.loads),
 		Creates:        s.creates.Load(),
 		Saves:          s.saves.Load(),
 		Deletes:        s.deletes.Load(),
 		Commits:        s.commits.Load(),
 		Flushes:        s.flushes.Load(),
-		PendingTouches: s.active.len(),
+		PendingTouches: s.active.dirtyCount(),
 		Cached:         s.cache != nil,
 	}
 	if s.cache != nil {

@@ -90,3 +90,17 @@ func FuzzBase64(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEqualConstantTime checks the word-wise comparison against ==.
+func FuzzEqualConstantTime(f *testing.F) {
+	f.Add("abc", "abd")
+	f.Add(strings.Repeat("x", 64), strings.Repeat("x", 63)+"y")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if equalConstantTime(a, b) != (a == b) {
+			t.Fatalf("equalConstantTime(%q, %q) != (a == b)", a, b)
+		}
+		if !equalConstantTime(a, a) {
+			t.Fatalf("%q differs from itself", a)
+		}
+	})
+}

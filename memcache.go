@@ -42,26 +42,23 @@ type paddedCounter struct {
 
 // cacheEntry is an immutable snapshot of a session record.
 //
-// Besides the stored hash it may hold the token's secret itself, when the
-// entry was filled by a path that had just verified it (Create, a Load
-// miss). A hit then compares 32 bytes in constant time instead of hashing:
-// SHA-256 is the largest single cost of a hit. The secret lives only in
-// process memory, which also holds every cookie of every request in flight;
-// it is never written to disk, and a Rotate or Delete kills the entry.
+// Besides the stored hash it may hold the token itself, when the entry was
+// filled by a path that had just verified it (Create, a Load miss). A hit
+// then compares the cookie's 64 characters with it in constant time, and
+// neither decodes the token nor hashes the secret: SHA-256 alone cost more
+// than the rest of a hit. The token lives only in process memory, which
+// also holds every cookie of every request in flight; it is never written
+// to disk, and a Rotate or Delete kills the entry.
 type cacheEntry struct {
-	id        sessionID
-	gen       uint64
-	hash      tokenHash
-	secret    secret
-	hasSecret bool
-	sess      *Session // shared: values copy-on-write, never written
+	id    sessionID
+	gen   uint64
+	hash  tokenHash
+	token string   // "" when the entry was filled without the token
+	sess  *Session // shared: values copy-on-write, never written
 }
 
 // verify reports whether sec is the session's secret.
 func (e *cacheEntry) verify(sec *secret) bool {
-	if e.hasSecret {
-		return subtle.ConstantTimeCompare(e.secret[:], sec[:]) == 1
-	}
 	h := sec.hash()
 	return subtle.ConstantTimeCompare(e.hash[:], h[:]) == 1
 }
@@ -104,16 +101,28 @@ func (m *memCache) get(id sessionID) *cacheEntry {
 	return e
 }
 
-// put caches a snapshot read at generation gen, with the verified secret
-// when sec is not nil. The session must not be written afterwards (see
-// Session.clone).
-func (m *memCache) put(id sessionID, gen uint64, hash tokenHash, sec *secret, sess *Session, cost int) {
-	sess.shared = true
-	e := &cacheEntry{id: id, gen: gen, hash: hash, sess: sess}
-	if sec != nil {
-		e.secret, e.hasSecret = *sec, true
+// getByToken is the fast path of Load: the live entry that was filled with
+// exactly this token, or nil (then Load takes the full path, which counts
+// the hit or miss).
+func (m *memCache) getByToken(token string) *cacheEntry {
+	key, ok := tokenCacheKey(token)
+	if !ok {
+		return nil
 	}
-	m.c.Set(id.cacheKey(), e, int64(cost+entryOverhead))
+	e, ok := m.c.Get(key)
+	if !ok || e.token == "" || e.gen != m.stripe(key).Load() || !equalConstantTime(e.token, token) {
+		return nil
+	}
+	m.hits[key%16].n.Add(1)
+	return e
+}
+
+// put caches a snapshot read at generation gen, with the verified token
+// when there is one. The session must not be written afterwards (see
+// Session.clone).
+func (m *memCache) put(id sessionID, gen uint64, hash tokenHash, token string, sess *Session, cost int) {
+	sess.shared = true
+	m.c.Set(id.cacheKey(), &cacheEntry{id: id, gen: gen, hash: hash, token: token, sess: sess}, int64(cost+entryOverhead))
 }
 
 // invalidate kills every cached snapshot of id. Call it after the write
@@ -125,11 +134,15 @@ func (m *memCache) invalidate(id sessionID) {
 }
 
 func (m *memCache) counts() (hits, misses uint64) {
-	for i := range m.hits {
-		hits += m.hits[i].n.Load()
-		misses += m.misses[i].n.Load()
+	return sumCounters(&m.hits), sumCounters(&m.misses)
+}
+
+func sumCounters(c *[16]paddedCounter) uint64 {
+	var n uint64
+	for i := range c {
+		n += c[i].n.Load()
 	}
-	return hits, misses
+	return n
 }
 
 func (m *memCache) close() { m.c.Close() }

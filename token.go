@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
+	"unsafe"
 )
 
 // Tokens and IDs.
@@ -33,14 +35,51 @@ type (
 
 func (id sessionID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
 
-// cacheKey folds the random ID to the 64-bit key ristretto wants. Collisions
-// are harmless: a cache entry also carries the full ID and is checked.
+// cacheKey folds the random ID to the key ristretto wants: its first 60
+// bits, which are also the first 10 characters of the token, so a cache hit
+// can find its entry without decoding the whole token (tokenCacheKey).
+// Collisions are harmless: an entry also carries the full ID and is checked.
 func (id sessionID) cacheKey() uint64 {
 	var k uint64
 	for i := range 8 {
 		k = k<<8 | uint64(id[i])
 	}
-	return k
+	return k >> 4
+}
+
+// tokenCacheKey is cacheKey of the ID a token starts with, read from the
+// token's first 10 characters.
+func tokenCacheKey(token string) (uint64, bool) {
+	if len(token) < 10 {
+		return 0, false
+	}
+	var k uint64
+	var bad byte
+	for i := range 10 {
+		v := base64URLValue[token[i]]
+		bad |= v
+		k = k<<6 | uint64(v&0x3F)
+	}
+	return k, bad&0xC0 == 0
+}
+
+// equalConstantTime compares two strings in time that depends only on
+// their lengths.
+func equalConstantTime(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	x := unsafe.Slice(unsafe.StringData(a), len(a)) // read-only views, no copies
+	y := unsafe.Slice(unsafe.StringData(b), len(b))
+	var v uint64
+	i := 0
+	for ; i+8 <= len(x); i += 8 { // a word at a time: tokens are 64 bytes
+		v |= binary.LittleEndian.Uint64(x[i:]) ^ binary.LittleEndian.Uint64(y[i:])
+	}
+	for ; i < len(x); i++ {
+		v |= uint64(x[i] ^ y[i])
+	}
+	return v == 0
 }
 
 func newSessionID() (sessionID, error) {
