@@ -115,7 +115,7 @@ func newActivityTable() *activityTable {
 func (t *activityTable) len() int { return int(t.n.Load()) }
 
 func (t *activityTable) shard(id sessionID) *activityShard {
-	return &t.shards[(uint(id[0])<<8|uint(id[1]))%activityShards]
+	return &t.shards[(uint(id[idTimeBytes])<<8|uint(id[idTimeBytes+1]))%activityShards] // random bytes
 }
 
 func (t *activityTable) entry(id sessionID) *activityEntry {

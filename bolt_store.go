@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -307,7 +308,7 @@ func (s *Store) Load(ctx context.Context, token string) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.loads[token[0]%16].n.Add(1)
+	s.loads[token[TokenLength-1]%16].n.Add(1) // a random character: spreads the stripes
 	return sess, nil
 }
 
@@ -343,19 +344,7 @@ func (s *Store) load(id sessionID, sec *secret, token string) (*Session, error) 
 	if s.cache != nil {
 		gen = s.cache.generation(id) // before the read: see memcache.go
 	}
-	var r record
-	var size int
-	err := s.viewTx(func(tx *bolt.Tx) error {
-		// Only the records bucket: opening a bucket costs allocations.
-		data := tx.Bucket(bucketSessions).Get(id[:])
-		if data == nil {
-			return ErrNotFound
-		}
-		size = len(data)
-		var err error
-		r, err = decodeRecord(data, true)
-		return err
-	})
+	r, size, err := s.readRecord(id)
 	if err != nil {
 		if errors.Is(err, ErrCorrupt) {
 			s.log.Error("usersessions: unreadable session record", "id", id.String(), "err", err)
@@ -376,6 +365,32 @@ func (s *Store) load(id sessionID, sec *secret, token string) (*Session, error) 
 		sess = sess.clone()
 	}
 	return s.live(id, sess)
+}
+
+// readRecord reads and decodes the record of id in its own read
+// transaction. It is the uncached load path, so it opens the transaction by
+// hand rather than through a closure (which would move the record to the
+// heap) and opens only the records bucket.
+func (s *Store) readRecord(id sessionID) (r record, size int, err error) {
+	if s.closed.Load() {
+		return r, 0, ErrClosed
+	}
+	tx, err := s.db.Begin(false)
+	if err != nil {
+		return r, 0, s.mapErr(err)
+	}
+	defer func() {
+		if p := recover(); p != nil { // bbolt panics on some damaged pages
+			err = fmt.Errorf("%w: %v", ErrCorrupt, p)
+		}
+		tx.Rollback()
+	}()
+	data := tx.Bucket(bucketSessions).Get(id[:])
+	if data == nil {
+		return r, 0, ErrNotFound
+	}
+	r, err = decodeRecord(data, true)
+	return r, len(data), err
 }
 
 // live overlays pending activity on sess and checks that it has not expired.
@@ -583,7 +598,8 @@ func (s *Store) Count(ctx context.Context) (int, error) {
 // Create starts a session for userID ("" for anonymous) and returns it with
 // its Token set. It is durable when it returns.
 func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, error) {
-	id, err := newSessionID()
+	now := s.now()
+	id, err := newSessionID(now)
 	if err != nil {
 		return nil, fmt.Errorf("usersessions: random ID: %w", err)
 	}
@@ -591,7 +607,6 @@ func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, 
 	if err != nil {
 		return nil, fmt.Errorf("usersessions: random token: %w", err)
 	}
-	now := s.now()
 	r := &record{
 		hash:      sec.hash(),
 		userID:    userID,
@@ -1059,6 +1074,9 @@ func (s *Store) commitLoop() {
 		case <-s.quit:
 			return
 		}
+		// Writers woken by the last commit are about to queue again: let
+		// them run first, so they join this batch instead of the next.
+		runtime.Gosched()
 	gather:
 		for len(batch) < maxBatch {
 			select {

@@ -1206,3 +1206,26 @@ func TestListByUserSkipsDamage(t *testing.T) {
 		t.Fatalf("DeleteByUser = %d, %v", n, err)
 	}
 }
+
+func TestIDsFollowCreationTime(t *testing.T) {
+	clock := newFakeClock()
+	s := openTest(t, true, &Options{Now: clock.Now})
+	var ids []string
+	for range 20 {
+		ids = append(ids, mustCreate(t, s, "alice", clientA).ID)
+		clock.Advance(time.Millisecond)
+	}
+	sorted := slices.SortedFunc(slices.Values(ids), func(a, b string) int {
+		x, _ := parseID(a)
+		y, _ := parseID(b)
+		return bytes.Compare(x[:], y[:])
+	})
+	if !slices.Equal(ids, sorted) {
+		t.Fatal("IDs are not in creation order: cleanup and inserts lose their locality")
+	}
+	// Within one millisecond the random part keeps IDs apart.
+	a, b := mustCreate(t, s, "alice", clientA), mustCreate(t, s, "alice", clientA)
+	if a.ID == b.ID || a.ID[:8] != b.ID[:8] {
+		t.Fatalf("same-millisecond IDs %s and %s: want equal time prefixes and distinct IDs", a.ID, b.ID)
+	}
+}

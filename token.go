@@ -10,8 +10,13 @@ import (
 
 // Tokens and IDs.
 //
-// A session has a 128-bit random ID (its public handle and the record's key)
-// and a 256-bit random secret. The token handed to the client is the two
+// A session has a 128-bit ID (its public handle and the record's key) and a
+// 256-bit random secret. The ID is 48 bits of creation time in milliseconds
+// followed by 80 random bits: sessions created together sit together in the
+// B+tree, so inserts append to the same pages, and ClearExpired, which
+// removes sessions in about the order they were created, rewrites few pages
+// however large the file. The time is no secret (the views show it), and
+// the ID never grants access. The token handed to the client is the two
 // together, ID||secret, as 64 characters of unpadded URL-safe base64: the
 // "split token" pattern. Load decodes the ID from the token, reads that one
 // record, and compares SHA-256(secret) with the stored hash in constant time.
@@ -35,27 +40,27 @@ type (
 
 func (id sessionID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
 
-// cacheKey folds the random ID to the key ristretto wants: its first 60
-// bits, which are also the first 10 characters of the token, so a cache hit
+// idTimeBytes is the length of the ID's time prefix.
+const idTimeBytes = 6
+
+// cacheKey folds the ID to the key ristretto wants: 60 random bits, bits 48
+// to 107, which are also characters 8 to 17 of the token, so a cache hit
 // can find its entry without decoding the whole token (tokenCacheKey).
 // Collisions are harmless: an entry also carries the full ID and is checked.
 func (id sessionID) cacheKey() uint64 {
-	var k uint64
-	for i := range 8 {
-		k = k<<8 | uint64(id[i])
-	}
-	return k >> 4
+	return binary.BigEndian.Uint64(id[idTimeBytes:]) >> 4
 }
 
 // tokenCacheKey is cacheKey of the ID a token starts with, read from the
-// token's first 10 characters.
+// token's characters 8 to 17 (8 characters are exactly the 48 time bits).
 func tokenCacheKey(token string) (uint64, bool) {
-	if len(token) < 10 {
+	const first = idTimeBytes * 8 / 6
+	if len(token) < first+10 {
 		return 0, false
 	}
 	var k uint64
 	var bad byte
-	for i := range 10 {
+	for i := first; i < first+10; i++ {
 		v := base64URLValue[token[i]]
 		bad |= v
 		k = k<<6 | uint64(v&0x3F)
@@ -82,9 +87,16 @@ func equalConstantTime(a, b string) bool {
 	return v == 0
 }
 
-func newSessionID() (sessionID, error) {
+// newSessionID returns a new ID for a session created at now (Unix
+// nanoseconds).
+func newSessionID(now int64) (sessionID, error) {
 	var id sessionID
-	_, err := rand.Read(id[:])
+	ms := uint64(max(now, 0) / 1e6)
+	for i := idTimeBytes - 1; i >= 0; i-- {
+		id[i] = byte(ms)
+		ms >>= 8
+	}
+	_, err := rand.Read(id[idTimeBytes:])
 	return id, err
 }
 
