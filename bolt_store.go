@@ -909,47 +909,60 @@ func (s *Store) ClearExpired(ctx context.Context) (int, error) {
 			removed = removed[:0]
 			ix := openIndexes(tx, s.opts.IdleTimeout)
 			now := s.now()
-			c := ix.byExpiry.Cursor()
+			type victim struct {
+				id sessionID
+				r  *record
+			}
+			var victims []victim
 			var stale [][]byte
+			c := ix.byExpiry.Cursor()
 			for k, _ := c.First(); k != nil; k, _ = c.Next() {
 				dl, id, ok := splitExpiryKey(k)
 				if !ok || dl > now {
 					break
 				}
-				if len(removed)+len(stale) >= clearBatch {
+				if len(victims)+len(stale) >= clearBatch {
 					more = true
 					break
 				}
-				if a, ok := s.active.lookup(id); ok && a.lastSeen+int64(ix.idle) > now && ix.idle > 0 {
+				if a, ok := s.active.lookup(id); ok && ix.idle > 0 && a.lastSeen+int64(ix.idle) > now {
 					continue // activity since the flush: the next flush moves it
 				}
 				r, err := ix.get(id, false)
-				if err != nil {
+				switch {
+				case err != nil:
 					s.log.Error("usersessions: cleanup skips unreadable record", "id", id.String(), "err", err)
-					continue
-				}
-				if r == nil || r.deadline(ix.idle) != dl {
+				case r == nil || r.deadline(ix.idle) != dl:
+					// An entry that disagrees with its record (Check
+					// reports these): drop it; put() re-adds a right one.
 					stale = append(stale, slices.Clone(k))
-					continue
+					if r != nil {
+						victims = append(victims, victim{id, nil})
+					}
+				default:
+					victims = append(victims, victim{id, r})
 				}
-				if r.deadline(ix.idle) > now {
-					continue
-				}
-				removed = append(removed, id)
 			}
 			for _, k := range stale {
 				if err := ix.byExpiry.Delete(k); err != nil {
 					return err
 				}
 			}
-			for _, id := range removed {
-				r, err := ix.get(id, false)
-				if err != nil {
+			for _, v := range victims {
+				if v.r == nil { // re-index a record whose entry was wrong
+					r, err := ix.get(v.id, false)
+					if err != nil {
+						return err
+					}
+					if err := ix.byExpiry.Put(expiryKey(r.deadline(ix.idle), v.id), nil); err != nil {
+						return err
+					}
+					continue
+				}
+				if err := ix.remove(v.id, v.r); err != nil {
 					return err
 				}
-				if err := ix.remove(id, r); err != nil {
-					return err
-				}
+				removed = append(removed, v.id)
 			}
 			return ix.saveCount()
 		})
