@@ -43,7 +43,7 @@ type record struct {
 	created   int64
 	lastSeen  int64
 	expires   int64
-	values    map[string]any
+	values    valueList
 	rawValues []byte // the encoded values section, for cheap rewrites
 }
 
@@ -266,13 +266,13 @@ const maxValueDepth = 32
 var ErrUnsupportedType = errors.New("usersessions: unsupported value type")
 
 // encodeValues encodes a session's values (the tail of a record).
-func encodeValues(dst []byte, values map[string]any) ([]byte, error) {
+func encodeValues(dst []byte, values valueList) ([]byte, error) {
 	dst = binary.AppendUvarint(dst, uint64(len(values)))
 	var err error
-	for k, v := range values {
-		dst = appendString(dst, k)
-		if dst, err = encodeValue(dst, v, 0); err != nil {
-			return nil, fmt.Errorf("value %q: %w", k, err)
+	for _, kv := range values {
+		dst = appendString(dst, kv.key)
+		if dst, err = encodeValue(dst, kv.v, 0); err != nil {
+			return nil, fmt.Errorf("value %q: %w", kv.key, err)
 		}
 	}
 	return dst, nil
@@ -357,24 +357,36 @@ func encodeValue(dst []byte, v any, depth int) ([]byte, error) {
 }
 
 // decodeValues decodes the values section of a record. An empty section
-// decodes to a nil map.
-func decodeValues(data []byte) (map[string]any, error) {
+// decodes to a nil list; a repeated key is corruption.
+func decodeValues(data []byte) (valueList, error) {
 	d := decoder{buf: data}
-	n := d.length() // each value takes at least 2 bytes, so this bounds the map
+	n := d.length() // each value takes at least 2 bytes, so this bounds the list
 	if d.err != nil {
 		return nil, d.err
 	}
 	if n == 0 {
 		return nil, nil
 	}
-	values := make(map[string]any, n)
+	values := make(valueList, 0, n)
+	var seen map[string]bool // for long lists only: short ones scan
 	for range n {
 		k := d.str()
 		v := d.value(0)
 		if d.err != nil {
 			return nil, d.err
 		}
-		values[k] = v
+		if n > 16 {
+			if seen == nil {
+				seen = make(map[string]bool, n)
+			}
+			if seen[k] {
+				return nil, fmt.Errorf("%w: key %q twice", errRecord, k)
+			}
+			seen[k] = true
+		} else if values.index(k) >= 0 {
+			return nil, fmt.Errorf("%w: key %q twice", errRecord, k)
+		}
+		values = append(values, keyValue{k, v})
 	}
 	if d.off != len(d.buf) {
 		return nil, fmt.Errorf("%w: %d trailing bytes", errRecord, len(d.buf)-d.off)

@@ -29,8 +29,8 @@ package usersessions
 import (
 	"errors"
 	"log/slog"
-	"maps"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -183,7 +183,7 @@ type Session struct {
 	// IdleTimeout the session may die earlier: see Deadline.
 	CreatedAt, LastSeen, ExpiresAt time.Time
 
-	values   map[string]any
+	values   valueList
 	shared   bool // values is shared with the cache: copy before writing
 	modified bool
 	idle     time.Duration // the store's IdleTimeout, for Deadline
@@ -192,38 +192,62 @@ type Session struct {
 // Get returns the value stored under key and whether there was one.
 // Values keep their Go type across Save, Load and reopening the Store.
 func (s *Session) Get(key string) (any, bool) {
-	v, ok := s.values[key]
-	return v, ok
+	if i := s.values.index(key); i >= 0 {
+		return s.values[i].v, true
+	}
+	return nil, false
 }
 
 // Set stores v under key. Supported types are listed at RegisterType; Save
 // reports an error for any other type. Set marks the session as modified.
 func (s *Session) Set(key string, v any) {
 	s.own()
-	if s.values == nil {
-		s.values = make(map[string]any)
+	if i := s.values.index(key); i >= 0 {
+		s.values[i].v = v
+	} else {
+		s.values = append(s.values, keyValue{key, v})
 	}
-	s.values[key] = v
 	s.modified = true
 }
 
 // Delete removes key. Deleting a missing key is not a modification.
 func (s *Session) Delete(key string) {
-	if _, ok := s.values[key]; !ok {
+	i := s.values.index(key)
+	if i < 0 {
 		return
 	}
 	s.own()
-	delete(s.values, key)
+	s.values = append(s.values[:i], s.values[i+1:]...)
 	s.modified = true
 }
 
-// Keys returns the stored keys in no particular order.
+// Keys returns the stored keys in the order they were first set.
 func (s *Session) Keys() []string {
-	keys := make([]string, 0, len(s.values))
-	for k := range s.values {
-		keys = append(keys, k)
+	keys := make([]string, len(s.values))
+	for i, kv := range s.values {
+		keys[i] = kv.key
 	}
 	return keys
+}
+
+// valueList holds a session's values in the order they were set. Sessions
+// hold a handful of values, for which a slice beats a map: one allocation
+// to decode instead of a map's buckets, and a scan of a few keys is faster
+// than hashing.
+type valueList []keyValue
+
+type keyValue struct {
+	key string
+	v   any
+}
+
+func (l valueList) index(key string) int {
+	for i := range l {
+		if l[i].key == key {
+			return i
+		}
+	}
+	return -1
 }
 
 // Modified reports whether Set or Delete changed the values since the
@@ -243,7 +267,7 @@ func (s *Session) Active(now time.Time) bool { return now.Before(s.Deadline()) }
 // caller's changes never leak into the cache or into another copy.
 func (s *Session) own() {
 	if s.shared {
-		s.values = maps.Clone(s.values)
+		s.values = slices.Clone(s.values)
 		s.shared = false
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -1227,5 +1228,47 @@ func TestIDsFollowCreationTime(t *testing.T) {
 	a, b := mustCreate(t, s, "alice", clientA), mustCreate(t, s, "alice", clientA)
 	if a.ID == b.ID || a.ID[:8] != b.ID[:8] {
 		t.Fatalf("same-millisecond IDs %s and %s: want equal time prefixes and distinct IDs", a.ID, b.ID)
+	}
+}
+
+// toValues turns a map into a value list, keys in sorted order.
+func toValues(m map[string]any) valueList {
+	var l valueList
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		l = append(l, keyValue{k, m[k]})
+	}
+	return l
+}
+
+func TestDecodeValuesRejectsRepeatedKeys(t *testing.T) {
+	for _, n := range []int{2, 40} { // the short scan and the long map check
+		l := make(valueList, n)
+		for i := range l {
+			l[i] = keyValue{fmt.Sprint("k", i), i}
+		}
+		l[n-1].key = "k0"
+		data, err := encodeValues(nil, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := decodeValues(data); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%d values, one key twice: %v, want ErrCorrupt", n, err)
+		}
+	}
+}
+
+func TestKeysKeepOrder(t *testing.T) {
+	var s Session
+	for _, k := range []string{"c", "a", "b"} {
+		s.Set(k, k)
+	}
+	s.Set("a", "again")
+	s.Delete("c")
+	s.Delete("missing")
+	if got := s.Keys(); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("Keys = %v", got)
+	}
+	if v, _ := s.Get("a"); v != "again" {
+		t.Fatalf("Get(a) = %v", v)
 	}
 }

@@ -53,7 +53,7 @@ func BenchmarkLoadTouch(b *testing.B) {
 }
 
 func BenchmarkDecodeRecord(b *testing.B) {
-	values, _ := encodeValues(nil, map[string]any{"csrf": "0123456789abcdef", "n": 1})
+	values, _ := encodeValues(nil, toValues(map[string]any{"csrf": "0123456789abcdef", "n": 1}))
 	data := encodeRecord(nil, &record{userID: "alice", userAgent: clientA.UserAgent, ip: clientA.IP, rawValues: values})
 	b.ReportAllocs()
 	for b.Loop() {
