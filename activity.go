@@ -33,9 +33,17 @@ type activityTable struct {
 
 type activityShard struct {
 	mu sync.Mutex // held by writers, which replace m with a modified copy
-	m  atomic.Pointer[map[sessionID]*activityEntry]
+	m  atomic.Pointer[activityMap]
 	_  [48]byte // one shard per cache line
 }
+
+// activityMap is keyed by the ID's 64 random bits (sessionID.cacheKey): a
+// uint64 key takes the runtime's fast map path, where a 16-byte array key
+// would be hashed byte by byte, and this map is read on every Load and
+// Touch. Entries carry the full ID, checked on every lookup; two live IDs
+// sharing 64 random bits (about 2^-64 per pair) just keep their activity on
+// disk only.
+type activityMap = map[uint64]*activityEntry
 
 // clientInfo is an immutable pair; a changed client gets a new one.
 type clientInfo struct {
@@ -45,6 +53,7 @@ type clientInfo struct {
 
 // activityEntry is the in-memory activity of one session.
 type activityEntry struct {
+	id       sessionID
 	lastSeen atomic.Int64 // Unix nanoseconds
 	client   atomic.Pointer[clientInfo]
 	expires  int64 // the session's absolute deadline, so touch can refuse a dead one
@@ -105,7 +114,7 @@ func (e *activityEntry) record(now int64, c Client) {
 
 func newActivityTable() *activityTable {
 	t := new(activityTable)
-	empty := map[sessionID]*activityEntry{}
+	empty := activityMap{}
 	for i := range t.shards {
 		t.shards[i].m.Store(&empty)
 	}
@@ -119,7 +128,10 @@ func (t *activityTable) shard(id sessionID) *activityShard {
 }
 
 func (t *activityTable) entry(id sessionID) *activityEntry {
-	return (*t.shard(id).m.Load())[id]
+	if e := (*t.shard(id).m.Load())[id.cacheKey()]; e != nil && e.id == id {
+		return e
+	}
+	return nil
 }
 
 // lookup returns the activity of id.
@@ -147,23 +159,25 @@ func (t *activityTable) touch(id sessionID, now int64, c Client, idle time.Durat
 func (t *activityTable) add(id sessionID, now int64, c Client, stored activity, expires int64) {
 	sh := t.shard(id)
 	sh.mu.Lock()
-	e := (*sh.m.Load())[id]
+	e := (*sh.m.Load())[id.cacheKey()]
 	if e == nil {
-		e = &activityEntry{expires: expires}
+		e = &activityEntry{id: id, expires: expires}
 		e.lastSeen.Store(stored.lastSeen)
 		e.client.Store(stored.client)
 		e.saved(stored)
-		sh.replace(func(m map[sessionID]*activityEntry) { m[id] = e })
+		sh.replace(func(m activityMap) { m[id.cacheKey()] = e })
 		t.n.Add(1)
 	}
 	sh.mu.Unlock()
-	e.record(now, c)
+	if e.id == id { // else the rare key collision: see activityMap
+		e.record(now, c)
+	}
 }
 
 // replace publishes a modified copy of the shard's map. Call with mu held.
-func (sh *activityShard) replace(change func(map[sessionID]*activityEntry)) {
+func (sh *activityShard) replace(change func(activityMap)) {
 	old := *sh.m.Load()
-	m := make(map[sessionID]*activityEntry, len(old)+1)
+	m := make(activityMap, len(old)+1)
 	for k, v := range old {
 		m[k] = v
 	}
@@ -174,13 +188,13 @@ func (sh *activityShard) replace(change func(map[sessionID]*activityEntry)) {
 // remove drops id's entry (its session is gone).
 func (t *activityTable) remove(id sessionID) {
 	sh := t.shard(id)
-	if (*sh.m.Load())[id] == nil {
+	if t.entry(id) == nil {
 		return // the common case for sessions without recent activity
 	}
 	sh.mu.Lock()
-	if e := (*sh.m.Load())[id]; e != nil {
+	if e := t.entry(id); e != nil {
 		e.gone.Store(true)
-		sh.replace(func(m map[sessionID]*activityEntry) { delete(m, id) })
+		sh.replace(func(m activityMap) { delete(m, id.cacheKey()) })
 		t.n.Add(-1)
 	}
 	sh.mu.Unlock()
@@ -197,9 +211,9 @@ type pendingEntry struct {
 func (t *activityTable) pending() []pendingEntry {
 	var out []pendingEntry
 	for i := range t.shards {
-		for id, e := range *t.shards[i].m.Load() {
+		for _, e := range *t.shards[i].m.Load() {
 			if e.dirty() {
-				out = append(out, pendingEntry{id, e, e.snapshot()})
+				out = append(out, pendingEntry{e.id, e, e.snapshot()})
 			}
 		}
 	}
@@ -238,8 +252,8 @@ func (t *activityTable) sweep(cutoff, now int64) []sessionID {
 			continue
 		}
 		sh.mu.Lock()
-		sh.replace(func(m map[sessionID]*activityEntry) {
-			for id, e := range m {
+		sh.replace(func(m activityMap) {
+			for key, e := range m {
 				if !stale(e) {
 					continue
 				}
@@ -248,8 +262,8 @@ func (t *activityTable) sweep(cutoff, now int64) []sessionID {
 					e.gone.Store(false)
 					continue
 				}
-				delete(m, id)
-				swept = append(swept, id)
+				delete(m, key)
+				swept = append(swept, e.id)
 				t.n.Add(-1)
 			}
 		})
