@@ -6,6 +6,8 @@ import (
 	"html/template"
 	"io/fs"
 	"net/netip"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/usersessions/usersessions"
@@ -39,6 +41,19 @@ func parseTemplates(override fs.FS, funcs template.FuncMap) *template.Template {
 	}
 	return t
 }
+
+// Stylesheet returns the CSS of the embedded views (their "style" block), so
+// an app's own pages can look like them without copying it.
+func Stylesheet() template.CSS { return stylesheet() }
+
+var stylesheet = sync.OnceValue(func() template.CSS {
+	var b strings.Builder
+	t := parseTemplates(nil, FuncMap(nil, time.Now))
+	if err := t.ExecuteTemplate(&b, "style", nil); err != nil {
+		panic(fmt.Sprintf("httpx: rendering the stylesheet: %v", err)) // embedded: cannot fail
+	}
+	return template.CSS(b.String()) // our own embedded text, not user input
+})
 
 // FuncMap returns the template functions the views provide, for apps that
 // render sessions in their own templates:

@@ -480,3 +480,10 @@ func TestFuncMapLocation(t *testing.T) {
 	}
 	_ = io.Discard
 }
+
+func TestStylesheet(t *testing.T) {
+	css := string(Stylesheet())
+	if !strings.Contains(css, "--accent") || strings.Contains(css, "{{") {
+		t.Fatalf("Stylesheet() is not the views' CSS: %.80q", css)
+	}
+}

@@ -41,7 +41,9 @@ func viewTemplates() fs.FS {
 	return sub
 }
 
-var demoTemplates = template.Must(template.ParseFS(templateFS, "templates/*.html"))
+var demoTemplates = template.Must(template.New("").
+	Funcs(template.FuncMap{"stylesheet": httpx.Stylesheet}).
+	ParseFS(templateFS, "templates/*.html"))
 
 // Demo routes.
 const (
