@@ -358,9 +358,9 @@ func (s *Store) load(id sessionID, sec *secret, token string) (*Session, error) 
 	}
 	sess := r.session(id, s.opts.IdleTimeout)
 	if s.cache != nil {
-		if !sess.Active(unixNano(s.now())) {
-			return nil, ErrNotFound // expired: don't cache it
-		}
+		// Cached even when past its stored deadline: liveness is decided
+		// by live, on every hit, with the in-memory activity applied (a busy
+		// session's stored LastSeen may be older than its idle timeout).
 		s.cache.put(id, gen, r.hash, token, sess, size)
 		sess = sess.clone()
 	}
