@@ -19,9 +19,8 @@ import (
 // empty.
 const DefaultCookieName = "session"
 
-// maxTokenLength bounds the cookie value that is worth a store lookup. Tokens
-// are far shorter; anything longer is malformed and cleared without touching
-// the store.
+// maxTokenLength bounds a session ID read from a URL or a form before it is
+// looked at further; real IDs are 22 characters (usersessions.IDLength).
 const maxTokenLength = 128
 
 // Errors returned by Login and Logout.
