@@ -790,7 +790,14 @@ func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Sess
 		}
 		rotated = r
 		return ix.put(id, old, &r)
-	}, func() { s.settle(id, absorbed, snap) })
+	}, func() {
+		s.settle(id, absorbed, snap)
+		if userID != nil {
+			// The lifetime restarted: drop the in-memory entry, which holds
+			// the old deadline (disk now has its activity).
+			s.active.remove(id)
+		}
+	})
 	if err != nil {
 		return nil, err
 	}

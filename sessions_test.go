@@ -1272,3 +1272,25 @@ func TestKeysKeepOrder(t *testing.T) {
 		t.Fatalf("Get(a) = %v", v)
 	}
 }
+
+func TestTouchAfterRotateUserUsesNewLifetime(t *testing.T) {
+	clock := newFakeClock()
+	s := openTest(t, true, &Options{Now: clock.Now, Lifetime: time.Hour, TouchInterval: time.Hour})
+	sess := mustCreate(t, s, "", clientA)
+	if err := s.Touch(ctx, sess.ID, clientA); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(50 * time.Minute)
+	signedIn, err := s.RotateUser(ctx, sess.Token, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(30 * time.Minute) // past the old deadline, inside the new one
+	if err := s.Touch(ctx, signedIn.ID, clientB); err != nil {
+		t.Fatalf("Touch after sign-in: %v", err)
+	}
+	got, err := s.Load(ctx, signedIn.Token)
+	if err != nil || got.IP != clientB.IP || !got.LastSeen.Equal(clock.Now()) {
+		t.Fatalf("Load after sign-in and Touch = %+v, %v", got, err)
+	}
+}
