@@ -143,15 +143,18 @@ func (t *activityTable) lookup(id sessionID) (activity, bool) {
 }
 
 // touch records activity if id has an entry for a session still alive at
-// now, and reports whether it did. idle is the store's IdleTimeout: an
-// entry whose session went idle is not revived.
-func (t *activityTable) touch(id sessionID, now int64, c Client, idle time.Duration) bool {
+// now, and returns the entry, or nil if it did not. idle is the store's
+// IdleTimeout: an entry whose session went idle is not revived.
+func (t *activityTable) touch(id sessionID, now int64, c Client, idle time.Duration) *activityEntry {
 	e := t.entry(id)
 	if e == nil || now >= e.expires || idle > 0 && now >= e.lastSeen.Load()+int64(idle) {
-		return false
+		return nil
 	}
 	e.record(now, c)
-	return !e.gone.Load()
+	if e.gone.Load() {
+		return nil
+	}
+	return e
 }
 
 // add records activity for id on top of its stored state, creating the

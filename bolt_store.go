@@ -312,6 +312,60 @@ func (s *Store) Load(ctx context.Context, token string) (*Session, error) {
 	return sess, nil
 }
 
+// LoadTouch is Load followed by Touch with the client c, in one pass: one
+// token check, one clock read, one look at the in-memory activity. It is
+// what a middleware does on every request (httpx does), and the session it
+// returns already shows this request's activity. Errors as for Load.
+func (s *Store) LoadTouch(ctx context.Context, token string, c Client) (*Session, error) {
+	if len(token) != TokenLength {
+		return nil, ErrNotFound
+	}
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	e := s.cacheByToken(token)
+	if e == nil { // the full path: a miss, or the uncached mode
+		sess, err := s.Load(ctx, token)
+		if err != nil {
+			return nil, err
+		}
+		id, _ := parseID(sess.ID)
+		if err := s.touchSession(id, sess, s.now(), c); err != nil {
+			return nil, err
+		}
+		return sess, nil
+	}
+	sess := e.sess.clone()
+	if err := s.touchSession(e.id, sess, s.now(), c); err != nil {
+		return nil, err
+	}
+	s.loads[token[TokenLength-1]%16].n.Add(1)
+	return sess, nil
+}
+
+// touchSession records activity at now for sess, a caller-owned copy of
+// session id that has no activity applied yet or stale activity, and
+// applies the result to it. It fails with ErrNotFound if the session is not
+// alive at now.
+func (s *Store) touchSession(id sessionID, sess *Session, now int64, c Client) error {
+	if e := s.active.touch(id, now, c, s.opts.IdleTimeout); e != nil {
+		e.snapshot().overlay(sess) // the common case: one lookup
+		return nil
+	}
+	if a, ok := s.active.lookup(id); ok {
+		a.overlay(sess)
+	}
+	if !sess.Active(unixNano(now)) {
+		return ErrNotFound
+	}
+	stored := activity{lastSeen: sess.LastSeen.UnixNano(), client: &clientInfo{ip: sess.IP, userAgent: sess.UserAgent}}
+	s.active.add(id, now, c, stored, sess.ExpiresAt.UnixNano())
+	if a, ok := s.active.lookup(id); ok {
+		a.overlay(sess)
+	}
+	return nil
+}
+
 func (s *Store) cacheByToken(token string) *cacheEntry {
 	if s.cache == nil {
 		return nil
@@ -728,17 +782,15 @@ func (s *Store) Touch(ctx context.Context, id string, c Client) error {
 		return ErrClosed
 	}
 	now := s.now()
-	if s.active.touch(sid, now, c, s.opts.IdleTimeout) {
+	if s.active.touch(sid, now, c, s.opts.IdleTimeout) != nil {
 		return nil
 	}
-	// First activity since the last flush: start from the stored state.
+	// No recent activity in memory: start from the stored state.
 	sess, err := s.load(sid, nil, "")
 	if err != nil {
 		return err
 	}
-	stored := activity{lastSeen: sess.LastSeen.UnixNano(), client: &clientInfo{ip: sess.IP, userAgent: sess.UserAgent}}
-	s.active.add(sid, now, c, stored, sess.ExpiresAt.UnixNano())
-	return nil
+	return s.touchSession(sid, sess, now, c)
 }
 
 // Rotate gives the session of token a new token and returns the session

@@ -1294,3 +1294,45 @@ func TestTouchAfterRotateUserUsesNewLifetime(t *testing.T) {
 		t.Fatalf("Load after sign-in and Touch = %+v, %v", got, err)
 	}
 }
+
+func TestLoadTouch(t *testing.T) {
+	modes(t, func(t *testing.T, cached bool) {
+		clock := newFakeClock()
+		s := openTest(t, cached, &Options{Now: clock.Now, IdleTimeout: time.Hour, TouchInterval: time.Hour})
+		sess := mustCreate(t, s, "alice", clientA)
+		commits := s.Stats().Commits
+		for i := range 3 {
+			clock.Advance(30 * time.Minute) // each step alone is inside the idle timeout
+			settle(s)
+			got, err := s.LoadTouch(ctx, sess.Token, clientB)
+			if err != nil {
+				t.Fatalf("step %d: %v", i, err)
+			}
+			if got.IP != clientB.IP || got.UserAgent != clientB.UserAgent || !got.LastSeen.Equal(clock.Now()) || got.Token != "" {
+				t.Fatalf("step %d: LoadTouch = %+v, want this request's activity and no token", i, got)
+			}
+		}
+		if c := s.Stats().Commits; c != commits {
+			t.Fatalf("LoadTouch wrote to disk: %d commits", c-commits)
+		}
+		for name, token := range map[string]string{"empty": "", "garbage": strings.Repeat("!", TokenLength)} {
+			if _, err := s.LoadTouch(ctx, token, clientA); !errors.Is(err, ErrNotFound) {
+				t.Errorf("%s: LoadTouch = %v, want ErrNotFound", name, err)
+			}
+		}
+		clock.Advance(61 * time.Minute)
+		if _, err := s.LoadTouch(ctx, sess.Token, clientA); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("LoadTouch revived an idle session: %v", err)
+		}
+		live := mustCreate(t, s, "alice", clientA)
+		if _, err := s.LoadTouch(ctx, live.Token, clientA); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, live.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.LoadTouch(ctx, live.Token, clientA); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("LoadTouch of a deleted session: %v", err)
+		}
+	})
+}

@@ -213,9 +213,10 @@ func FromContext(ctx context.Context) *usersessions.Session {
 // corrupt record is logged and treated as not found, so one bad record
 // cannot lock a visitor out.
 //
-// Every request with a session records its client (IP and user agent) with
-// Store.Touch, which only updates memory and is flushed in batches. A failed
-// Touch is logged and does not fail the request.
+// Every request with a session records its client (IP and user agent):
+// the session is read with Store.LoadTouch, Load and Touch in one pass,
+// which only updates memory (the store flushes activity in batches), so the
+// session the handler sees already shows this request.
 //
 // Before the response headers go out (first Write, WriteHeader, Flush or
 // ReadFrom, or when the handler returns without writing) the session is saved
@@ -268,7 +269,7 @@ func (st *state) load(r *http.Request) error {
 		st.clearCookie = true
 		return nil
 	}
-	sess, err := m.store.Load(st, c.Value)
+	sess, err := m.store.LoadTouch(st, c.Value, st.client)
 	switch {
 	case err == nil:
 	case errors.Is(err, usersessions.ErrNotFound):
@@ -283,17 +284,6 @@ func (st *state) load(r *http.Request) error {
 	}
 	sess.Token = ""
 	st.sess, st.token = sess, c.Value
-	if err := m.store.Touch(st, sess.ID, st.client); err != nil {
-		m.log.WarnContext(r.Context(), "httpx: recording session activity", "session", sess.ID, "err", err)
-	}
-	// The session describes the client as it is now, so that a Save in this
-	// request writes the current address and user agent, not the loaded ones.
-	if st.client.IP.IsValid() {
-		sess.IP = st.client.IP
-	}
-	if st.client.UserAgent != "" {
-		sess.UserAgent = st.client.UserAgent
-	}
 	return nil
 }
 

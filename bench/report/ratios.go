@@ -77,6 +77,14 @@ func Targets(o *Output) []Target {
 			Target{What: "Load+Touch ÷ Load, cached (" + mode + ")", Num: "LoadTouch/" + mode, Den: load("cached"), Unit: "ns/op", Must: 1.3, Aim: 1.1},
 		)
 	}
+	for _, mode := range []string{"serial", "parallel"} {
+		if o.Get("LoadThenTouch/"+mode) != nil {
+			ts = append(ts, Target{
+				What: "Load, then Touch as a second call ÷ Load, cached (" + mode + ")",
+				Num:  "LoadThenTouch/" + mode, Den: "Load/cached/" + mode, Unit: "ns/op",
+			})
+		}
+	}
 	ts = append(ts, Target{What: "Create throughput, 64 writers ÷ 1 writer", Num: "Create/writers=64", Den: "Create/writers=1", Unit: "creates/s", AtLeast: true, Must: 10, Aim: 30})
 	if s := o.Sizes("ListByUser/"); len(s) >= 2 {
 		lo, hi := s[0], s[len(s)-1]
