@@ -1,45 +1,21 @@
 package httpx
 
 import (
-	"bytes"
 	"encoding/json"
-	"net"
 	"net/url"
 	"strings"
 	"testing"
 
-	"github.com/maxmind/mmdbwriter"
-	"github.com/maxmind/mmdbwriter/mmdbtype"
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/internal/geotest"
 )
 
 // testGeo builds a tiny GeoIP2-City database placing 198.51.100.0/24 in
 // Berlin.
 func testGeo(t *testing.T) *usersessions.Geo {
 	t.Helper()
-	w, err := mmdbwriter.New(mmdbwriter.Options{
-		DatabaseType:            "GeoIP2-City",
-		Languages:               []string{"en"},
-		RecordSize:              28,
-		Description:             map[string]string{"en": "httpx test"},
-		IncludeReservedNetworks: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, network, _ := net.ParseCIDR("198.51.100.0/24")
-	err = w.Insert(network, mmdbtype.Map{
-		"city":    mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String("Berlin")}},
-		"country": mmdbtype.Map{"iso_code": mmdbtype.String("DE"), "names": mmdbtype.Map{"en": mmdbtype.String("Germany")}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if _, err := w.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	g, err := usersessions.OpenGeoBytes(buf.Bytes(), &usersessions.GeoOptions{Logger: quietLogger()})
+	data := geotest.City(t, "198.51.100.0/24", "Berlin", "Germany", "DE")
+	g, err := usersessions.OpenGeoBytes(data, &usersessions.GeoOptions{Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

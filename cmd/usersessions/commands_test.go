@@ -3,40 +3,18 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/maxmind/mmdbwriter"
-	"github.com/maxmind/mmdbwriter/mmdbtype"
+	"github.com/usersessions/usersessions/internal/geotest"
 )
 
-// testMMDB returns a GeoLite2-City database placing 192.0.2.0/24 in Berlin.
+// testMMDB returns a City database placing 192.0.2.0/24 in Berlin.
 func testMMDB(t *testing.T) []byte {
-	t.Helper()
-	w, err := mmdbwriter.New(mmdbwriter.Options{
-		DatabaseType: "GeoLite2-City", Languages: []string{"en"}, Description: map[string]string{"en": "test City database"},
-		RecordSize: 24, IncludeReservedNetworks: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, network, _ := net.ParseCIDR("192.0.2.0/24")
-	err = w.Insert(network, mmdbtype.Map{
-		"city":    mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String("Berlin")}},
-		"country": mmdbtype.Map{"iso_code": mmdbtype.String("DE"), "names": mmdbtype.Map{"en": mmdbtype.String("Germany")}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if _, err := w.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return geotest.City(t, "192.0.2.0/24", "Berlin", "Germany", "DE")
 }
 
 func TestList(t *testing.T) {
