@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/alexedwards/scs/v2"
 	"github.com/usersessions/usersessions/httpx"
 )
 
@@ -90,13 +89,7 @@ func BenchmarkHTTP(b *testing.B) {
 	})
 
 	b.Run("scs-bbolt", func(b *testing.B) {
-		st, err := openSCSBolt(fx.scsPath)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer st.Close()
-		sm := scs.New()
-		sm.Store = st
+		sm := fx.openSCS(b)
 		h := sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if sm.GetString(r.Context(), "csrf") == "" {
 				w.WriteHeader(http.StatusUnauthorized)

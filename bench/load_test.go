@@ -155,6 +155,20 @@ func buildLoadFixture() (*loadFixture, error) {
 	return fx, st.Close()
 }
 
+// openSCS opens the scs fixture behind a SessionManager; it is closed when
+// b ends.
+func (fx *loadFixture) openSCS(b *testing.B) *scs.SessionManager {
+	b.Helper()
+	st, err := openSCSBolt(fx.scsPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	sm := scs.New()
+	sm.Store = st
+	return sm
+}
+
 // openRawBolt opens a bbolt file with the options usersessions uses.
 func openRawBolt(path string) (*bolt.DB, error) {
 	return bolt.Open(path, 0o600, &bolt.Options{
@@ -323,13 +337,7 @@ func BenchmarkLoad(b *testing.B) {
 	})
 
 	b.Run("scs-bbolt", func(b *testing.B) {
-		st, err := openSCSBolt(fx.scsPath)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer st.Close()
-		sm := scs.New()
-		sm.Store = st
+		sm := fx.openSCS(b)
 		serialAndParallel(b, func(i int) (int, error) {
 			ctx, err := sm.Load(bg, fx.scsTokens[i&mask])
 			if err != nil {
