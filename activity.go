@@ -29,6 +29,7 @@ const activityShards = 1024
 type activityTable struct {
 	shards [activityShards]activityShard
 	n      atomic.Int64
+	adds   atomic.Uint64 // entries ever added: see activityMemo
 }
 
 type activityShard struct {
@@ -37,7 +38,7 @@ type activityShard struct {
 	_  [48]byte // one shard per cache line
 }
 
-// activityMap is keyed by the ID's 64 random bits (sessionID.cacheKey): a
+// activityMap is keyed by 64 of the ID's random bits (sessionID.activityKey): a
 // uint64 key takes the runtime's fast map path, where a 16-byte array key
 // would be hashed byte by byte, and this map is read on every Load and
 // Touch. Entries carry the full ID, checked on every lookup; two live IDs
@@ -128,10 +129,45 @@ func (t *activityTable) shard(id sessionID) *activityShard {
 }
 
 func (t *activityTable) entry(id sessionID) *activityEntry {
-	if e := (*t.shard(id).m.Load())[id.cacheKey()]; e != nil && e.id == id {
+	if e := (*t.shard(id).m.Load())[id.activityKey()]; e != nil && e.id == id {
 		return e
 	}
 	return nil
+}
+
+// activityMemo remembers what the table held for one session, where the
+// reader reaches it faster than through the table: a cache entry keeps one,
+// because a lookup touches several cache lines (shard, map, group) and
+// runs on every cached Load.
+type activityMemo struct {
+	entry  atomic.Pointer[activityEntry] // the session's entry, once found
+	absent atomic.Uint64                 // 1 + the table's adds when it had none; 0: unknown
+}
+
+// find is entry with a memo, which may be nil. A remembered entry stays
+// good while it is not gone: an entry leaves its map only after gone is
+// set, and add never makes a second entry for an ID that has one. A
+// remembered absence stays good while no entry was added anywhere: add
+// publishes the entry before it counts it, and find reads the count before
+// it looks, so an entry the look missed is counted after the count read.
+func (t *activityTable) find(id sessionID, memo *activityMemo) *activityEntry {
+	if memo == nil {
+		return t.entry(id)
+	}
+	if e := memo.entry.Load(); e != nil && !e.gone.Load() {
+		return e
+	}
+	adds := t.adds.Load() + 1
+	if memo.absent.Load() == adds {
+		return nil
+	}
+	e := t.entry(id)
+	if e == nil {
+		memo.absent.Store(adds)
+		return nil
+	}
+	memo.entry.Store(e)
+	return e
 }
 
 // lookup returns the activity of id.
@@ -142,12 +178,21 @@ func (t *activityTable) lookup(id sessionID) (activity, bool) {
 	return activity{}, false
 }
 
-// touch records activity if id has an entry for a session still alive at
-// now, and returns the entry, or nil if it did not. idle is the store's
-// IdleTimeout: an entry whose session went idle is not revived.
-func (t *activityTable) touch(id sessionID, now int64, c Client, idle time.Duration) *activityEntry {
-	e := t.entry(id)
-	if e == nil || now >= e.expires || idle > 0 && now >= e.lastSeen.Load()+int64(idle) {
+// touch records activity now, read from clk, if id has an entry for a
+// session still alive, and returns the entry, or nil if it did not. idle is
+// the store's IdleTimeout: an entry whose session went idle is not revived.
+// memo is as for find.
+func (t *activityTable) touch(id sessionID, memo *activityMemo, clk *clock, c Client, idle time.Duration) *activityEntry {
+	e := t.find(id, memo)
+	if e == nil {
+		return nil
+	}
+	deadline := e.expires
+	if idle > 0 {
+		deadline = min(deadline, e.lastSeen.Load()+int64(idle))
+	}
+	now := clk.nowFor(deadline)
+	if now >= deadline {
 		return nil
 	}
 	e.record(now, c)
@@ -162,14 +207,15 @@ func (t *activityTable) touch(id sessionID, now int64, c Client, idle time.Durat
 func (t *activityTable) add(id sessionID, now int64, c Client, stored activity, expires int64) {
 	sh := t.shard(id)
 	sh.mu.Lock()
-	e := (*sh.m.Load())[id.cacheKey()]
+	e := (*sh.m.Load())[id.activityKey()]
 	if e == nil {
 		e = &activityEntry{id: id, expires: expires}
 		e.lastSeen.Store(stored.lastSeen)
 		e.client.Store(stored.client)
 		e.saved(stored)
-		sh.replace(func(m activityMap) { m[id.cacheKey()] = e })
+		sh.replace(func(m activityMap) { m[id.activityKey()] = e })
 		t.n.Add(1)
+		t.adds.Add(1) // after publishing: see find
 	}
 	sh.mu.Unlock()
 	if e.id == id { // else the rare key collision: see activityMap
@@ -197,7 +243,7 @@ func (t *activityTable) remove(id sessionID) {
 	sh.mu.Lock()
 	if e := t.entry(id); e != nil {
 		e.gone.Store(true)
-		sh.replace(func(m activityMap) { delete(m, id.cacheKey()) })
+		sh.replace(func(m activityMap) { delete(m, id.activityKey()) })
 		t.n.Add(-1)
 	}
 	sh.mu.Unlock()

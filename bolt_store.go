@@ -47,10 +47,11 @@ type Store struct {
 	closed  atomic.Bool
 	closeMu sync.Mutex
 
-	customClock bool // Options.Now was set
-	clockBase   atomic.Pointer[clockBase]
+	clock *clock
 
-	loads                                     [16]paddedCounter // striped: Load runs in parallel
+	// Striped: Load runs in parallel. A Load served by the token fast path
+	// counts in hitLoads alone, as a load and a cache hit.
+	loads, hitLoads                           [16]paddedCounter
 	creates, saves, deletes, commits, flushes atomic.Uint64
 }
 
@@ -68,18 +69,21 @@ func Open(path string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{
-		customClock: opts != nil && opts.Now != nil,
-		db:          db,
-		path:        path,
-		opts:        o,
-		log:         o.Logger.With("db", path),
-		active:      newActivityTable(),
-		writes:      make(chan *writeOp),
-		quit:        make(chan struct{}),
-		stopped:     make(chan struct{}),
+	var customNow func() time.Time // nil: the system clock
+	if opts != nil {
+		customNow = opts.Now
 	}
-	s.resetClock()
+	s := &Store{
+		clock:   newClock(customNow),
+		db:      db,
+		path:    path,
+		opts:    o,
+		log:     o.Logger.With("db", path),
+		active:  newActivityTable(),
+		writes:  make(chan *writeOp),
+		quit:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
 	if err := s.initSchema(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -91,8 +95,15 @@ func Open(path string, opts *Options) (*Store, error) {
 		}
 	}
 	go s.commitLoop()
+	if s.clock.custom == nil {
+		s.loops.Add(1)
+		go func() {
+			defer s.loops.Done()
+			s.clock.run(s.quit)
+		}()
+	}
 	s.every(o.TouchInterval, func() {
-		s.resetClock()
+		s.clock.reset()
 		if err := s.Flush(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
 			s.log.Error("usersessions: flushing activity", "err", err)
 		}
@@ -232,28 +243,8 @@ func (s *Store) Lifetime() time.Duration { return s.opts.Lifetime }
 // IdleTimeout returns the idle timeout in force; 0 means none.
 func (s *Store) IdleTimeout() time.Duration { return s.opts.IdleTimeout }
 
-// now returns the current time in Unix nanoseconds. With the default clock
-// it reads only the monotonic clock (time.Since: one clock read instead of
-// time.Now's two, which matters on the load path) added to a wall-clock
-// base; the base is re-read on every flush tick so wall-clock steps are
-// followed within a TouchInterval.
-func (s *Store) now() int64 {
-	if s.customClock {
-		return s.opts.Now().UnixNano()
-	}
-	b := s.clockBase.Load()
-	return b.wall + int64(time.Since(b.mono))
-}
-
-type clockBase struct {
-	wall int64     // Unix nanoseconds at mono
-	mono time.Time // carries the monotonic reading
-}
-
-func (s *Store) resetClock() {
-	t := time.Now()
-	s.clockBase.Store(&clockBase{wall: t.UnixNano(), mono: t})
-}
+// now returns the current time in Unix nanoseconds.
+func (s *Store) now() int64 { return s.clock.now() }
 
 func unixNano(n int64) time.Time { return time.Unix(0, n) }
 
@@ -296,20 +287,32 @@ func (s *Store) Load(ctx context.Context, token string) (*Session, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	var sess *Session
-	var err error
 	if e := s.cacheByToken(token); e != nil {
-		sess, err = s.live(e.id, e.sess.clone())
-	} else if id, sec, ok := parseToken(token); !ok {
-		return nil, ErrNotFound
-	} else {
-		sess, err = s.load(id, &sec, token)
+		sess, err := s.live(e.id, &e.act, e.sess.clone())
+		s.countHit(token, err == nil)
+		return sess, err
 	}
+	id, sec, ok := parseToken(token)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	sess, err := s.load(id, &sec, token)
 	if err != nil {
 		return nil, err
 	}
 	s.loads[token[TokenLength-1]%16].n.Add(1) // a random character: spreads the stripes
 	return sess, nil
+}
+
+// countHit counts a hit of the token fast path: as a hit and a load with
+// one atomic add when the session loaded, else as a hit alone.
+func (s *Store) countHit(token string, loaded bool) {
+	i := token[TokenLength-1] % 16
+	if loaded {
+		s.hitLoads[i].n.Add(1)
+	} else {
+		s.cache.hits[i].n.Add(1)
+	}
 }
 
 // LoadTouch is Load followed by Touch with the client c, in one pass: one
@@ -330,32 +333,35 @@ func (s *Store) LoadTouch(ctx context.Context, token string, c Client) (*Session
 			return nil, err
 		}
 		id, _ := parseID(sess.ID)
-		if err := s.touchSession(id, sess, s.now(), c); err != nil {
+		if err := s.touchSession(id, nil, sess, c); err != nil {
 			return nil, err
 		}
 		return sess, nil
 	}
 	sess := e.sess.clone()
-	if err := s.touchSession(e.id, sess, s.now(), c); err != nil {
+	err := s.touchSession(e.id, &e.act, sess, c)
+	s.countHit(token, err == nil)
+	if err != nil {
 		return nil, err
 	}
-	s.loads[token[TokenLength-1]%16].n.Add(1)
 	return sess, nil
 }
 
-// touchSession records activity at now for sess, a caller-owned copy of
+// touchSession records activity now for sess, a caller-owned copy of
 // session id that has no activity applied yet or stale activity, and
 // applies the result to it. It fails with ErrNotFound if the session is not
-// alive at now.
-func (s *Store) touchSession(id sessionID, sess *Session, now int64, c Client) error {
-	if e := s.active.touch(id, now, c, s.opts.IdleTimeout); e != nil {
+// alive. memo is as for live.
+func (s *Store) touchSession(id sessionID, memo *activityMemo, sess *Session, c Client) error {
+	if e := s.active.touch(id, memo, s.clock, c, s.opts.IdleTimeout); e != nil {
 		e.snapshot().overlay(sess) // the common case: one lookup
 		return nil
 	}
 	if a, ok := s.active.lookup(id); ok {
 		a.overlay(sess)
 	}
-	if !sess.Active(unixNano(now)) {
+	d := sess.deadline()
+	now := s.clock.nowFor(d)
+	if now >= d {
 		return ErrNotFound
 	}
 	stored := activity{lastSeen: sess.LastSeen.UnixNano(), client: &clientInfo{ip: sess.IP, userAgent: sess.UserAgent}}
@@ -391,7 +397,7 @@ func (s *Store) load(id sessionID, sec *secret, token string) (*Session, error) 
 			if sec != nil && !e.verify(sec) {
 				return nil, ErrNotFound
 			}
-			return s.live(id, e.sess.clone())
+			return s.live(id, &e.act, e.sess.clone())
 		}
 	}
 	var gen uint64
@@ -415,10 +421,9 @@ func (s *Store) load(id sessionID, sec *secret, token string) (*Session, error) 
 		// Cached even when past its stored deadline: liveness is decided
 		// by live, on every hit, with the in-memory activity applied (a busy
 		// session's stored LastSeen may be older than its idle timeout).
-		s.cache.put(id, gen, r.hash, token, sess, size)
-		sess = sess.clone()
+		s.cache.put(id, gen, r.hash, token, sess, size) // caches a copy; sess is now shared
 	}
-	return s.live(id, sess)
+	return s.live(id, nil, sess)
 }
 
 // readRecord reads and decodes the record of id in its own read
@@ -447,12 +452,13 @@ func (s *Store) readRecord(id sessionID) (r record, size int, err error) {
 	return r, len(data), err
 }
 
-// live overlays pending activity on sess and checks that it has not expired.
-func (s *Store) live(id sessionID, sess *Session) (*Session, error) {
-	if a, ok := s.active.lookup(id); ok {
-		a.overlay(sess)
+// live overlays pending activity on sess and checks that it has not
+// expired. memo is the cache entry's memo of the activity entry, or nil.
+func (s *Store) live(id sessionID, memo *activityMemo, sess *Session) (*Session, error) {
+	if e := s.active.find(id, memo); e != nil {
+		e.snapshot().overlay(sess)
 	}
-	if !sess.Active(unixNano(s.now())) {
+	if d := sess.deadline(); s.clock.nowFor(d) >= d {
 		return nil, ErrNotFound
 	}
 	return sess, nil
@@ -689,7 +695,6 @@ func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, 
 	token := formatToken(id, sec)
 	if s.cache != nil {
 		s.cache.put(id, gen, r.hash, token, sess, len(r.userID)+len(r.userAgent)+64)
-		sess = sess.clone()
 	}
 	sess.Token = token
 	return sess, nil
@@ -781,8 +786,7 @@ func (s *Store) Touch(ctx context.Context, id string, c Client) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	now := s.now()
-	if s.active.touch(sid, now, c, s.opts.IdleTimeout) != nil {
+	if s.active.touch(sid, nil, s.clock, c, s.opts.IdleTimeout) != nil {
 		return nil
 	}
 	// No recent activity in memory: start from the stored state.
@@ -790,7 +794,7 @@ func (s *Store) Touch(ctx context.Context, id string, c Client) error {
 	if err != nil {
 		return err
 	}
-	return s.touchSession(sid, sess, now, c)
+	return s.touchSession(sid, nil, sess, c)
 }
 
 // Rotate gives the session of token a new token and returns the session
@@ -1195,7 +1199,7 @@ func (s *Store) runBatch(ops []*writeOp) {
 // Stats returns counters since Open.
 func (s *Store) Stats() Stats {
 	st := Stats{
-		Loads:          sumCounters(&s.loads),
+		Loads:          sumCounters(&s.loads) + sumCounters(&s.hitLoads),
 		Creates:        s.creates.Load(),
 		Saves:          s.saves.Load(),
 		Deletes:        s.deletes.Load(),
@@ -1206,6 +1210,7 @@ func (s *Store) Stats() Stats {
 	}
 	if s.cache != nil {
 		st.Hits, st.Misses = s.cache.counts()
+		st.Hits += sumCounters(&s.hitLoads)
 		if total := st.Hits + st.Misses; total > 0 {
 			st.HitRatio = float64(st.Hits) / float64(total)
 		}

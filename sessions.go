@@ -281,6 +281,15 @@ func (s *Session) clone() *Session {
 	return &c
 }
 
+// deadline is Deadline in Unix nanoseconds, for the load path.
+func (s *Session) deadline() int64 {
+	d := s.ExpiresAt.UnixNano()
+	if s.idle > 0 {
+		d = min(d, s.LastSeen.UnixNano()+int64(s.idle))
+	}
+	return d
+}
+
 func deadline(expires, lastSeen time.Time, idle time.Duration) time.Time {
 	if idle > 0 {
 		if d := lastSeen.Add(idle); d.Before(expires) {

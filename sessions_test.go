@@ -1336,3 +1336,63 @@ func TestLoadTouch(t *testing.T) {
 		}
 	})
 }
+
+// TestCachedLoadSeesNewActivity loads a session from the cache while it has
+// no activity in memory (the cache entry remembers that), then touches it:
+// the next cached Load must show the touch.
+func TestCachedLoadSeesNewActivity(t *testing.T) {
+	clock := newFakeClock()
+	s := openTest(t, true, &Options{Now: clock.Now, TouchInterval: time.Hour})
+	sess := mustCreate(t, s, "alice", clientA)
+	settle(s)
+	for range 2 {
+		if got, err := s.Load(ctx, sess.Token); err != nil || got.IP != clientA.IP {
+			t.Fatalf("Load = %+v, %v", got, err)
+		}
+	}
+	hits := s.Stats().Hits
+	clock.Advance(time.Minute)
+	if err := s.Touch(ctx, sess.ID, clientB); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Load(ctx, sess.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.IP != clientB.IP || got.UserAgent != clientB.UserAgent || !got.LastSeen.Equal(clock.Now()) {
+		t.Fatalf("Load after Touch = %+v, want clientB at %v", got, clock.Now())
+	}
+	if st := s.Stats(); st.Hits <= hits {
+		t.Fatalf("the Load after Touch missed the cache (%+v): the test needs a hit", st)
+	}
+}
+
+// TestStatsCountHitsOnce checks the counters of the cache's fast path: a
+// hit that loads counts once as a load and once as a hit, and a hit on an
+// expired session counts as a hit only.
+func TestStatsCountHitsOnce(t *testing.T) {
+	clock := newFakeClock()
+	s := openTest(t, true, &Options{Now: clock.Now, IdleTimeout: time.Hour})
+	sess := mustCreate(t, s, "alice", clientA)
+	settle(s)
+	before := s.Stats()
+	for range 5 {
+		if _, err := s.Load(ctx, sess.Token); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.LoadTouch(ctx, sess.Token, clientA); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := s.Stats()
+	if st.Loads-before.Loads != 10 || st.Hits-before.Hits != 10 || st.Misses != before.Misses {
+		t.Fatalf("after 10 cached loads: %+v (before %+v)", st, before)
+	}
+	clock.Advance(2 * time.Hour)
+	if _, err := s.Load(ctx, sess.Token); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Load of an idle session: %v", err)
+	}
+	if after := s.Stats(); after.Loads != st.Loads || after.Hits != st.Hits+1 {
+		t.Fatalf("an expired hit: %+v (before %+v), want one more hit and no load", after, st)
+	}
+}

@@ -43,29 +43,36 @@ func (id sessionID) String() string { return base64.RawURLEncoding.EncodeToStrin
 // idTimeBytes is the length of the ID's time prefix.
 const idTimeBytes = 6
 
-// cacheKey folds the ID to the key ristretto wants: 60 random bits, bits 48
-// to 107, which are also characters 8 to 17 of the token, so a cache hit
-// can find its entry without decoding the whole token (tokenCacheKey).
-// Collisions are harmless: an entry also carries the full ID and is checked.
+// cacheKey is the ID's key in the cache: its text's characters 8 to 15 (48
+// random bits, right after the 48 time bits), mixed so that every bit of
+// the key varies. They are also the token's characters 8 to 15, so a cache
+// hit finds its entry straight from the cookie's text (tokenCacheKey)
+// without decoding it. Collisions only cost a miss: an entry also holds the
+// full ID and token, which are checked.
 func (id sessionID) cacheKey() uint64 {
-	return binary.BigEndian.Uint64(id[idTimeBytes:]) >> 4
+	var text [8]byte
+	base64.RawURLEncoding.Encode(text[:], id[idTimeBytes:idTimeBytes+6])
+	return mixKey(binary.LittleEndian.Uint64(text[:]))
 }
 
-// tokenCacheKey is cacheKey of the ID a token starts with, read from the
-// token's characters 8 to 17 (8 characters are exactly the 48 time bits).
-func tokenCacheKey(token string) (uint64, bool) {
-	const first = idTimeBytes * 8 / 6
-	if len(token) < first+10 {
-		return 0, false
-	}
-	var k uint64
-	var bad byte
-	for i := first; i < first+10; i++ {
-		v := base64URLValue[token[i]]
-		bad |= v
-		k = k<<6 | uint64(v&0x3F)
-	}
-	return k, bad&0xC0 == 0
+// tokenCacheKey is the cacheKey of the ID a token starts with. The token
+// must be at least 16 characters long (callers check TokenLength).
+func tokenCacheKey(token string) uint64 {
+	t := token[8:16]
+	return mixKey(uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+		uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56)
+}
+
+// mixKey spreads eight base64 characters over all 64 bits: ristretto picks
+// its shard, and the cache its generation stripe, from the low bits.
+func mixKey(x uint64) uint64 {
+	x *= 0x9E3779B97F4A7C15 // 2^64 / golden ratio
+	return x ^ x>>32
+}
+
+// activityKey is the ID's key in the activity table: 64 of its random bits.
+func (id sessionID) activityKey() uint64 {
+	return binary.BigEndian.Uint64(id[idBytes-8:])
 }
 
 // equalConstantTime compares two strings in time that depends only on
