@@ -316,7 +316,7 @@ func (s *Store) countHit(token string, loaded bool) {
 }
 
 // LoadTouch is Load followed by Touch with the client c, in one pass: one
-// token check, one clock read, one look at the in-memory activity. It is
+// token check, one look at the clock and one at the in-memory activity. It is
 // what a middleware does on every request (httpx does), and the session it
 // returns already shows this request's activity. Errors as for Load.
 func (s *Store) LoadTouch(ctx context.Context, token string, c Client) (*Session, error) {
@@ -778,6 +778,11 @@ func (s *Store) settle(id sessionID, absorbed *activityEntry, snap activity) {
 // reported by Load and ListByUser at once, and written to disk in one batch
 // per TouchInterval (and on Flush and Close). It fails with ErrNotFound for
 // a session that is not live.
+//
+// With the default clock, LastSeen has a resolution of about a millisecond:
+// the load path reads a clock that a goroutine refreshes every millisecond
+// while it is in use, and reads the exact one only for deadlines less than
+// a minute away (see clock.go). LastSeen never moves backwards.
 func (s *Store) Touch(ctx context.Context, id string, c Client) error {
 	sid, ok := parseID(id)
 	if !ok {

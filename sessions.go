@@ -110,7 +110,9 @@ type Options struct {
 	// background cleanup (call ClearExpired yourself). It stops on Close.
 	CleanupInterval time.Duration
 
-	// Now is the clock, for tests. Default time.Now.
+	// Now is the clock, for tests. Default time.Now. A custom clock is
+	// read exactly on every call; the default one is read coarsely on the
+	// load path (see Store.Touch).
 	Now func() time.Time
 
 	// Logger receives problems the Store handles by itself (a corrupt
