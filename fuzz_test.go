@@ -48,8 +48,9 @@ func FuzzDecodeValues(f *testing.F) {
 	})
 }
 
-// FuzzParseToken checks that only canonical tokens parse, and that they
-// format back to themselves.
+// FuzzParseToken checks that only canonical tokens parse, that they format
+// back to themselves, and that the cache key read off a token's text is its
+// ID's (a hit finds what the ID's paths stored).
 func FuzzParseToken(f *testing.F) {
 	var id sessionID
 	var sec secret
@@ -60,6 +61,9 @@ func FuzzParseToken(f *testing.F) {
 		id, sec, ok := parseToken(token)
 		if ok && formatToken(id, sec) != token {
 			t.Fatalf("token %q parses but formats as %q", token, formatToken(id, sec))
+		}
+		if ok && tokenCacheKey(token) != id.cacheKey() {
+			t.Fatalf("token %q: tokenCacheKey %#x, its ID's cacheKey %#x", token, tokenCacheKey(token), id.cacheKey())
 		}
 		if pid, ok := parseID(token); ok && pid.String() != token {
 			t.Fatalf("ID %q parses but formats as %q", token, pid.String())
