@@ -448,7 +448,7 @@ func (s *Store) readRecord(id sessionID) (r record, size int, err error) {
 	if data == nil {
 		return r, 0, ErrNotFound
 	}
-	r, err = decodeRecord(data, true)
+	r, err = decodeRecordOf(&id, data, true)
 	return r, len(data), err
 }
 

@@ -3,6 +3,7 @@ package usersessions
 import (
 	"bytes"
 	"encoding"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/gob"
 	"errors"
@@ -45,6 +46,7 @@ type record struct {
 	expires   int64
 	values    valueList
 	rawValues []byte // the encoded values section, for cheap rewrites
+	idText    string // the ID's text form, when decodeRecordOf made it
 }
 
 func (r *record) deadline(idle time.Duration) int64 {
@@ -58,8 +60,12 @@ func (r *record) deadline(idle time.Duration) int64 {
 
 // session builds the public view of r.
 func (r *record) session(id sessionID, idle time.Duration) *Session {
+	idText := r.idText
+	if idText == "" {
+		idText = id.String()
+	}
 	return &Session{
-		ID:        id.String(),
+		ID:        idText,
 		UserID:    r.userID,
 		IP:        r.ip,
 		UserAgent: r.userAgent,
@@ -103,6 +109,15 @@ var errRecord = fmt.Errorf("%w: bad session record", ErrCorrupt)
 // leaves r.values nil (cleanup and index checks need no values). The result
 // never aliases data: bbolt's memory is only valid inside its transaction.
 func decodeRecord(data []byte, withValues bool) (record, error) {
+	return decodeRecordOf(nil, data, withValues)
+}
+
+// decodeRecordOf is decodeRecord for the record stored under id, when id is
+// not nil: the record also gets the ID's text form (r.idText), made in the
+// allocation that backs its other strings. Paths that turn records into
+// Sessions use it; a separate ID string was one allocation of five on an
+// uncached Load.
+func decodeRecordOf(id *sessionID, data []byte, withValues bool) (record, error) {
 	var r record
 	if len(data) == 0 {
 		return r, fmt.Errorf("%w: empty", errRecord)
@@ -112,7 +127,18 @@ func decodeRecord(data []byte, withValues bool) (record, error) {
 	}
 	// One private copy backs every string of the record (see decoder.str),
 	// so decoding costs a couple of allocations however many fields it has.
-	buf := bytes.Clone(data)
+	spare := 0
+	if id != nil {
+		spare = IDLength
+	}
+	buf := make([]byte, len(data)+spare)
+	copy(buf, data)
+	if id != nil {
+		text := buf[len(data):]
+		base64.RawURLEncoding.Encode(text, id[:])
+		r.idText = unsafe.String(&text[0], IDLength)
+		buf = buf[:len(data):len(data)] // nothing may append over the text
+	}
 	d := decoder{buf: buf, off: 1}
 	copy(r.hash[:], d.bytes(len(r.hash)))
 	r.userID = d.str()

@@ -19,8 +19,17 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := decodeRecord(data, true)
+		var id sessionID
+		id[0], id[15] = 1, 0xFF
+		withID, errID := decodeRecordOf(&id, data, true)
+		if (err == nil) != (errID == nil) {
+			t.Fatalf("decodeRecord: %v, decodeRecordOf: %v", err, errID)
+		}
 		if err != nil {
 			return
+		}
+		if withID.idText != id.String() || withID.userID != r.userID || !bytes.Equal(withID.rawValues, r.rawValues) {
+			t.Fatalf("decodeRecordOf: ID text %q (want %q), or the record differs", withID.idText, id.String())
 		}
 		again, err := decodeRecord(encodeRecord(nil, &r), true)
 		if err != nil {

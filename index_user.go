@@ -106,7 +106,7 @@ func (ix indexes) get(id sessionID, withValues bool) (*record, error) {
 	if data == nil {
 		return nil, nil
 	}
-	r, err := decodeRecord(data, withValues)
+	r, err := decodeRecordOf(&id, data, withValues)
 	if err != nil {
 		return nil, err
 	}
