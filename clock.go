@@ -9,7 +9,7 @@ import (
 //
 // Every Load checks that the session is still alive and every Touch stamps
 // LastSeen, so the hot path wants the time on every call. Reading it costs
-// about 30 ns on a virtual machine's kvm-clock: an eighth of a cached Load.
+// about 30 ns on a virtual machine's kvm-clock: a sixth of a cached Load.
 // Yet a session's deadline is nearly always minutes or hours away, and to
 // know that it is still ahead a time a millisecond old does as well.
 //
