@@ -1,6 +1,7 @@
 package usersessions
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -126,5 +127,42 @@ func TestSystemClockActivity(t *testing.T) {
 	})
 	if got, err := s.Load(ctx, sess.Token); err != nil || got.LastSeen.Before(prev) {
 		t.Fatalf("Load = %v, %v; want LastSeen at least %v", got, err, prev)
+	}
+}
+
+// TestSystemClockExpiry runs a cached store on the system clock with the
+// coarse ticker kept busy by a long-lived session, and checks that a
+// session with a short lifetime stops loading the moment it expires: its
+// deadline is near, so it is decided on the exact clock.
+func TestSystemClockExpiry(t *testing.T) {
+	const lifetime = 300 * time.Millisecond
+	s := openTest(t, true, &Options{Lifetime: lifetime})
+	short := mustCreate(t, s, "alice", clientA)
+	settle(s)
+	// A session whose deadline is far away keeps the coarse clock running;
+	// the store's Lifetime applies to all, so make this one by hand.
+	far := time.Now().Add(time.Hour).UnixNano()
+	for range 3 {
+		s.clock.nowFor(far)
+		time.Sleep(2 * time.Millisecond)
+	}
+	waitFor(t, "the coarse clock to run", func() bool { s.clock.nowFor(far); return s.clock.coarse.Load() != 0 })
+
+	for time.Since(short.CreatedAt) < lifetime-50*time.Millisecond {
+		if _, err := s.Load(ctx, short.Token); err != nil {
+			t.Fatalf("Load %v after Create: %v", time.Since(short.CreatedAt), err)
+		}
+		s.clock.nowFor(far)
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(time.Until(short.ExpiresAt))
+	if s.clock.coarse.Load() == 0 {
+		t.Fatal("the coarse clock stopped: the test must run with it")
+	}
+	if _, err := s.Load(ctx, short.Token); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Load after ExpiresAt: %v, want ErrNotFound", err)
+	}
+	if _, err := s.LoadTouch(ctx, short.Token, clientB); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("LoadTouch after ExpiresAt: %v, want ErrNotFound", err)
 	}
 }
