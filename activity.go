@@ -191,10 +191,7 @@ func (t *activityTable) touch(id sessionID, memo *activityMemo, clk *clock, c Cl
 	if e == nil {
 		return nil
 	}
-	deadline := e.expires
-	if idle > 0 {
-		deadline = min(deadline, e.lastSeen.Load()+int64(idle))
-	}
+	deadline := deadlineAt(e.expires, e.lastSeen.Load(), idle)
 	now := clk.nowFor(deadline)
 	if now >= deadline {
 		return nil

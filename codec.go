@@ -50,12 +50,7 @@ type record struct {
 }
 
 func (r *record) deadline(idle time.Duration) int64 {
-	if idle > 0 {
-		if d := r.lastSeen + int64(idle); d < r.expires {
-			return d
-		}
-	}
-	return r.expires
+	return deadlineAt(r.expires, r.lastSeen, idle)
 }
 
 // session builds the public view of r.

@@ -285,11 +285,16 @@ func (s *Session) clone() *Session {
 
 // deadline is Deadline in Unix nanoseconds, for the load path.
 func (s *Session) deadline() int64 {
-	d := s.ExpiresAt.UnixNano()
-	if s.idle > 0 {
-		d = min(d, s.LastSeen.UnixNano()+int64(s.idle))
+	return deadlineAt(s.ExpiresAt.UnixNano(), s.LastSeen.UnixNano(), s.idle)
+}
+
+// deadlineAt is the moment, in Unix nanoseconds, that a session with these
+// absolute deadline, last activity and idle timeout (0: none) dies.
+func deadlineAt(expires, lastSeen int64, idle time.Duration) int64 {
+	if idle > 0 {
+		return min(expires, lastSeen+int64(idle))
 	}
-	return d
+	return expires
 }
 
 func deadline(expires, lastSeen time.Time, idle time.Duration) time.Time {

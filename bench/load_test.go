@@ -400,11 +400,9 @@ func (fx *loadFixture) openTouched(b *testing.B) *usersessions.Store {
 	return s
 }
 
-// cacheKey folds a raw ID to a uint64 as usersessions does: the 8
-// characters of its text form after the time prefix, mixed.
+// cacheKey folds a raw ID to a uint64 key: 64 of the random bits that
+// follow its 48-bit time prefix. usersessions derives its keys from the
+// same random bits; to ristretto, any well-spread uint64 keys are alike.
 func cacheKey(id []byte) uint64 {
-	var text [8]byte
-	base64.RawURLEncoding.Encode(text[:], id[6:12])
-	x := binary.LittleEndian.Uint64(text[:]) * 0x9E3779B97F4A7C15
-	return x ^ x>>32
+	return binary.LittleEndian.Uint64(id[8:16])
 }
