@@ -35,7 +35,12 @@ type activityTable struct {
 type activityShard struct {
 	mu sync.Mutex // held by writers, which replace m with a modified copy
 	m  atomic.Pointer[activityMap]
-	_  [48]byte // one shard per cache line
+	// removals counts remove calls on the shard. A reader that read a
+	// session (from disk or cache) notes it first; add refuses to create
+	// an entry if it moved, because a Delete may have committed after the
+	// read and must not see its session brought back by a late touch.
+	removals atomic.Uint64
+	_        [40]byte // one shard per cache line
 }
 
 // activityMap is keyed by 64 of the ID's random bits (sessionID.activityKey): a
@@ -203,13 +208,23 @@ func (t *activityTable) touch(id sessionID, memo *activityMemo, clk *clock, c Cl
 	return e
 }
 
+// removals returns id's shard's count of removals, to pass to add.
+func (t *activityTable) removals(id sessionID) uint64 { return t.shard(id).removals.Load() }
+
 // add records activity for id on top of its stored state, creating the
-// entry (clean: it matches disk) unless one appeared meanwhile.
-func (t *activityTable) add(id sessionID, now int64, c Client, stored activity, expires int64) {
+// entry (clean: it matches disk) unless one appeared meanwhile. since is
+// what removals returned before the stored state was read: if any removal
+// came after, add records nothing and returns false, and the caller must
+// read the session again.
+func (t *activityTable) add(id sessionID, now int64, c Client, stored activity, expires int64, since uint64) bool {
 	sh := t.shard(id)
 	sh.mu.Lock()
 	e := (*sh.m.Load())[id.activityKey()]
 	if e == nil {
+		if sh.removals.Load() != since {
+			sh.mu.Unlock()
+			return false
+		}
 		e = &activityEntry{id: id, expires: expires, first: *stored.client}
 		stored.client = &e.first
 		e.lastSeen.Store(stored.lastSeen)
@@ -223,6 +238,7 @@ func (t *activityTable) add(id sessionID, now int64, c Client, stored activity, 
 	if e.id == id { // else the rare key collision: see activityMap
 		e.record(now, c)
 	}
+	return true
 }
 
 // replace publishes a modified copy of the shard's map. Call with mu held.
@@ -239,6 +255,7 @@ func (sh *activityShard) replace(change func(activityMap)) {
 // remove drops id's entry (its session is gone).
 func (t *activityTable) remove(id sessionID) {
 	sh := t.shard(id)
+	sh.removals.Add(1) // before looking: see activityShard.removals
 	if t.entry(id) == nil {
 		return // the common case for sessions without recent activity
 	}

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"math"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -42,6 +44,8 @@ type Store struct {
 
 	writes  chan *writeOp // to the group committer
 	quit    chan struct{} // closed by Close: stop accepting work
+	bg      context.Context // background work's context, cancelled by Close
+	stopBg  context.CancelFunc
 	stopped chan struct{} // closed when the committer has exited
 	loops   sync.WaitGroup
 	closed  atomic.Bool
@@ -84,6 +88,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
+	s.bg, s.stopBg = context.WithCancel(context.Background())
 	if err := s.initSchema(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -104,13 +109,13 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	s.every(o.TouchInterval, func() {
 		s.clock.reset()
-		if err := s.Flush(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
+		if err := s.Flush(s.bg); err != nil && !errors.Is(err, ErrClosed) {
 			s.log.Error("usersessions: flushing activity", "err", err)
 		}
 	})
 	if o.CleanupInterval > 0 {
 		s.every(o.CleanupInterval, func() {
-			if n, err := s.ClearExpired(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
+			if n, err := s.ClearExpired(s.bg); err != nil && !errors.Is(err, ErrClosed) && s.bg.Err() == nil {
 				s.log.Error("usersessions: clearing expired sessions", "err", err)
 			} else if n > 0 {
 				s.log.Debug("usersessions: cleared expired sessions", "count", n)
@@ -120,25 +125,65 @@ func Open(path string, opts *Options) (*Store, error) {
 	return s, nil
 }
 
+// errLockTimeout is lockFile's "still held by another process".
+var errLockTimeout = errors.New("lock wait timed out")
+
+// openBolt opens the bbolt file at path safely: it waits for the lock
+// (exactly timeout), verifies the file's structure before bbolt reads it
+// (see bolt_verify.go), and releases the file on every failure, so a
+// restored copy can be opened by the same process.
 func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
-	// bbolt panics on some kinds of damage instead of returning an error.
+	var file *os.File
+	var verifyErr error
+	openFile := func(name string, flag int, mode os.FileMode) (*os.File, error) {
+		f, err := os.OpenFile(name, flag, mode)
+		if err != nil {
+			return nil, err
+		}
+		if err := lockFile(f, timeout); err != nil {
+			f.Close()
+			if errors.Is(err, errLockTimeout) {
+				return nil, bolt.ErrTimeout
+			}
+			return nil, err
+		}
+		if verifyErr = verifyBoltFile(name); verifyErr != nil {
+			f.Close()
+			return nil, verifyErr
+		}
+		file = f
+		return f, nil
+	}
 	defer func() {
+		// bbolt panics on some kinds of damage instead of returning an
+		// error. Whatever happened, a failed open must not keep the file
+		// (its descriptor holds the lock).
 		if p := recover(); p != nil {
 			db, err = nil, fmt.Errorf("open %s: %w: %v", path, ErrCorrupt, p)
 		}
+		if err != nil && file != nil {
+			file.Close()
+		}
 	}()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: timeout,
+		// Our lock wait comes first and is exact; bbolt's is a backstop
+		// where lockFile cannot lock (it stops a retry step early).
+		Timeout: timeout + 50*time.Millisecond,
 		// The freelist is rebuilt on open instead of written on every
 		// commit: cheaper commits, and nothing to lose in a crash.
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
+		OpenFile:       openFile,
 	})
 	switch {
 	case err == nil:
 		return db, nil
 	case errors.Is(err, bolt.ErrTimeout):
 		return nil, fmt.Errorf("open %s: %w (gave up after %v)", path, ErrLocked, timeout)
+	case errors.Is(verifyErr, errNotBolt):
+		return nil, fmt.Errorf("open %s: %w: %v", path, ErrSchema, verifyErr)
+	case verifyErr != nil:
+		return nil, fmt.Errorf("open %s: %w: %v", path, ErrCorrupt, verifyErr)
 	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrVersionMismatch):
 		return nil, fmt.Errorf("open %s: %w: not a bbolt database (%v)", path, ErrSchema, err)
 	case errors.Is(err, bolt.ErrChecksum):
@@ -183,7 +228,7 @@ func (s *Store) initSchema() error {
 		}
 		idle := []byte(strconv.FormatInt(int64(s.opts.IdleTimeout), 10))
 		if old != nil && string(old) != string(idle) {
-			if err := rebuildExpiryIndex(tx, s.opts.IdleTimeout); err != nil {
+			if err := s.rebuildExpiryIndex(tx); err != nil {
 				return err
 			}
 		}
@@ -198,7 +243,11 @@ func (s *Store) initSchema() error {
 	})
 }
 
-func rebuildExpiryIndex(tx *bolt.Tx, idle time.Duration) error {
+// rebuildExpiryIndex recomputes every expiry key for the idle timeout in
+// force. A record whose header cannot be decoded keeps no entry (it is
+// logged, Check names it, and deletes still remove it): one damaged record
+// must not make the store unopenable.
+func (s *Store) rebuildExpiryIndex(tx *bolt.Tx) error {
 	if err := tx.DeleteBucket(bucketByExpiry); err != nil {
 		return err
 	}
@@ -209,9 +258,10 @@ func rebuildExpiryIndex(tx *bolt.Tx, idle time.Duration) error {
 	return tx.Bucket(bucketSessions).ForEach(func(k, v []byte) error {
 		r, err := decodeRecord(v, false)
 		if err != nil || len(k) != idBytes {
-			return fmt.Errorf("record %x: %w", k, err)
+			s.log.Error("usersessions: expiry index rebuild skips a damaged record", "key", fmt.Sprintf("%x", k), "err", err)
+			return nil
 		}
-		return byExpiry.Put(expiryKey(r.deadline(idle), sessionID(k)), nil)
+		return byExpiry.Put(expiryKey(r.deadline(s.opts.IdleTimeout), sessionID(k)), nil)
 	})
 }
 
@@ -326,51 +376,74 @@ func (s *Store) LoadTouch(ctx context.Context, token string, c Client) (*Session
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	e := s.cacheByToken(token)
-	if e == nil { // the full path: a miss, or the uncached mode
-		sess, err := s.Load(ctx, token)
+	if e := s.cacheByToken(token); e != nil {
+		// The common case: the session is cached and has an activity
+		// entry to record this request in.
+		if a := s.active.touch(e.id, &e.act, s.clock, c, s.opts.IdleTimeout); a != nil {
+			sess := e.sess.clone()
+			a.snapshot().overlay(sess)
+			s.countHit(token, true)
+			return sess, nil
+		}
+	}
+	// The full path: a miss, the uncached mode, or no activity entry yet.
+	id, sec, ok := parseToken(token)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	sess, err := s.loadAndTouch(id, &sec, token, c)
+	if err == nil {
+		s.loads[token[TokenLength-1]%16].n.Add(1)
+	}
+	return sess, err
+}
+
+// addRetries bounds how often loadAndTouch reads a session again because a
+// removal in its activity shard raced it. Each retry needs a removal in the
+// same 1/1024th of the table within one read; past the bound the request's
+// activity goes unrecorded rather than the request waiting.
+const addRetries = 16
+
+// loadAndTouch loads the live session id (checking the token's secret sec
+// when given) and records activity c on it, creating its activity entry.
+// The entry is created only if no removal (a Delete, a sign-in) came
+// between the read and the creation: a late touch must never bring a
+// deleted session's activity back, which would keep a revoked session
+// "alive" for Touch.
+func (s *Store) loadAndTouch(id sessionID, sec *secret, token string, c Client) (*Session, error) {
+	for range addRetries {
+		since := s.active.removals(id) // before the read
+		sess, err := s.load(id, sec, token)
 		if err != nil {
 			return nil, err
 		}
-		id, _ := parseID(sess.ID)
-		if err := s.touchSession(id, nil, sess, c); err != nil {
-			return nil, err
+		if e := s.active.touch(id, nil, s.clock, c, s.opts.IdleTimeout); e != nil {
+			e.snapshot().overlay(sess)
+			return sess, nil
 		}
-		return sess, nil
+		d := sess.deadline()
+		now := s.clock.nowFor(d)
+		if now >= d {
+			return nil, ErrNotFound
+		}
+		if testHookBeforeActivityAdd != nil {
+			testHookBeforeActivityAdd()
+		}
+		stored := activity{lastSeen: sess.LastSeen.UnixNano(), client: &clientInfo{ip: sess.IP, userAgent: sess.UserAgent}}
+		if s.active.add(id, now, c, stored, sess.ExpiresAt.UnixNano(), since) {
+			if a, ok := s.active.lookup(id); ok {
+				a.overlay(sess)
+			}
+			return sess, nil
+		}
 	}
-	sess := e.sess.clone()
-	err := s.touchSession(e.id, &e.act, sess, c)
-	s.countHit(token, err == nil)
-	if err != nil {
-		return nil, err
-	}
-	return sess, nil
+	return s.load(id, sec, token)
 }
 
-// touchSession records activity now for sess, a caller-owned copy of
-// session id that has no activity applied yet or stale activity, and
-// applies the result to it. It fails with ErrNotFound if the session is not
-// alive. memo is as for live.
-func (s *Store) touchSession(id sessionID, memo *activityMemo, sess *Session, c Client) error {
-	if e := s.active.touch(id, memo, s.clock, c, s.opts.IdleTimeout); e != nil {
-		e.snapshot().overlay(sess) // the common case: one lookup
-		return nil
-	}
-	if a, ok := s.active.lookup(id); ok {
-		a.overlay(sess)
-	}
-	d := sess.deadline()
-	now := s.clock.nowFor(d)
-	if now >= d {
-		return ErrNotFound
-	}
-	stored := activity{lastSeen: sess.LastSeen.UnixNano(), client: &clientInfo{ip: sess.IP, userAgent: sess.UserAgent}}
-	s.active.add(id, now, c, stored, sess.ExpiresAt.UnixNano())
-	if a, ok := s.active.lookup(id); ok {
-		a.overlay(sess)
-	}
-	return nil
-}
+// testHookBeforeActivityAdd, when set by a test, runs between reading a
+// session and adding its activity entry: the window a concurrent Delete
+// must not fall into unnoticed.
+var testHookBeforeActivityAdd func()
 
 func (s *Store) cacheByToken(token string) *cacheEntry {
 	if s.cache == nil {
@@ -674,7 +747,7 @@ func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, 
 		userAgent: TruncateUserAgent(c.UserAgent),
 		created:   now,
 		lastSeen:  now,
-		expires:   now + int64(s.opts.Lifetime),
+		expires:   addNanos(now, s.opts.Lifetime),
 		rawValues: []byte{0}, // no values
 	}
 	var gen uint64
@@ -795,11 +868,8 @@ func (s *Store) Touch(ctx context.Context, id string, c Client) error {
 		return nil
 	}
 	// No recent activity in memory: start from the stored state.
-	sess, err := s.load(sid, nil, "")
-	if err != nil {
-		return err
-	}
-	return s.touchSession(sid, nil, sess, c)
+	_, err := s.loadAndTouch(sid, nil, "", c)
+	return err
 }
 
 // Rotate gives the session of token a new token and returns the session
@@ -847,7 +917,7 @@ func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Sess
 		r.hash = sec.hash()
 		if userID != nil {
 			r.userID = *userID
-			r.created, r.lastSeen, r.expires = now, now, now+int64(s.opts.Lifetime)
+			r.created, r.lastSeen, r.expires = now, now, addNanos(now, s.opts.Lifetime)
 		}
 		rotated = r
 		return ix.put(id, old, &r)
@@ -888,7 +958,13 @@ func (s *Store) deleteOne(ctx context.Context, id string, owner *string) error {
 	err := s.write(ctx, func(ix indexes) error {
 		r, err := ix.get(sid, false)
 		if err != nil {
-			return err
+			// A damaged record still ends: the user index decides whose
+			// it is (see removeDamaged).
+			if owner != nil && ix.byUser.Get(userKey(*owner, sid)) == nil {
+				return ErrNotFound
+			}
+			s.log.Error("usersessions: removing a damaged session record", "id", sid.String(), "err", err)
+			return ix.removeDamaged(sid)
 		}
 		if r == nil || owner != nil && r.userID != *owner {
 			return ErrNotFound
@@ -917,8 +993,13 @@ func (s *Store) DeleteByUser(ctx context.Context, userID, keepID string) (int, e
 				continue
 			}
 			r, err := ix.get(id, false)
-			if err != nil {
-				return fmt.Errorf("session %s: %w", id, err)
+			if err != nil { // damaged: revocation must still happen
+				s.log.Error("usersessions: removing a damaged session record", "user", userID, "id", id.String(), "err", err)
+				if err := ix.removeDamaged(id); err != nil {
+					return err
+				}
+				removed = append(removed, id)
+				continue
 			}
 			if r == nil {
 				// A dangling index entry: drop it rather than fail.
@@ -971,6 +1052,9 @@ func (s *Store) ClearExpired(ctx context.Context) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
+		if due, err := s.expiryDue(); err != nil || !due {
+			return total, err // nothing to remove: no write transaction
+		}
 		var removed []sessionID
 		more := false
 		err := s.update(func(tx *bolt.Tx) error {
@@ -978,37 +1062,45 @@ func (s *Store) ClearExpired(ctx context.Context) (int, error) {
 			ix := openIndexes(tx, s.opts.IdleTimeout)
 			now := s.now()
 			type victim struct {
-				id sessionID
-				r  *record
+				id      sessionID
+				r       *record
+				damaged bool
 			}
 			var victims []victim
 			var stale [][]byte
 			c := ix.byExpiry.Cursor()
 			for k, _ := c.First(); k != nil; k, _ = c.Next() {
 				dl, id, ok := splitExpiryKey(k)
-				if !ok || dl > now {
+				if ok && dl > max(now, 0) { // keys clamp at 0: see expiryKey
 					break
 				}
 				if len(victims)+len(stale) >= clearBatch {
 					more = true
 					break
 				}
-				if a, ok := s.active.lookup(id); ok && ix.idle > 0 && a.lastSeen+int64(ix.idle) > now {
+				if !ok { // points nowhere; Check reports it until it goes
+					s.log.Error("usersessions: cleanup drops a malformed expiry index key", "key", fmt.Sprintf("%x", k))
+					stale = append(stale, slices.Clone(k))
+					continue
+				}
+				if a, ok := s.active.lookup(id); ok && ix.idle > 0 && addNanos(a.lastSeen, ix.idle) > now {
 					continue // activity since the flush: the next flush moves it
 				}
 				r, err := ix.get(id, false)
 				switch {
 				case err != nil:
-					s.log.Error("usersessions: cleanup skips unreadable record", "id", id.String(), "err", err)
-				case r == nil || r.deadline(ix.idle) != dl:
+					// Due by its index entry, written while it was whole.
+					s.log.Error("usersessions: cleanup removes a damaged session record", "id", id.String(), "err", err)
+					victims = append(victims, victim{id: id, damaged: true})
+				case r == nil || max(r.deadline(ix.idle), 0) != dl:
 					// An entry that disagrees with its record (Check
 					// reports these): drop it; put() re-adds a right one.
 					stale = append(stale, slices.Clone(k))
 					if r != nil {
-						victims = append(victims, victim{id, nil})
+						victims = append(victims, victim{id: id})
 					}
-				default:
-					victims = append(victims, victim{id, r})
+				case r.deadline(ix.idle) <= now:
+					victims = append(victims, victim{id: id, r: r})
 				}
 			}
 			for _, k := range stale {
@@ -1017,6 +1109,13 @@ func (s *Store) ClearExpired(ctx context.Context) (int, error) {
 				}
 			}
 			for _, v := range victims {
+				if v.damaged {
+					if err := ix.removeDamaged(v.id); err != nil {
+						return err
+					}
+					removed = append(removed, v.id)
+					continue
+				}
 				if v.r == nil { // re-index a record whose entry was wrong
 					r, err := ix.get(v.id, false)
 					if err != nil {
@@ -1046,6 +1145,19 @@ func (s *Store) ClearExpired(ctx context.Context) (int, error) {
 			return total, nil
 		}
 	}
+}
+
+// expiryDue reports whether the expiry index's first entry is due (or
+// malformed), so ClearExpired with nothing to do costs a read, not a
+// durable write.
+func (s *Store) expiryDue() (due bool, err error) {
+	err = s.view(func(ix indexes) error {
+		k, _ := ix.byExpiry.Cursor().First()
+		dl, _, ok := splitExpiryKey(k)
+		due = k != nil && (!ok || dl <= max(s.now(), 0))
+		return nil
+	})
+	return due, err
 }
 
 // Flush writes pending activity (from Touch) to disk now. The Store does
@@ -1086,7 +1198,7 @@ func (s *Store) Flush(ctx context.Context) error {
 	// sessions may predate what the flushes wrote, and no overlay covers
 	// them any more: drop those too.
 	now := s.now()
-	for _, id := range s.active.sweep(now-2*int64(s.opts.TouchInterval), now) {
+	for _, id := range s.active.sweep(addNanos(now, -2*min(s.opts.TouchInterval, math.MaxInt64/2)), now) {
 		if s.cache != nil {
 			s.cache.invalidate(id)
 		}
@@ -1232,6 +1344,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	close(s.quit) // stops the loops and refuses new writes
+	s.stopBg()    // and cuts a long cleanup short
 	s.loops.Wait()
 	<-s.stopped
 	flushErr := s.Flush(context.Background())

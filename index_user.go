@@ -158,6 +158,30 @@ func (ix indexes) remove(id sessionID, r *record) error {
 	return ix.sessions.Delete(id[:])
 }
 
+// removeDamaged deletes the record of id, whose header cannot be decoded,
+// and every index entry that points at it. Without the record's user and
+// deadline it finds those entries by their ID suffix: a scan of both
+// indexes, a cost paid for damage only, so that revocation never depends
+// on a record being readable.
+func (ix indexes) removeDamaged(id sessionID) error {
+	for _, b := range []*bolt.Bucket{ix.byUser, ix.byExpiry} {
+		var keys [][]byte
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if len(k) >= idBytes && bytes.Equal(k[len(k)-idBytes:], id[:]) {
+				keys = append(keys, bytes.Clone(k))
+			}
+		}
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	*ix.added--
+	return ix.sessions.Delete(id[:])
+}
+
 // userIDs returns the IDs of userID's sessions from the user index.
 func (ix indexes) userIDs(userID string) []sessionID {
 	prefix := userPrefix(userID)

@@ -29,6 +29,7 @@ package usersessions
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"net/netip"
 	"slices"
 	"time"
@@ -56,6 +57,13 @@ var (
 	// ErrSchema reports a database file that is not a usersessions database,
 	// or one written by a newer, unknown version of this package.
 	ErrSchema = errors.New("usersessions: unsupported database schema")
+
+	// ErrConflict is returned by Save when the session's identity (its
+	// UserID) was changed by another call, such as a sign-in with
+	// RotateUser, after this copy was loaded. Nothing is written: a
+	// request that started before a sign-in or sign-out cannot undo it.
+	// Load the session again to act on its current state.
+	ErrConflict = errors.New("usersessions: session changed since it was loaded")
 )
 
 // UseStoredIdleTimeout, as Options.IdleTimeout, keeps the idle timeout the
@@ -259,7 +267,11 @@ func (s *Session) Modified() bool { return s.modified }
 // Deadline is the moment the session dies: ExpiresAt, or LastSeen plus the
 // Store's IdleTimeout when that comes first.
 func (s *Session) Deadline() time.Time {
-	return deadline(s.ExpiresAt, s.LastSeen, s.idle)
+	d := s.deadline()
+	if d == s.ExpiresAt.UnixNano() {
+		return s.ExpiresAt
+	}
+	return unixNano(d)
 }
 
 // Active reports whether the session is alive at now.
@@ -292,18 +304,23 @@ func (s *Session) deadline() int64 {
 // absolute deadline, last activity and idle timeout (0: none) dies.
 func deadlineAt(expires, lastSeen int64, idle time.Duration) int64 {
 	if idle > 0 {
-		return min(expires, lastSeen+int64(idle))
+		return min(expires, addNanos(lastSeen, idle))
 	}
 	return expires
 }
 
-func deadline(expires, lastSeen time.Time, idle time.Duration) time.Time {
-	if idle > 0 {
-		if d := lastSeen.Add(idle); d.Before(expires) {
-			return d
-		}
+// addNanos returns t+d for Unix nanoseconds t, saturated at the ends of
+// int64: a Lifetime of math.MaxInt64 (the natural "no absolute limit")
+// means "as late as can be said", not a wrap into the past. Every deadline
+// the store computes goes through it.
+func addNanos(t int64, d time.Duration) int64 {
+	switch {
+	case d > 0 && t > math.MaxInt64-int64(d):
+		return math.MaxInt64
+	case d < 0 && t < math.MinInt64-int64(d):
+		return math.MinInt64
 	}
-	return expires
+	return t + int64(d)
 }
 
 // State selects sessions by liveness in a Filter.

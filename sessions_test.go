@@ -951,8 +951,11 @@ func TestCorruptRecord(t *testing.T) {
 			t.Fatalf("All: %d errors, %d good; want 1 and 1", errs, oks)
 		}
 		// Ending the damaged session works: the user can get rid of it.
-		if _, err := s.DeleteByUser(ctx, "alice", good.ID); err == nil {
-			t.Log("DeleteByUser removed the corrupt record")
+		if n, err := s.DeleteByUser(ctx, "alice", good.ID); n != 1 || err != nil {
+			t.Fatalf("DeleteByUser over the corrupt record = %d, %v; want 1, nil", n, err)
+		}
+		if err := s.Check(ctx); err != nil {
+			t.Fatalf("Check after ending the corrupt session: %v", err)
 		}
 	})
 }
