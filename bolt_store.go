@@ -1,6 +1,7 @@
 package usersessions
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/subtle"
@@ -22,9 +23,16 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// schemaVersion is the layout of buckets and keys, stored in the meta bucket.
-// Open refuses files with another version instead of misreading them.
-const schemaVersion = 1
+// schemaVersion is the layout of buckets, keys and records, stored in the
+// meta bucket. Open refuses files with a newer version instead of
+// misreading them, and upgrades older ones it can read: version 1 files
+// differ only in their records' format (codec.go reads both), so Open just
+// marks them version 2, which makes older builds refuse the file cleanly
+// instead of failing on the first new record.
+const (
+	schemaVersion   = 2
+	schemaVersionV1 = 1
+)
 
 var (
 	metaSchema = []byte("schema")
@@ -42,8 +50,8 @@ type Store struct {
 	cache  *memCache // nil in uncached mode
 	active *activityTable
 
-	writes  chan *writeOp // to the group committer
-	quit    chan struct{} // closed by Close: stop accepting work
+	writes  chan *writeOp   // to the group committer
+	quit    chan struct{}   // closed by Close: stop accepting work
 	bg      context.Context // background work's context, cancelled by Close
 	stopBg  context.CancelFunc
 	stopped chan struct{} // closed when the committer has exited
@@ -211,8 +219,14 @@ func (s *Store) initSchema() error {
 				return err
 			}
 		}
-		if v := string(meta.Get(metaSchema)); v != strconv.Itoa(schemaVersion) {
-			return fmt.Errorf("%w: schema version %q, this package reads version %d", ErrSchema, v, schemaVersion)
+		switch v := string(meta.Get(metaSchema)); v {
+		case strconv.Itoa(schemaVersion):
+		case strconv.Itoa(schemaVersionV1):
+			if err := meta.Put(metaSchema, []byte(strconv.Itoa(schemaVersion))); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%w: schema version %q, this package reads versions %d and %d", ErrSchema, v, schemaVersionV1, schemaVersion)
 		}
 		for _, name := range [][]byte{bucketSessions, bucketByUser, bucketByExpiry} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -630,19 +644,23 @@ func (s *Store) allPage(f Filter, after []byte) (page []sessionOrError, last []b
 	err = s.view(func(ix indexes) error {
 		var next func() (sessionID, bool)
 		if f.UserID != "" {
-			ids := ix.userIDs(f.UserID) // sorted by ID within the user
-			i, _ := slices.BinarySearchFunc(ids, after, func(id sessionID, after []byte) int {
-				return strings.Compare(string(id[:]), string(after))
-			})
-			if i < len(ids) && after != nil && string(ids[i][:]) == string(after) {
-				i++
+			// Seek the user index to the cursor: each page reads only its
+			// own entries, so paging through one user is linear.
+			prefix := userPrefix(f.UserID)
+			c := ix.byUser.Cursor()
+			k, _ := c.Seek(append(prefix, after...))
+			if after != nil && bytes.HasPrefix(k, prefix) && string(k[len(prefix):]) == string(after) {
+				k, _ = c.Next()
 			}
 			next = func() (sessionID, bool) {
-				if i >= len(ids) {
-					return sessionID{}, false
+				for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+					if len(k) == len(prefix)+idBytes {
+						id := sessionID(k[len(prefix):])
+						k, _ = c.Next()
+						return id, true
+					}
 				}
-				i++
-				return ids[i-1], true
+				return sessionID{}, false
 			}
 		} else {
 			c := ix.sessions.Cursor()
@@ -778,8 +796,12 @@ func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, 
 // the times: changes to those fields are ignored, and Save writes the
 // freshest activity instead. Save fails with ErrNotFound, and writes
 // nothing, when the session was deleted, revoked or expired meanwhile: it
-// never brings one back. It is durable when it returns, and a value of a
-// type that cannot be stored fails with ErrUnsupportedType.
+// never brings one back. It fails with ErrConflict, and writes nothing,
+// when another call changed the session's UserID after sess was loaded (a
+// sign-in or sign-out by a concurrent request must not be undone); a Save
+// that changes UserID itself succeeds, and so do later Saves of the same
+// copy. It is durable when it returns, and a value of a type that cannot be
+// stored fails with ErrUnsupportedType.
 func (s *Store) Save(ctx context.Context, sess *Session) error {
 	id, ok := parseID(sess.ID)
 	if !ok {
@@ -789,7 +811,7 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 	if err != nil {
 		return fmt.Errorf("save %s: %w", sess.ID, err)
 	}
-	userID := sess.UserID
+	userID, identity := sess.UserID, sess.identity
 	var saved record
 	var absorbed *activityEntry
 	var snap activity
@@ -798,11 +820,17 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 		if err != nil || old == nil {
 			return cmp.Or(err, ErrNotFound)
 		}
+		if old.identity != identity {
+			return fmt.Errorf("save %s: %w: its user changed from %q (sign-in, sign-out or another Save)", sess.ID, ErrConflict, old.userID)
+		}
 		r := *old
 		absorbed, snap = s.absorbActivity(id, &r)
 		now := s.now()
 		if r.deadline(ix.idle) <= now {
 			return ErrNotFound
+		}
+		if userID != r.userID {
+			r.identity++
 		}
 		r.userID, r.rawValues = userID, values
 		r.lastSeen = max(r.lastSeen, now)
@@ -815,6 +843,7 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 	s.saves.Add(1)
 	sess.IP, sess.UserAgent = saved.ip, saved.userAgent
 	sess.LastSeen, sess.ExpiresAt, sess.CreatedAt = unixNano(saved.lastSeen), unixNano(saved.expires), unixNano(saved.created)
+	sess.identity = saved.identity
 	sess.modified = false
 	return nil
 }
@@ -917,6 +946,7 @@ func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Sess
 		r.hash = sec.hash()
 		if userID != nil {
 			r.userID = *userID
+			r.identity++
 			r.created, r.lastSeen, r.expires = now, now, addNanos(now, s.opts.Lifetime)
 		}
 		rotated = r

@@ -26,6 +26,7 @@ import (
 //	byte length (0, 4 or 16) + bytes: IP address
 //	uvarint length + bytes: user agent
 //	varint   created, last seen, expires (Unix nanoseconds)
+//	uvarint  identity (version 2 only; 0 in version 1)
 //	uvarint  number of values, then for each:
 //	         uvarint length + bytes: key; byte tag; payload (see valueTag)
 //
@@ -33,7 +34,17 @@ import (
 // fixed order makes decoding a single forward pass. Every length is checked
 // against what is left, so corrupt bytes give an error, never a panic or a
 // huge allocation.
-const recordVersion = 1
+//
+// Version 2 adds the identity: a counter that every change of the session's
+// UserID (RotateUser, a Save that sets another UserID) increments. A Save
+// must carry the identity its copy was loaded with, so a request that
+// started before a sign-in or sign-out cannot undo it (ErrConflict).
+// Version 1 records still decode, with identity 0; every write writes
+// version 2.
+const (
+	recordVersion   = 2
+	recordVersionV1 = 1
+)
 
 // record is a decoded session record, without its ID (the key).
 type record struct {
@@ -44,6 +55,7 @@ type record struct {
 	created   int64
 	lastSeen  int64
 	expires   int64
+	identity  uint64
 	values    valueList
 	rawValues []byte // the encoded values section, for cheap rewrites
 	idText    string // the ID's text form, when decodeRecordOf made it
@@ -67,6 +79,7 @@ func (r *record) session(id sessionID, idle time.Duration) *Session {
 		CreatedAt: time.Unix(0, r.created),
 		LastSeen:  time.Unix(0, r.lastSeen),
 		ExpiresAt: time.Unix(0, r.expires),
+		identity:  r.identity,
 		values:    r.values,
 		idle:      idle,
 	}
@@ -94,6 +107,7 @@ func encodeRecord(dst []byte, r *record) []byte {
 	dst = binary.AppendVarint(dst, r.created)
 	dst = binary.AppendVarint(dst, r.lastSeen)
 	dst = binary.AppendVarint(dst, r.expires)
+	dst = binary.AppendUvarint(dst, r.identity)
 	return append(dst, r.rawValues...)
 }
 
@@ -117,7 +131,7 @@ func decodeRecordOf(id *sessionID, data []byte, withValues bool) (record, error)
 	if len(data) == 0 {
 		return r, fmt.Errorf("%w: empty", errRecord)
 	}
-	if data[0] != recordVersion {
+	if data[0] != recordVersion && data[0] != recordVersionV1 {
 		return r, fmt.Errorf("%w: unknown format version %d", errRecord, data[0])
 	}
 	// One private copy backs every string of the record (see decoder.str),
@@ -150,6 +164,9 @@ func decodeRecordOf(id *sessionID, data []byte, withValues bool) (record, error)
 	r.created = d.varint()
 	r.lastSeen = d.varint()
 	r.expires = d.varint()
+	if data[0] >= 2 {
+		r.identity = d.uvarint()
+	}
 	if d.err != nil {
 		return record{}, d.err
 	}

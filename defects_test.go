@@ -494,7 +494,7 @@ func TestAllByUserPaging(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !want[sess.ID] || sess.ID <= last {
+		if !want[sess.ID] || idLess(sess.ID, last) {
 			t.Fatalf("All yielded %s after %s (ours: %v)", sess.ID, last, want[sess.ID])
 		}
 		last = sess.ID
@@ -515,7 +515,7 @@ func TestAllByUserPaging(t *testing.T) {
 	}
 	rest := 0
 	for sess := range s.All(ctx, Filter{UserID: "alice", After: mid}) {
-		if sess.ID <= mid {
+		if !idLess(mid, sess.ID) {
 			t.Fatalf("resumed listing yields %s, not after %s", sess.ID, mid)
 		}
 		rest++
@@ -523,6 +523,13 @@ func TestAllByUserPaging(t *testing.T) {
 	if rest != n-301 {
 		t.Fatalf("resumed listing has %d, want %d", rest, n-301)
 	}
+}
+
+// idLess orders IDs as All lists them: by their bytes.
+func idLess(a, b string) bool {
+	x, _ := parseID(a)
+	y, _ := parseID(b)
+	return bytes.Compare(x[:], y[:]) < 0
 }
 
 // Item 14: Open waits the whole OpenTimeout for a held file.

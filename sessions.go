@@ -29,6 +29,7 @@ package usersessions
 import (
 	"errors"
 	"log/slog"
+	"maps"
 	"math"
 	"net/netip"
 	"slices"
@@ -194,15 +195,17 @@ type Session struct {
 	CreatedAt, LastSeen, ExpiresAt time.Time
 
 	values   valueList
-	shared   bool // values is shared with the cache: copy before writing
+	byKey    map[string]int // positions in values, for many values: see index
+	shared   bool           // values is shared with the cache: copy before writing
 	modified bool
 	idle     time.Duration // the store's IdleTimeout, for Deadline
+	identity uint64        // the record's identity when loaded: see codec.go
 }
 
 // Get returns the value stored under key and whether there was one.
 // Values keep their Go type across Save, Load and reopening the Store.
 func (s *Session) Get(key string) (any, bool) {
-	if i := s.values.index(key); i >= 0 {
+	if i := s.index(key); i >= 0 {
 		return s.values[i].v, true
 	}
 	return nil, false
@@ -212,23 +215,52 @@ func (s *Session) Get(key string) (any, bool) {
 // reports an error for any other type. Set marks the session as modified.
 func (s *Session) Set(key string, v any) {
 	s.own()
-	if i := s.values.index(key); i >= 0 {
+	if i := s.index(key); i >= 0 {
 		s.values[i].v = v
 	} else {
 		s.values = append(s.values, keyValue{key, v})
+		if s.byKey != nil {
+			s.byKey[key] = len(s.values) - 1
+		}
 	}
 	s.modified = true
 }
 
 // Delete removes key. Deleting a missing key is not a modification.
 func (s *Session) Delete(key string) {
-	i := s.values.index(key)
+	i := s.index(key)
 	if i < 0 {
 		return
 	}
 	s.own()
 	s.values = append(s.values[:i], s.values[i+1:]...)
+	s.byKey = nil // positions moved; index rebuilds it when needed
 	s.modified = true
+}
+
+// scanLimit is the number of values up to which index scans the list.
+// Sessions hold a handful of values, for which a scan beats hashing and
+// costs no allocation; past it a map keeps Get, Set and Delete from
+// turning quadratic (50,000 Sets took seconds with scans alone).
+const scanLimit = 32
+
+// index returns the position of key in s.values, or -1.
+func (s *Session) index(key string) int {
+	if len(s.values) <= scanLimit {
+		return s.values.index(key)
+	}
+	if s.byKey == nil {
+		// Built on the caller's copy only: a cached snapshot is never
+		// written, and own drops the map with the values it indexes.
+		s.byKey = make(map[string]int, len(s.values))
+		for i, kv := range s.values {
+			s.byKey[kv.key] = i
+		}
+	}
+	if i, ok := s.byKey[key]; ok {
+		return i
+	}
+	return -1
 }
 
 // Keys returns the stored keys in the order they were first set.
@@ -282,6 +314,7 @@ func (s *Session) Active(now time.Time) bool { return now.Before(s.Deadline()) }
 func (s *Session) own() {
 	if s.shared {
 		s.values = slices.Clone(s.values)
+		s.byKey = maps.Clone(s.byKey) // the positions stay right for the clone
 		s.shared = false
 	}
 }
