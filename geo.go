@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/oschwald/maxminddb-golang/v2"
+	"golang.org/x/text/language"
 )
 
 // Errors returned by OpenGeo, Reload and DownloadGeoIP. Test for them with
@@ -40,12 +40,18 @@ var (
 // no watcher, no full verification and slog.Default() for logs.
 type GeoOptions struct {
 	// Languages lists the preferred languages for names, best first, as
-	// GeoIP locale codes ("nl", "pt-BR", "zh-CN"); matching ignores case,
-	// and a bare language also matches its regional forms ("zh" finds
-	// "zh-CN", "pt-PT" falls back to "pt-BR"). Each field (city, region,
-	// country, continent) falls back on its own: a city named only in
-	// English still shows when the country has a Dutch name. After the list
-	// come English, then the database's other languages. Default {"en"}.
+	// BCP 47 tags like GeoIP's locale codes ("nl", "pt-BR", "zh-CN").
+	// Each is matched against the languages the records hold, whatever
+	// the file's metadata lists: first a name in that very language
+	// (ignoring case and spelling: "zh-cn", "zh-Hans-CN" find "zh-CN"),
+	// else one in another form of its base language, as
+	// golang.org/x/text/language parses them: "zh" finds "zh-CN", "pt"
+	// finds "pt-BR", "pt-PT" falls back to "pt" and then "pt-BR", and
+	// "zh-HK" prefers "zh-TW" (same script) to "zh-CN". Each field (city,
+	// region, country, continent) falls back on its own: a city named only
+	// in English still shows when the country has a Dutch name. After the
+	// list comes English (any form), then the languages the metadata
+	// lists, then any name at all, by language code. Default {"en"}.
 	Languages []string
 
 	// WatchInterval, when positive, starts a goroutine that checks the
@@ -115,8 +121,8 @@ func (l LocationInfo) String() string {
 // lookup. The price is memory: the file's size (GeoLite2-City is about
 // 60 MB), twice that for a moment during a reload.
 type Geo struct {
-	path    string // file or directory as given; "" for OpenGeoBytes
-	prefs   []string
+	path    string    // file or directory as given; "" for OpenGeoBytes
+	prefs   []geoLang // GeoOptions.Languages, then English
 	verify  bool
 	logger  *slog.Logger
 	current atomic.Pointer[geoDB] // nil once closed
@@ -131,9 +137,17 @@ type Geo struct {
 // geoDB is one loaded generation of the database.
 type geoDB struct {
 	reader *maxminddb.Reader
-	file   string   // for log messages
-	langs  []string // name lookup order: preferences, then English, then the rest
-	ipv4   bool     // IPv4-only database: IPv6 lookups would only error
+	file   string    // for log messages
+	prefs  []geoLang // the Geo's, shared and read-only
+	ipv4   bool      // IPv4-only database: IPv6 lookups would only error
+
+	// metaLangs are the languages the metadata lists, in its order, and
+	// metaTags the same parsed; keyTags caches other record languages
+	// (see keyLang), keyTagsN counts its stores.
+	metaLangs []string
+	metaTags  map[string]geoLang
+	keyTags   sync.Map
+	keyTagsN  atomic.Int64
 
 	logged atomic.Bool // a decode failure was logged
 
@@ -218,12 +232,10 @@ func newGeo(path string, opts *GeoOptions) *Geo {
 	}
 	for _, l := range o.Languages {
 		if l = strings.TrimSpace(l); l != "" {
-			g.prefs = append(g.prefs, l)
+			g.prefs = append(g.prefs, parseGeoLang(l))
 		}
 	}
-	if len(g.prefs) == 0 {
-		g.prefs = []string{"en"}
-	}
+	g.prefs = append(g.prefs, parseGeoLang("en"))
 	return g
 }
 
@@ -364,60 +376,117 @@ func (db *geoDB) decode(res maxminddb.Result) (a geoAnswer, err error) {
 	return geoAnswer{info: info, label: info.String()}, nil
 }
 
-// name picks a name in the first language of db.langs that has one. Names in
-// languages the metadata does not list are a last resort, taken in key order
+// name picks a name for a record field: for each preference (see
+// GeoOptions.Languages), then English, the best name in its language; then
+// one in a language the metadata lists, in its order; then any, in key order
 // so the answer does not change from one call to the next.
 func (db *geoDB) name(names map[string]string) string {
 	if len(names) == 0 {
 		return ""
 	}
-	for _, l := range db.langs {
+	for i := range db.prefs {
+		if n := db.nameIn(names, &db.prefs[i]); n != "" {
+			return n
+		}
+	}
+	for _, l := range db.metaLangs {
 		if n := names[l]; n != "" {
 			return n
 		}
 	}
-	best := ""
+	best, found := "", false
 	for k, n := range names {
-		if n != "" && (best == "" || k < best) {
-			best = k
+		if n != "" && (!found || k < best) {
+			best, found = k, true
 		}
 	}
 	return names[best]
 }
 
-// languageOrder builds the lookup order for names: for each preference the
-// database's own spelling of it, the preference as given, and the
-// database's regional forms of its base language; then English; then every
-// language of the database.
-func languageOrder(prefs, dbLangs []string) []string {
-	var order []string
-	add := func(l string) {
-		if l != "" && !slices.Contains(order, l) {
-			order = append(order, l)
+// geoLang is one preferred language, parsed once.
+type geoLang struct {
+	raw    string
+	tag    language.Tag
+	parsed bool            // raw is a valid BCP 47 tag
+	base   language.Base   // its base language
+	script language.Script // its script, explicit or most likely
+}
+
+func parseGeoLang(s string) geoLang {
+	l := geoLang{raw: s}
+	t, err := language.Parse(s)
+	if err != nil {
+		return l
+	}
+	l.tag, l.parsed = t, true
+	l.base, _ = t.Base()
+	l.script, _ = t.Script()
+	return l
+}
+
+// nameIn returns the name in p's language: the one in p itself (case and
+// spelling ignored), else the best of those in another form of p's base
+// language, ranked by sharing p's script ("zh-HK" is closer to "zh-TW"
+// than to "zh-CN"), then by being the bare language ("pt" before "pt-BR"),
+// then by key. It returns "" when names has none of them.
+func (db *geoDB) nameIn(names map[string]string, p *geoLang) string {
+	if n := names[p.raw]; n != "" {
+		return n
+	}
+	best, bestRank := "", 0
+	for k, n := range names {
+		if n == "" {
+			continue
+		}
+		if strings.EqualFold(k, p.raw) {
+			return n
+		}
+		if !p.parsed {
+			continue
+		}
+		kl := db.keyLang(k)
+		if !kl.parsed || kl.base != p.base {
+			continue
+		}
+		if kl.tag == p.tag {
+			return n
+		}
+		rank := 1
+		if kl.script != p.script {
+			rank += 2
+		}
+		if _, s, r := kl.tag.Raw(); s != (language.Script{}) || r != (language.Region{}) {
+			rank++
+		}
+		if best == "" || rank < bestRank || rank == bestRank && k < best {
+			best, bestRank = k, rank
 		}
 	}
-	base := func(l string) string {
-		b, _, _ := strings.Cut(l, "-")
-		return b
+	if best == "" {
+		return ""
 	}
-	for _, p := range prefs {
-		for _, d := range dbLangs {
-			if strings.EqualFold(d, p) {
-				add(d)
-			}
-		}
-		add(p)
-		for _, d := range dbLangs {
-			if strings.EqualFold(base(d), base(p)) {
-				add(d)
-			}
-		}
+	return names[best]
+}
+
+// geoKeyCacheMax bounds the parsed record languages a database generation
+// keeps beyond those its metadata lists, so a hostile file cannot grow it.
+const geoKeyCacheMax = 64
+
+// keyLang parses a record's language key. The metadata's languages are
+// parsed at open; other keys are cached up to geoKeyCacheMax, then parsed
+// on every use (decoded records are cached anyway).
+func (db *geoDB) keyLang(k string) geoLang {
+	if l, ok := db.metaTags[k]; ok {
+		return l
 	}
-	add("en")
-	for _, d := range dbLangs {
-		add(d)
+	if v, ok := db.keyTags.Load(k); ok {
+		return v.(geoLang)
 	}
-	return order
+	l := parseGeoLang(k)
+	if db.keyTagsN.Add(1) <= geoKeyCacheMax {
+		db.keyTags.Store(strings.Clone(k), l)
+	}
+	return l
 }
 
 // openDB validates data as a City or Country database and wraps it; name
@@ -430,13 +499,19 @@ func (g *Geo) openDB(data []byte, name string) (*geoDB, error) {
 	if err := checkGeoReader(r, g.verify); err != nil {
 		return nil, err
 	}
-	return &geoDB{
-		reader: r,
-		file:   name,
-		langs:  languageOrder(g.prefs, r.Metadata.Languages),
-		ipv4:   r.Metadata.IPVersion == 4,
-		cache:  make(map[uintptr]geoAnswer),
-	}, nil
+	db := &geoDB{
+		reader:    r,
+		file:      name,
+		prefs:     g.prefs,
+		ipv4:      r.Metadata.IPVersion == 4,
+		metaLangs: r.Metadata.Languages,
+		metaTags:  make(map[string]geoLang, len(r.Metadata.Languages)),
+		cache:     make(map[uintptr]geoAnswer),
+	}
+	for _, l := range r.Metadata.Languages {
+		db.metaTags[l] = parseGeoLang(l)
+	}
+	return db, nil
 }
 
 // checkGeoReader rejects databases Geo cannot use. The database type is

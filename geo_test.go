@@ -215,14 +215,6 @@ func maps2(a, b map[string]testGeoEntry) map[string]testGeoEntry {
 	return m
 }
 
-func TestLanguageOrder(t *testing.T) {
-	got := languageOrder([]string{"pt-PT", "EN"}, []string{"de", "en", "pt-BR", "zh-CN"})
-	want := []string{"pt-PT", "pt-BR", "en", "EN", "de", "zh-CN"}
-	if !slices.Equal(got, want) {
-		t.Errorf("languageOrder = %q, want %q", got, want)
-	}
-}
-
 func TestGeoNil(t *testing.T) {
 	var g *Geo
 	if got := g.Location(ipLondon); got != "" {
@@ -703,4 +695,51 @@ func BenchmarkLocation(b *testing.B) {
 			locationSink = g.Location(ip)
 		}
 	})
+}
+
+// TestGeoLanguagesUndeclared matches preferences against the languages the
+// records hold, whatever the metadata lists: MaxMind's own City test
+// database declares "en" and "zh" while its records name "zh-CN".
+func TestGeoLanguagesUndeclared(t *testing.T) {
+	entries := maps2(testCities, map[string]testGeoEntry{
+		// Lisbon has a European and a Brazilian Portuguese name, and a bare
+		// "zh" one next to "zh-TW".
+		"198.18.1.0/24": {City: "Lisbon", Country: "Portugal", CountryCode: "PT",
+			CityNames:    map[string]string{"pt-PT": "Lisboa (PT)", "pt-BR": "Lisboa (BR)", "zh": "里斯本", "zh-TW": "里斯本 (TW)"},
+			CountryNames: map[string]string{"pt": "Portugal (pt)", "pt-BR": "Portugal (BR)"}},
+		// Names only in regional English and in undeclared languages.
+		"198.18.2.0/24": {CityNames: map[string]string{"fr": "Lyon", "en-GB": "Lyons"},
+			CountryNames: map[string]string{"fr": "France", "de": "Frankreich"}},
+	})
+	for _, declared := range [][]string{{"en", "zh"}, {"en"}, {"en", "de", "nl", "pt-BR", "zh-CN"}} {
+		data := buildTestGeoDBWith(t, mmdbwriter.Options{DatabaseType: "GeoIP2-City", Languages: declared}, entries)
+		cases := []struct {
+			langs []string
+			ip    netip.Addr
+			want  string
+		}{
+			{[]string{"zh"}, ipHague, "海牙, 荷兰"},                                                  // base language finds zh-CN
+			{[]string{"pt"}, ipHague, "Haia, Países Baixos"},                                     // and pt-BR
+			{[]string{"ZH-cn"}, ipHague, "海牙, 荷兰"},                                               // case ignored
+			{[]string{"zh-Hans-CN"}, ipHague, "海牙, 荷兰"},                                          // same tag, other spelling
+			{[]string{"pt-PT"}, ipHague, "Haia, Países Baixos"},                                  // regional fallback
+			{[]string{"pt-PT"}, netip.MustParseAddr("198.18.1.1"), "Lisboa (PT), Portugal (pt)"}, // exact first; then the bare language
+			{[]string{"pt-BR"}, netip.MustParseAddr("198.18.1.1"), "Lisboa (BR), Portugal (BR)"},
+			{[]string{"zh-CN"}, netip.MustParseAddr("198.18.1.1"), "里斯本, Portugal"},      // bare zh before zh-TW; country: English
+			{[]string{"zh-HK"}, netip.MustParseAddr("198.18.1.1"), "里斯本 (TW), Portugal"}, // same script (Hant) first
+			{[]string{"xx-invalid-tag!"}, ipHague, "The Hague, Netherlands"},             // unparsable: English
+			{[]string{"nl"}, netip.MustParseAddr("198.18.2.1"), "Lyons, Frankreich"},     // English's regions; then any, in key order
+			{nil, netip.MustParseAddr("198.18.2.1"), "Lyons, Frankreich"},
+		}
+		for _, c := range cases {
+			g, err := OpenGeoBytes(data, &GeoOptions{Languages: c.langs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := g.Location(c.ip); got != c.want {
+				t.Errorf("metadata languages %q, Languages %q: Location(%v) = %q, want %q", declared, c.langs, c.ip, got, c.want)
+			}
+			g.Close()
+		}
+	}
 }
