@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -129,7 +130,7 @@ type Geo struct {
 
 	mu     sync.Mutex // serializes loads and Close
 	closed bool
-	loaded fileSig // the file behind current, for the watcher
+	loaded []fileSig // the files behind current, for the watcher
 	stop   chan struct{}
 	done   chan struct{}
 }
@@ -140,6 +141,10 @@ type geoDB struct {
 	file   string    // for log messages
 	prefs  []geoLang // the Geo's, shared and read-only
 	ipv4   bool      // IPv4-only database: IPv6 lookups would only error
+
+	// fallback is the Country database of the same directory, asked about
+	// what this City database does not know (see OpenGeo); nil if none.
+	fallback *geoDB
 
 	// metaLangs are the languages the metadata lists, in its order, and
 	// metaTags the same parsed; keyTags caches other record languages
@@ -187,10 +192,13 @@ func (s fileSig) same(o fileSig) bool {
 
 // OpenGeo opens a GeoIP database: path is a .mmdb file, or a directory in
 // which the first *City*.mmdb file in name order is used, else the first
-// *Country*.mmdb (so GeoIP2-City.mmdb wins over GeoLite2-City.mmdb, and a
-// City database over a Country one, since it holds the same countries).
-// Names in the directory starting with "." are ignored, as are the
-// temporary files DownloadGeoIP writes.
+// *Country*.mmdb (so GeoIP2-City.mmdb wins over GeoLite2-City.mmdb).
+// When the directory holds both a City and a Country database, both are
+// loaded: an address the City database does not know, or whose City record
+// fails to decode or names no country, is looked up in the Country
+// database, which then supplies the country and continent. Names in the
+// directory starting with "." are ignored, as are the temporary files
+// DownloadGeoIP writes.
 //
 // A missing file is an error wrapping fs.ErrNotExist; an empty, truncated or
 // corrupt file one wrapping ErrGeoInvalid; a database of another kind one
@@ -272,10 +280,25 @@ func (g *Geo) lookup(ip netip.Addr) (geoAnswer, bool) {
 	if db == nil {
 		return geoAnswer{}, false
 	}
-	if db.ipv4 && !ip.Is4() {
-		return geoAnswer{}, false
+	a, ok := db.lookup(ip, g.logger)
+	if db.fallback == nil || ok && (a.info.Country != "" || a.info.CountryCode != "") {
+		return a, ok
 	}
-	return db.lookup(ip, g.logger)
+	c, cok := db.fallback.lookup(ip, g.logger)
+	switch {
+	case !cok:
+		return a, ok
+	case !ok:
+		return c, true
+	}
+	// A City record without a country: take it, and the continent where
+	// missing, from the Country database.
+	info := a.info
+	info.Country, info.CountryCode = c.info.Country, c.info.CountryCode
+	if info.Continent == "" && info.ContinentCode == "" {
+		info.Continent, info.ContinentCode = c.info.Continent, c.info.ContinentCode
+	}
+	return geoAnswer{info: info, label: info.String()}, true
 }
 
 // cgnat is the shared address space of carrier-grade NAT (RFC 6598): not
@@ -289,6 +312,9 @@ func geoPublic(ip netip.Addr) bool {
 }
 
 func (db *geoDB) lookup(ip netip.Addr, logger *slog.Logger) (geoAnswer, bool) {
+	if db.ipv4 && !ip.Is4() {
+		return geoAnswer{}, false
+	}
 	res := db.reader.Lookup(ip)
 	if err := res.Err(); err != nil {
 		db.logFailure(logger, "lookup", err)
@@ -542,20 +568,29 @@ func (g *Geo) loadLocked() error {
 	if g.closed {
 		return ErrGeoClosed
 	}
-	file, err := resolveGeoPath(g.path)
+	files, err := resolveGeoPath(g.path)
 	if err != nil {
 		return err
 	}
-	data, sig, err := readGeoFile(file)
-	if err != nil {
-		return err
+	var dbs []*geoDB
+	var sigs []fileSig
+	for _, file := range files {
+		data, sig, err := readGeoFile(file)
+		if err != nil {
+			return err
+		}
+		db, err := g.openDB(data, file)
+		if err != nil {
+			return fmt.Errorf("open GeoIP database %s: %w", file, err)
+		}
+		dbs = append(dbs, db)
+		sigs = append(sigs, sig)
 	}
-	db, err := g.openDB(data, file)
-	if err != nil {
-		return fmt.Errorf("open GeoIP database %s: %w", file, err)
+	if len(dbs) > 1 {
+		dbs[0].fallback = dbs[1]
 	}
-	g.current.Store(db)
-	g.loaded = sig
+	g.current.Store(dbs[0])
+	g.loaded = sigs
 	return nil
 }
 
@@ -585,19 +620,19 @@ func readGeoFile(file string) ([]byte, fileSig, error) {
 	return data, fileSig{path: file, fi: fi}, nil
 }
 
-// resolveGeoPath returns path itself for a file, or the database chosen in a
-// directory (see OpenGeo).
-func resolveGeoPath(path string) (string, error) {
+// resolveGeoPath returns path itself for a file, or the databases chosen in
+// a directory (see OpenGeo): the City one, then the Country one.
+func resolveGeoPath(path string) ([]string, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return "", fmt.Errorf("open GeoIP database: %w", err)
+		return nil, fmt.Errorf("open GeoIP database: %w", err)
 	}
 	if !fi.IsDir() {
-		return path, nil
+		return []string{path}, nil
 	}
 	entries, err := os.ReadDir(path)
 	if err != nil {
-		return "", fmt.Errorf("open GeoIP database: %w", err)
+		return nil, fmt.Errorf("open GeoIP database: %w", err)
 	}
 	var city, country []string
 	for _, e := range entries {
@@ -614,13 +649,17 @@ func resolveGeoPath(path string) (string, error) {
 	}
 	sort.Strings(city)
 	sort.Strings(country)
-	switch {
-	case len(city) > 0:
-		return filepath.Join(path, city[0]), nil
-	case len(country) > 0:
-		return filepath.Join(path, country[0]), nil
+	var files []string
+	if len(city) > 0 {
+		files = append(files, filepath.Join(path, city[0]))
 	}
-	return "", fmt.Errorf("open GeoIP database %s: %w", path, ErrGeoNoDatabase)
+	if len(country) > 0 {
+		files = append(files, filepath.Join(path, country[0]))
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("open GeoIP database %s: %w", path, ErrGeoNoDatabase)
+	}
+	return files, nil
 }
 
 // Reload reads the database file again (for a directory, chooses the file
@@ -674,42 +713,59 @@ func (g *Geo) watch(interval time.Duration) {
 	defer close(g.done)
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	var pending, failed fileSig
+	var pending, failed []fileSig
 	for {
 		select {
 		case <-g.stop:
 			return
 		case <-t.C:
 		}
-		file, err := resolveGeoPath(g.path)
+		sig, err := statGeoPath(g.path)
 		if err != nil {
 			continue // a file being replaced may be missing for a moment
 		}
-		fi, err := os.Stat(file)
-		if err != nil {
-			continue
-		}
-		sig := fileSig{path: file, fi: fi}
 		g.mu.Lock()
-		unchanged := sig.same(g.loaded)
+		unchanged := sameSigs(sig, g.loaded)
 		g.mu.Unlock()
 		switch {
-		case unchanged, sig.same(failed):
-			pending = fileSig{}
+		case unchanged, sameSigs(sig, failed):
+			pending = nil
 			continue
-		case !sig.same(pending):
+		case !sameSigs(sig, pending):
 			// Changed since the last look: wait one interval for it to settle.
 			pending = sig
 			continue
 		}
-		pending = fileSig{}
+		pending = nil
 		if err := g.load(); err != nil {
 			if errors.Is(err, ErrGeoClosed) {
 				return
 			}
 			failed = sig
 			g.logger.Error("usersessions: GeoIP database reload failed; keeping the current one",
-				"file", file, "err", err)
+				"path", g.path, "err", err)
 		}
 	}
+}
+
+// statGeoPath returns the signatures of the files resolveGeoPath chooses.
+func statGeoPath(path string) ([]fileSig, error) {
+	files, err := resolveGeoPath(path)
+	if err != nil {
+		return nil, err
+	}
+	sigs := make([]fileSig, len(files))
+	for i, file := range files {
+		fi, err := os.Stat(file)
+		if err != nil {
+			return nil, err
+		}
+		sigs[i] = fileSig{path: file, fi: fi}
+	}
+	return sigs, nil
+}
+
+// sameSigs reports whether a and b name the same versions of the same files.
+func sameSigs(a, b []fileSig) bool {
+	return slices.EqualFunc(a, b, fileSig.same)
 }

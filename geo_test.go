@@ -743,3 +743,96 @@ func TestGeoLanguagesUndeclared(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenGeoDirectoryCountryFallback: with a City and a Country database in
+// one directory, what the City database does not know comes from the
+// Country one.
+func TestOpenGeoDirectoryCountryFallback(t *testing.T) {
+	dir := t.TempDir()
+	writeTestCityDB(t, filepath.Join(dir, "GeoLite2-City.mmdb"), map[string]testGeoEntry{
+		"192.0.2.0/24": london,
+		// A City record naming a city but no country.
+		"198.51.100.0/24": {City: "Zwolle", TimeZone: "Europe/Amsterdam"},
+	})
+	writeTestCountryDB(t, filepath.Join(dir, "GeoLite2-Country.mmdb"), map[string]testGeoEntry{
+		"192.0.2.0/24":    {Country: "Elsewhere", CountryCode: "XX"},
+		"198.51.100.0/24": {Country: "Netherlands", CountryCode: "NL", Continent: "Europe", ContinentCode: "EU"},
+		"2001:db8::/32": {Country: "Japan", CountryCode: "JP", Continent: "Asia", ContinentCode: "AS",
+			CountryNames: map[string]string{"zh-CN": "日本"}},
+	})
+	g, err := OpenGeo(dir, &GeoOptions{Languages: []string{"zh"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	cases := []struct {
+		ip   netip.Addr
+		want string
+	}{
+		{ipLondon, "London, United Kingdom"}, // the City database wins
+		{ipJapan, "日本"},                      // only the Country database knows it
+		{ipZwolle, "Zwolle, Netherlands"},    // the country comes from the Country database
+		{ipUnknown, ""},
+	}
+	for _, c := range cases {
+		if got := g.Location(c.ip); got != c.want {
+			t.Errorf("Location(%v) = %q, want %q", c.ip, got, c.want)
+		}
+	}
+	want := LocationInfo{City: "Zwolle", Country: "Netherlands", CountryCode: "NL",
+		Continent: "Europe", ContinentCode: "EU", TimeZone: "Europe/Amsterdam"}
+	if info, ok := g.LocationInfo(ipZwolle); !ok || info != want {
+		t.Errorf("LocationInfo(%v) = %#v, %v; want %#v, true", ipZwolle, info, ok, want)
+	}
+	want = LocationInfo{Country: "日本", CountryCode: "JP", Continent: "Asia", ContinentCode: "AS"}
+	if info, ok := g.LocationInfo(ipJapan); !ok || info != want {
+		t.Errorf("LocationInfo(%v) = %#v, %v; want %#v, true", ipJapan, info, ok, want)
+	}
+
+	// Reload reads both files again.
+	writeTestCountryDB(t, filepath.Join(dir, "GeoLite2-Country.mmdb"), map[string]testGeoEntry{
+		"2001:db8::/32": {Country: "Nippon", CountryCode: "JP"},
+	})
+	if err := g.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.Location(ipJapan); got != "Nippon" {
+		t.Errorf("after Reload: Location(%v) = %q, want the new Country database's answer", ipJapan, got)
+	}
+	// A broken Country database fails the reload and keeps both old ones.
+	writeGeoTestFile(t, filepath.Join(dir, "GeoLite2-Country.mmdb"), []byte("broken"))
+	if err := g.Reload(); !errors.Is(err, ErrGeoInvalid) || !strings.Contains(err.Error(), "GeoLite2-Country.mmdb") {
+		t.Errorf("Reload with a broken Country database = %v, want ErrGeoInvalid naming the file", err)
+	}
+	if got := g.Location(ipJapan); got != "Nippon" {
+		t.Errorf("after a failed Reload: Location(%v) = %q, want the previous answer", ipJapan, got)
+	}
+}
+
+// TestGeoWatcherCountryFallback: the watcher also reloads when only the
+// Country database of a directory changes.
+func TestGeoWatcherCountryFallback(t *testing.T) {
+	dir := t.TempDir()
+	writeTestCityDB(t, filepath.Join(dir, "GeoLite2-City.mmdb"), map[string]testGeoEntry{"192.0.2.0/24": london})
+	country := filepath.Join(dir, "GeoLite2-Country.mmdb")
+	writeTestCountryDB(t, country, map[string]testGeoEntry{"2001:db8::/32": {Country: "A"}})
+	g, err := OpenGeo(dir, &GeoOptions{WatchInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if got := g.Location(ipJapan); got != "A" {
+		t.Fatalf("Location(%v) = %q, want %q", ipJapan, got, "A")
+	}
+	writeTestCountryDB(t, country, map[string]testGeoEntry{"2001:db8::/32": {Country: "Bb"}})
+	deadline := time.Now().Add(5 * time.Second)
+	for g.Location(ipJapan) != "Bb" && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	if got := g.Location(ipJapan); got != "Bb" {
+		t.Errorf("watcher did not reload the Country database: Location = %q", got)
+	}
+	if got := g.Location(ipLondon); got != "London, United Kingdom" {
+		t.Errorf("after the watcher's reload: Location(%v) = %q", ipLondon, got)
+	}
+}
