@@ -249,9 +249,14 @@ func newGeo(path string, opts *GeoOptions) *Geo {
 
 // Location returns where ip is, for display: "London, United Kingdom",
 // "United Kingdom" when the database knows only the country, or "" for
-// private, loopback, link-local, multicast, unspecified and unknown
-// addresses, and on a nil or closed Geo. IPv4-mapped IPv6 addresses are
-// looked up as IPv4.
+// private, loopback, link-local, multicast, unspecified, carrier-grade NAT
+// (100.64.0.0/10), reserved (0.0.0.0/8, 240.0.0.0/4) and unknown
+// addresses, and on a nil or closed Geo. IPv6 addresses that embed an IPv4
+// one are looked up as that IPv4 address, as MaxMind's databases alias
+// them: IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d), 6to4
+// (2002:aabb:ccdd::/48) and Teredo (2001:0:aabb:ccdd::/64, the server's
+// address); so they answer the same in an IPv4-only database, and never
+// for a private IPv4 address.
 func (g *Geo) Location(ip netip.Addr) string {
 	a, ok := g.lookup(ip)
 	if !ok {
@@ -272,7 +277,7 @@ func (g *Geo) lookup(ip netip.Addr) (geoAnswer, bool) {
 	if g == nil {
 		return geoAnswer{}, false
 	}
-	ip = ip.Unmap().WithZone("")
+	ip = geoIPv4Of(ip.WithZone(""))
 	if !geoPublic(ip) {
 		return geoAnswer{}, false
 	}
@@ -301,14 +306,50 @@ func (g *Geo) lookup(ip netip.Addr) (geoAnswer, bool) {
 	return geoAnswer{info: info, label: info.String()}, true
 }
 
-// cgnat is the shared address space of carrier-grade NAT (RFC 6598): not
-// "private" to net/netip, but just as meaningless to a GeoIP database.
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+// geoReserved are networks net/netip does not call private or special but
+// that are just as meaningless to a GeoIP database: the shared address
+// space of carrier-grade NAT (RFC 6598), "this network" (RFC 791) and the
+// reserved class E with the broadcast address (RFC 1112, RFC 919).
+var geoReserved = []netip.Prefix{
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+}
+
+// geoIPv4Of returns the IPv4 address that MaxMind's databases look up for
+// ip (see Location), or ip itself.
+func geoIPv4Of(ip netip.Addr) netip.Addr {
+	ip = ip.Unmap()
+	if !ip.Is6() {
+		return ip
+	}
+	b := ip.As16()
+	var v4 [4]byte
+	switch {
+	case b[0] == 0x20 && b[1] == 0x02: // 6to4, RFC 3056
+		copy(v4[:], b[2:6])
+	case b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0: // Teredo, RFC 4380
+		copy(v4[:], b[4:8])
+	case [12]byte(b[:12]) == [12]byte{}: // IPv4-compatible, RFC 4291 2.5.5.1
+		copy(v4[:], b[12:])
+	default:
+		return ip
+	}
+	return netip.AddrFrom4(v4)
+}
 
 // geoPublic reports whether ip is worth looking up.
 func geoPublic(ip netip.Addr) bool {
-	return ip.IsValid() && !ip.IsUnspecified() && !ip.IsLoopback() && !ip.IsPrivate() &&
-		!ip.IsLinkLocalUnicast() && !ip.IsMulticast() && !cgnat.Contains(ip)
+	if !ip.IsValid() || ip.IsUnspecified() || ip.IsLoopback() || ip.IsPrivate() ||
+		ip.IsLinkLocalUnicast() || ip.IsMulticast() {
+		return false
+	}
+	for _, p := range geoReserved {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
 }
 
 func (db *geoDB) lookup(ip netip.Addr, logger *slog.Logger) (geoAnswer, bool) {

@@ -836,3 +836,50 @@ func TestGeoWatcherCountryFallback(t *testing.T) {
 		t.Errorf("after the watcher's reload: Location(%v) = %q", ipLondon, got)
 	}
 }
+
+// TestGeoEmbeddedIPv4 covers the IPv6 forms of IPv4 addresses that
+// MaxMind's databases alias to their IPv4 records: IPv4-compatible
+// (::a.b.c.d), 6to4 (2002:AABB:CCDD::/48) and Teredo (server address in
+// bits 32-63). They answer as the IPv4 address would, in every kind of
+// database, and never for an address that is not public.
+func TestGeoEmbeddedIPv4(t *testing.T) {
+	reserved := testGeoEntry{City: "Nowhere", Country: "Reserved"}
+	entries := map[string]testGeoEntry{
+		"192.0.2.0/24": london,
+		"10.0.0.0/8":   reserved, "127.0.0.0/8": reserved, "0.0.0.0/8": reserved,
+		"240.0.0.0/4": reserved, "100.64.0.0/10": reserved,
+	}
+	public := []string{"::192.0.2.10", "2002:c000:20a::1", "2002:c000:20a:1::1", "2001:0:c000:20a::1"}
+	private := []string{
+		"::10.1.2.3", "2002:a01:203::1", "2001:0:a01:203::1", "::127.0.0.1", "2002:7f00:1::1",
+		"::100.64.0.1", "0.1.2.3", "::ffff:0.1.2.3", "240.1.2.3", "255.255.255.255",
+	}
+	for _, c := range []struct {
+		name string
+		opts mmdbwriter.Options
+	}{
+		{"IPv6 database", mmdbwriter.Options{DatabaseType: "GeoIP2-City"}},
+		{"IPv6 database without aliases", mmdbwriter.Options{DatabaseType: "GeoIP2-City", DisableIPv4Aliasing: true}},
+		{"IPv4 database", mmdbwriter.Options{DatabaseType: "GeoIP2-City", IPVersion: 4}},
+	} {
+		g, err := OpenGeoBytes(buildTestGeoDBWith(t, c.opts, entries), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range public {
+			if got := g.Location(netip.MustParseAddr(s)); got != "London, United Kingdom" {
+				t.Errorf("%s: Location(%s) = %q, want London's answer", c.name, s, got)
+			}
+		}
+		for _, s := range private {
+			ip := netip.MustParseAddr(s)
+			if got := g.Location(ip); got != "" {
+				t.Errorf("%s: Location(%s) = %q, want \"\"", c.name, s, got)
+			}
+			if _, ok := g.LocationInfo(ip); ok {
+				t.Errorf("%s: LocationInfo(%s) found a record", c.name, s)
+			}
+		}
+		g.Close()
+	}
+}
