@@ -563,6 +563,9 @@ func (g *Geo) openDB(data []byte, name string) (*geoDB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrGeoInvalid, err)
 	}
+	if err := checkGeoSeparator(data, r.Metadata); err != nil {
+		return nil, err
+	}
 	if err := checkGeoReader(r, g.verify); err != nil {
 		return nil, err
 	}
@@ -579,6 +582,27 @@ func (g *Geo) openDB(data []byte, name string) (*geoDB, error) {
 		db.metaTags[l] = parseGeoLang(l)
 	}
 	return db, nil
+}
+
+// checkGeoSeparator checks the 16 zero bytes that must follow the search
+// tree: cheap, and a damaged node count or record size would otherwise make
+// every lookup fail.
+func checkGeoSeparator(data []byte, md maxminddb.Metadata) error {
+	tree := uint64(md.NodeCount) * uint64(md.RecordSize) / 4
+	if tree > uint64(len(data)) || uint64(len(data))-tree < 16 || !isZero(data[tree:tree+16]) {
+		return fmt.Errorf("%w: search tree does not end where the metadata says (node count %d, record size %d)",
+			ErrGeoInvalid, md.NodeCount, md.RecordSize)
+	}
+	return nil
+}
+
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // checkGeoReader rejects databases Geo cannot use. The database type is

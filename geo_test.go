@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/netip"
@@ -418,30 +419,50 @@ func TestOpenGeoBytes(t *testing.T) {
 
 func TestGeoVerify(t *testing.T) {
 	data := buildTestGeoDB(t, "GeoIP2-City", testCities)
-	g, err := OpenGeoBytes(data, nil)
-	if err != nil {
-		t.Fatal(err)
+	// Turn Zwolle's name, a 6-byte string, into a 6-byte double, as in
+	// MaxMind's GeoIP2-City-Test-Broken-Double-Format.mmdb: London's
+	// lookups do not read it, the full verification does.
+	at := bytes.Index(data, []byte("\x46Zwolle"))
+	if at < 0 {
+		t.Fatal("no 6-byte string Zwolle in the test database")
 	}
-	// Break the 16 zero bytes between search tree and data section: lookups
-	// do not read them, the full verification does.
-	md := g.current.Load().reader.Metadata
-	sep := int(md.NodeCount * md.RecordSize / 4)
-	g.Close()
 	broken := slices.Clone(data)
-	binary.BigEndian.PutUint64(broken[sep:], ^uint64(0))
+	broken[at] = 0x66
 
 	path := filepath.Join(t.TempDir(), "GeoIP2-City.mmdb")
 	writeGeoTestFile(t, path, broken)
-	g, err = OpenGeo(path, nil)
+	g, err := OpenGeo(path, &GeoOptions{Logger: discardGeoLogger})
 	if err != nil {
 		t.Fatalf("without Verify the damage is not looked for, yet OpenGeo = %v", err)
 	}
 	if got := g.Location(ipLondon); got != "London, United Kingdom" {
 		t.Errorf("Location = %q", got)
 	}
+	if got := g.Location(ipZwolle); got != "" {
+		t.Errorf("Location of the damaged record = %q, want \"\"", got)
+	}
 	g.Close()
 	if _, err := OpenGeo(path, &GeoOptions{Verify: true}); !errors.Is(err, ErrGeoInvalid) {
 		t.Errorf("OpenGeo with Verify = %v, want ErrGeoInvalid", err)
+	}
+}
+
+// TestGeoSearchTreeSeparator: the 16 zero bytes that end the search tree
+// are checked at every open, Verify or not, since a damaged node count or
+// record size would otherwise fail every lookup.
+func TestGeoSearchTreeSeparator(t *testing.T) {
+	data := buildTestGeoDB(t, "GeoIP2-City", testCities)
+	g, err := OpenGeoBytes(data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := g.current.Load().reader.Metadata
+	sep := int(md.NodeCount * md.RecordSize / 4)
+	g.Close()
+	broken := slices.Clone(data)
+	binary.BigEndian.PutUint64(broken[sep:], ^uint64(0))
+	if _, err := OpenGeoBytes(broken, nil); !errors.Is(err, ErrGeoInvalid) {
+		t.Errorf("OpenGeoBytes with a damaged separator = %v, want ErrGeoInvalid", err)
 	}
 }
 
@@ -604,61 +625,56 @@ func waitForLocation(t *testing.T, g *Geo, want string) {
 	}
 }
 
-// TestGeoMaxMindTestDatabases checks MaxMind's own test databases (outside
-// the repository) against the known answers of their README.
-func TestGeoMaxMindTestDatabases(t *testing.T) {
-	dir := filepath.Join("..", "shared", "testdata", "maxmind")
-	if _, err := os.Stat(filepath.Join(dir, "GeoIP2-City-Test.mmdb")); err != nil {
-		t.Skipf("MaxMind test databases not present in %s: %v", dir, err)
+// TestOpenGeoDamaged damages a small database byte by byte, and cuts it
+// short at every length: each result must open with a clear error (invalid
+// or of the wrong type, never a panic), or open and answer every lookup
+// without panicking.
+func TestOpenGeoDamaged(t *testing.T) {
+	valid := buildTestGeoDB(t, "GeoIP2-City", testCities)
+	ips := []netip.Addr{ipLondon, ipZwolle, ipHague, ipJapan, ipUnknown}
+	check := func(what string, data []byte, verify bool) {
+		t.Helper()
+		g, err := OpenGeoBytes(data, &GeoOptions{Verify: verify, Logger: discardGeoLogger})
+		if err != nil {
+			if g != nil || !errors.Is(err, ErrGeoInvalid) && !errors.Is(err, ErrGeoDatabaseType) {
+				t.Errorf("%s: OpenGeoBytes = %v, %v; want nil and ErrGeoInvalid or ErrGeoDatabaseType", what, g, err)
+			}
+			return
+		}
+		for _, ip := range ips {
+			loc := g.Location(ip)
+			if info, ok := g.LocationInfo(ip); loc != info.String() || !ok && loc != "" {
+				t.Errorf("%s: Location(%v) = %q, LocationInfo = %#v, %v", what, ip, loc, info, ok)
+			}
+		}
+		g.Close()
 	}
-	g, err := OpenGeo(filepath.Join(dir, "GeoIP2-City-Test.mmdb"), &GeoOptions{Verify: true})
-	if err != nil {
-		t.Fatal(err)
+	for i := range valid {
+		data := slices.Clone(valid)
+		data[i] ^= 0xff
+		check(fmt.Sprintf("byte %d inverted", i), data, i%2 == 0)
 	}
-	defer g.Close()
-	for ip, want := range map[string]string{
-		"81.2.69.142":    "London, United Kingdom",
-		"89.160.20.112":  "Linköping, Sweden",
-		"2.125.160.216":  "Boxford, United Kingdom",
-		"175.16.199.1":   "Changchun, China",
-		"214.78.124.1":   "United States",
-		"2001:480:10::1": "San Diego, United States",
-		"2001:218::1":    "Japan",
-		"1.1.1.1":        "",
-	} {
-		if got := g.Location(netip.MustParseAddr(ip)); got != want {
-			t.Errorf("GeoIP2-City-Test: Location(%s) = %q, want %q", ip, got, want)
+	for n := range len(valid) {
+		if _, err := OpenGeoBytes(valid[:n], nil); !errors.Is(err, ErrGeoInvalid) {
+			t.Errorf("cut to %d of %d bytes: OpenGeoBytes = %v, want ErrGeoInvalid", n, len(valid), err)
 		}
 	}
-	if info, _ := g.LocationInfo(netip.MustParseAddr("81.2.69.142")); info.CountryCode != "GB" || info.TimeZone != "Europe/London" {
-		t.Errorf("GeoIP2-City-Test: LocationInfo(81.2.69.142) = %+v", info)
-	}
 
-	c, err := OpenGeo(filepath.Join(dir, "GeoIP2-Country-Test.mmdb"), nil)
-	if err != nil {
-		t.Fatal(err)
+	// A node count larger than the file's search tree, as in MaxMind's
+	// GeoIP2-City-Test-Invalid-Node-Count.mmdb: a uint32 follows the key.
+	key := []byte("node_count")
+	at := bytes.LastIndex(valid, key)
+	if at < 0 || valid[at+len(key)]>>5 != 6 {
+		t.Fatalf("no uint32 node_count in the metadata")
 	}
-	defer c.Close()
-	if got := c.Location(netip.MustParseAddr("81.2.69.142")); got != "United Kingdom" {
-		t.Errorf("GeoIP2-Country-Test: Location = %q", got)
+	data := slices.Clone(valid)
+	for i := range int(valid[at+len(key)] & 0x1f) {
+		data[at+len(key)+1+i] = 0xff
 	}
-
-	// Deliberately broken files: a clear error at open, or "" per lookup.
-	if _, err := OpenGeo(filepath.Join(dir, "GeoIP2-City-Test-Invalid-Node-Count.mmdb"), nil); !errors.Is(err, ErrGeoInvalid) {
-		t.Errorf("Invalid-Node-Count: OpenGeo = %v, want ErrGeoInvalid", err)
-	}
-	broken := filepath.Join(dir, "GeoIP2-City-Test-Broken-Double-Format.mmdb")
-	if _, err := OpenGeo(broken, &GeoOptions{Verify: true}); !errors.Is(err, ErrGeoInvalid) {
-		t.Errorf("Broken-Double-Format with Verify: OpenGeo = %v, want ErrGeoInvalid", err)
-	}
-	logger, _ := newGeoTestLogger()
-	b, err := OpenGeo(broken, &GeoOptions{Logger: logger})
-	if err != nil {
-		t.Fatalf("Broken-Double-Format opens without Verify (its damage is in records), got %v", err)
-	}
-	defer b.Close()
-	if got := b.Location(netip.MustParseAddr("81.2.69.142")); got != "" {
-		t.Errorf("Broken-Double-Format: Location = %q, want \"\" for an undecodable record", got)
+	path := filepath.Join(t.TempDir(), "GeoIP2-City.mmdb")
+	writeGeoTestFile(t, path, data)
+	if _, err := OpenGeo(path, nil); !errors.Is(err, ErrGeoInvalid) || !strings.Contains(err.Error(), path) {
+		t.Errorf("node count too large: OpenGeo = %v, want ErrGeoInvalid naming the file", err)
 	}
 }
 
