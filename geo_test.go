@@ -769,14 +769,17 @@ func TestOpenGeoDirectoryCountryFallback(t *testing.T) {
 		"192.0.2.0/24": london,
 		// A City record naming a city but no country.
 		"198.51.100.0/24": {City: "Zwolle", TimeZone: "Europe/Amsterdam"},
+		// A City record that fails to decode.
+		"203.0.113.0/24": {Raw: mmdbtype.Map{"country": mmdbtype.String("NL")}},
 	})
 	writeTestCountryDB(t, filepath.Join(dir, "GeoLite2-Country.mmdb"), map[string]testGeoEntry{
 		"192.0.2.0/24":    {Country: "Elsewhere", CountryCode: "XX"},
 		"198.51.100.0/24": {Country: "Netherlands", CountryCode: "NL", Continent: "Europe", ContinentCode: "EU"},
+		"203.0.113.0/24":  {Country: "Netherlands", CountryCode: "NL"},
 		"2001:db8::/32": {Country: "Japan", CountryCode: "JP", Continent: "Asia", ContinentCode: "AS",
 			CountryNames: map[string]string{"zh-CN": "日本"}},
 	})
-	g, err := OpenGeo(dir, &GeoOptions{Languages: []string{"zh"}})
+	g, err := OpenGeo(dir, &GeoOptions{Languages: []string{"zh"}, Logger: discardGeoLogger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -788,6 +791,7 @@ func TestOpenGeoDirectoryCountryFallback(t *testing.T) {
 		{ipLondon, "London, United Kingdom"}, // the City database wins
 		{ipJapan, "日本"},                      // only the Country database knows it
 		{ipZwolle, "Zwolle, Netherlands"},    // the country comes from the Country database
+		{ipHague, "Netherlands"},             // the City record is unreadable
 		{ipUnknown, ""},
 	}
 	for _, c := range cases {
