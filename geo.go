@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/oschwald/maxminddb-golang/v2"
+	"golang.org/x/text/language"
 )
 
 // Errors returned by OpenGeo, Reload and DownloadGeoIP. Test for them with
@@ -40,12 +41,18 @@ var (
 // no watcher, no full verification and slog.Default() for logs.
 type GeoOptions struct {
 	// Languages lists the preferred languages for names, best first, as
-	// GeoIP locale codes ("nl", "pt-BR", "zh-CN"); matching ignores case,
-	// and a bare language also matches its regional forms ("zh" finds
-	// "zh-CN", "pt-PT" falls back to "pt-BR"). Each field (city, region,
-	// country, continent) falls back on its own: a city named only in
-	// English still shows when the country has a Dutch name. After the list
-	// come English, then the database's other languages. Default {"en"}.
+	// BCP 47 tags like GeoIP's locale codes ("nl", "pt-BR", "zh-CN").
+	// Each is matched against the languages the records hold, whatever
+	// the file's metadata lists: first a name in that very language
+	// (ignoring case and spelling: "zh-cn", "zh-Hans-CN" find "zh-CN"),
+	// else one in another form of its base language, as
+	// golang.org/x/text/language parses them: "zh" finds "zh-CN", "pt"
+	// finds "pt-BR", "pt-PT" falls back to "pt" and then "pt-BR", and
+	// "zh-HK" prefers "zh-TW" (same script) to "zh-CN". Each field (city,
+	// region, country, continent) falls back on its own: a city named only
+	// in English still shows when the country has a Dutch name. After the
+	// list comes English (any form), then the languages the metadata
+	// lists, then any name at all, by language code. Default {"en"}.
 	Languages []string
 
 	// WatchInterval, when positive, starts a goroutine that checks the
@@ -115,15 +122,15 @@ func (l LocationInfo) String() string {
 // lookup. The price is memory: the file's size (GeoLite2-City is about
 // 60 MB), twice that for a moment during a reload.
 type Geo struct {
-	path    string // file or directory as given; "" for OpenGeoBytes
-	prefs   []string
+	path    string    // file or directory as given; "" for OpenGeoBytes
+	prefs   []geoLang // GeoOptions.Languages, then English
 	verify  bool
 	logger  *slog.Logger
 	current atomic.Pointer[geoDB] // nil once closed
 
 	mu     sync.Mutex // serializes loads and Close
 	closed bool
-	loaded fileSig // the file behind current, for the watcher
+	loaded []fileSig // the files behind current, for the watcher
 	stop   chan struct{}
 	done   chan struct{}
 }
@@ -131,9 +138,21 @@ type Geo struct {
 // geoDB is one loaded generation of the database.
 type geoDB struct {
 	reader *maxminddb.Reader
-	file   string   // for log messages
-	langs  []string // name lookup order: preferences, then English, then the rest
-	ipv4   bool     // IPv4-only database: IPv6 lookups would only error
+	file   string    // for log messages
+	prefs  []geoLang // the Geo's, shared and read-only
+	ipv4   bool      // IPv4-only database: IPv6 lookups would only error
+
+	// fallback is the Country database of the same directory, asked about
+	// what this City database does not know (see OpenGeo); nil if none.
+	fallback *geoDB
+
+	// metaLangs are the languages the metadata lists, in its order, and
+	// metaTags the same parsed; keyTags caches other record languages
+	// (see keyLang), keyTagsN counts its stores.
+	metaLangs []string
+	metaTags  map[string]geoLang
+	keyTags   sync.Map
+	keyTagsN  atomic.Int64
 
 	logged atomic.Bool // a decode failure was logged
 
@@ -173,10 +192,13 @@ func (s fileSig) same(o fileSig) bool {
 
 // OpenGeo opens a GeoIP database: path is a .mmdb file, or a directory in
 // which the first *City*.mmdb file in name order is used, else the first
-// *Country*.mmdb (so GeoIP2-City.mmdb wins over GeoLite2-City.mmdb, and a
-// City database over a Country one, since it holds the same countries).
-// Names in the directory starting with "." are ignored, as are the
-// temporary files DownloadGeoIP writes.
+// *Country*.mmdb (so GeoIP2-City.mmdb wins over GeoLite2-City.mmdb).
+// When the directory holds both a City and a Country database, both are
+// loaded: an address the City database does not know, or whose City record
+// fails to decode or names no country, is looked up in the Country
+// database, which then supplies the country and continent. Names in the
+// directory starting with "." are ignored, as are the temporary files
+// DownloadGeoIP writes.
 //
 // A missing file is an error wrapping fs.ErrNotExist; an empty, truncated or
 // corrupt file one wrapping ErrGeoInvalid; a database of another kind one
@@ -218,20 +240,23 @@ func newGeo(path string, opts *GeoOptions) *Geo {
 	}
 	for _, l := range o.Languages {
 		if l = strings.TrimSpace(l); l != "" {
-			g.prefs = append(g.prefs, l)
+			g.prefs = append(g.prefs, parseGeoLang(l))
 		}
 	}
-	if len(g.prefs) == 0 {
-		g.prefs = []string{"en"}
-	}
+	g.prefs = append(g.prefs, parseGeoLang("en"))
 	return g
 }
 
 // Location returns where ip is, for display: "London, United Kingdom",
 // "United Kingdom" when the database knows only the country, or "" for
-// private, loopback, link-local, multicast, unspecified and unknown
-// addresses, and on a nil or closed Geo. IPv4-mapped IPv6 addresses are
-// looked up as IPv4.
+// private, loopback, link-local, multicast, unspecified, carrier-grade NAT
+// (100.64.0.0/10), reserved (0.0.0.0/8, 240.0.0.0/4) and unknown
+// addresses, and on a nil or closed Geo. IPv6 addresses that embed an IPv4
+// one are looked up as that IPv4 address, as MaxMind's databases alias
+// them: IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d), 6to4
+// (2002:aabb:ccdd::/48) and Teredo (2001:0:aabb:ccdd::/64, the server's
+// address); so they answer the same in an IPv4-only database, and never
+// for a private IPv4 address.
 func (g *Geo) Location(ip netip.Addr) string {
 	a, ok := g.lookup(ip)
 	if !ok {
@@ -252,7 +277,7 @@ func (g *Geo) lookup(ip netip.Addr) (geoAnswer, bool) {
 	if g == nil {
 		return geoAnswer{}, false
 	}
-	ip = ip.Unmap().WithZone("")
+	ip = geoIPv4Of(ip.WithZone(""))
 	if !geoPublic(ip) {
 		return geoAnswer{}, false
 	}
@@ -260,23 +285,77 @@ func (g *Geo) lookup(ip netip.Addr) (geoAnswer, bool) {
 	if db == nil {
 		return geoAnswer{}, false
 	}
-	if db.ipv4 && !ip.Is4() {
-		return geoAnswer{}, false
+	a, ok := db.lookup(ip, g.logger)
+	if db.fallback == nil || ok && (a.info.Country != "" || a.info.CountryCode != "") {
+		return a, ok
 	}
-	return db.lookup(ip, g.logger)
+	c, cok := db.fallback.lookup(ip, g.logger)
+	switch {
+	case !cok:
+		return a, ok
+	case !ok:
+		return c, true
+	}
+	// A City record without a country: take it, and the continent where
+	// missing, from the Country database.
+	info := a.info
+	info.Country, info.CountryCode = c.info.Country, c.info.CountryCode
+	if info.Continent == "" && info.ContinentCode == "" {
+		info.Continent, info.ContinentCode = c.info.Continent, c.info.ContinentCode
+	}
+	return geoAnswer{info: info, label: info.String()}, true
 }
 
-// cgnat is the shared address space of carrier-grade NAT (RFC 6598): not
-// "private" to net/netip, but just as meaningless to a GeoIP database.
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+// geoReserved are networks net/netip does not call private or special but
+// that are just as meaningless to a GeoIP database: the shared address
+// space of carrier-grade NAT (RFC 6598), "this network" (RFC 791) and the
+// reserved class E with the broadcast address (RFC 1112, RFC 919).
+var geoReserved = []netip.Prefix{
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+}
+
+// geoIPv4Of returns the IPv4 address that MaxMind's databases look up for
+// ip (see Location), or ip itself.
+func geoIPv4Of(ip netip.Addr) netip.Addr {
+	ip = ip.Unmap()
+	if !ip.Is6() {
+		return ip
+	}
+	b := ip.As16()
+	var v4 [4]byte
+	switch {
+	case b[0] == 0x20 && b[1] == 0x02: // 6to4, RFC 3056
+		copy(v4[:], b[2:6])
+	case b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0: // Teredo, RFC 4380
+		copy(v4[:], b[4:8])
+	case [12]byte(b[:12]) == [12]byte{}: // IPv4-compatible, RFC 4291 2.5.5.1
+		copy(v4[:], b[12:])
+	default:
+		return ip
+	}
+	return netip.AddrFrom4(v4)
+}
 
 // geoPublic reports whether ip is worth looking up.
 func geoPublic(ip netip.Addr) bool {
-	return ip.IsValid() && !ip.IsUnspecified() && !ip.IsLoopback() && !ip.IsPrivate() &&
-		!ip.IsLinkLocalUnicast() && !ip.IsMulticast() && !cgnat.Contains(ip)
+	if !ip.IsValid() || ip.IsUnspecified() || ip.IsLoopback() || ip.IsPrivate() ||
+		ip.IsLinkLocalUnicast() || ip.IsMulticast() {
+		return false
+	}
+	for _, p := range geoReserved {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
 }
 
 func (db *geoDB) lookup(ip netip.Addr, logger *slog.Logger) (geoAnswer, bool) {
+	if db.ipv4 && !ip.Is4() {
+		return geoAnswer{}, false
+	}
 	res := db.reader.Lookup(ip)
 	if err := res.Err(); err != nil {
 		db.logFailure(logger, "lookup", err)
@@ -364,60 +443,117 @@ func (db *geoDB) decode(res maxminddb.Result) (a geoAnswer, err error) {
 	return geoAnswer{info: info, label: info.String()}, nil
 }
 
-// name picks a name in the first language of db.langs that has one. Names in
-// languages the metadata does not list are a last resort, taken in key order
+// name picks a name for a record field: for each preference (see
+// GeoOptions.Languages), then English, the best name in its language; then
+// one in a language the metadata lists, in its order; then any, in key order
 // so the answer does not change from one call to the next.
 func (db *geoDB) name(names map[string]string) string {
 	if len(names) == 0 {
 		return ""
 	}
-	for _, l := range db.langs {
+	for i := range db.prefs {
+		if n := db.nameIn(names, &db.prefs[i]); n != "" {
+			return n
+		}
+	}
+	for _, l := range db.metaLangs {
 		if n := names[l]; n != "" {
 			return n
 		}
 	}
-	best := ""
+	best, found := "", false
 	for k, n := range names {
-		if n != "" && (best == "" || k < best) {
-			best = k
+		if n != "" && (!found || k < best) {
+			best, found = k, true
 		}
 	}
 	return names[best]
 }
 
-// languageOrder builds the lookup order for names: for each preference the
-// database's own spelling of it, the preference as given, and the
-// database's regional forms of its base language; then English; then every
-// language of the database.
-func languageOrder(prefs, dbLangs []string) []string {
-	var order []string
-	add := func(l string) {
-		if l != "" && !slices.Contains(order, l) {
-			order = append(order, l)
+// geoLang is one preferred language, parsed once.
+type geoLang struct {
+	raw    string
+	tag    language.Tag
+	parsed bool            // raw is a valid BCP 47 tag
+	base   language.Base   // its base language
+	script language.Script // its script, explicit or most likely
+}
+
+func parseGeoLang(s string) geoLang {
+	l := geoLang{raw: s}
+	t, err := language.Parse(s)
+	if err != nil {
+		return l
+	}
+	l.tag, l.parsed = t, true
+	l.base, _ = t.Base()
+	l.script, _ = t.Script()
+	return l
+}
+
+// nameIn returns the name in p's language: the one in p itself (case and
+// spelling ignored), else the best of those in another form of p's base
+// language, ranked by sharing p's script ("zh-HK" is closer to "zh-TW"
+// than to "zh-CN"), then by being the bare language ("pt" before "pt-BR"),
+// then by key. It returns "" when names has none of them.
+func (db *geoDB) nameIn(names map[string]string, p *geoLang) string {
+	if n := names[p.raw]; n != "" {
+		return n
+	}
+	best, bestRank := "", 0
+	for k, n := range names {
+		if n == "" {
+			continue
+		}
+		if strings.EqualFold(k, p.raw) {
+			return n
+		}
+		if !p.parsed {
+			continue
+		}
+		kl := db.keyLang(k)
+		if !kl.parsed || kl.base != p.base {
+			continue
+		}
+		if kl.tag == p.tag {
+			return n
+		}
+		rank := 1
+		if kl.script != p.script {
+			rank += 2
+		}
+		if _, s, r := kl.tag.Raw(); s != (language.Script{}) || r != (language.Region{}) {
+			rank++
+		}
+		if best == "" || rank < bestRank || rank == bestRank && k < best {
+			best, bestRank = k, rank
 		}
 	}
-	base := func(l string) string {
-		b, _, _ := strings.Cut(l, "-")
-		return b
+	if best == "" {
+		return ""
 	}
-	for _, p := range prefs {
-		for _, d := range dbLangs {
-			if strings.EqualFold(d, p) {
-				add(d)
-			}
-		}
-		add(p)
-		for _, d := range dbLangs {
-			if strings.EqualFold(base(d), base(p)) {
-				add(d)
-			}
-		}
+	return names[best]
+}
+
+// geoKeyCacheMax bounds the parsed record languages a database generation
+// keeps beyond those its metadata lists, so a hostile file cannot grow it.
+const geoKeyCacheMax = 64
+
+// keyLang parses a record's language key. The metadata's languages are
+// parsed at open; other keys are cached up to geoKeyCacheMax, then parsed
+// on every use (decoded records are cached anyway).
+func (db *geoDB) keyLang(k string) geoLang {
+	if l, ok := db.metaTags[k]; ok {
+		return l
 	}
-	add("en")
-	for _, d := range dbLangs {
-		add(d)
+	if v, ok := db.keyTags.Load(k); ok {
+		return v.(geoLang)
 	}
-	return order
+	l := parseGeoLang(k)
+	if db.keyTagsN.Add(1) <= geoKeyCacheMax {
+		db.keyTags.Store(strings.Clone(k), l)
+	}
+	return l
 }
 
 // openDB validates data as a City or Country database and wraps it; name
@@ -427,16 +563,46 @@ func (g *Geo) openDB(data []byte, name string) (*geoDB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrGeoInvalid, err)
 	}
+	if err := checkGeoSeparator(data, r.Metadata); err != nil {
+		return nil, err
+	}
 	if err := checkGeoReader(r, g.verify); err != nil {
 		return nil, err
 	}
-	return &geoDB{
-		reader: r,
-		file:   name,
-		langs:  languageOrder(g.prefs, r.Metadata.Languages),
-		ipv4:   r.Metadata.IPVersion == 4,
-		cache:  make(map[uintptr]geoAnswer),
-	}, nil
+	db := &geoDB{
+		reader:    r,
+		file:      name,
+		prefs:     g.prefs,
+		ipv4:      r.Metadata.IPVersion == 4,
+		metaLangs: r.Metadata.Languages,
+		metaTags:  make(map[string]geoLang, len(r.Metadata.Languages)),
+		cache:     make(map[uintptr]geoAnswer),
+	}
+	for _, l := range r.Metadata.Languages {
+		db.metaTags[l] = parseGeoLang(l)
+	}
+	return db, nil
+}
+
+// checkGeoSeparator checks the 16 zero bytes that must follow the search
+// tree: cheap, and a damaged node count or record size would otherwise make
+// every lookup fail.
+func checkGeoSeparator(data []byte, md maxminddb.Metadata) error {
+	tree := uint64(md.NodeCount) * uint64(md.RecordSize) / 4
+	if tree > uint64(len(data)) || uint64(len(data))-tree < 16 || !isZero(data[tree:tree+16]) {
+		return fmt.Errorf("%w: search tree does not end where the metadata says (node count %d, record size %d)",
+			ErrGeoInvalid, md.NodeCount, md.RecordSize)
+	}
+	return nil
+}
+
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // checkGeoReader rejects databases Geo cannot use. The database type is
@@ -467,20 +633,29 @@ func (g *Geo) loadLocked() error {
 	if g.closed {
 		return ErrGeoClosed
 	}
-	file, err := resolveGeoPath(g.path)
+	files, err := resolveGeoPath(g.path)
 	if err != nil {
 		return err
 	}
-	data, sig, err := readGeoFile(file)
-	if err != nil {
-		return err
+	var dbs []*geoDB
+	var sigs []fileSig
+	for _, file := range files {
+		data, sig, err := readGeoFile(file)
+		if err != nil {
+			return err
+		}
+		db, err := g.openDB(data, file)
+		if err != nil {
+			return fmt.Errorf("open GeoIP database %s: %w", file, err)
+		}
+		dbs = append(dbs, db)
+		sigs = append(sigs, sig)
 	}
-	db, err := g.openDB(data, file)
-	if err != nil {
-		return fmt.Errorf("open GeoIP database %s: %w", file, err)
+	if len(dbs) > 1 {
+		dbs[0].fallback = dbs[1]
 	}
-	g.current.Store(db)
-	g.loaded = sig
+	g.current.Store(dbs[0])
+	g.loaded = sigs
 	return nil
 }
 
@@ -510,19 +685,19 @@ func readGeoFile(file string) ([]byte, fileSig, error) {
 	return data, fileSig{path: file, fi: fi}, nil
 }
 
-// resolveGeoPath returns path itself for a file, or the database chosen in a
-// directory (see OpenGeo).
-func resolveGeoPath(path string) (string, error) {
+// resolveGeoPath returns path itself for a file, or the databases chosen in
+// a directory (see OpenGeo): the City one, then the Country one.
+func resolveGeoPath(path string) ([]string, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return "", fmt.Errorf("open GeoIP database: %w", err)
+		return nil, fmt.Errorf("open GeoIP database: %w", err)
 	}
 	if !fi.IsDir() {
-		return path, nil
+		return []string{path}, nil
 	}
 	entries, err := os.ReadDir(path)
 	if err != nil {
-		return "", fmt.Errorf("open GeoIP database: %w", err)
+		return nil, fmt.Errorf("open GeoIP database: %w", err)
 	}
 	var city, country []string
 	for _, e := range entries {
@@ -539,13 +714,17 @@ func resolveGeoPath(path string) (string, error) {
 	}
 	sort.Strings(city)
 	sort.Strings(country)
-	switch {
-	case len(city) > 0:
-		return filepath.Join(path, city[0]), nil
-	case len(country) > 0:
-		return filepath.Join(path, country[0]), nil
+	var files []string
+	if len(city) > 0 {
+		files = append(files, filepath.Join(path, city[0]))
 	}
-	return "", fmt.Errorf("open GeoIP database %s: %w", path, ErrGeoNoDatabase)
+	if len(country) > 0 {
+		files = append(files, filepath.Join(path, country[0]))
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("open GeoIP database %s: %w", path, ErrGeoNoDatabase)
+	}
+	return files, nil
 }
 
 // Reload reads the database file again (for a directory, chooses the file
@@ -599,42 +778,59 @@ func (g *Geo) watch(interval time.Duration) {
 	defer close(g.done)
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	var pending, failed fileSig
+	var pending, failed []fileSig
 	for {
 		select {
 		case <-g.stop:
 			return
 		case <-t.C:
 		}
-		file, err := resolveGeoPath(g.path)
+		sig, err := statGeoPath(g.path)
 		if err != nil {
 			continue // a file being replaced may be missing for a moment
 		}
-		fi, err := os.Stat(file)
-		if err != nil {
-			continue
-		}
-		sig := fileSig{path: file, fi: fi}
 		g.mu.Lock()
-		unchanged := sig.same(g.loaded)
+		unchanged := sameSigs(sig, g.loaded)
 		g.mu.Unlock()
 		switch {
-		case unchanged, sig.same(failed):
-			pending = fileSig{}
+		case unchanged, sameSigs(sig, failed):
+			pending = nil
 			continue
-		case !sig.same(pending):
+		case !sameSigs(sig, pending):
 			// Changed since the last look: wait one interval for it to settle.
 			pending = sig
 			continue
 		}
-		pending = fileSig{}
+		pending = nil
 		if err := g.load(); err != nil {
 			if errors.Is(err, ErrGeoClosed) {
 				return
 			}
 			failed = sig
 			g.logger.Error("usersessions: GeoIP database reload failed; keeping the current one",
-				"file", file, "err", err)
+				"path", g.path, "err", err)
 		}
 	}
+}
+
+// statGeoPath returns the signatures of the files resolveGeoPath chooses.
+func statGeoPath(path string) ([]fileSig, error) {
+	files, err := resolveGeoPath(path)
+	if err != nil {
+		return nil, err
+	}
+	sigs := make([]fileSig, len(files))
+	for i, file := range files {
+		fi, err := os.Stat(file)
+		if err != nil {
+			return nil, err
+		}
+		sigs[i] = fileSig{path: file, fi: fi}
+	}
+	return sigs, nil
+}
+
+// sameSigs reports whether a and b name the same versions of the same files.
+func sameSigs(a, b []fileSig) bool {
+	return slices.EqualFunc(a, b, fileSig.same)
 }

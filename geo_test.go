@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/netip"
@@ -215,14 +216,6 @@ func maps2(a, b map[string]testGeoEntry) map[string]testGeoEntry {
 	return m
 }
 
-func TestLanguageOrder(t *testing.T) {
-	got := languageOrder([]string{"pt-PT", "EN"}, []string{"de", "en", "pt-BR", "zh-CN"})
-	want := []string{"pt-PT", "pt-BR", "en", "EN", "de", "zh-CN"}
-	if !slices.Equal(got, want) {
-		t.Errorf("languageOrder = %q, want %q", got, want)
-	}
-}
-
 func TestGeoNil(t *testing.T) {
 	var g *Geo
 	if got := g.Location(ipLondon); got != "" {
@@ -426,30 +419,50 @@ func TestOpenGeoBytes(t *testing.T) {
 
 func TestGeoVerify(t *testing.T) {
 	data := buildTestGeoDB(t, "GeoIP2-City", testCities)
-	g, err := OpenGeoBytes(data, nil)
-	if err != nil {
-		t.Fatal(err)
+	// Turn Zwolle's name, a 6-byte string, into a 6-byte double, as in
+	// MaxMind's GeoIP2-City-Test-Broken-Double-Format.mmdb: London's
+	// lookups do not read it, the full verification does.
+	at := bytes.Index(data, []byte("\x46Zwolle"))
+	if at < 0 {
+		t.Fatal("no 6-byte string Zwolle in the test database")
 	}
-	// Break the 16 zero bytes between search tree and data section: lookups
-	// do not read them, the full verification does.
-	md := g.current.Load().reader.Metadata
-	sep := int(md.NodeCount * md.RecordSize / 4)
-	g.Close()
 	broken := slices.Clone(data)
-	binary.BigEndian.PutUint64(broken[sep:], ^uint64(0))
+	broken[at] = 0x66
 
 	path := filepath.Join(t.TempDir(), "GeoIP2-City.mmdb")
 	writeGeoTestFile(t, path, broken)
-	g, err = OpenGeo(path, nil)
+	g, err := OpenGeo(path, &GeoOptions{Logger: discardGeoLogger})
 	if err != nil {
 		t.Fatalf("without Verify the damage is not looked for, yet OpenGeo = %v", err)
 	}
 	if got := g.Location(ipLondon); got != "London, United Kingdom" {
 		t.Errorf("Location = %q", got)
 	}
+	if got := g.Location(ipZwolle); got != "" {
+		t.Errorf("Location of the damaged record = %q, want \"\"", got)
+	}
 	g.Close()
 	if _, err := OpenGeo(path, &GeoOptions{Verify: true}); !errors.Is(err, ErrGeoInvalid) {
 		t.Errorf("OpenGeo with Verify = %v, want ErrGeoInvalid", err)
+	}
+}
+
+// TestGeoSearchTreeSeparator: the 16 zero bytes that end the search tree
+// are checked at every open, Verify or not, since a damaged node count or
+// record size would otherwise fail every lookup.
+func TestGeoSearchTreeSeparator(t *testing.T) {
+	data := buildTestGeoDB(t, "GeoIP2-City", testCities)
+	g, err := OpenGeoBytes(data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := g.current.Load().reader.Metadata
+	sep := int(md.NodeCount * md.RecordSize / 4)
+	g.Close()
+	broken := slices.Clone(data)
+	binary.BigEndian.PutUint64(broken[sep:], ^uint64(0))
+	if _, err := OpenGeoBytes(broken, nil); !errors.Is(err, ErrGeoInvalid) {
+		t.Errorf("OpenGeoBytes with a damaged separator = %v, want ErrGeoInvalid", err)
 	}
 }
 
@@ -612,61 +625,56 @@ func waitForLocation(t *testing.T, g *Geo, want string) {
 	}
 }
 
-// TestGeoMaxMindTestDatabases checks MaxMind's own test databases (outside
-// the repository) against the known answers of their README.
-func TestGeoMaxMindTestDatabases(t *testing.T) {
-	dir := filepath.Join("..", "shared", "testdata", "maxmind")
-	if _, err := os.Stat(filepath.Join(dir, "GeoIP2-City-Test.mmdb")); err != nil {
-		t.Skipf("MaxMind test databases not present in %s: %v", dir, err)
+// TestOpenGeoDamaged damages a small database byte by byte, and cuts it
+// short at every length: each result must open with a clear error (invalid
+// or of the wrong type, never a panic), or open and answer every lookup
+// without panicking.
+func TestOpenGeoDamaged(t *testing.T) {
+	valid := buildTestGeoDB(t, "GeoIP2-City", testCities)
+	ips := []netip.Addr{ipLondon, ipZwolle, ipHague, ipJapan, ipUnknown}
+	check := func(what string, data []byte, verify bool) {
+		t.Helper()
+		g, err := OpenGeoBytes(data, &GeoOptions{Verify: verify, Logger: discardGeoLogger})
+		if err != nil {
+			if g != nil || !errors.Is(err, ErrGeoInvalid) && !errors.Is(err, ErrGeoDatabaseType) {
+				t.Errorf("%s: OpenGeoBytes = %v, %v; want nil and ErrGeoInvalid or ErrGeoDatabaseType", what, g, err)
+			}
+			return
+		}
+		for _, ip := range ips {
+			loc := g.Location(ip)
+			if info, ok := g.LocationInfo(ip); loc != info.String() || !ok && loc != "" {
+				t.Errorf("%s: Location(%v) = %q, LocationInfo = %#v, %v", what, ip, loc, info, ok)
+			}
+		}
+		g.Close()
 	}
-	g, err := OpenGeo(filepath.Join(dir, "GeoIP2-City-Test.mmdb"), &GeoOptions{Verify: true})
-	if err != nil {
-		t.Fatal(err)
+	for i := range valid {
+		data := slices.Clone(valid)
+		data[i] ^= 0xff
+		check(fmt.Sprintf("byte %d inverted", i), data, i%2 == 0)
 	}
-	defer g.Close()
-	for ip, want := range map[string]string{
-		"81.2.69.142":    "London, United Kingdom",
-		"89.160.20.112":  "Linköping, Sweden",
-		"2.125.160.216":  "Boxford, United Kingdom",
-		"175.16.199.1":   "Changchun, China",
-		"214.78.124.1":   "United States",
-		"2001:480:10::1": "San Diego, United States",
-		"2001:218::1":    "Japan",
-		"1.1.1.1":        "",
-	} {
-		if got := g.Location(netip.MustParseAddr(ip)); got != want {
-			t.Errorf("GeoIP2-City-Test: Location(%s) = %q, want %q", ip, got, want)
+	for n := range len(valid) {
+		if _, err := OpenGeoBytes(valid[:n], nil); !errors.Is(err, ErrGeoInvalid) {
+			t.Errorf("cut to %d of %d bytes: OpenGeoBytes = %v, want ErrGeoInvalid", n, len(valid), err)
 		}
 	}
-	if info, _ := g.LocationInfo(netip.MustParseAddr("81.2.69.142")); info.CountryCode != "GB" || info.TimeZone != "Europe/London" {
-		t.Errorf("GeoIP2-City-Test: LocationInfo(81.2.69.142) = %+v", info)
-	}
 
-	c, err := OpenGeo(filepath.Join(dir, "GeoIP2-Country-Test.mmdb"), nil)
-	if err != nil {
-		t.Fatal(err)
+	// A node count larger than the file's search tree, as in MaxMind's
+	// GeoIP2-City-Test-Invalid-Node-Count.mmdb: a uint32 follows the key.
+	key := []byte("node_count")
+	at := bytes.LastIndex(valid, key)
+	if at < 0 || valid[at+len(key)]>>5 != 6 {
+		t.Fatalf("no uint32 node_count in the metadata")
 	}
-	defer c.Close()
-	if got := c.Location(netip.MustParseAddr("81.2.69.142")); got != "United Kingdom" {
-		t.Errorf("GeoIP2-Country-Test: Location = %q", got)
+	data := slices.Clone(valid)
+	for i := range int(valid[at+len(key)] & 0x1f) {
+		data[at+len(key)+1+i] = 0xff
 	}
-
-	// Deliberately broken files: a clear error at open, or "" per lookup.
-	if _, err := OpenGeo(filepath.Join(dir, "GeoIP2-City-Test-Invalid-Node-Count.mmdb"), nil); !errors.Is(err, ErrGeoInvalid) {
-		t.Errorf("Invalid-Node-Count: OpenGeo = %v, want ErrGeoInvalid", err)
-	}
-	broken := filepath.Join(dir, "GeoIP2-City-Test-Broken-Double-Format.mmdb")
-	if _, err := OpenGeo(broken, &GeoOptions{Verify: true}); !errors.Is(err, ErrGeoInvalid) {
-		t.Errorf("Broken-Double-Format with Verify: OpenGeo = %v, want ErrGeoInvalid", err)
-	}
-	logger, _ := newGeoTestLogger()
-	b, err := OpenGeo(broken, &GeoOptions{Logger: logger})
-	if err != nil {
-		t.Fatalf("Broken-Double-Format opens without Verify (its damage is in records), got %v", err)
-	}
-	defer b.Close()
-	if got := b.Location(netip.MustParseAddr("81.2.69.142")); got != "" {
-		t.Errorf("Broken-Double-Format: Location = %q, want \"\" for an undecodable record", got)
+	path := filepath.Join(t.TempDir(), "GeoIP2-City.mmdb")
+	writeGeoTestFile(t, path, data)
+	if _, err := OpenGeo(path, nil); !errors.Is(err, ErrGeoInvalid) || !strings.Contains(err.Error(), path) {
+		t.Errorf("node count too large: OpenGeo = %v, want ErrGeoInvalid naming the file", err)
 	}
 }
 
@@ -703,4 +711,195 @@ func BenchmarkLocation(b *testing.B) {
 			locationSink = g.Location(ip)
 		}
 	})
+}
+
+// TestGeoLanguagesUndeclared matches preferences against the languages the
+// records hold, whatever the metadata lists: MaxMind's own City test
+// database declares "en" and "zh" while its records name "zh-CN".
+func TestGeoLanguagesUndeclared(t *testing.T) {
+	entries := maps2(testCities, map[string]testGeoEntry{
+		// Lisbon has a European and a Brazilian Portuguese name, and a bare
+		// "zh" one next to "zh-TW".
+		"198.18.1.0/24": {City: "Lisbon", Country: "Portugal", CountryCode: "PT",
+			CityNames:    map[string]string{"pt-PT": "Lisboa (PT)", "pt-BR": "Lisboa (BR)", "zh": "里斯本", "zh-TW": "里斯本 (TW)"},
+			CountryNames: map[string]string{"pt": "Portugal (pt)", "pt-BR": "Portugal (BR)"}},
+		// Names only in regional English and in undeclared languages.
+		"198.18.2.0/24": {CityNames: map[string]string{"fr": "Lyon", "en-GB": "Lyons"},
+			CountryNames: map[string]string{"fr": "France", "de": "Frankreich"}},
+	})
+	for _, declared := range [][]string{{"en", "zh"}, {"en"}, {"en", "de", "nl", "pt-BR", "zh-CN"}} {
+		data := buildTestGeoDBWith(t, mmdbwriter.Options{DatabaseType: "GeoIP2-City", Languages: declared}, entries)
+		cases := []struct {
+			langs []string
+			ip    netip.Addr
+			want  string
+		}{
+			{[]string{"zh"}, ipHague, "海牙, 荷兰"},                                                  // base language finds zh-CN
+			{[]string{"pt"}, ipHague, "Haia, Países Baixos"},                                     // and pt-BR
+			{[]string{"ZH-cn"}, ipHague, "海牙, 荷兰"},                                               // case ignored
+			{[]string{"zh-Hans-CN"}, ipHague, "海牙, 荷兰"},                                          // same tag, other spelling
+			{[]string{"pt-PT"}, ipHague, "Haia, Países Baixos"},                                  // regional fallback
+			{[]string{"pt-PT"}, netip.MustParseAddr("198.18.1.1"), "Lisboa (PT), Portugal (pt)"}, // exact first; then the bare language
+			{[]string{"pt-BR"}, netip.MustParseAddr("198.18.1.1"), "Lisboa (BR), Portugal (BR)"},
+			{[]string{"zh-CN"}, netip.MustParseAddr("198.18.1.1"), "里斯本, Portugal"},      // bare zh before zh-TW; country: English
+			{[]string{"zh-HK"}, netip.MustParseAddr("198.18.1.1"), "里斯本 (TW), Portugal"}, // same script (Hant) first
+			{[]string{"xx-invalid-tag!"}, ipHague, "The Hague, Netherlands"},             // unparsable: English
+			{[]string{"nl"}, netip.MustParseAddr("198.18.2.1"), "Lyons, Frankreich"},     // English's regions; then any, in key order
+			{nil, netip.MustParseAddr("198.18.2.1"), "Lyons, Frankreich"},
+		}
+		for _, c := range cases {
+			g, err := OpenGeoBytes(data, &GeoOptions{Languages: c.langs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := g.Location(c.ip); got != c.want {
+				t.Errorf("metadata languages %q, Languages %q: Location(%v) = %q, want %q", declared, c.langs, c.ip, got, c.want)
+			}
+			g.Close()
+		}
+	}
+}
+
+// TestOpenGeoDirectoryCountryFallback: with a City and a Country database in
+// one directory, what the City database does not know comes from the
+// Country one.
+func TestOpenGeoDirectoryCountryFallback(t *testing.T) {
+	dir := t.TempDir()
+	writeTestCityDB(t, filepath.Join(dir, "GeoLite2-City.mmdb"), map[string]testGeoEntry{
+		"192.0.2.0/24": london,
+		// A City record naming a city but no country.
+		"198.51.100.0/24": {City: "Zwolle", TimeZone: "Europe/Amsterdam"},
+		// A City record that fails to decode.
+		"203.0.113.0/24": {Raw: mmdbtype.Map{"country": mmdbtype.String("NL")}},
+	})
+	writeTestCountryDB(t, filepath.Join(dir, "GeoLite2-Country.mmdb"), map[string]testGeoEntry{
+		"192.0.2.0/24":    {Country: "Elsewhere", CountryCode: "XX"},
+		"198.51.100.0/24": {Country: "Netherlands", CountryCode: "NL", Continent: "Europe", ContinentCode: "EU"},
+		"203.0.113.0/24":  {Country: "Netherlands", CountryCode: "NL"},
+		"2001:db8::/32": {Country: "Japan", CountryCode: "JP", Continent: "Asia", ContinentCode: "AS",
+			CountryNames: map[string]string{"zh-CN": "日本"}},
+	})
+	g, err := OpenGeo(dir, &GeoOptions{Languages: []string{"zh"}, Logger: discardGeoLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	cases := []struct {
+		ip   netip.Addr
+		want string
+	}{
+		{ipLondon, "London, United Kingdom"}, // the City database wins
+		{ipJapan, "日本"},                      // only the Country database knows it
+		{ipZwolle, "Zwolle, Netherlands"},    // the country comes from the Country database
+		{ipHague, "Netherlands"},             // the City record is unreadable
+		{ipUnknown, ""},
+	}
+	for _, c := range cases {
+		if got := g.Location(c.ip); got != c.want {
+			t.Errorf("Location(%v) = %q, want %q", c.ip, got, c.want)
+		}
+	}
+	want := LocationInfo{City: "Zwolle", Country: "Netherlands", CountryCode: "NL",
+		Continent: "Europe", ContinentCode: "EU", TimeZone: "Europe/Amsterdam"}
+	if info, ok := g.LocationInfo(ipZwolle); !ok || info != want {
+		t.Errorf("LocationInfo(%v) = %#v, %v; want %#v, true", ipZwolle, info, ok, want)
+	}
+	want = LocationInfo{Country: "日本", CountryCode: "JP", Continent: "Asia", ContinentCode: "AS"}
+	if info, ok := g.LocationInfo(ipJapan); !ok || info != want {
+		t.Errorf("LocationInfo(%v) = %#v, %v; want %#v, true", ipJapan, info, ok, want)
+	}
+
+	// Reload reads both files again.
+	writeTestCountryDB(t, filepath.Join(dir, "GeoLite2-Country.mmdb"), map[string]testGeoEntry{
+		"2001:db8::/32": {Country: "Nippon", CountryCode: "JP"},
+	})
+	if err := g.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.Location(ipJapan); got != "Nippon" {
+		t.Errorf("after Reload: Location(%v) = %q, want the new Country database's answer", ipJapan, got)
+	}
+	// A broken Country database fails the reload and keeps both old ones.
+	writeGeoTestFile(t, filepath.Join(dir, "GeoLite2-Country.mmdb"), []byte("broken"))
+	if err := g.Reload(); !errors.Is(err, ErrGeoInvalid) || !strings.Contains(err.Error(), "GeoLite2-Country.mmdb") {
+		t.Errorf("Reload with a broken Country database = %v, want ErrGeoInvalid naming the file", err)
+	}
+	if got := g.Location(ipJapan); got != "Nippon" {
+		t.Errorf("after a failed Reload: Location(%v) = %q, want the previous answer", ipJapan, got)
+	}
+}
+
+// TestGeoWatcherCountryFallback: the watcher also reloads when only the
+// Country database of a directory changes.
+func TestGeoWatcherCountryFallback(t *testing.T) {
+	dir := t.TempDir()
+	writeTestCityDB(t, filepath.Join(dir, "GeoLite2-City.mmdb"), map[string]testGeoEntry{"192.0.2.0/24": london})
+	country := filepath.Join(dir, "GeoLite2-Country.mmdb")
+	writeTestCountryDB(t, country, map[string]testGeoEntry{"2001:db8::/32": {Country: "A"}})
+	g, err := OpenGeo(dir, &GeoOptions{WatchInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if got := g.Location(ipJapan); got != "A" {
+		t.Fatalf("Location(%v) = %q, want %q", ipJapan, got, "A")
+	}
+	writeTestCountryDB(t, country, map[string]testGeoEntry{"2001:db8::/32": {Country: "Bb"}})
+	deadline := time.Now().Add(5 * time.Second)
+	for g.Location(ipJapan) != "Bb" && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	if got := g.Location(ipJapan); got != "Bb" {
+		t.Errorf("watcher did not reload the Country database: Location = %q", got)
+	}
+	if got := g.Location(ipLondon); got != "London, United Kingdom" {
+		t.Errorf("after the watcher's reload: Location(%v) = %q", ipLondon, got)
+	}
+}
+
+// TestGeoEmbeddedIPv4 covers the IPv6 forms of IPv4 addresses that
+// MaxMind's databases alias to their IPv4 records: IPv4-compatible
+// (::a.b.c.d), 6to4 (2002:AABB:CCDD::/48) and Teredo (server address in
+// bits 32-63). They answer as the IPv4 address would, in every kind of
+// database, and never for an address that is not public.
+func TestGeoEmbeddedIPv4(t *testing.T) {
+	reserved := testGeoEntry{City: "Nowhere", Country: "Reserved"}
+	entries := map[string]testGeoEntry{
+		"192.0.2.0/24": london,
+		"10.0.0.0/8":   reserved, "127.0.0.0/8": reserved, "0.0.0.0/8": reserved,
+		"240.0.0.0/4": reserved, "100.64.0.0/10": reserved,
+	}
+	public := []string{"::192.0.2.10", "2002:c000:20a::1", "2002:c000:20a:1::1", "2001:0:c000:20a::1"}
+	private := []string{
+		"::10.1.2.3", "2002:a01:203::1", "2001:0:a01:203::1", "::127.0.0.1", "2002:7f00:1::1",
+		"::100.64.0.1", "0.1.2.3", "::ffff:0.1.2.3", "240.1.2.3", "255.255.255.255",
+	}
+	for _, c := range []struct {
+		name string
+		opts mmdbwriter.Options
+	}{
+		{"IPv6 database", mmdbwriter.Options{DatabaseType: "GeoIP2-City"}},
+		{"IPv6 database without aliases", mmdbwriter.Options{DatabaseType: "GeoIP2-City", DisableIPv4Aliasing: true}},
+		{"IPv4 database", mmdbwriter.Options{DatabaseType: "GeoIP2-City", IPVersion: 4}},
+	} {
+		g, err := OpenGeoBytes(buildTestGeoDBWith(t, c.opts, entries), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range public {
+			if got := g.Location(netip.MustParseAddr(s)); got != "London, United Kingdom" {
+				t.Errorf("%s: Location(%s) = %q, want London's answer", c.name, s, got)
+			}
+		}
+		for _, s := range private {
+			ip := netip.MustParseAddr(s)
+			if got := g.Location(ip); got != "" {
+				t.Errorf("%s: Location(%s) = %q, want \"\"", c.name, s, got)
+			}
+			if _, ok := g.LocationInfo(ip); ok {
+				t.Errorf("%s: LocationInfo(%s) found a record", c.name, s)
+			}
+		}
+		g.Close()
+	}
 }
