@@ -13,6 +13,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -320,11 +321,17 @@ func (s *Store) view(fn func(indexes) error) error {
 }
 
 // viewTx runs fn in a read transaction, turning a closed database into
-// ErrClosed and a bbolt panic on damaged pages into ErrCorrupt.
+// ErrClosed and a bbolt panic on damaged pages into ErrCorrupt. Open
+// verified the file, but it can still change under a running store (an
+// operator truncating or overwriting it): reading a mapped page past the
+// end of a truncated file faults, which would kill the process. With
+// SetPanicOnFault such a fault is a panic of this goroutine, recovered here
+// like bbolt's own.
 func (s *Store) viewTx(fn func(*bolt.Tx) error) (err error) {
 	if s.closed.Load() {
 		return ErrClosed
 	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see faultsPanic
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: %v", ErrCorrupt, p)
@@ -525,6 +532,7 @@ func (s *Store) readRecord(id sessionID) (r record, size int, err error) {
 	if err != nil {
 		return r, 0, s.mapErr(err)
 	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see viewTx
 	defer func() {
 		if p := recover(); p != nil { // bbolt panics on some damaged pages
 			err = fmt.Errorf("%w: %v", ErrCorrupt, p)
@@ -1239,6 +1247,7 @@ func (s *Store) Flush(ctx context.Context) error {
 // update runs fn in its own durable write transaction, mapping errors and
 // panics like view.
 func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see viewTx
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: %v", ErrCorrupt, p)

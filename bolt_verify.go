@@ -59,7 +59,8 @@ type boltMeta struct {
 	valid    error // nil when magic, version and checksum are right
 }
 
-func parseBoltMeta(page []byte) boltMeta {
+// parseBoltMeta reads meta page number n (0 or 1) from page.
+func parseBoltMeta(page []byte, n uint64) boltMeta {
 	if len(page) < boltPageHeader+64 {
 		return boltMeta{valid: errors.New("short meta page")}
 	}
@@ -75,6 +76,10 @@ func parseBoltMeta(page []byte) boltMeta {
 	h := fnv.New64a()
 	h.Write(m[:56])
 	switch {
+	case le.Uint64(page) != n || le.Uint16(page[8:]) != boltMetaPage:
+		// Outside the checksum, but bbolt asserts both when it reads the
+		// page as a page.
+		meta.valid = fmt.Errorf("meta page %d has a damaged header", n)
 	case le.Uint32(m[0:]) != boltMagic:
 		meta.valid = errors.New("bad magic")
 	case le.Uint32(m[4:]) != boltVersion:
@@ -150,7 +155,7 @@ func (w *boltWalker) pickMeta() (boltMeta, error) {
 	if _, err := w.f.ReadAt(first, 0); err != nil {
 		return boltMeta{}, fmt.Errorf("%w: too short (%d bytes)", errNotBolt, w.size)
 	}
-	m0 := parseBoltMeta(first)
+	m0 := parseBoltMeta(first, 0)
 	// The second meta page sits one page in; bbolt guesses the size from
 	// the first page, and if that is damaged tries the common sizes.
 	sizes := []uint32{m0.pageSize}
@@ -166,7 +171,7 @@ func (w *boltWalker) pickMeta() (boltMeta, error) {
 		if _, err := w.f.ReadAt(page, int64(ps)); err != nil {
 			continue
 		}
-		if m := parseBoltMeta(page); m.valid == nil && m.pageSize == ps {
+		if m := parseBoltMeta(page, 1); m.valid == nil && m.pageSize == ps {
 			m1 = m
 			break
 		}
