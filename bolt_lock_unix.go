@@ -17,7 +17,7 @@ import (
 // flock locks belong to the open file description, so bbolt's own lock
 // call on f succeeds at once.
 func lockFile(f *os.File, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
+	start := time.Now() // no deadline arithmetic: timeout may be huge
 	step := time.Millisecond
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
@@ -27,7 +27,7 @@ func lockFile(f *os.File, timeout time.Duration) error {
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
 			return err
 		}
-		left := time.Until(deadline)
+		left := timeout - time.Since(start)
 		if left <= 0 {
 			return errLockTimeout
 		}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -273,14 +274,21 @@ func TestExtremeDurations(t *testing.T) {
 		{Lifetime: math.MaxInt64, IdleTimeout: math.MaxInt64},
 		{IdleTimeout: math.MaxInt64, TouchInterval: math.MaxInt64},
 		{Lifetime: math.MaxInt64, CleanupInterval: time.Millisecond, TouchInterval: time.Millisecond},
+		{CacheBytes: math.MaxInt64, OpenTimeout: math.MaxInt64, CleanupInterval: math.MaxInt64},
 	} {
 		modes(t, func(t *testing.T, cached bool) {
 			o := o
 			s := openTest(t, cached, &o)
-			var list []*Session
-			for range 1200 { // more than one cleanup batch
-				list = append(list, mustCreate(t, s, "alice", clientA))
+			list := make([]*Session, clearBatch+10) // more than one cleanup batch
+			var wg sync.WaitGroup
+			for w := range 8 { // concurrent: their writes share commits
+				wg.Go(func() {
+					for i := w; i < len(list); i += 8 {
+						list[i] = mustCreate(t, s, "alice", clientA)
+					}
+				})
 			}
+			wg.Wait()
 			for _, sess := range list[:3] {
 				got, err := s.LoadTouch(ctx, sess.Token, clientB)
 				if err != nil {

@@ -72,13 +72,19 @@ func (e *cacheEntry) verify(sec *secret) bool {
 	return subtle.ConstantTimeCompare(e.hash[:], h[:]) == 1
 }
 
+// maxCacheItems bounds the items ristretto sizes its admission counters
+// for (ten 4-bit counters each): 4M items, about 20 MiB of counters.
+const maxCacheItems = 1 << 22
+
 // entryOverhead approximates the memory of an entry beyond its record bytes.
 const entryOverhead = 256
 
 func newMemCache(maxBytes int64) (*memCache, error) {
 	// Ristretto wants ~10 counters per item it may hold; records are a few
 	// hundred bytes.
-	items := max(maxBytes/int64(entryOverhead+256), 1024)
+	// Bounded both ways: a huge CacheBytes (math.MaxInt64 for "no limit")
+	// must not ask ristretto for an impossible counter table.
+	items := min(max(maxBytes/int64(entryOverhead+256), 1024), maxCacheItems)
 	c, err := ristretto.NewCache(&ristretto.Config[uint64, *cacheEntry]{
 		NumCounters:        items * 10,
 		MaxCost:            maxBytes,
