@@ -72,7 +72,7 @@ type activityEntry struct {
 	expires  int64      // the session's absolute deadline, so touch can refuse a dead one
 	first    clientInfo // client points here until the client changes
 
-	id sessionID
+	id ID
 
 	// What disk holds as of the last write that absorbed this entry. The
 	// entry is dirty while it differs from lastSeen and client.
@@ -133,11 +133,11 @@ func newActivityTable() *activityTable {
 
 func (t *activityTable) len() int { return int(t.n.Load()) }
 
-func (t *activityTable) shard(id sessionID) *activityShard {
+func (t *activityTable) shard(id ID) *activityShard {
 	return &t.shards[(uint(id[idTimeBytes])<<8|uint(id[idTimeBytes+1]))%activityShards] // random bytes
 }
 
-func (t *activityTable) entry(id sessionID) *activityEntry {
+func (t *activityTable) entry(id ID) *activityEntry {
 	if e := (*t.shard(id).m.Load())[id.activityKey()]; e != nil && e.id == id {
 		return e
 	}
@@ -159,7 +159,7 @@ type activityMemo struct {
 // remembered absence stays good while no entry was added anywhere: add
 // publishes the entry before it counts it, and find reads the count before
 // it looks, so an entry the look missed is counted after the count read.
-func (t *activityTable) find(id sessionID, memo *activityMemo) *activityEntry {
+func (t *activityTable) find(id ID, memo *activityMemo) *activityEntry {
 	if memo == nil {
 		return t.entry(id)
 	}
@@ -180,7 +180,7 @@ func (t *activityTable) find(id sessionID, memo *activityMemo) *activityEntry {
 }
 
 // lookup returns the activity of id.
-func (t *activityTable) lookup(id sessionID) (activity, bool) {
+func (t *activityTable) lookup(id ID) (activity, bool) {
 	if e := t.entry(id); e != nil {
 		return e.snapshot(), true
 	}
@@ -191,7 +191,7 @@ func (t *activityTable) lookup(id sessionID) (activity, bool) {
 // session still alive, and returns the entry, or nil if it did not. idle is
 // the store's IdleTimeout: an entry whose session went idle is not revived.
 // memo is as for find.
-func (t *activityTable) touch(id sessionID, memo *activityMemo, clk *clock, c Client, idle time.Duration) *activityEntry {
+func (t *activityTable) touch(id ID, memo *activityMemo, clk *clock, c Client, idle time.Duration) *activityEntry {
 	e := t.find(id, memo)
 	if e == nil {
 		return nil
@@ -209,14 +209,14 @@ func (t *activityTable) touch(id sessionID, memo *activityMemo, clk *clock, c Cl
 }
 
 // removals returns id's shard's count of removals, to pass to add.
-func (t *activityTable) removals(id sessionID) uint64 { return t.shard(id).removals.Load() }
+func (t *activityTable) removals(id ID) uint64 { return t.shard(id).removals.Load() }
 
 // add records activity for id on top of its stored state, creating the
 // entry (clean: it matches disk) unless one appeared meanwhile. since is
 // what removals returned before the stored state was read: if any removal
 // came after, add records nothing and returns false, and the caller must
 // read the session again.
-func (t *activityTable) add(id sessionID, now int64, c Client, stored activity, expires int64, since uint64) bool {
+func (t *activityTable) add(id ID, now int64, c Client, stored activity, expires int64, since uint64) bool {
 	sh := t.shard(id)
 	sh.mu.Lock()
 	e := (*sh.m.Load())[id.activityKey()]
@@ -253,7 +253,7 @@ func (sh *activityShard) replace(change func(activityMap)) {
 }
 
 // remove drops id's entry (its session is gone).
-func (t *activityTable) remove(id sessionID) {
+func (t *activityTable) remove(id ID) {
 	sh := t.shard(id)
 	sh.removals.Add(1) // before looking: see activityShard.removals
 	if t.entry(id) == nil {
@@ -270,7 +270,7 @@ func (t *activityTable) remove(id sessionID) {
 
 // pendingEntry is a dirty entry and the snapshot a flush writes.
 type pendingEntry struct {
-	id   sessionID
+	id   ID
 	e    *activityEntry
 	snap activity
 }
@@ -303,8 +303,8 @@ func (t *activityTable) dirtyCount() int {
 
 // sweep removes clean entries last active before cutoff, and entries of
 // sessions past their absolute deadline at now, and returns their IDs.
-func (t *activityTable) sweep(cutoff, now int64) []sessionID {
-	var swept []sessionID
+func (t *activityTable) sweep(cutoff, now int64) []ID {
+	var swept []ID
 	for i := range t.shards {
 		sh := &t.shards[i]
 		stale := func(e *activityEntry) bool {
@@ -348,7 +348,7 @@ func (a activity) overlay(s *Session) {
 }
 
 // apply writes activity into a record about to be stored.
-func (a activity) apply(r *record) {
-	r.lastSeen = max(r.lastSeen, a.lastSeen)
-	r.ip, r.userAgent = a.client.ip, a.client.userAgent
+func (a activity) apply(r *Record) {
+	r.LastSeen = max(r.LastSeen, a.lastSeen)
+	r.IP, r.UserAgent = a.client.ip, a.client.userAgent
 }

@@ -276,7 +276,7 @@ func (s *Store) rebuildExpiryIndex(tx *bolt.Tx) error {
 			s.log.Error("usersessions: expiry index rebuild skips a damaged record", "key", fmt.Sprintf("%x", k), "err", err)
 			return nil
 		}
-		return byExpiry.Put(expiryKey(r.deadline(s.opts.IdleTimeout), sessionID(k)), nil)
+		return byExpiry.Put(expiryKey(r.deadline(s.opts.IdleTimeout), ID(k)), nil)
 	})
 }
 
@@ -431,7 +431,7 @@ const addRetries = 16
 // between the read and the creation: a late touch must never bring a
 // deleted session's activity back, which would keep a revoked session
 // "alive" for Touch.
-func (s *Store) loadAndTouch(id sessionID, sec *secret, token string, c Client) (*Session, error) {
+func (s *Store) loadAndTouch(id ID, sec *secret, token string, c Client) (*Session, error) {
 	for range addRetries {
 		since := s.active.removals(id) // before the read
 		sess, err := s.load(id, sec, token)
@@ -485,7 +485,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Session, error) {
 
 // load returns a caller-owned copy of the live session id, checking the
 // token's secret when one is given (token is its text, for the cache).
-func (s *Store) load(id sessionID, sec *secret, token string) (*Session, error) {
+func (s *Store) load(id ID, sec *secret, token string) (*Session, error) {
 	if s.cache != nil {
 		if e := s.cache.get(id); e != nil {
 			if sec != nil && !e.verify(sec) {
@@ -506,7 +506,7 @@ func (s *Store) load(id sessionID, sec *secret, token string) (*Session, error) 
 		return nil, err
 	}
 	if sec != nil {
-		if h := sec.hash(); subtle.ConstantTimeCompare(r.hash[:], h[:]) != 1 {
+		if h := sec.hash(); subtle.ConstantTimeCompare(r.Hash[:], h[:]) != 1 {
 			return nil, ErrNotFound
 		}
 	}
@@ -515,7 +515,7 @@ func (s *Store) load(id sessionID, sec *secret, token string) (*Session, error) 
 		// Cached even when past its stored deadline: liveness is decided
 		// by live, on every hit, with the in-memory activity applied (a busy
 		// session's stored LastSeen may be older than its idle timeout).
-		s.cache.put(id, gen, r.hash, token, sess, size) // caches a copy; sess is now shared
+		s.cache.put(id, gen, r.Hash, token, sess, size) // caches a copy; sess is now shared
 	}
 	return s.live(id, nil, sess)
 }
@@ -524,7 +524,7 @@ func (s *Store) load(id sessionID, sec *secret, token string) (*Session, error) 
 // transaction. It is the uncached load path, so it opens the transaction by
 // hand rather than through a closure (which would move the record to the
 // heap) and opens only the records bucket.
-func (s *Store) readRecord(id sessionID) (r record, size int, err error) {
+func (s *Store) readRecord(id ID) (r Record, size int, err error) {
 	if s.closed.Load() {
 		return r, 0, ErrClosed
 	}
@@ -549,7 +549,7 @@ func (s *Store) readRecord(id sessionID) (r record, size int, err error) {
 
 // live overlays pending activity on sess and checks that it has not
 // expired. memo is the cache entry's memo of the activity entry, or nil.
-func (s *Store) live(id sessionID, memo *activityMemo, sess *Session) (*Session, error) {
+func (s *Store) live(id ID, memo *activityMemo, sess *Session) (*Session, error) {
 	if e := s.active.find(id, memo); e != nil {
 		e.snapshot().overlay(sess)
 	}
@@ -650,7 +650,7 @@ type sessionOrError struct {
 func (s *Store) allPage(f Filter, after []byte) (page []sessionOrError, last []byte, err error) {
 	now := unixNano(s.now())
 	err = s.view(func(ix indexes) error {
-		var next func() (sessionID, bool)
+		var next func() (ID, bool)
 		if f.UserID != "" {
 			// Seek the user index to the cursor: each page reads only its
 			// own entries, so paging through one user is linear.
@@ -660,15 +660,15 @@ func (s *Store) allPage(f Filter, after []byte) (page []sessionOrError, last []b
 			if after != nil && bytes.HasPrefix(k, prefix) && string(k[len(prefix):]) == string(after) {
 				k, _ = c.Next()
 			}
-			next = func() (sessionID, bool) {
+			next = func() (ID, bool) {
 				for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 					if len(k) == len(prefix)+idBytes {
-						id := sessionID(k[len(prefix):])
+						id := ID(k[len(prefix):])
 						k, _ = c.Next()
 						return id, true
 					}
 				}
-				return sessionID{}, false
+				return ID{}, false
 			}
 		} else {
 			c := ix.sessions.Cursor()
@@ -678,14 +678,14 @@ func (s *Store) allPage(f Filter, after []byte) (page []sessionOrError, last []b
 			} else if k, _ = c.Seek(after); k != nil && string(k) == string(after) {
 				k, _ = c.Next()
 			}
-			next = func() (sessionID, bool) {
+			next = func() (ID, bool) {
 				for k != nil && len(k) != idBytes {
 					k, _ = c.Next()
 				}
 				if k == nil {
-					return sessionID{}, false
+					return ID{}, false
 				}
-				id := sessionID(k)
+				id := ID(k)
 				k, _ = c.Next()
 				return id, true
 			}
@@ -766,15 +766,15 @@ func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, 
 	if err != nil {
 		return nil, fmt.Errorf("usersessions: random token: %w", err)
 	}
-	r := &record{
-		hash:      sec.hash(),
-		userID:    userID,
-		ip:        c.IP.Unmap(),
-		userAgent: TruncateUserAgent(c.UserAgent),
-		created:   now,
-		lastSeen:  now,
-		expires:   addNanos(now, s.opts.Lifetime),
-		rawValues: []byte{0}, // no values
+	r := &Record{
+		Hash:      sec.hash(),
+		UserID:    userID,
+		IP:        c.IP.Unmap(),
+		UserAgent: TruncateUserAgent(c.UserAgent),
+		Created:   now,
+		LastSeen:  now,
+		Expires:   addNanos(now, s.opts.Lifetime),
+		Values: []byte{0}, // no values
 	}
 	var gen uint64
 	if s.cache != nil {
@@ -793,7 +793,7 @@ func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, 
 	sess := r.session(id, s.opts.IdleTimeout)
 	token := formatToken(id, sec)
 	if s.cache != nil {
-		s.cache.put(id, gen, r.hash, token, sess, len(r.userID)+len(r.userAgent)+64)
+		s.cache.put(id, gen, r.Hash, token, sess, len(r.UserID)+len(r.UserAgent)+64)
 	}
 	sess.Token = token
 	return sess, nil
@@ -820,7 +820,7 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 		return fmt.Errorf("save %s: %w", sess.ID, err)
 	}
 	userID, identity := sess.UserID, sess.identity
-	var saved record
+	var saved Record
 	var absorbed *activityEntry
 	var snap activity
 	err = s.write(ctx, func(ix indexes) error {
@@ -828,8 +828,8 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 		if err != nil || old == nil {
 			return cmp.Or(err, ErrNotFound)
 		}
-		if old.identity != identity {
-			return fmt.Errorf("save %s: %w: its user changed from %q (sign-in, sign-out or another Save)", sess.ID, ErrConflict, old.userID)
+		if old.Identity != identity {
+			return fmt.Errorf("save %s: %w: its user changed from %q (sign-in, sign-out or another Save)", sess.ID, ErrConflict, old.UserID)
 		}
 		r := *old
 		absorbed, snap = s.absorbActivity(id, &r)
@@ -837,11 +837,11 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 		if r.deadline(ix.idle) <= now {
 			return ErrNotFound
 		}
-		if userID != r.userID {
-			r.identity++
+		if userID != r.UserID {
+			r.Identity++
 		}
-		r.userID, r.rawValues = userID, values
-		r.lastSeen = max(r.lastSeen, now)
+		r.UserID, r.Values = userID, values
+		r.LastSeen = max(r.LastSeen, now)
 		saved = r
 		return ix.put(id, old, &r)
 	}, func() { s.settle(id, absorbed, snap) })
@@ -849,9 +849,9 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 		return err
 	}
 	s.saves.Add(1)
-	sess.IP, sess.UserAgent = saved.ip, saved.userAgent
-	sess.LastSeen, sess.ExpiresAt, sess.CreatedAt = unixNano(saved.lastSeen), unixNano(saved.expires), unixNano(saved.created)
-	sess.identity = saved.identity
+	sess.IP, sess.UserAgent = saved.IP, saved.UserAgent
+	sess.LastSeen, sess.ExpiresAt, sess.CreatedAt = unixNano(saved.LastSeen), unixNano(saved.Expires), unixNano(saved.Created)
+	sess.identity = saved.Identity
 	sess.modified = false
 	return nil
 }
@@ -860,7 +860,7 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 // record, so a write never persists an older LastSeen, IP or user agent
 // than Load reports, and a busy session is not taken for an idle one. It
 // returns the entry and what it applied, for settle.
-func (s *Store) absorbActivity(id sessionID, r *record) (*activityEntry, activity) {
+func (s *Store) absorbActivity(id ID, r *Record) (*activityEntry, activity) {
 	e := s.active.entry(id)
 	if e == nil {
 		return nil, activity{}
@@ -873,7 +873,7 @@ func (s *Store) absorbActivity(id sessionID, r *record) (*activityEntry, activit
 // settle runs after a committed write that rewrote id's record: it kills
 // cached snapshots, and notes that disk now holds the activity the write
 // absorbed (a Touch since then keeps the entry dirty).
-func (s *Store) settle(id sessionID, absorbed *activityEntry, snap activity) {
+func (s *Store) settle(id ID, absorbed *activityEntry, snap activity) {
 	if s.cache != nil {
 		s.cache.invalidate(id)
 	}
@@ -934,7 +934,7 @@ func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Sess
 	if err != nil {
 		return nil, fmt.Errorf("usersessions: random token: %w", err)
 	}
-	var rotated record
+	var rotated Record
 	var absorbed *activityEntry
 	var snap activity
 	err = s.write(ctx, func(ix indexes) error {
@@ -942,7 +942,7 @@ func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Sess
 		if err != nil || old == nil {
 			return cmp.Or(err, ErrNotFound)
 		}
-		if subtle.ConstantTimeCompare(old.hash[:], oldHash[:]) != 1 {
+		if subtle.ConstantTimeCompare(old.Hash[:], oldHash[:]) != 1 {
 			return ErrNotFound
 		}
 		r := *old
@@ -951,11 +951,11 @@ func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Sess
 		if r.deadline(ix.idle) <= now {
 			return ErrNotFound
 		}
-		r.hash = sec.hash()
+		r.Hash = sec.hash()
 		if userID != nil {
-			r.userID = *userID
-			r.identity++
-			r.created, r.lastSeen, r.expires = now, now, addNanos(now, s.opts.Lifetime)
+			r.UserID = *userID
+			r.Identity++
+			r.Created, r.LastSeen, r.Expires = now, now, addNanos(now, s.opts.Lifetime)
 		}
 		rotated = r
 		return ix.put(id, old, &r)
@@ -1004,7 +1004,7 @@ func (s *Store) deleteOne(ctx context.Context, id string, owner *string) error {
 			s.log.Error("usersessions: removing a damaged session record", "id", sid.String(), "err", err)
 			return ix.removeDamaged(sid)
 		}
-		if r == nil || owner != nil && r.userID != *owner {
+		if r == nil || owner != nil && r.UserID != *owner {
 			return ErrNotFound
 		}
 		return ix.remove(sid, r)
@@ -1023,7 +1023,7 @@ func (s *Store) DeleteByUser(ctx context.Context, userID, keepID string) (int, e
 	if userID == "" {
 		return 0, nil
 	}
-	var removed []sessionID
+	var removed []ID
 	err := s.write(ctx, func(ix indexes) error {
 		removed = removed[:0] // the op may run twice (see runBatch)
 		for _, id := range ix.userIDs(userID) {
@@ -1065,7 +1065,7 @@ func (s *Store) DeleteByUser(ctx context.Context, userID, keepID string) (int, e
 }
 
 // forget drops every in-memory trace of id after a committed write.
-func (s *Store) forget(id sessionID) {
+func (s *Store) forget(id ID) {
 	if s.cache != nil {
 		s.cache.invalidate(id)
 	}
@@ -1093,15 +1093,15 @@ func (s *Store) ClearExpired(ctx context.Context) (int, error) {
 		if due, err := s.expiryDue(); err != nil || !due {
 			return total, err // nothing to remove: no write transaction
 		}
-		var removed []sessionID
+		var removed []ID
 		more := false
 		err := s.update(func(tx *bolt.Tx) error {
 			removed = removed[:0]
 			ix := openIndexes(tx, s.opts.IdleTimeout)
 			now := s.now()
 			type victim struct {
-				id      sessionID
-				r       *record
+				id      ID
+				r       *Record
 				damaged bool
 			}
 			var victims []victim
@@ -1411,7 +1411,7 @@ func (s *Store) Check(ctx context.Context) error {
 		}
 	}
 	err := s.view(func(ix indexes) error {
-		records := make(map[sessionID]*record)
+		records := make(map[ID]*Record)
 		err := ix.sessions.ForEach(func(k, v []byte) error {
 			if len(k) != idBytes {
 				report("record key %x has the wrong length", k)
@@ -1419,16 +1419,16 @@ func (s *Store) Check(ctx context.Context) error {
 			}
 			r, err := decodeRecord(v, true)
 			if err != nil {
-				report("session %s: %v", sessionID(k), err)
+				report("session %s: %v", ID(k), err)
 				return nil
 			}
-			records[sessionID(k)] = &r
+			records[ID(k)] = &r
 			return ctx.Err()
 		})
 		if err != nil {
 			return err
 		}
-		users := make(map[sessionID]bool)
+		users := make(map[ID]bool)
 		ix.byUser.ForEach(func(k, _ []byte) error {
 			user, id, ok := splitUserKey(k)
 			switch r := records[id]; {
@@ -1436,8 +1436,8 @@ func (s *Store) Check(ctx context.Context) error {
 				report("malformed user index key %x", k)
 			case r == nil:
 				report("user index: %q -> missing session %s", user, id)
-			case r.userID != user:
-				report("user index: %q -> session %s of user %q", user, id, r.userID)
+			case r.UserID != user:
+				report("user index: %q -> session %s of user %q", user, id, r.UserID)
 			case users[id]:
 				report("user index: session %s listed twice", id)
 			default:
@@ -1445,7 +1445,7 @@ func (s *Store) Check(ctx context.Context) error {
 			}
 			return nil
 		})
-		expiries := make(map[sessionID]bool)
+		expiries := make(map[ID]bool)
 		ix.byExpiry.ForEach(func(k, _ []byte) error {
 			dl, id, ok := splitExpiryKey(k)
 			switch r := records[id]; {
@@ -1466,8 +1466,8 @@ func (s *Store) Check(ctx context.Context) error {
 			report("the stored count is %d, the sessions bucket holds %d", stored, n)
 		}
 		for id, r := range records {
-			if r.userID != "" && !users[id] {
-				report("session %s of user %q is missing from the user index", id, r.userID)
+			if r.UserID != "" && !users[id] {
+				report("session %s of user %q is missing from the user index", id, r.UserID)
 			}
 			if !expiries[id] {
 				report("session %s is missing from the expiry index", id)

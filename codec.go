@@ -46,69 +46,50 @@ const (
 	recordVersionV1 = 1
 )
 
-// record is a decoded session record, without its ID (the key).
-type record struct {
-	hash      tokenHash
-	userID    string
-	ip        netip.Addr
-	userAgent string
-	created   int64
-	lastSeen  int64
-	expires   int64
-	identity  uint64
-	values    valueList
-	rawValues []byte // the encoded values section, for cheap rewrites
-	idText    string // the ID's text form, when decodeRecordOf made it
-}
-
-func (r *record) deadline(idle time.Duration) int64 {
-	return deadlineAt(r.expires, r.lastSeen, idle)
-}
-
 // session builds the public view of r.
-func (r *record) session(id sessionID, idle time.Duration) *Session {
+func (r *Record) session(id ID, idle time.Duration) *Session {
 	idText := r.idText
 	if idText == "" {
 		idText = id.String()
 	}
 	return &Session{
 		ID:        idText,
-		UserID:    r.userID,
-		IP:        r.ip,
-		UserAgent: r.userAgent,
-		CreatedAt: time.Unix(0, r.created),
-		LastSeen:  time.Unix(0, r.lastSeen),
-		ExpiresAt: time.Unix(0, r.expires),
-		identity:  r.identity,
-		values:    r.values,
+		UserID:    r.UserID,
+		IP:        r.IP,
+		UserAgent: r.UserAgent,
+		CreatedAt: time.Unix(0, r.Created),
+		LastSeen:  time.Unix(0, r.LastSeen),
+		ExpiresAt: time.Unix(0, r.Expires),
+		identity:  r.Identity,
+		values:    r.decoded,
 		idle:      idle,
 	}
 }
 
 // encodeRecord appends the encoding of r to dst. r.rawValues must hold the
 // encoded values (see encodeValues).
-func encodeRecord(dst []byte, r *record) []byte {
+func encodeRecord(dst []byte, r *Record) []byte {
 	dst = append(dst, recordVersion)
-	dst = append(dst, r.hash[:]...)
-	dst = appendString(dst, r.userID)
+	dst = append(dst, r.Hash[:]...)
+	dst = appendString(dst, r.UserID)
 	switch {
-	case !r.ip.IsValid():
+	case !r.IP.IsValid():
 		dst = append(dst, 0)
-	case r.ip.Is4():
-		b := r.ip.As4()
+	case r.IP.Is4():
+		b := r.IP.As4()
 		dst = append(dst, 4)
 		dst = append(dst, b[:]...)
 	default:
-		b := r.ip.As16()
+		b := r.IP.As16()
 		dst = append(dst, 16)
 		dst = append(dst, b[:]...)
 	}
-	dst = appendString(dst, r.userAgent)
-	dst = binary.AppendVarint(dst, r.created)
-	dst = binary.AppendVarint(dst, r.lastSeen)
-	dst = binary.AppendVarint(dst, r.expires)
-	dst = binary.AppendUvarint(dst, r.identity)
-	return append(dst, r.rawValues...)
+	dst = appendString(dst, r.UserAgent)
+	dst = binary.AppendVarint(dst, r.Created)
+	dst = binary.AppendVarint(dst, r.LastSeen)
+	dst = binary.AppendVarint(dst, r.Expires)
+	dst = binary.AppendUvarint(dst, r.Identity)
+	return append(dst, r.Values...)
 }
 
 // errRecord is wrapped into every decoding error.
@@ -117,7 +98,7 @@ var errRecord = fmt.Errorf("%w: bad session record", ErrCorrupt)
 // decodeRecord decodes data. With values false it stops after the header and
 // leaves r.values nil (cleanup and index checks need no values). The result
 // never aliases data: bbolt's memory is only valid inside its transaction.
-func decodeRecord(data []byte, withValues bool) (record, error) {
+func decodeRecord(data []byte, withValues bool) (Record, error) {
 	return decodeRecordOf(nil, data, withValues)
 }
 
@@ -126,8 +107,8 @@ func decodeRecord(data []byte, withValues bool) (record, error) {
 // allocation that backs its other strings. Paths that turn records into
 // Sessions use it; a separate ID string was one allocation of five on an
 // uncached Load.
-func decodeRecordOf(id *sessionID, data []byte, withValues bool) (record, error) {
-	var r record
+func decodeRecordOf(id *ID, data []byte, withValues bool) (Record, error) {
+	var r Record
 	if len(data) == 0 {
 		return r, fmt.Errorf("%w: empty", errRecord)
 	}
@@ -149,32 +130,32 @@ func decodeRecordOf(id *sessionID, data []byte, withValues bool) (record, error)
 		buf = buf[:len(data):len(data)] // nothing may append over the text
 	}
 	d := decoder{buf: buf, off: 1}
-	copy(r.hash[:], d.bytes(len(r.hash)))
-	r.userID = d.str()
+	copy(r.Hash[:], d.bytes(len(r.Hash)))
+	r.UserID = d.str()
 	switch n := d.byte(); n {
 	case 0:
 	case 4:
-		r.ip = netip.AddrFrom4([4]byte(d.bytes(4)))
+		r.IP = netip.AddrFrom4([4]byte(d.bytes(4)))
 	case 16:
-		r.ip = netip.AddrFrom16([16]byte(d.bytes(16)))
+		r.IP = netip.AddrFrom16([16]byte(d.bytes(16)))
 	default:
 		d.fail("bad IP length %d", n)
 	}
-	r.userAgent = d.str()
-	r.created = d.varint()
-	r.lastSeen = d.varint()
-	r.expires = d.varint()
+	r.UserAgent = d.str()
+	r.Created = d.varint()
+	r.LastSeen = d.varint()
+	r.Expires = d.varint()
 	if data[0] >= 2 {
-		r.identity = d.uvarint()
+		r.Identity = d.uvarint()
 	}
 	if d.err != nil {
-		return record{}, d.err
+		return Record{}, d.err
 	}
-	r.rawValues = buf[d.off:]
+	r.Values = buf[d.off:]
 	if withValues {
 		var err error
-		if r.values, err = decodeValues(r.rawValues); err != nil {
-			return record{}, err
+		if r.decoded, err = decodeValues(r.Values); err != nil {
+			return Record{}, err
 		}
 	}
 	return r, nil

@@ -13,13 +13,13 @@ import (
 // whatever it accepts must encode back to a record that decodes the same.
 func FuzzDecodeRecord(f *testing.F) {
 	values, _ := encodeValues(nil, toValues(map[string]any{"s": "x", "n": 1, "l": []any{map[string]any{"k": 1.5}}, "t": time.Unix(1, 2)}))
-	f.Add(encodeRecord(nil, &record{userID: "alice", userAgent: "ua", created: 1, lastSeen: 2, expires: 3, rawValues: values}))
-	f.Add(encodeRecord(nil, &record{rawValues: []byte{0}}))
+	f.Add(encodeRecord(nil, &Record{UserID: "alice", UserAgent: "ua", Created: 1, LastSeen: 2, Expires: 3, Values: values}))
+	f.Add(encodeRecord(nil, &Record{Values: []byte{0}}))
 	f.Add([]byte{recordVersion})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := decodeRecord(data, true)
-		var id sessionID
+		var id ID
 		id[0], id[15] = 1, 0xFF
 		withID, errID := decodeRecordOf(&id, data, true)
 		if (err == nil) != (errID == nil) {
@@ -28,14 +28,14 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if withID.idText != id.String() || withID.userID != r.userID || !bytes.Equal(withID.rawValues, r.rawValues) {
+		if withID.idText != id.String() || withID.UserID != r.UserID || !bytes.Equal(withID.Values, r.Values) {
 			t.Fatalf("decodeRecordOf: ID text %q (want %q), or the record differs", withID.idText, id.String())
 		}
 		again, err := decodeRecord(encodeRecord(nil, &r), true)
 		if err != nil {
 			t.Fatalf("re-encoded record does not decode: %v", err)
 		}
-		if again.userID != r.userID || again.ip != r.ip || again.expires != r.expires || !bytes.Equal(again.rawValues, r.rawValues) {
+		if again.UserID != r.UserID || again.IP != r.IP || again.Expires != r.Expires || !bytes.Equal(again.Values, r.Values) {
 			t.Fatalf("round trip changed the record")
 		}
 	})
@@ -61,7 +61,7 @@ func FuzzDecodeValues(f *testing.F) {
 // back to themselves, and that the cache key read off a token's text is its
 // ID's (a hit finds what the ID's paths stored).
 func FuzzParseToken(f *testing.F) {
-	var id sessionID
+	var id ID
 	var sec secret
 	f.Add(formatToken(id, sec))
 	f.Add("")

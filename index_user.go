@@ -34,12 +34,12 @@ func userPrefix(userID string) []byte {
 	return append(p, userID...)
 }
 
-func userKey(userID string, id sessionID) []byte {
+func userKey(userID string, id ID) []byte {
 	return append(userPrefix(userID), id[:]...)
 }
 
 // splitUserKey returns the user and ID of a by_user key.
-func splitUserKey(k []byte) (user string, id sessionID, ok bool) {
+func splitUserKey(k []byte) (user string, id ID, ok bool) {
 	n, w := binary.Uvarint(k)
 	if w <= 0 || uint64(len(k)-w) != n+idBytes {
 		return "", id, false
@@ -48,14 +48,14 @@ func splitUserKey(k []byte) (user string, id sessionID, ok bool) {
 	return string(k[w : w+int(n)]), id, true
 }
 
-func expiryKey(deadline int64, id sessionID) []byte {
+func expiryKey(deadline int64, id ID) []byte {
 	k := make([]byte, 8+idBytes)
 	binary.BigEndian.PutUint64(k, uint64(max(deadline, 0)))
 	copy(k[8:], id[:])
 	return k
 }
 
-func splitExpiryKey(k []byte) (deadline int64, id sessionID, ok bool) {
+func splitExpiryKey(k []byte) (deadline int64, id ID, ok bool) {
 	if len(k) != 8+idBytes {
 		return 0, id, false
 	}
@@ -101,7 +101,7 @@ func (ix indexes) saveCount() error {
 }
 
 // get decodes the record of id, or returns nil when there is none.
-func (ix indexes) get(id sessionID, withValues bool) (*record, error) {
+func (ix indexes) get(id ID, withValues bool) (*Record, error) {
 	data := ix.sessions.Get(id[:])
 	if data == nil {
 		return nil, nil
@@ -115,10 +115,10 @@ func (ix indexes) get(id sessionID, withValues bool) (*record, error) {
 
 // put writes r under id and moves its index entries from old (nil for a new
 // record) to where r needs them.
-func (ix indexes) put(id sessionID, old, r *record) error {
+func (ix indexes) put(id ID, old, r *Record) error {
 	if old != nil {
-		if old.userID != r.userID && old.userID != "" {
-			if err := ix.byUser.Delete(userKey(old.userID, id)); err != nil {
+		if old.UserID != r.UserID && old.UserID != "" {
+			if err := ix.byUser.Delete(userKey(old.UserID, id)); err != nil {
 				return err
 			}
 		}
@@ -128,8 +128,8 @@ func (ix indexes) put(id sessionID, old, r *record) error {
 			}
 		}
 	}
-	if r.userID != "" && (old == nil || old.userID != r.userID) {
-		if err := ix.byUser.Put(userKey(r.userID, id), nil); err != nil {
+	if r.UserID != "" && (old == nil || old.UserID != r.UserID) {
+		if err := ix.byUser.Put(userKey(r.UserID, id), nil); err != nil {
 			return err
 		}
 	}
@@ -145,9 +145,9 @@ func (ix indexes) put(id sessionID, old, r *record) error {
 }
 
 // remove deletes the record r of id and its index entries.
-func (ix indexes) remove(id sessionID, r *record) error {
-	if r.userID != "" {
-		if err := ix.byUser.Delete(userKey(r.userID, id)); err != nil {
+func (ix indexes) remove(id ID, r *Record) error {
+	if r.UserID != "" {
+		if err := ix.byUser.Delete(userKey(r.UserID, id)); err != nil {
 			return err
 		}
 	}
@@ -163,7 +163,7 @@ func (ix indexes) remove(id sessionID, r *record) error {
 // deadline it finds those entries by their ID suffix: a scan of both
 // indexes, a cost paid for damage only, so that revocation never depends
 // on a record being readable.
-func (ix indexes) removeDamaged(id sessionID) error {
+func (ix indexes) removeDamaged(id ID) error {
 	for _, b := range []*bolt.Bucket{ix.byUser, ix.byExpiry} {
 		var keys [][]byte
 		c := b.Cursor()
@@ -183,13 +183,13 @@ func (ix indexes) removeDamaged(id sessionID) error {
 }
 
 // userIDs returns the IDs of userID's sessions from the user index.
-func (ix indexes) userIDs(userID string) []sessionID {
+func (ix indexes) userIDs(userID string) []ID {
 	prefix := userPrefix(userID)
-	var ids []sessionID
+	var ids []ID
 	c := ix.byUser.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		if len(k) == len(prefix)+idBytes {
-			ids = append(ids, sessionID(k[len(prefix):]))
+			ids = append(ids, ID(k[len(prefix):]))
 		}
 	}
 	return ids

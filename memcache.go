@@ -56,7 +56,7 @@ type paddedCounter struct {
 // fewest cache lines (on a hit, memory latency is most of the cost).
 type cacheEntry struct {
 	gen   uint64
-	id    sessionID
+	id    ID
 	token [TokenLength]byte // the token's text; all zero when filled without it
 	act   activityMemo      // what the activity table holds for it
 	sess  Session           // shared: values copy-on-write, never written
@@ -100,12 +100,12 @@ func newMemCache(maxBytes int64) (*memCache, error) {
 func (m *memCache) stripe(key uint64) *atomic.Uint64 { return &m.gens[key%genStripes] }
 
 // generation returns the value a reader must record before reading bbolt.
-func (m *memCache) generation(id sessionID) uint64 {
+func (m *memCache) generation(id ID) uint64 {
 	return m.stripe(id.cacheKey()).Load()
 }
 
 // get returns the live entry for id, or nil.
-func (m *memCache) get(id sessionID) *cacheEntry {
+func (m *memCache) get(id ID) *cacheEntry {
 	key := id.cacheKey()
 	e, ok := m.c.Get(key)
 	if !ok || e.id != id || e.gen != m.stripe(key).Load() {
@@ -131,7 +131,7 @@ func (m *memCache) getByToken(token string) *cacheEntry {
 // put caches a copy of sess, read at generation gen, with the verified
 // token when there is one. sess is marked shared: its values now belong to
 // the cache too and are copied before a write (see Session.own).
-func (m *memCache) put(id sessionID, gen uint64, hash tokenHash, token string, sess *Session, cost int) {
+func (m *memCache) put(id ID, gen uint64, hash tokenHash, token string, sess *Session, cost int) {
 	sess.shared = true
 	e := &cacheEntry{id: id, gen: gen, hash: hash, sess: *sess}
 	if len(token) == TokenLength {
@@ -142,7 +142,7 @@ func (m *memCache) put(id sessionID, gen uint64, hash tokenHash, token string, s
 
 // invalidate kills every cached snapshot of id. Call it after the write
 // committed and before the writer returns.
-func (m *memCache) invalidate(id sessionID) {
+func (m *memCache) invalidate(id ID) {
 	key := id.cacheKey()
 	m.stripe(key).Add(1)
 	m.c.Del(key) // frees memory; correctness comes from the generation

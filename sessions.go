@@ -65,6 +65,12 @@ var (
 	// request that started before a sign-in or sign-out cannot undo it.
 	// Load the session again to act on its current state.
 	ErrConflict = errors.New("usersessions: session changed since it was loaded")
+
+	// ErrUnavailable reports that the Backend cannot be reached, or that a
+	// shared Backend's change feed is down and the answer could not be
+	// confirmed. It is not ErrNotFound: the session may well be valid, so
+	// the httpx middleware answers 503 instead of signing the person out.
+	ErrUnavailable = errors.New("usersessions: session storage unavailable")
 )
 
 // UseStoredIdleTimeout, as Options.IdleTimeout, keeps the idle timeout the
@@ -123,6 +129,12 @@ type Options struct {
 	// read exactly on every call; the default one is read coarsely on the
 	// load path (see Store.Touch).
 	Now func() time.Time
+
+	// StrictRevocation makes every Load confirm the session with the
+	// Backend, even on a cache hit. On a shared Backend that closes the
+	// window (one change notice) in which another instance's revocation
+	// is not yet seen here, at the cost of one Backend read per Load.
+	StrictRevocation bool
 
 	// Logger receives problems the Store handles by itself (a corrupt
 	// record skipped during cleanup, a failed background flush). Default:

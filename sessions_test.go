@@ -970,7 +970,7 @@ func TestCheckFindsBrokenIndexes(t *testing.T) {
 		if err := tx.Bucket(bucketByUser).Delete(userKey("alice", id)); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketByUser).Put(userKey("mallory", sessionID{1}), nil)
+		return tx.Bucket(bucketByUser).Put(userKey("mallory", ID{1}), nil)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -983,7 +983,7 @@ func TestCheckFindsBrokenIndexes(t *testing.T) {
 	}
 	// Repair so the cleanup check passes.
 	s.db.Update(func(tx *bolt.Tx) error {
-		tx.Bucket(bucketByUser).Delete(userKey("mallory", sessionID{1}))
+		tx.Bucket(bucketByUser).Delete(userKey("mallory", ID{1}))
 		return tx.Bucket(bucketByUser).Put(userKey("alice", id), nil)
 	})
 }
@@ -1197,7 +1197,7 @@ func TestSaveKeepsFreshActivity(t *testing.T) {
 func TestListByUserSkipsDamage(t *testing.T) {
 	s := openTest(t, false, &Options{Logger: discardLogger()})
 	good := mustCreate(t, s, "alice", clientA)
-	ghost := sessionID{9}
+	ghost := ID{9}
 	s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketByUser).Put(userKey("alice", ghost), nil) })
 	list, err := s.ListByUser(ctx, "alice")
 	if err != nil || len(list) != 1 || list[0].ID != good.ID {

@@ -54,7 +54,7 @@ func BenchmarkLoadTouch(b *testing.B) {
 
 func BenchmarkDecodeRecord(b *testing.B) {
 	values, _ := encodeValues(nil, toValues(map[string]any{"csrf": "0123456789abcdef", "n": 1}))
-	data := encodeRecord(nil, &record{userID: "alice", userAgent: clientA.UserAgent, ip: clientA.IP, rawValues: values})
+	data := encodeRecord(nil, &Record{UserID: "alice", UserAgent: clientA.UserAgent, IP: clientA.IP, Values: values})
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := decodeRecord(data, true); err != nil {

@@ -32,13 +32,20 @@ const (
 	TokenLength = tokenBytes * 8 / 6  // 64
 )
 
+// ID is a session's key in storage: 6 bytes of creation time in
+// milliseconds (so IDs sort roughly by age, which keeps inserts and cleanup
+// local) and 10 random bytes. Its text form, String, is Session.ID.
+type ID [idBytes]byte
+
 type (
-	sessionID [idBytes]byte
 	secret    [secretBytes]byte
-	tokenHash [sha256.Size]byte
+	tokenHash = [sha256.Size]byte // SHA-256 of a token's secret: all a Store keeps of it
 )
 
-func (id sessionID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+// ParseID parses the text form of an ID (Session.ID).
+func ParseID(s string) (ID, bool) { return parseID(s) }
+
+func (id ID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
 
 // idTimeBytes is the length of the ID's time prefix.
 const idTimeBytes = 6
@@ -49,7 +56,7 @@ const idTimeBytes = 6
 // hit finds its entry straight from the cookie's text (tokenCacheKey)
 // without decoding it. Collisions only cost a miss: an entry also holds the
 // full ID and token, which are checked.
-func (id sessionID) cacheKey() uint64 {
+func (id ID) cacheKey() uint64 {
 	var text [8]byte
 	base64.RawURLEncoding.Encode(text[:], id[idTimeBytes:idTimeBytes+6])
 	return mixKey(binary.LittleEndian.Uint64(text[:]))
@@ -71,7 +78,7 @@ func mixKey(x uint64) uint64 {
 }
 
 // activityKey is the ID's key in the activity table: 64 of its random bits.
-func (id sessionID) activityKey() uint64 {
+func (id ID) activityKey() uint64 {
 	return binary.BigEndian.Uint64(id[idBytes-8:])
 }
 
@@ -96,8 +103,8 @@ func equalConstantTime(a, b string) bool {
 
 // newSessionID returns a new ID for a session created at now (Unix
 // nanoseconds).
-func newSessionID(now int64) (sessionID, error) {
-	var id sessionID
+func newSessionID(now int64) (ID, error) {
+	var id ID
 	ms := uint64(max(now, 0) / 1e6)
 	for i := idTimeBytes - 1; i >= 0; i-- {
 		id[i] = byte(ms)
@@ -115,7 +122,7 @@ func newSecret() (secret, error) {
 
 func (s *secret) hash() tokenHash { return sha256.Sum256(s[:]) }
 
-func formatToken(id sessionID, sec secret) string {
+func formatToken(id ID, sec secret) string {
 	var raw [tokenBytes]byte
 	copy(raw[:], id[:])
 	copy(raw[idBytes:], sec[:])
@@ -125,7 +132,7 @@ func formatToken(id sessionID, sec secret) string {
 // parseToken splits a token into ID and secret. It rejects anything that is
 // not exactly a canonical 64-character token before any other work, so junk
 // and oversized cookies cost nothing.
-func parseToken(token string) (id sessionID, sec secret, ok bool) {
+func parseToken(token string) (id ID, sec secret, ok bool) {
 	if len(token) != TokenLength {
 		return id, sec, false
 	}
@@ -139,7 +146,7 @@ func parseToken(token string) (id sessionID, sec secret, ok bool) {
 }
 
 // parseID decodes the text form of an ID.
-func parseID(s string) (id sessionID, ok bool) {
+func parseID(s string) (id ID, ok bool) {
 	if len(s) != IDLength {
 		return id, false
 	}
