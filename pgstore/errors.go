@@ -1,0 +1,73 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/usersessions/usersessions"
+)
+
+// isConnError reports whether err says the database could not be reached
+// or the connection broke, as opposed to an error of the statement itself.
+func isConnError(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"): // connection_exception
+			return true
+		case pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03": // admin/crash shutdown, cannot connect now
+			return true
+		case pgErr.Code == "53300": // too_many_connections
+			return true
+		}
+		return false
+	}
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &connErr), errors.As(err, &netErr),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, net.ErrClosed), pgconn.Timeout(err), pgconn.SafeToRetry(err):
+		return true
+	}
+	// pgconn's "conn closed" and "conn busy" carry no exported type.
+	msg := err.Error()
+	return strings.Contains(msg, "conn closed") || strings.Contains(msg, "connection reset") || strings.Contains(msg, "broken pipe")
+}
+
+// isRetryable reports whether a transaction that failed with err can simply
+// run again: a deadlock or a serialization failure.
+func isRetryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+}
+
+// mapErr turns errors of the database into the usersessions sentinels:
+// connection failures (and a deadline that passed while waiting for the
+// database) wrap ErrUnavailable. Errors that already carry a sentinel, and
+// errors of the statement itself, are returned as they are.
+func (b *Backend) mapErr(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, usersessions.ErrNotFound), errors.Is(err, usersessions.ErrCorrupt),
+		errors.Is(err, usersessions.ErrUnavailable), errors.Is(err, usersessions.ErrClosed):
+		return err
+	case b.closed.Load():
+		return fmt.Errorf("pgstore: %s: %w", op, usersessions.ErrClosed)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("pgstore: %s: %w", op, err)
+	case errors.Is(err, context.DeadlineExceeded), isConnError(err):
+		return fmt.Errorf("pgstore: %s: %w: %w", op, usersessions.ErrUnavailable, err)
+	}
+	return fmt.Errorf("pgstore: %s: %w", op, err)
+}
