@@ -729,7 +729,11 @@ func (b *Backend) Check(ctx context.Context) error {
 		{"deadline disagrees with expires, last_seen and the idle timeout", `deadline <> ` + deadlineSQL("last_seen", "$1")},
 	}
 	for _, c := range checks {
-		rows, err := b.pool.Query(ctx, b.sql(`SELECT id FROM {t} WHERE `+c.cond+` ORDER BY id LIMIT `+fmt.Sprint(maxProblems+1)), stored)
+		var args []any
+		if strings.Contains(c.cond, "$1") {
+			args = append(args, stored)
+		}
+		rows, err := b.pool.Query(ctx, b.sql(`SELECT id FROM {t} WHERE `+c.cond+` ORDER BY id LIMIT `+fmt.Sprint(maxProblems+1)), args...)
 		if err != nil {
 			return b.mapErr("check", err)
 		}

@@ -1,0 +1,163 @@
+package pgstore
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// env is a table on a cluster that tests open Backends on.
+type env struct {
+	c     *pgtest.Cluster
+	dsn   string
+	table string
+}
+
+func sharedEnv(t testing.TB) env {
+	c := pgtest.Shared(t)
+	return env{c: c, dsn: c.DSN(""), table: c.Table("t")}
+}
+
+// open opens a Backend on e with idle, closed when t ends.
+func (e env) open(t testing.TB, idle time.Duration, opts *Options) *Backend {
+	t.Helper()
+	o := Options{Table: e.table}
+	if opts != nil {
+		o = *opts
+		o.Table = e.table
+	}
+	b, err := Open(ctxT(t), e.dsn, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	if _, err := b.Open(ctxT(t), idle, discard()); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// exec runs sql on e's database.
+func (e env) exec(t testing.TB, sql string, args ...any) {
+	t.Helper()
+	conn, err := pgx.Connect(ctxT(t), e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctxT(t), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// queryInt64 returns one bigint from sql.
+func (e env) queryInt64(t testing.TB, sql string, args ...any) int64 {
+	t.Helper()
+	conn, err := pgx.Connect(ctxT(t), e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int64
+	if err := conn.QueryRow(ctxT(t), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+func (e env) quoted() string { return pgx.Identifier{e.table}.Sanitize() }
+
+var base = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+
+// rec returns a new record of user, created at base+at, expiring life later.
+func rec(user string, at, life time.Duration) *usersessions.Record {
+	r := &usersessions.Record{
+		UserID:    user,
+		IP:        netip.MustParseAddr("192.0.2.10"),
+		UserAgent: "test agent",
+		Created:   base + int64(at),
+		LastSeen:  base + int64(at),
+		Expires:   base + int64(at+life),
+		Identity:  1,
+		Values:    []byte("values"),
+	}
+	_, _ = rand.Read(r.ID[:])
+	r.Hash = sha256.Sum256(r.ID[:])
+	return r
+}
+
+func mustCreate(t testing.TB, b *Backend, rs ...*usersessions.Record) {
+	t.Helper()
+	for _, r := range rs {
+		if err := b.Create(ctxT(t), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// feedEvent is one call a recorder received.
+type feedEvent struct {
+	kind string // "changed", "lost", "restored"
+	ids  []usersessions.ID
+	at   time.Time
+}
+
+// recorder is a ChangeFeed that queues what it receives.
+type recorder struct {
+	events chan feedEvent
+}
+
+func newRecorder() *recorder { return &recorder{events: make(chan feedEvent, 10000)} }
+
+func (r *recorder) Changed(ids []usersessions.ID) {
+	r.events <- feedEvent{kind: "changed", ids: append([]usersessions.ID(nil), ids...), at: time.Now()}
+}
+func (r *recorder) Lost()     { r.events <- feedEvent{kind: "lost", at: time.Now()} }
+func (r *recorder) Restored() { r.events <- feedEvent{kind: "restored", at: time.Now()} }
+
+// next waits up to d for the next event.
+func (r *recorder) next(t testing.TB, d time.Duration) (feedEvent, bool) {
+	t.Helper()
+	select {
+	case ev := <-r.events:
+		return ev, true
+	case <-time.After(d):
+		return feedEvent{}, false
+	}
+}
+
+// waitKind waits up to d for an event of kind, skipping others.
+func (r *recorder) waitKind(t testing.TB, kind string, d time.Duration) feedEvent {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ev, ok := r.next(t, time.Until(deadline))
+		if !ok {
+			t.Fatalf("no %q event within %v", kind, d)
+		}
+		if ev.kind == kind {
+			return ev
+		}
+	}
+}
