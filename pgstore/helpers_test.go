@@ -161,3 +161,9 @@ func (r *recorder) waitKind(t testing.TB, kind string, d time.Duration) feedEven
 		}
 	}
 }
+
+// startCluster starts a cluster of t's own, for tests that stop it.
+func startCluster(t testing.TB) *pgtest.Cluster { return pgtest.Start(t) }
+
+// freeze stops server process pid until the returned thaw or t's end.
+func freeze(t testing.TB, pid int) (thaw func()) { return pgtest.Freeze(t, pid) }

@@ -1,0 +1,284 @@
+package pgstore
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/usersessions/usersessions"
+)
+
+func TestNoticesSplitAndParse(t *testing.T) {
+	var ids []usersessions.ID
+	for i := range 450 {
+		ids = append(ids, usersessions.ID{byte(i), byte(i >> 8), 0xff, 15: 7})
+	}
+	ps := notices("0123456789abcdef", ids)
+	if len(ps) != 3 {
+		t.Fatalf("%d notices for 450 IDs, want 3", len(ps))
+	}
+	var back []usersessions.ID
+	for _, p := range ps {
+		if len(p) >= 8000 {
+			t.Fatalf("payload of %d bytes exceeds PostgreSQL's limit", len(p))
+		}
+		tag, got, ok := parseNotice(p)
+		if !ok || tag != "0123456789abcdef" {
+			t.Fatalf("parse %q: %q %v", p[:40], tag, ok)
+		}
+		back = append(back, got...)
+	}
+	if !slices.Equal(back, ids) {
+		t.Fatal("IDs changed through notices")
+	}
+	if ps := notices("x", nil); len(ps) != 0 {
+		t.Fatalf("notices for no IDs: %q", ps)
+	}
+	for _, bad := range []string{"", "v1", "v2 tag 00", "v1 tag 0011", "v1 tag " + strings.Repeat("zz", 16)} {
+		if _, _, ok := parseNotice(bad); ok {
+			t.Errorf("parseNotice(%q) accepted", bad)
+		}
+	}
+}
+
+// subscribe subscribes a recorder to b.
+func subscribe(t testing.TB, b *Backend) *recorder {
+	t.Helper()
+	r := newRecorder()
+	if err := b.Subscribe(ctxT(t), r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestFeedDeliversOthersChangesOnly(t *testing.T) {
+	e := sharedEnv(t)
+	a := e.open(t, 0, nil)
+	b := e.open(t, 0, nil)
+	fa, fb := subscribe(t, a), subscribe(t, b)
+	if err := b.Subscribe(ctxT(t), newRecorder()); err == nil {
+		t.Fatal("second Subscribe accepted")
+	}
+	ctx := ctxT(t)
+
+	// Create and Touch send nothing.
+	r := rec("alice", 0, time.Hour)
+	mustCreate(t, a, r)
+	if err := a.Touch(ctx, []usersessions.Activity{{ID: r.ID, LastSeen: r.LastSeen + 1}}); err != nil {
+		t.Fatal(err)
+	}
+	// Update, Delete, DeleteByUser, DeleteExpired do, once each.
+	if err := a.Update(ctx, r.ID, func(x *usersessions.Record) error { x.UserAgent = "x"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	ev := fb.waitKind(t, "changed", 5*time.Second)
+	if len(ev.ids) != 1 || ev.ids[0] != r.ID {
+		t.Fatalf("Update's notice: %v", ev.ids)
+	}
+	if err := a.Delete(ctx, r.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ev := fb.waitKind(t, "changed", 5*time.Second); len(ev.ids) != 1 || ev.ids[0] != r.ID {
+		t.Fatalf("Delete's notice: %v", ev.ids)
+	}
+	var many []*usersessions.Record
+	for i := range 230 { // more than one notice's worth
+		many = append(many, rec("bob", time.Duration(i), time.Minute))
+	}
+	mustCreate(t, a, many...)
+	removed, err := a.DeleteByUser(ctx, "bob", usersessions.ID{})
+	if err != nil || len(removed) != 230 {
+		t.Fatalf("DeleteByUser: %d, %v", len(removed), err)
+	}
+	var got []usersessions.ID
+	for len(got) < 230 {
+		got = append(got, fb.waitKind(t, "changed", 5*time.Second).ids...)
+	}
+	slices.SortFunc(got, cmpID)
+	slices.SortFunc(removed, cmpID)
+	if !slices.Equal(got, removed) {
+		t.Fatal("DeleteByUser's notices do not list the removed IDs")
+	}
+	x := rec("carol", 0, time.Minute)
+	mustCreate(t, b, x)
+	removed, _, err = b.DeleteExpired(ctx, usersessions.ExpiredQuery{Now: base + int64(time.Hour), Limit: 10})
+	if err != nil || len(removed) != 1 {
+		t.Fatalf("DeleteExpired: %v %v", removed, err)
+	}
+	if ev := fa.waitKind(t, "changed", 5*time.Second); len(ev.ids) != 1 || ev.ids[0] != x.ID {
+		t.Fatalf("DeleteExpired's notice on A: %v", ev.ids)
+	}
+	// A failed change and a no-op delete send nothing; nothing else is
+	// pending on either side, and a's own changes never reached fa.
+	_ = a.Update(ctx, x.ID, func(*usersessions.Record) error { return errors.New("no") })
+	if ev, ok := fb.next(t, 300*time.Millisecond); ok {
+		t.Fatalf("B got an unexpected %s %v", ev.kind, ev.ids)
+	}
+	if ev, ok := fa.next(t, 50*time.Millisecond); ok {
+		t.Fatalf("A got its own or an unexpected %s %v", ev.kind, ev.ids)
+	}
+}
+
+// percentile returns the p-th percentile (0..100) of sorted ds.
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	i := int(float64(len(ds)-1) * p / 100)
+	return ds[i]
+}
+
+func TestFeedLatency(t *testing.T) {
+	e := sharedEnv(t)
+	a := e.open(t, 0, nil)
+	b := e.open(t, 0, nil)
+	fb := subscribe(t, b)
+	ctx := ctxT(t)
+	r := rec("alice", 0, time.Hour)
+	mustCreate(t, a, r)
+	const rounds = 300
+	lat := make([]time.Duration, 0, rounds)
+	for i := range rounds {
+		start := time.Now()
+		if err := a.Update(ctx, r.ID, func(x *usersessions.Record) error { x.UserAgent = "round"; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		ev := fb.waitKind(t, "changed", 5*time.Second)
+		if len(ev.ids) != 1 || ev.ids[0] != r.ID {
+			t.Fatalf("round %d: %v", i, ev.ids)
+		}
+		lat = append(lat, ev.at.Sub(start))
+	}
+	slices.Sort(lat)
+	t.Logf("change feed: Update on A started → Changed on B: p50 %v, p99 %v, max %v (%d rounds)",
+		percentile(lat, 50), percentile(lat, 99), lat[len(lat)-1], rounds)
+	if p99 := percentile(lat, 99); p99 > time.Second {
+		t.Fatalf("p99 delivery %v", p99)
+	}
+}
+
+func TestFeedLostAndRestoredAfterTerminate(t *testing.T) {
+	e := sharedEnv(t)
+	a := e.open(t, 0, nil)
+	b := e.open(t, 0, &Options{PingInterval: 200 * time.Millisecond})
+	fb := subscribe(t, b)
+	pid := e.c.WaitBackendPID(t, b.ListenerName(), 5*time.Second)
+	start := time.Now()
+	e.c.Terminate(t, pid)
+	lost := fb.waitKind(t, "lost", 5*time.Second)
+	restored := fb.waitKind(t, "restored", 10*time.Second)
+	t.Logf("terminate → Lost %v → Restored %v", lost.at.Sub(start), restored.at.Sub(start))
+	if d := lost.at.Sub(start); d > time.Second {
+		t.Fatalf("Lost took %v after the listener's process ended", d)
+	}
+	if newPID := e.c.WaitBackendPID(t, b.ListenerName(), 5*time.Second); newPID == pid {
+		t.Fatal("listener still on the terminated process")
+	}
+	// Live again: A's change reaches B.
+	r := rec("alice", 0, time.Hour)
+	mustCreate(t, a, r)
+	if err := a.Delete(ctxT(t), r.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ev := fb.waitKind(t, "changed", 5*time.Second); len(ev.ids) != 1 || ev.ids[0] != r.ID {
+		t.Fatalf("after Restored: %v", ev.ids)
+	}
+}
+
+func TestFeedLostWhenListenerFreezes(t *testing.T) {
+	e := sharedEnv(t)
+	const ping = 300 * time.Millisecond
+	b := e.open(t, 0, &Options{PingInterval: ping})
+	fb := subscribe(t, b)
+	pid := e.c.WaitBackendPID(t, b.ListenerName(), 5*time.Second)
+	// Let the listener settle into its wait, then freeze its server process.
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	_ = freeze(t, pid)
+	lost := fb.waitKind(t, "lost", 5*ping)
+	d := lost.at.Sub(start)
+	t.Logf("frozen listener → Lost after %v (PingInterval %v)", d, ping)
+	if d > 2*ping+100*time.Millisecond {
+		t.Fatalf("Lost %v after the freeze, want within 2 ping intervals (%v)", d, 2*ping)
+	}
+	// It reconnects on a new connection while the old process stays frozen.
+	fb.waitKind(t, "restored", 10*time.Second)
+}
+
+func TestCallsWhileServerDown(t *testing.T) {
+	c := startCluster(t)
+	e := env{c: c, dsn: c.DSN(""), table: "sessions"}
+	a := e.open(t, 0, nil)
+	b := e.open(t, 0, &Options{PingInterval: 200 * time.Millisecond})
+	fb := subscribe(t, b)
+	r := rec("alice", 0, time.Hour)
+	mustCreate(t, a, r)
+
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	fb.waitKind(t, "lost", 2*time.Second)
+	var got usersessions.Record
+	calls := map[string]func() error{
+		"Get":    func() error { return a.Get(ctxT(t), r.ID, &got, true) },
+		"Create": func() error { return a.Create(ctxT(t), rec("x", 0, time.Hour)) },
+		"Delete": func() error { return a.Delete(ctxT(t), r.ID, nil) },
+		"Touch":  func() error { return a.Touch(ctxT(t), []usersessions.Activity{{ID: r.ID, LastSeen: 1}}) },
+		"Count":  func() error { _, err := a.Count(ctxT(t)); return err },
+		"Update": func() error {
+			return a.Update(ctxT(t), r.ID, func(*usersessions.Record) error { return nil })
+		},
+	}
+	for name, call := range calls {
+		start := time.Now()
+		err := call()
+		if !errors.Is(err, usersessions.ErrUnavailable) {
+			t.Errorf("%s while down: %v, want ErrUnavailable", name, err)
+		}
+		if d := time.Since(start); d > 6*time.Second {
+			t.Errorf("%s took %v to fail", name, d)
+		}
+	}
+
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	fb.waitKind(t, "restored", 15*time.Second)
+	// Calls work again (the pool drops its dead connections).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := a.Get(ctxT(t), r.ID, &got, true)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Get after restart: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got.UserID != "alice" {
+		t.Fatalf("record after restart: %+v", got)
+	}
+	if err := a.Delete(ctxT(t), r.ID, nil); err != nil {
+		t.Fatalf("Delete after restart: %v", err)
+	}
+	if ev := fb.waitKind(t, "changed", 5*time.Second); len(ev.ids) != 1 || ev.ids[0] != r.ID {
+		t.Fatalf("feed after restart: %v", ev.ids)
+	}
+}
+
+func TestCloseNeverHangsOnAFrozenServer(t *testing.T) {
+	e := sharedEnv(t)
+	b := e.open(t, 0, &Options{PingInterval: 5 * time.Second})
+	subscribe(t, b)
+	pid := e.c.WaitBackendPID(t, b.ListenerName(), 5*time.Second)
+	thaw := freeze(t, pid)
+	defer thaw()
+	start := time.Now()
+	_ = b.Close()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+}
