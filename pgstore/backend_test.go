@@ -112,7 +112,7 @@ func TestUpdate(t *testing.T) {
 	}
 
 	boom := errors.New("boom")
-	if err := b.Update(ctx, r.ID, func(x *usersessions.Record) error { x.UserID = "mallory"; return boom }); !errors.Is(err, boom) {
+	if err := b.Update(ctx, r.ID, func(x *usersessions.Record) error { x.UserID = "mallory"; return boom }); err != boom {
 		t.Fatalf("Update with failing change: %v", err)
 	}
 	if err := b.Get(ctx, r.ID, &got, false); err != nil || got.UserID != "carol" {

@@ -172,12 +172,15 @@ func (b *Backend) serve(conn *pgx.Conn, feed usersessions.ChangeFeed) error {
 		if b.ctx.Err() != nil {
 			return nil
 		}
-		if err == nil {
+		if err == nil && n != nil {
 			if tag, ids, ok := parseNotice(n.Payload); !ok {
 				b.log.Warn("pgstore: unreadable change notice ignored", "table", b.name, "payload", n.Payload)
 			} else if tag != b.tag && len(ids) > 0 {
 				feed.Changed(ids)
 			}
+			continue
+		}
+		if err == nil {
 			continue
 		}
 		if !errors.Is(err, context.DeadlineExceeded) {

@@ -352,6 +352,7 @@ func (b *Backend) Update(ctx context.Context, id usersessions.ID, change func(r 
 	if b.closed.Load() {
 		return usersessions.ErrClosed
 	}
+	var changeErr error
 	err := b.inTx(ctx, func(tx pgx.Tx) error {
 		var r usersessions.Record
 		err := scanRecord(tx.QueryRow(ctx, b.sql(`SELECT `+columns+`, vals FROM {t} WHERE id = $1 FOR UPDATE`), id[:]), &r, true)
@@ -361,8 +362,8 @@ func (b *Backend) Update(ctx context.Context, id usersessions.ID, change func(r 
 		if err != nil {
 			return err
 		}
-		if err := change(&r); err != nil {
-			return err
+		if changeErr = change(&r); changeErr != nil {
+			return changeErr
 		}
 		if _, err := tx.Exec(ctx, b.sql(`UPDATE {t} SET hash = $2, user_id = $3, ip = $4, user_agent = $5, created = $6,
 			last_seen = $7, expires = $8, deadline = $9, identity = $10, vals = $11 WHERE id = $1`),
@@ -372,6 +373,9 @@ func (b *Backend) Update(ctx context.Context, id usersessions.ID, change func(r 
 		}
 		return b.notify(ctx, tx, []usersessions.ID{id})
 	})
+	if changeErr != nil && errors.Is(err, changeErr) {
+		return changeErr // the Store's own error, as it made it
+	}
 	return b.mapErr("update", err)
 }
 
