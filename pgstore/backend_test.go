@@ -603,3 +603,58 @@ func TestClosedBackend(t *testing.T) {
 		t.Fatalf("Subscribe after Close: %v", err)
 	}
 }
+
+func TestTouchFromTwoBackendsInOppositeOrders(t *testing.T) {
+	e := sharedEnv(t)
+	a := e.open(t, time.Hour, nil)
+	b := e.open(t, time.Hour, nil)
+	var rs []*usersessions.Record
+	for i := range 60 {
+		rs = append(rs, rec("u", time.Duration(i), 24*time.Hour))
+	}
+	mustCreate(t, a, rs...)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	start := time.Now()
+	for k, be := range []*Backend{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := range 30 {
+				acts := make([]usersessions.Activity, len(rs))
+				for i, r := range rs {
+					acts[i] = usersessions.Activity{ID: r.ID, LastSeen: r.LastSeen + int64(round*2+k), UserAgent: fmt.Sprint(k)}
+				}
+				if k == 1 {
+					slices.Reverse(acts)
+				}
+				if err := be.Touch(ctxT(t), acts); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent Touch: %v", err)
+	}
+	// A deadlock is retried, but only after deadlock_timeout (1 s): the
+	// rows must be locked in one order so that none happens.
+	if d := time.Since(start); d > 900*time.Millisecond {
+		t.Fatalf("60 concurrent Touches took %v: deadlocks?", d)
+	}
+	for _, r := range rs {
+		var got usersessions.Record
+		if err := a.Get(ctxT(t), r.ID, &got, false); err != nil {
+			t.Fatal(err)
+		}
+		if got.LastSeen != r.LastSeen+int64(29*2+1) || got.UserAgent != "1" {
+			t.Fatalf("after both: last seen +%d by %q, want the newest (+59 by 1)", got.LastSeen-r.LastSeen, got.UserAgent)
+		}
+	}
+	if err := a.Check(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+}

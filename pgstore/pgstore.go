@@ -413,12 +413,16 @@ func (b *Backend) Touch(ctx context.Context, acts []usersessions.Activity) error
 		}
 	}
 	newSeen := `greatest(t.last_seen, a.ls)`
-	q := `UPDATE {t} AS t SET last_seen = ` + newSeen + `,
+	// The rows are locked first, in ID order (a materialized CTE with
+	// ORDER BY ... FOR UPDATE): the UPDATE's join would lock them in hash
+	// order, and two instances touching the same sessions would deadlock.
+	q := `WITH l AS MATERIALIZED (SELECT id FROM {t} WHERE id = ANY($1::bytea[]) ORDER BY id FOR UPDATE)
+		UPDATE {t} AS t SET last_seen = ` + newSeen + `,
 		ip = CASE WHEN a.ls >= t.last_seen THEN a.ip ELSE t.ip END,
 		user_agent = CASE WHEN a.ls >= t.last_seen THEN a.ua ELSE t.user_agent END,
 		deadline = ` + strings.ReplaceAll(deadlineSQL(newSeen, "$5"), "expires", "t.expires") + `
-		FROM unnest($1::bytea[], $2::bigint[], $3::inet[], $4::text[]) AS a(id, ls, ip, ua)
-		WHERE t.id = a.id`
+		FROM unnest($1::bytea[], $2::bigint[], $3::inet[], $4::text[]) AS a(id, ls, ip, ua), l
+		WHERE t.id = a.id AND t.id = l.id`
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		_, err = b.pool.Exec(ctx, b.sql(q), ids, seen, ips, uas, int64(b.idleNow()))
