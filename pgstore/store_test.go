@@ -1,0 +1,189 @@
+//go:build newstore
+
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/storetest"
+)
+
+var client = usersessions.Client{IP: netip.MustParseAddr("203.0.113.9"), UserAgent: "test"}
+
+// store opens a Store on a new Backend on e's table, closed when t ends.
+func (e env) store(t testing.TB, opts *usersessions.Options) *usersessions.Store {
+	t.Helper()
+	s, _ := e.storeBackend(t, opts)
+	return s
+}
+
+// storeBackend is store, also returning the Store's Backend.
+func (e env) storeBackend(t testing.TB, opts *usersessions.Options) (*usersessions.Store, *Backend) {
+	t.Helper()
+	b, err := Open(ctxT(t), e.dsn, &Options{Table: e.table, PingInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o usersessions.Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		o.Logger = discard()
+	}
+	if o.CleanupInterval == 0 {
+		o.CleanupInterval = -1
+	}
+	s, err := usersessions.NewStore(b, &o)
+	if err != nil {
+		_ = b.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, b
+}
+
+// TestContract runs the Store contract suite (storetest) on PostgreSQL.
+func TestContract(t *testing.T) {
+	c := sharedEnv(t).c
+	storetest.Run(t, func(t *testing.T, opts *usersessions.Options) *usersessions.Store {
+		e := env{c: c, dsn: c.DSN(""), table: c.Table("contract")}
+		s := e.store(t, opts)
+		t.Cleanup(func() {
+			if err := s.Check(context.Background()); err != nil && !errors.Is(err, usersessions.ErrClosed) {
+				t.Errorf("Check after the test: %v", err)
+			}
+		})
+		return s
+	})
+}
+
+func TestTwoStoresShareSessions(t *testing.T) {
+	e := sharedEnv(t)
+	a, b := e.store(t, nil), e.store(t, nil)
+	ctx := ctxT(t)
+	sess, err := a.Create(ctx, "alice", client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Load(ctx, sess.Token)
+	if err != nil || got.ID != sess.ID || got.UserID != "alice" {
+		t.Fatalf("B's Load of A's session: %+v, %v", got, err)
+	}
+}
+
+// revocations are the ways A ends a session that B must then refuse.
+var revocations = []struct {
+	name   string
+	revoke func(ctx context.Context, s *usersessions.Store, sess *usersessions.Session) error
+}{
+	{"Delete", func(ctx context.Context, s *usersessions.Store, sess *usersessions.Session) error {
+		return s.Delete(ctx, sess.ID)
+	}},
+	{"DeleteForUser", func(ctx context.Context, s *usersessions.Store, sess *usersessions.Session) error {
+		return s.DeleteForUser(ctx, sess.UserID, sess.ID)
+	}},
+	{"DeleteByUser", func(ctx context.Context, s *usersessions.Store, sess *usersessions.Session) error {
+		_, err := s.DeleteByUser(ctx, sess.UserID, "")
+		return err
+	}},
+	{"Rotate", func(ctx context.Context, s *usersessions.Store, sess *usersessions.Session) error {
+		_, err := s.Rotate(ctx, sess.Token)
+		return err
+	}},
+}
+
+// TestRevocationReachesOtherStore checks that after A's revocation returns,
+// B (which had the session cached) refuses the old token within 100 ms, in
+// every round; with StrictRevocation, at once.
+func TestRevocationReachesOtherStore(t *testing.T) {
+	rounds := 300
+	if testing.Short() {
+		rounds = 50
+	}
+	for _, strict := range []bool{false, true} {
+		for _, rv := range revocations {
+			name := rv.name
+			if strict {
+				name += "/strict"
+			}
+			t.Run(name, func(t *testing.T) {
+				e := sharedEnv(t)
+				a := e.store(t, nil)
+				b := e.store(t, &usersessions.Options{StrictRevocation: strict})
+				ctx := ctxT(t)
+				var lat []time.Duration
+				for i := range rounds {
+					sess, err := a.Create(ctx, "user", client)
+					if err != nil {
+						t.Fatal(err)
+					}
+					// B caches it (a few loads: the cache admits
+					// asynchronously).
+					for range 3 {
+						if _, err := b.Load(ctx, sess.Token); err != nil {
+							t.Fatalf("round %d: B's Load before revocation: %v", i, err)
+						}
+					}
+					if err := rv.revoke(ctx, a, sess); err != nil {
+						t.Fatalf("round %d: revoke: %v", i, err)
+					}
+					done := time.Now()
+					for {
+						_, err := b.Load(ctx, sess.Token)
+						if errors.Is(err, usersessions.ErrNotFound) {
+							break
+						}
+						if err != nil {
+							t.Fatalf("round %d: B's Load: %v", i, err)
+						}
+						if strict {
+							t.Fatalf("round %d: strict B accepted a revoked token", i)
+						}
+						if d := time.Since(done); d > 100*time.Millisecond {
+							t.Fatalf("round %d: B still accepts the revoked token %v after %s returned", i, d, rv.name)
+						}
+						time.Sleep(50 * time.Microsecond)
+					}
+					lat = append(lat, time.Since(done))
+				}
+				slices.Sort(lat)
+				t.Logf("%s: revoked on A → refused on B: p50 %v, p99 %v, max %v (%d rounds)",
+					name, percentile(lat, 50), percentile(lat, 99), lat[len(lat)-1], rounds)
+			})
+		}
+	}
+}
+
+// TestStoreFeedLostTrustsNoCache freezes B's listener: within 2 ping
+// intervals B stops answering from its cache, so A's revocation is seen
+// even though no notice can arrive.
+func TestStoreFeedLostTrustsNoCache(t *testing.T) {
+	e := sharedEnv(t)
+	a := e.store(t, nil)
+	b, bb := e.storeBackend(t, nil)
+	ctx := ctxT(t)
+	sess, err := a.Create(ctx, "alice", client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := b.Load(ctx, sess.Token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = freeze(t, e.c.WaitBackendPID(t, bb.ListenerName(), 5*time.Second))
+	time.Sleep(2 * 200 * time.Millisecond) // 2 ping intervals
+	if err := a.Delete(ctx, sess.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Load(ctx, sess.Token); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Fatalf("B's Load with its feed lost, after A's Delete: %v", err)
+	}
+}
