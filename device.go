@@ -108,24 +108,27 @@ func (d DeviceInfo) String() string {
 //	   Google-Read-Aloud, Google-Site-Verification, Google-Safety,
 //	   BingPreview, MicrosoftPreview, Slurp, ia_archiver, Qwantify, WhatsApp,
 //	   SkypeUriPreview, Embedly, Iframely, vkShare, ChatGPT-User, Claude-Web,
-//	   anthropic-ai, Perplexity-User, Scrapy, YandexImages, YandexMetrika
-//	2. Bots: a token whose name holds the     Googlebot/2.1, bingbot/2.0  "Googlebot", "bingbot"
-//	   word bot (not followed by a letter),   Baiduspider/2.0             "Baiduspider"
-//	   spider or crawler, in any case, and    (compatible; PetalBot;      "PetalBot"
-//	   that has a version, comes first, or follows "compatible". Phone
-//	   models such as "CUBOT X30" have none of these, and names starting
-//	   with Cubot never count; "Boto3" and "botocore" are not bots.
+//	   anthropic-ai, Perplexity-User, Scrapy, YandexImages, YandexMetrika, Yeti
+//	2. Bots: a token whose name holds spider  Baiduspider/2.0, 360Spider  "Baiduspider", "360Spider"
+//	   or crawler, anywhere; or whose name    Googlebot/2.1, bingbot/2.0  "Googlebot", "bingbot"
+//	   holds the word bot (not followed by    (compatible; PetalBot;      "PetalBot"
+//	   a letter) and that has a version, comes first, or follows
+//	   "compatible"; all in any case. Phone models such as "CUBOT X30"
+//	   have none of these, and names starting with Cubot never count;
+//	   "Boto3" and "botocore" are not bots.
 //	3. HTTP clients: the first token is one   curl/8.4.0, Wget/1.21       "curl", "Wget"
 //	   of curl, Wget, HTTPie, Go-http-client, python-requests,
 //	   Python-urllib, python-urllib3, python-httpx, okhttp ("OkHttp"),
 //	   PostmanRuntime ("Postman"), insomnia ("Insomnia"), axios,
 //	   node-fetch, undici, node ("Node.js"), Deno, Bun, libwww-perl, Java,
 //	   Java-http-client ("Java"), Apache-HttpClient ("Apache HttpClient"),
-//	   GuzzleHttp ("Guzzle"), Dart, Boto3, Boto, botocore or Botocore
-//	   ("botocore"), aws-cli ("AWS CLI"), aws-sdk-go and aws-sdk-go-v2
-//	   ("AWS SDK for Go"), aws-sdk-java ("AWS SDK for Java"), aws-sdk-js and
-//	   aws-sdk-nodejs ("AWS SDK for JavaScript"); or a PowerShell or
-//	   WindowsPowerShell token anywhere ("PowerShell")
+//	   GuzzleHttp ("Guzzle"), Dart, Ruby, Faraday, RestSharp, Boto3, Boto,
+//	   botocore or Botocore ("botocore"), aws-cli ("AWS CLI"), aws-sdk-go
+//	   and aws-sdk-go-v2 ("AWS SDK for Go"), aws-sdk-java ("AWS SDK for
+//	   Java"), aws-sdk-js and aws-sdk-nodejs ("AWS SDK for JavaScript"); or
+//	   a PowerShell or
+//	   WindowsPowerShell token anywhere ("PowerShell"), or an aiohttp token
+//	   anywhere ("aiohttp", after "Python/3.11")
 //	4. Otherwise browser "on" platform, each part from the tables below.
 //
 // Browsers, the highest row present wins wherever its token stands
@@ -155,7 +158,7 @@ func (d DeviceInfo) String() string {
 //	Substring                                 Platform
 //	Windows Phone, Windows Mobile, Windows CE Windows Mobile
 //	CrOS                                      ChromeOS
-//	Android                                   Android
+//	Android, "; Adr " (UC Browser's spelling) Android
 //	Linux                                     Linux
 //	iPod                                      iPod
 //	iPhone, except in "iPhone OS"             iPhone
@@ -347,7 +350,7 @@ func clientName(token string) string {
 	switch token {
 	case "curl", "Wget", "HTTPie", "Go-http-client", "python-requests", "Python-urllib",
 		"python-urllib3", "python-httpx", "axios", "node-fetch", "undici", "libwww-perl",
-		"Java", "Dart", "Deno", "Bun", "Boto3", "Boto":
+		"Java", "Dart", "Deno", "Bun", "Ruby", "Faraday", "RestSharp", "Boto3", "Boto":
 		return token
 	case "okhttp":
 		return "OkHttp"
@@ -377,6 +380,19 @@ func clientName(token string) string {
 	return ""
 }
 
+// clientAnywhere maps the tokens that name an HTTP client wherever they
+// stand to the name shown, or returns "": PowerShell puts a browser-like
+// prefix first, aiohttp puts "Python/3.11" first.
+func clientAnywhere(name string) string {
+	switch name {
+	case "PowerShell", "WindowsPowerShell":
+		return "PowerShell"
+	case "aiohttp":
+		return "aiohttp"
+	}
+	return ""
+}
+
 // isKnownCrawler reports crawlers and link-preview fetchers whose names do
 // not say bot, spider or crawler ("Google-InspectionTool", "BingPreview"),
 // or that come without a version in a place rule 2 does not look
@@ -389,21 +405,40 @@ func isKnownCrawler(name string) bool {
 		"FeedFetcher-Google", "Google-Read-Aloud", "Google-Site-Verification", "Google-Safety",
 		"BingPreview", "MicrosoftPreview", "Slurp", "ia_archiver", "Qwantify", "WhatsApp",
 		"SkypeUriPreview", "Embedly", "Iframely", "vkShare", "ChatGPT-User", "Claude-Web",
-		"anthropic-ai", "Perplexity-User", "Scrapy", "YandexImages", "YandexMetrika":
+		"anthropic-ai", "Perplexity-User", "Scrapy", "YandexImages", "YandexMetrika", "Yeti":
 		return true
 	}
 	return false
 }
 
-// isBotName reports whether a token's name marks a crawler: it holds the
-// word bot (not followed by a letter, so the AWS SDKs "Boto3" and
-// "botocore" are not bots), spider or crawler, in any case. Cubot phones
-// are not bots.
+// isBotName reports whether a token's name holds the word bot, in any
+// case, not followed by a letter: "Googlebot", "AdsBot-Google", "MJ12bot",
+// but not the AWS SDKs "Boto3" and "botocore". Cubot phones are not bots.
 func isBotName(name string) bool {
 	if len(name) < 3 || cleanToken(name) == "" || hasPrefixFold(name, "cubot") {
 		return false
 	}
-	return containsWordFold(name, "bot") || containsFold(name, "spider") || containsFold(name, "crawler")
+	return containsWordFold(name, "bot")
+}
+
+// isSpiderName reports whether a token's name holds spider or crawler, in
+// any case: "Baiduspider", "360Spider", "Yeti-Crawler". No device or
+// browser is named so, so these count wherever they stand.
+func isSpiderName(name string) bool {
+	// One pass, as every token of every user agent comes here.
+	for i := 0; i+len("spider") <= len(name); i++ {
+		switch name[i] | 0x20 {
+		case 's':
+			if hasPrefixFold(name[i:], "spider") {
+				return cleanToken(name) != ""
+			}
+		case 'c':
+			if hasPrefixFold(name[i:], "crawler") {
+				return cleanToken(name) != ""
+			}
+		}
+	}
+	return false
 }
 
 // containsFold reports whether s contains the lower-case ASCII word sub,
@@ -441,7 +476,15 @@ func indexFold(s, sub string, wordEnd bool) int {
 // hasPrefixFold reports whether s starts with the lower-case ASCII prefix,
 // ignoring ASCII case.
 func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && indexFold(s[:len(prefix)], prefix, false) == 0
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if s[i]|0x20 != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // uaScan holds what classifyUserAgent saw besides the answer.
@@ -483,7 +526,7 @@ func classifyUserAgent(ua string) (DeviceInfo, uaScan) {
 		name, ver, hasSlash := strings.Cut(tok, "/")
 
 		// Rules 1 and 2: a bot token wins over everything, wherever it is.
-		if isKnownCrawler(name) || (hasSlash || n == 0 || prevName == "compatible") && isBotName(name) {
+		if isKnownCrawler(name) || isSpiderName(name) || (hasSlash || n == 0 || prevName == "compatible") && isBotName(name) {
 			return DeviceInfo{
 				Browser:        strings.Clone(name),
 				BrowserVersion: strings.Clone(cleanToken(ver)),
@@ -492,10 +535,14 @@ func classifyUserAgent(ua string) (DeviceInfo, uaScan) {
 		}
 		// Rule 3: HTTP clients. Keep scanning, as a bot token later on still
 		// wins; rank 0 keeps browser tokens from replacing the client.
-		if c := clientName(name); n == 0 && c != "" || (name == "PowerShell" || name == "WindowsPowerShell") && rank > 0 {
-			if c == "" {
-				c = "PowerShell"
-			}
+		c := ""
+		if n == 0 {
+			c = clientName(name)
+		}
+		if c == "" && rank > 0 {
+			c = clientAnywhere(name)
+		}
+		if c != "" {
 			scan.client = true
 			info.Browser, info.BrowserVersion, rank = c, cleanToken(ver), 0
 		}
@@ -595,7 +642,8 @@ func platformOf(ua string) string {
 				found |= pfChromeOS
 			}
 		case 'A':
-			if strings.HasPrefix(rest, "Android") {
+			// UC Browser writes Android as "Adr": "(MIDP-2.0; U; Adr 4.0.4; ...".
+			if strings.HasPrefix(rest, "Android") || strings.HasPrefix(rest, "Adr ") && strings.HasSuffix(ua[:i], "; ") {
 				found |= pfAndroid
 			}
 		case 'L':

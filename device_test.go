@@ -425,10 +425,10 @@ func TestDeviceIssue11(t *testing.T) {
 		{"opera mobile windows ce", "Mozilla/4.0 (compatible; MSIE 6.0; Windows CE; PPC; 240x320) Opera 8.65 [en]", "Opera on Windows Mobile"},
 
 		// Item 15: UC Browser in all its spellings.
-		{"ucweb", "UCWEB/2.0 (MIDP-2.0; U; Adr 4.0.4; en-US; ZTE_U795) U2/1.0.0 Mobile", "UC Browser"},
+		{"ucweb", "UCWEB/2.0 (MIDP-2.0; U; Adr 4.0.4; en-US; ZTE_U795) U2/1.0.0 Mobile", "UC Browser on Android"},
 		{"ucweb with build", "NOKIA5700/ UCWEB7.0.2.37/28/999", "UC Browser"},
 		{"uc browser with a space", "Mozilla/5.0 (Linux; U; Android 4.2.2; en-US; Micromax A116 Build/JDQ39) AppleWebKit/534.30 (KHTML, like Gecko) Version/4.0 UC Browser/9.8.0.435 U3/0.8.0 Mobile Safari/534.30", "UC Browser on Android"},
-		{"bare ucbrowser", "UCWEB/2.0 (MIDP-2.0; U; Adr 9.0.0) UCBrowser U2/1.0.0 Gecko/63.0 Firefox/63.0", "UC Browser"},
+		{"bare ucbrowser", "UCWEB/2.0 (MIDP-2.0; U; Adr 9.0.0) UCBrowser U2/1.0.0 Gecko/63.0 Firefox/63.0", "UC Browser on Android"},
 
 		// Item 15: the device, not the OS name, tells an iPad.
 		{"ipad sending iphone os", "Mozilla/5.0 (iPad; CPU iPhone OS 12_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/12.0 Mobile/15E148 Safari/604.1", "Safari on iPad"},
@@ -500,5 +500,80 @@ func TestDeviceBotFlag(t *testing.T) {
 		if got := ParseDevice(c.ua); got.Bot != c.bot {
 			t.Errorf("ParseDevice(%q) = %#v, want Bot %v", c.ua, got, c.bot)
 		}
+	}
+}
+
+// userAgentTablePath holds several hundred real-world user agents with the
+// name Device must give each; see loadUserAgentTable for the format.
+const userAgentTablePath = "testdata/useragents.tsv"
+
+type userAgentRow struct {
+	line     int
+	ua, want string
+}
+
+// loadUserAgentTable reads userAgentTablePath: a header line, then one
+// "user agent<TAB>expected" per line, NONE for "", with blank lines and
+// lines starting with '#' skipped.
+func loadUserAgentTable(tb testing.TB) []userAgentRow {
+	tb.Helper()
+	data, err := os.ReadFile(userAgentTablePath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var rows []userAgentRow
+	header := false
+	seen := make(map[string]int)
+	for i, text := range strings.Split(string(data), "\n") {
+		line := i + 1
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		if !header {
+			if text != "user_agent\texpected" {
+				tb.Fatalf("%s:%d: header %q, want %q", userAgentTablePath, line, text, "user_agent\texpected")
+			}
+			header = true
+			continue
+		}
+		ua, want, ok := strings.Cut(text, "\t")
+		if !ok || ua == "" || want == "" || strings.Contains(want, "\t") {
+			tb.Fatalf("%s:%d: want \"user agent<TAB>expected\", got %q", userAgentTablePath, line, text)
+		}
+		if prev, dup := seen[ua]; dup {
+			tb.Fatalf("%s:%d: user agent already on line %d", userAgentTablePath, line, prev)
+		}
+		seen[ua] = line
+		if want == "NONE" {
+			want = ""
+		}
+		rows = append(rows, userAgentRow{line, ua, want})
+	}
+	return rows
+}
+
+// TestDeviceUserAgentTable runs Device over a large body of real user
+// agents rather than hand-picked ones: browsers old and new on every
+// platform, in-app browsers, crawlers, link-preview fetchers, HTTP clients
+// and SDKs.
+func TestDeviceUserAgentTable(t *testing.T) {
+	rows := loadUserAgentTable(t)
+	// The table must stay large; a truncated file would pass vacuously.
+	if len(rows) < 400 {
+		t.Fatalf("%s: %d rows, want at least 400", userAgentTablePath, len(rows))
+	}
+	bots := 0
+	for _, r := range rows {
+		if got := Device(r.ua); got != r.want {
+			t.Errorf("%s:%d: Device(%q) = %q, want %q", userAgentTablePath, r.line, r.ua, got, r.want)
+		}
+		checkDeviceInvariants(t, r.ua)
+		if ParseDevice(r.ua).Bot {
+			bots++
+		}
+	}
+	// Both kinds must be present in bulk for the table to test the bot rules.
+	if bots < 50 || len(rows)-bots < 300 {
+		t.Errorf("%s: %d bots and %d others, want at least 50 and 300", userAgentTablePath, bots, len(rows)-bots)
 	}
 }
