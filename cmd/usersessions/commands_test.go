@@ -43,7 +43,7 @@ func TestList(t *testing.T) {
 	}
 
 	stdout, _, _ = runCmd(t, "ls", "-db", sd.path, "-expired")
-	if !strings.Contains(stdout, "3 sessions") || strings.Contains(stdout, "alice") || !strings.Contains(stdout, "24h ago") {
+	if !strings.Contains(stdout, "3 sessions") || strings.Contains(stdout, "alice") || !strings.Contains(stdout, "2d ago     1d ago") {
 		t.Errorf("ls -expired:\n%s", stdout)
 	}
 	stdout, _, _ = runCmd(t, "ls", "-db", sd.path, "-all", "-user", "bob")
@@ -206,6 +206,27 @@ func TestProgressBar(t *testing.T) {
 	for n, want := range map[int64]string{512: "512 B", 1536: "1.5 KiB", 61 << 20: "61.0 MiB"} {
 		if got := humanBytes(n); got != want {
 			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// Within a row, last seen and expiry share a unit (issue 15).
+func TestRelTimes(t *testing.T) {
+	now := time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		last, dl     time.Duration // from now
+		wantA, wantB string
+	}{
+		{-49 * time.Hour, 47 * time.Hour, "2d ago", "in 1d"},
+		{-5 * time.Minute, 13*24*time.Hour + 23*time.Hour, "5m ago", "in 13d"},
+		{-3 * time.Hour, 30 * time.Minute, "3h ago", "in 30m"},
+		{-90 * time.Minute, 47 * time.Hour, "1h ago", "in 47h"},
+		{-20 * time.Second, 10 * time.Second, "just now", "in <1m"},
+		{-50 * time.Hour, -24 * time.Hour, "2d ago", "1d ago"},
+	} {
+		a, b := relTimes(now.Add(tc.last), now.Add(tc.dl), now)
+		if a != tc.wantA || b != tc.wantB {
+			t.Errorf("relTimes(%v, %v) = %q, %q; want %q, %q", tc.last, tc.dl, a, b, tc.wantA, tc.wantB)
 		}
 	}
 }

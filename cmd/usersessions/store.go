@@ -43,8 +43,12 @@ type dbFlags struct {
 	idle idleFlag
 }
 
-// idleFlag is -idle-timeout: unset, the store keeps the idle timeout the app
-// last opened the file with (usersessions.UseStoredIdleTimeout).
+// idleFlag is -idle-timeout. Operator commands always open the file with
+// usersessions.UseStoredIdleTimeout, so they never store a setting of their
+// own (a stored timeout is what the app's next cleanup, and every later
+// plain clear-expired, would apply). An -idle-timeout given on the command
+// line is applied in memory only: to what ls and stats show, and, with
+// clear-expired -force, to which sessions are removed.
 type idleFlag struct {
 	d   time.Duration
 	set bool
@@ -66,18 +70,40 @@ func (f *idleFlag) Set(s string) error {
 	return nil
 }
 
-func (f *idleFlag) timeout() time.Duration {
+// deadline is when s dies under the override, or under the store's own
+// idle timeout when none was given.
+func (f *idleFlag) deadline(s *usersessions.Session) time.Time {
 	if !f.set {
-		return usersessions.UseStoredIdleTimeout
+		return s.Deadline()
 	}
-	return f.d
+	dl := s.ExpiresAt
+	if f.d > 0 {
+		if idle := s.LastSeen.Add(f.d); idle.Before(dl) {
+			dl = idle
+		}
+	}
+	return dl
+}
+
+// active reports whether s is alive at now under the override.
+func (f *idleFlag) active(s *usersessions.Session, now time.Time) bool {
+	return now.Before(f.deadline(s))
+}
+
+// effective is the idle timeout in force for display: the override, or
+// the store's.
+func (f *idleFlag) effective(store *usersessions.Store) time.Duration {
+	if f.set {
+		return f.d
+	}
+	return store.IdleTimeout()
 }
 
 func addDBFlags(fs *flag.FlagSet) *dbFlags {
 	d := new(dbFlags)
 	fs.StringVar(&d.path, "db", defaultDBPath(), "session database `file`")
 	fs.Var(&d.idle, "idle-timeout",
-		"idle timeout to apply (default: the one the app last opened the file with)")
+		"`duration` to treat as the idle timeout, in memory only (default: the app's, stored in the file)")
 	return d
 }
 
@@ -86,7 +112,8 @@ func addDBFlags(fs *flag.FlagSet) *dbFlags {
 // the store's own warnings on stderr.
 func storeOptions(d *dbFlags, stderr io.Writer) *usersessions.Options {
 	return &usersessions.Options{
-		IdleTimeout:     d.idle.timeout(),
+		IdleTimeout: usersessions.UseStoredIdleTimeout, // never store a setting
+
 		OpenTimeout:     operatorOpenTimeout,
 		CleanupInterval: -1,
 		NoCache:         true,
