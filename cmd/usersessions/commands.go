@@ -496,7 +496,7 @@ session with a given ID. Prints how many were ended.`, stderr)
 type statsReport struct {
 	Path          string      `json:"path"`
 	FileSize      int64       `json:"file_size"`
-	IdleTimeout   string      `json:"idle_timeout"`          // in force for active/expired: "0s" for none
+	IdleTimeout   string      `json:"idle_timeout"`            // in force for active/expired: "0s" for none
 	IdleOverride  bool        `json:"idle_override,omitempty"` // IdleTimeout is -idle-timeout, not the stored one
 	Total         int         `json:"total"`
 	Active        int         `json:"active"`
