@@ -21,11 +21,31 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	if len(os.Args) > 1 && os.Args[1] == probeCommand {
+		os.Exit(runProbe(os.Args[2:], os.Stdout))
+	}
+	os.Exit(runSafely(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// runSafely is run, with a panic (bbolt panics on some damaged pages, and
+// faults on the mapped file become panics here) reported as an error with
+// status 1: the runtime's own status for a crash is 2, the status of bad
+// usage.
+func runSafely(args []string, stdout, stderr io.Writer) (code int) {
+	debug.SetPanicOnFault(true)
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(stderr, "usersessions: internal error: %v\n"+
+				"(if the session database is damaged, \"usersessions check -db FILE\" says so)\n", p)
+			code = exitError
+		}
+	}()
+	return run(args, stdout, stderr)
 }
 
 // Exit statuses.
@@ -49,6 +69,7 @@ var commands = []command{
 	{"ls", "list sessions as a table or JSON lines", cmdList},
 	{"revoke", "end sessions of a user, or one session by ID", cmdRevoke},
 	{"stats", "counts, file size, oldest/newest, top users", cmdStats},
+	{"check", "check a database for damage, without changing it", cmdCheck},
 	{"geoip", "download a GeoIP database (geoip download)", cmdGeoIP},
 }
 

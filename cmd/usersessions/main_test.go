@@ -20,11 +20,20 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// TestMain serves as the probe child when a test runs probeFile: the test
+// binary is the re-executed program then.
+func TestMain(m *testing.M) {
+	if os.Getenv(probeEnv) == "1" && len(os.Args) > 1 && os.Args[1] == probeCommand {
+		os.Exit(runProbe(os.Args[2:], os.Stdout))
+	}
+	os.Exit(m.Run())
+}
+
 // runCmd runs the program with args and returns its output and status.
 func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = run(args, &out, &errb)
+	code = runSafely(args, &out, &errb)
 	return out.String(), errb.String(), code
 }
 

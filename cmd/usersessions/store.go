@@ -41,6 +41,8 @@ func defaultDBPath() string { return filepath.Join(cacheDir(), "demo.db") }
 type dbFlags struct {
 	path string
 	idle idleFlag
+
+	probe probeResult // what openExisting's check of the file found
 }
 
 // idleFlag is -idle-timeout. Operator commands always open the file with
@@ -130,6 +132,11 @@ func openExisting(d *dbFlags, stderr io.Writer) (*usersessions.Store, error) {
 		}
 		return nil, err
 	}
+	res, err := probeFile(d.path)
+	if err != nil {
+		return nil, err
+	}
+	d.probe = res
 	return openStore(d.path, storeOptions(d, stderr))
 }
 
