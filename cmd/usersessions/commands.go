@@ -285,18 +285,24 @@ type sessionLine struct {
 }
 
 func cmdList(args []string, stdout, stderr io.Writer) (err error) {
-	fs := newFlagSet("ls", "ls [-db PATH] [-user U] [-expired | -all] [-json] [-geoip PATH]", `
+	fs := newFlagSet("ls", "ls [-db PATH] [-user U] [-expired | -all] [-json] [-limit N] [-geoip PATH] [-idle-timeout D]", `
 Lists active sessions (-expired: only expired ones not cleared yet, -all:
 both) as a table, newest activity first, with times relative to now; or with
--json one JSON object per line, in ID order, with RFC 3339 times in UTC.`, stderr)
+-json one JSON object per line, in ID order, with RFC 3339 times in UTC
+(whole seconds). -idle-timeout D shows what the sessions' state would be
+under that idle timeout; the file and the app are not changed.`, stderr)
 	db := addDBFlags(fs)
 	user := fs.String("user", "", "only the sessions of this user `ID`")
 	expired := fs.Bool("expired", false, "list only expired sessions")
 	all := fs.Bool("all", false, "list active and expired sessions")
 	asJSON := fs.Bool("json", false, "print JSON lines instead of a table")
 	geoPath := fs.String("geoip", "", "GeoIP City or Country `.mmdb` file (or folder) for the location column")
+	limit := fs.Int("limit", 0, "list at most `N` sessions: the N most recently active in the table, the first N by ID with -json (0: all)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *limit < 0 {
+		return usagef(fs, "-limit wants a number of sessions, 0 or more")
 	}
 	if *expired && *all {
 		return usagef(fs, "-expired and -all exclude each other")
@@ -329,7 +335,11 @@ both) as a table, newest activity first, with times relative to now; or with
 	if db.idle.set {
 		query.State = usersessions.AnyState // judged below, by the override
 	}
+	printed := 0
 	for s, err := range store.All(ctx, query) {
+		if *asJSON && *limit > 0 && printed == *limit {
+			break
+		}
 		if err == nil && db.idle.set && !stateMatches(filter.State, db.idle.active(s, now)) {
 			continue
 		}
@@ -348,7 +358,7 @@ both) as a table, newest activity first, with times relative to now; or with
 		line := sessionLine{
 			ID: s.ID, UserID: s.UserID, UserAgent: s.UserAgent,
 			Device: usersessions.Device(s.UserAgent), Location: geo.Location(s.IP),
-			CreatedAt: s.CreatedAt.UTC(), LastSeen: s.LastSeen.UTC(), ExpiresAt: db.idle.deadline(s).UTC(),
+			CreatedAt: jsonTime(s.CreatedAt), LastSeen: jsonTime(s.LastSeen), ExpiresAt: jsonTime(db.idle.deadline(s)),
 			Active: db.idle.active(s, now),
 		}
 		if s.IP.IsValid() {
@@ -357,9 +367,10 @@ both) as a table, newest activity first, with times relative to now; or with
 		if err := enc.Encode(line); err != nil {
 			return err
 		}
+		printed++
 	}
 	if !*asJSON {
-		if err := printTable(stdout, rows, geo, now, filter.State, &db.idle); err != nil {
+		if err := printTable(stdout, rows, *limit, geo, now, filter.State, &db.idle); err != nil {
 			return err
 		}
 	}
@@ -381,7 +392,7 @@ func stateMatches(state usersessions.State, active bool) bool {
 	return true
 }
 
-func printTable(w io.Writer, rows []*usersessions.Session, geo *usersessions.Geo, now time.Time, state usersessions.State, idle *idleFlag) error {
+func printTable(w io.Writer, rows []*usersessions.Session, limit int, geo *usersessions.Geo, now time.Time, state usersessions.State, idle *idleFlag) error {
 	if len(rows) == 0 {
 		what := map[usersessions.State]string{
 			usersessions.ActiveOnly:  "no active sessions",
@@ -394,6 +405,10 @@ func printTable(w io.Writer, rows []*usersessions.Session, geo *usersessions.Geo
 	slices.SortFunc(rows, func(a, b *usersessions.Session) int {
 		return cmp.Or(b.LastSeen.Compare(a.LastSeen), strings.Compare(a.ID, b.ID))
 	})
+	total := len(rows)
+	if limit > 0 && limit < total {
+		rows = rows[:limit]
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tUSER\tDEVICE\tLOCATION\tIP\tLAST SEEN\tEXPIRES")
 	for _, s := range rows {
@@ -410,7 +425,11 @@ func printTable(w io.Writer, rows []*usersessions.Session, geo *usersessions.Geo
 			dash(printable(usersessions.Device(s.UserAgent))), dash(printable(geo.Location(s.IP))), dash(ip),
 			last, expires)
 	}
-	fmt.Fprintf(tw, "\n%d %s\n", len(rows), plural(len(rows), "session"))
+	if len(rows) < total {
+		fmt.Fprintf(tw, "\n%d of %d sessions (-limit %d)\n", len(rows), total, limit)
+	} else {
+		fmt.Fprintf(tw, "\n%d %s\n", total, plural(total, "session"))
+	}
 	return tw.Flush()
 }
 
@@ -435,7 +454,8 @@ func openGeo(path string) (*usersessions.Geo, error) {
 func cmdRevoke(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("revoke", "revoke [-db PATH] (-user U [-keep ID] | -id ID)", `
 Ends sessions: every session of a user (-keep spares one of them), or the one
-session with a given ID. Prints how many were ended.`, stderr)
+session with a given ID. Prints how many were ended; exits 1 when no
+session matched (an unknown -id, or a user without sessions).`, stderr)
 	db := addDBFlags(fs)
 	user := fs.String("user", "", "end the sessions of this user `ID`")
 	id := fs.String("id", "", "end the session with this `ID`")
@@ -445,14 +465,14 @@ session with a given ID. Prints how many were ended.`, stderr)
 		return err
 	}
 	switch {
+	case *keep != "" && *user == "":
+		return usagef(fs, "-keep spares one session of a user: it needs -user (-keep %s -user USER)", *keep)
 	case db.idle.set:
 		// It used to be accepted and stored in the file, changing which
 		// sessions the next clear-expired removes.
 		return usagef(fs, "-idle-timeout does not apply to revoke: it ends the sessions named, idle or not")
 	case (*user == "") == (*id == ""):
 		return usagef(fs, "give exactly one of -user and -id")
-	case *keep != "" && *user == "":
-		return usagef(fs, "-keep goes with -user")
 	}
 	store, err := openExisting(db, stderr)
 	if err != nil {
@@ -485,6 +505,14 @@ session with a given ID. Prints how many were ended.`, stderr)
 	n, err := store.DeleteByUser(ctx, *user, *keep)
 	if err != nil {
 		return err
+	}
+	if n == 0 {
+		// Like an unknown -id: status 1, so a script sees that nothing
+		// happened (a mistyped user ID, say).
+		if *keep != "" {
+			return fmt.Errorf("user %q has no sessions besides %s; nothing revoked", *user, *keep)
+		}
+		return fmt.Errorf("no sessions of user %q matched; nothing revoked", *user)
 	}
 	fmt.Fprintf(stdout, "revoked %d %s\n", n, plural(n, "session"))
 	return nil
@@ -598,6 +626,12 @@ distinct users and the file size, gives the oldest and newest session and the
 	rep.TopUsers = rep.TopUsers[:min(len(rep.TopUsers), topUsers)]
 
 	if *asJSON {
+		for _, t := range []**time.Time{&rep.OldestCreated, &rep.NewestCreated} {
+			if *t != nil {
+				j := jsonTime(**t)
+				*t = &j
+			}
+		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {
@@ -658,6 +692,11 @@ func printStats(w io.Writer, rep *statsReport, now time.Time) error {
 }
 
 // ---- formatting ----
+
+// jsonTime is t as JSON shows it: UTC, whole seconds, so RFC 3339 without
+// a fraction ("2026-01-02T15:04:05Z"). Time marshals the nanoseconds it
+// has, and none are left.
+func jsonTime(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
 
 // relTime says when t is relative to now, compactly: "just now", "5m ago",
 // "3h ago", "2d ago", "in 13d".

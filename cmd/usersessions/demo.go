@@ -80,19 +80,29 @@ Stop it with Ctrl-C.`, stderr)
 		return err
 	}
 	defer geo.Close()
+	// Listen first: a demo that cannot bind its port leaves no new
+	// database (or folder) behind.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("%w (pick another -addr; port 0 takes any free one)", err)
+	}
 	if *dbPath == defaultDBPath() {
 		if err := os.MkdirAll(filepath.Dir(*dbPath), 0o700); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	if fi, err := os.Stat(*dbPath); err == nil && fi.Size() > 0 {
+		// An existing file is checked first, as operator commands do.
+		if _, err := probeFile(*dbPath); err != nil {
+			ln.Close()
 			return err
 		}
 	}
 	store, err := openStore(*dbPath, &usersessions.Options{OpenTimeout: operatorOpenTimeout})
 	if err != nil {
+		ln.Close()
 		return err
-	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		store.Close()
-		return fmt.Errorf("%w (pick another -addr; port 0 takes any free one)", err)
 	}
 	ctx, stop := signalContext()
 	defer stop()

@@ -123,6 +123,20 @@ func TestUsage(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "clear-expired") {
 		t.Errorf("help: status %d, stdout %q", code, stdout)
 	}
+	stdout, _, code = runCmd(t, "help", "ls")
+	if code != exitOK || !strings.Contains(stdout, "usersessions ls [-db PATH]") || !strings.Contains(stdout, "-limit") {
+		t.Errorf("help ls: status %d, stdout %q", code, stdout)
+	}
+	_, stderr, code = runCmd(t, "help", "frobnicate")
+	if code != exitUsage || !strings.Contains(stderr, `unknown command "frobnicate"`) {
+		t.Errorf("help frobnicate: status %d, stderr %q", code, stderr)
+	}
+	for _, arg := range []string{"version", "--version"} {
+		stdout, _, code = runCmd(t, arg)
+		if code != exitOK || !strings.HasPrefix(stdout, "usersessions ") || !strings.Contains(stdout, "go1.") {
+			t.Errorf("%s: status %d, stdout %q", arg, code, stdout)
+		}
+	}
 	_, stderr, code = runCmd(t, "frobnicate")
 	if code != exitUsage || !strings.Contains(stderr, `unknown command "frobnicate"`) {
 		t.Errorf("unknown command: status %d, stderr %q", code, stderr)
@@ -143,7 +157,9 @@ func TestBadUsage(t *testing.T) {
 		{[]string{"stats", "-json=maybe"}, "invalid boolean value"},
 		{[]string{"revoke"}, "give exactly one of -user and -id"},
 		{[]string{"revoke", "-user", "a", "-id", "b"}, "give exactly one of -user and -id"},
-		{[]string{"revoke", "-id", "b", "-keep", "c"}, "-keep goes with -user"},
+		{[]string{"revoke", "-id", "b", "-keep", "c"}, "-keep spares one session of a user: it needs -user"},
+		{[]string{"revoke", "-keep", "c"}, "-keep spares one session of a user: it needs -user"},
+		{[]string{"ls", "-limit", "-1"}, "-limit wants a number"},
 		{[]string{"demo", "-trusted-proxies", "10.0.0.0/8,nonsense"}, `"nonsense" is not a CIDR`},
 		{[]string{"demo", "-addr"}, "flag needs an argument"},
 		{[]string{"geoip"}, "geoip needs a subcommand"},

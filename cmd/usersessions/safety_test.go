@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -138,5 +140,22 @@ func TestRevokeRefusesIdleTimeout(t *testing.T) {
 	}
 	if d := storedIdle(t, path); d != 0 {
 		t.Errorf("revoke stored an idle timeout of %v", d)
+	}
+}
+
+// A demo that cannot listen leaves no new database behind (issue 15).
+func TestDemoPortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	db := filepath.Join(t.TempDir(), "new.db")
+	_, stderr, code := runCmd(t, "demo", "-addr", ln.Addr().String(), "-db", db)
+	if code != exitError || !strings.Contains(stderr, "pick another -addr") {
+		t.Errorf("demo on a taken port: status %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(db); err == nil {
+		t.Error("the demo created its database though it could not listen")
 	}
 }
