@@ -524,6 +524,8 @@ session matched (an unknown -id, or a user without sessions).`, stderr)
 type statsReport struct {
 	Path          string      `json:"path"`
 	FileSize      int64       `json:"file_size"`
+	FreeBytes     *int64      `json:"free_bytes,omitempty"` // free pages and unused tail; nil: unknown
+	PageSize      int         `json:"page_size,omitempty"`
 	IdleTimeout   string      `json:"idle_timeout"`            // in force for active/expired: "0s" for none
 	IdleOverride  bool        `json:"idle_override,omitempty"` // IdleTimeout is -idle-timeout, not the stored one
 	Total         int         `json:"total"`
@@ -568,6 +570,10 @@ distinct users and the file size, gives the oldest and newest session and the
 		IdleTimeout: db.idle.effective(store).String(), IdleOverride: db.idle.set}
 	if fi, err := os.Stat(db.path); err == nil {
 		rep.FileSize = fi.Size()
+		if p := db.probe; p.Status == probeOK && p.PageSize > 0 {
+			free := int64(p.FreePages)*int64(p.PageSize) + max(rep.FileSize-p.Pages*int64(p.PageSize), 0)
+			rep.FreeBytes, rep.PageSize = &free, p.PageSize
+		}
 	}
 	count, err := store.Count(ctx)
 	if err != nil {
@@ -650,6 +656,13 @@ func printStats(w io.Writer, rep *statsReport, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "database\t%s\n", rep.Path)
 	fmt.Fprintf(tw, "file size\t%s\n", humanBytes(rep.FileSize))
+	if rep.FreeBytes != nil {
+		hint := ""
+		if *rep.FreeBytes > rep.FileSize/2 && *rep.FreeBytes > 1<<20 {
+			hint = " (usersessions compact gives it back)"
+		}
+		fmt.Fprintf(tw, "  free\t%s, %d%%%s\n", humanBytes(*rep.FreeBytes), *rep.FreeBytes*100/max(rep.FileSize, 1), hint)
+	}
 	idle := rep.IdleTimeout
 	if idle == "0s" {
 		idle = "none"

@@ -9,6 +9,8 @@
 //	usersessions revoke [-db PATH] (-user U [-keep ID] | -id ID)
 //	usersessions stats [-db PATH] [-json] [-idle-timeout D]
 //	usersessions check [-db PATH]
+//	usersessions compact [-db PATH]
+//	usersessions backup [-db PATH] -o FILE [-force]
 //	usersessions geoip download [-key KEY] [-edition NAME] [-dir DIR]
 //	usersessions help [COMMAND]
 //	usersessions version
@@ -79,6 +81,8 @@ var commands = []command{
 	{"revoke", "end sessions of a user, or one session by ID", cmdRevoke},
 	{"stats", "counts, file size, oldest/newest, top users", cmdStats},
 	{"check", "check a database for damage, without changing it", cmdCheck},
+	{"compact", "give a database's free space back to the file system", cmdCompact},
+	{"backup", "write a consistent copy of a database", cmdBackup},
 	{"geoip", "download a GeoIP database (geoip download)", cmdGeoIP},
 }
 
