@@ -83,7 +83,7 @@ the app's setting): since that removes sessions the app would keep, it needs
 // expiredUnder returns the IDs of the sessions that idle judges expired at
 // now, in ID order, and prints each on w when w is not nil. Unreadable
 // records are skipped, as ClearExpired skips them.
-func expiredUnder(ctx context.Context, store *usersessions.Store, idle *idleFlag, now time.Time, w io.Writer) ([]string, error) {
+func expiredUnder(ctx context.Context, store sessionStore, idle *idleFlag, now time.Time, w io.Writer) ([]string, error) {
 	var ids []string
 	var tw *tabwriter.Writer
 	if w != nil {
@@ -124,7 +124,7 @@ func expiredUnder(ctx context.Context, store *usersessions.Store, idle *idleFlag
 }
 
 // dryRunClear lists what clear-expired would remove.
-func dryRunClear(ctx context.Context, store *usersessions.Store, idle *idleFlag, stdout, stderr io.Writer) error {
+func dryRunClear(ctx context.Context, store sessionStore, idle *idleFlag, stdout, stderr io.Writer) error {
 	ids, err := expiredUnder(ctx, store, idle, time.Now(), stdout)
 	if err != nil {
 		return err
@@ -148,7 +148,7 @@ func dryRunClear(ctx context.Context, store *usersessions.Store, idle *idleFlag,
 // override one by one, by ID, leaving the file's stored idle timeout (and
 // its expiry index) as the app wrote them. Deletes run a few at a time so
 // the store's group commit shares fsyncs among them.
-func clearByOverride(ctx context.Context, store *usersessions.Store, idle *idleFlag, stderr io.Writer) (int, error) {
+func clearByOverride(ctx context.Context, store sessionStore, idle *idleFlag, stderr io.Writer) (int, error) {
 	ids, err := expiredUnder(ctx, store, idle, time.Now(), nil)
 	if err != nil {
 		return 0, err
@@ -216,9 +216,10 @@ func idleString(d time.Duration) string {
 // and draws its progress from Stats().Deletes, which grows after each
 // cleanup batch of up to 1000 sessions. Without a terminal it only runs
 // ClearExpired: no extra scan under cron.
-func clearExpired(ctx context.Context, store *usersessions.Store, stderr io.Writer) (int, error) {
-	if !isTerminal(stderr) {
-		return store.ClearExpired(ctx)
+func clearExpired(ctx context.Context, ss sessionStore, stderr io.Writer) (int, error) {
+	store, local := ss.(*usersessions.Store)
+	if !local || !isTerminal(stderr) {
+		return ss.ClearExpired(ctx)
 	}
 	total, err := store.Count(ctx)
 	if err != nil {
@@ -523,6 +524,7 @@ session matched (an unknown -id, or a user without sessions).`, stderr)
 // statsReport is the result of stats, also its -json form.
 type statsReport struct {
 	Path          string      `json:"path"`
+	Via           string      `json:"via,omitempty"` // the app's control socket, when the app holds the file
 	FileSize      int64       `json:"file_size"`
 	FreeBytes     *int64      `json:"free_bytes,omitempty"` // free pages and unused tail; nil: unknown
 	PageSize      int         `json:"page_size,omitempty"`
@@ -568,6 +570,9 @@ distinct users and the file size, gives the oldest and newest session and the
 
 	rep := statsReport{Path: db.path, TopUsers: []userCount{},
 		IdleTimeout: db.idle.effective(store).String(), IdleOverride: db.idle.set}
+	if db.viaSocket {
+		rep.Via = usersessions.ControlSocketPath(db.path)
+	}
 	if fi, err := os.Stat(db.path); err == nil {
 		rep.FileSize = fi.Size()
 		if p := db.probe; p.Status == probeOK && p.PageSize > 0 {
@@ -654,7 +659,11 @@ distinct users and the file size, gives the oldest and newest session and the
 
 func printStats(w io.Writer, rep *statsReport, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "database\t%s\n", rep.Path)
+	if rep.Via != "" {
+		fmt.Fprintf(tw, "database\t%s (through %s)\n", rep.Path, rep.Via)
+	} else {
+		fmt.Fprintf(tw, "database\t%s\n", rep.Path)
+	}
 	fmt.Fprintf(tw, "file size\t%s\n", humanBytes(rep.FileSize))
 	if rep.FreeBytes != nil {
 		hint := ""

@@ -114,6 +114,14 @@ Stop it with Ctrl-C.`, stderr)
 func serveDemo(ctx context.Context, ln net.Listener, store *usersessions.Store, geo *usersessions.Geo,
 	trusted []netip.Prefix, stdout, stderr io.Writer) (err error) {
 	defer closeStore(store, &err)
+	// Opt in to the control socket, so "usersessions ls/revoke -db FILE"
+	// work while the demo holds the file.
+	ctl, cerr := usersessions.ServeControl(store, "")
+	if cerr != nil {
+		fmt.Fprintf(stderr, "usersessions demo: no control socket (operator commands cannot reach the demo): %v\n", cerr)
+	} else {
+		defer ctl.Close() // before the store closes
+	}
 	srv := &http.Server{
 		Handler:           newDemoHandler(store, geo, trusted),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -124,6 +132,9 @@ func serveDemo(ctx context.Context, ln net.Listener, store *usersessions.Store, 
 	}
 	fmt.Fprintf(stdout, "usersessions demo listening on %s\n", demoURL(ln.Addr()))
 	fmt.Fprintf(stdout, "database %s; stop with Ctrl-C\n", store.Path())
+	if ctl != nil {
+		fmt.Fprintf(stdout, "control socket %s: usersessions ls, revoke, stats work meanwhile\n", ctl.Path())
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {

@@ -313,6 +313,17 @@ func TestBinary(t *testing.T) {
 		// on the sign-in page again.
 		t.Errorf("login: %s at %s", resp.Status, resp.Request.URL)
 	}
+	// While the demo runs, operator commands reach it through its
+	// control socket.
+	resp, err = http.PostForm(url+"login", map[string][]string{"username": {"erin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	out, err = exec.Command(bin, "revoke", "-db", sd.path, "-user", "erin").CombinedOutput()
+	if err != nil || string(out) != "revoked 1 session\n" {
+		t.Errorf("revoke while the demo runs: %v, %q", err, out)
+	}
 	demo.Process.Signal(syscall.SIGINT)
 	if err := demo.Wait(); err != nil {
 		t.Errorf("demo after SIGINT: %v", err)
@@ -320,5 +331,12 @@ func TestBinary(t *testing.T) {
 	out, err = exec.Command(bin, "ls", "-db", sd.path, "-user", "dave").Output()
 	if err != nil || !strings.Contains(string(out), "dave") {
 		t.Errorf("ls -user dave after the demo: %v, %q", err, out)
+	}
+	out, _ = exec.Command(bin, "ls", "-db", sd.path, "-user", "erin").Output()
+	if string(out) != "no active sessions\n" {
+		t.Errorf("ls -user erin after the demo: %q", out)
+	}
+	if _, err := os.Stat(sd.path + ".sock"); !os.IsNotExist(err) {
+		t.Errorf("the demo left its control socket: %v", err)
 	}
 }

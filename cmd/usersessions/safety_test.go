@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +159,77 @@ func TestDemoPortTaken(t *testing.T) {
 	}
 	if _, err := os.Stat(db); err == nil {
 		t.Error("the demo created its database though it could not listen")
+	}
+}
+
+// With the app's control socket, operator commands work on a file the app
+// holds (issue 15): a revoked session no longer loads.
+func TestThroughControlSocket(t *testing.T) {
+	sd := seedDB(t)
+	direct := map[string]string{}
+	for _, cmd := range []string{"ls", "ls -all -json", "stats -json"} {
+		direct[cmd], _, _ = runCmd(t, append(strings.Fields(cmd), "-db", sd.path)...)
+	}
+	store, err := usersessions.Open(sd.path, &usersessions.Options{CleanupInterval: -1, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx := context.Background()
+	dave, err := store.Create(ctx, "dave", usersessions.Client{UserAgent: uaFirefox})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.DeleteByUser(ctx, "dave", ""); err != nil { // back to the seeded state
+		t.Fatal(err)
+	}
+	dave, _ = store.Create(ctx, "dave", usersessions.Client{UserAgent: uaFirefox})
+
+	// Without the opt-in: the lock, at once.
+	_, stderr, code := runCmd(t, "revoke", "-db", sd.path, "-user", "dave")
+	if code != exitError || !strings.Contains(stderr, "in use by another process") {
+		t.Fatalf("revoke without a socket: status %d, stderr %q", code, stderr)
+	}
+
+	ctl, err := usersessions.ServeControl(store, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	stdout, stderr, code := runCmd(t, "revoke", "-db", sd.path, "-user", "dave")
+	if code != exitOK || stdout != "revoked 1 session\n" {
+		t.Errorf("revoke through the socket: status %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if _, err := store.Load(ctx, dave.Token); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Errorf("dave's session still loads: %v", err)
+	}
+	_, stderr, code = runCmd(t, "revoke", "-db", sd.path, "-id", dave.ID)
+	if code != exitError || !strings.Contains(stderr, "no session with ID") {
+		t.Errorf("revoke of a gone ID through the socket: status %d, stderr %q", code, stderr)
+	}
+
+	// The same output as with the file.
+	for cmd, want := range direct {
+		got, stderr, code := runCmd(t, append(strings.Fields(cmd), "-db", sd.path)...)
+		if cmd == "stats -json" {
+			got = strings.Replace(got, `  "via": "`+sd.path+`.sock",`+"\n", "", 1)
+			got = regexp.MustCompile(`"file_size": \d+,\n(  "free_bytes": \d+,\n  "page_size": \d+,\n)?`).ReplaceAllString(got, "")
+			want = regexp.MustCompile(`"file_size": \d+,\n(  "free_bytes": \d+,\n  "page_size": \d+,\n)?`).ReplaceAllString(want, "")
+		}
+		if code != exitOK || got != want {
+			t.Errorf("%s through the socket: status %d, stderr %q\n%s\nwant\n%s", cmd, code, stderr, got, want)
+		}
+	}
+	stdout, _, code = runCmd(t, "clear-expired", "-db", sd.path)
+	if code != exitOK || !strings.HasPrefix(stdout, "removed 3 expired sessions") {
+		t.Errorf("clear-expired through the socket: status %d, %q", code, stdout)
+	}
+	stdout, _, code = runCmd(t, "check", "-db", sd.path)
+	if code != exitOK || !strings.Contains(stdout, "ok: 5 sessions") {
+		t.Errorf("check through the socket: status %d, %q", code, stdout)
+	}
+	_, stderr, code = runCmd(t, "compact", "-db", sd.path)
+	if code != exitError || !strings.Contains(stderr, "in use by another process") {
+		t.Errorf("compact while the app runs: status %d, stderr %q", code, stderr)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -42,7 +43,8 @@ type dbFlags struct {
 	path string
 	idle idleFlag
 
-	probe probeResult // what openExisting's check of the file found
+	probe     probeResult // what openExisting's check of the file found
+	viaSocket bool        // openExisting reached the app's control socket
 }
 
 // idleFlag is -idle-timeout. Operator commands always open the file with
@@ -94,7 +96,7 @@ func (f *idleFlag) active(s *usersessions.Session, now time.Time) bool {
 
 // effective is the idle timeout in force for display: the override, or
 // the store's.
-func (f *idleFlag) effective(store *usersessions.Store) time.Duration {
+func (f *idleFlag) effective(store sessionStore) time.Duration {
 	if f.set {
 		return f.d
 	}
@@ -125,7 +127,7 @@ func storeOptions(d *dbFlags, stderr io.Writer) *usersessions.Options {
 
 // openExisting opens the database of an operator command. Unlike the demo
 // it never creates one: a wrong -db is an error, not a new empty file.
-func openExisting(d *dbFlags, stderr io.Writer) (*usersessions.Store, error) {
+func openExisting(d *dbFlags, stderr io.Writer) (sessionStore, error) {
 	if _, err := os.Stat(d.path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no session database at %s (start the demo or your app first, or pass -db)", d.path)
@@ -137,7 +139,47 @@ func openExisting(d *dbFlags, stderr io.Writer) (*usersessions.Store, error) {
 		return nil, err
 	}
 	d.probe = res
-	return openStore(d.path, storeOptions(d, stderr))
+	store, err := openStore(d.path, storeOptions(d, stderr))
+	if errors.Is(err, usersessions.ErrLocked) {
+		// The app holds the file: act through its control socket, if it
+		// serves one (usersessions.ServeControl).
+		if c, cerr := dialApp(d.path); cerr == nil {
+			d.viaSocket = true
+			return c, nil
+		} else if !errors.Is(cerr, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w; its control socket: %v", err, cerr)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return store, nil
+}
+
+// sessionStore is what operator commands need of a store: a
+// *usersessions.Store they opened, or a *usersessions.ControlClient
+// talking to the app that holds the file.
+type sessionStore interface {
+	All(ctx context.Context, f usersessions.Filter) iter.Seq2[*usersessions.Session, error]
+	Count(ctx context.Context) (int, error)
+	Get(ctx context.Context, id string) (*usersessions.Session, error)
+	Delete(ctx context.Context, id string) error
+	DeleteByUser(ctx context.Context, userID, keepID string) (int, error)
+	ClearExpired(ctx context.Context) (int, error)
+	Check(ctx context.Context) error
+	IdleTimeout() time.Duration
+	Path() string
+	Close() error
+}
+
+// controlDialTimeout bounds reaching an app's control socket.
+const controlDialTimeout = 2 * time.Second
+
+// dialApp connects to the control socket of the app holding path.
+func dialApp(path string) (*usersessions.ControlClient, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), controlDialTimeout)
+	defer cancel()
+	return usersessions.DialControl(ctx, usersessions.ControlSocketPath(path))
 }
 
 // openStore opens path and turns the store's errors into plain messages.
@@ -172,7 +214,7 @@ func (e *openError) Error() string { return e.msg }
 func (e *openError) Unwrap() error { return e.err }
 
 // closeStore closes store, keeping the first error.
-func closeStore(store *usersessions.Store, err *error) {
+func closeStore(store sessionStore, err *error) {
 	if cerr := store.Close(); cerr != nil && *err == nil {
 		*err = fmt.Errorf("closing %s: %w", store.Path(), cerr)
 	}
