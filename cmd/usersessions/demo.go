@@ -99,7 +99,10 @@ Stop it with Ctrl-C.`, stderr)
 			return err
 		}
 	}
-	store, err := openStore(*dbPath, &usersessions.Options{OpenTimeout: operatorOpenTimeout})
+	// UseStoredIdleTimeout: a demo pointed at an app's file (stopped) must
+	// not store its own idle timeout there, which the next clear-expired
+	// would apply.
+	store, err := openStore(*dbPath, &usersessions.Options{OpenTimeout: operatorOpenTimeout, IdleTimeout: usersessions.UseStoredIdleTimeout})
 	if err != nil {
 		ln.Close()
 		return err

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -231,5 +232,44 @@ func TestThroughControlSocket(t *testing.T) {
 	_, stderr, code = runCmd(t, "compact", "-db", sd.path)
 	if code != exitError || !strings.Contains(stderr, "in use by another process") {
 		t.Errorf("compact while the app runs: status %d, stderr %q", code, stderr)
+	}
+}
+
+// The demo pointed at an app's file keeps the app's idle timeout.
+func TestDemoKeepsIdleTimeout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.db")
+	store, err := usersessions.Open(path, &usersessions.Options{IdleTimeout: 30 * time.Minute, CleanupInterval: -1, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	done := make(chan int, 1)
+	go func() {
+		_, _, code := runCmd(t, "demo", "-addr", "127.0.0.1:0", "-db", path)
+		done <- code
+	}()
+	// The control socket appears once the demo serves (and has its
+	// SIGINT handler): stop it as Ctrl-C would.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(path + ".sock"); err == nil {
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("the demo stopped early: status %d", code)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the demo did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGINT)
+	if code := <-done; code != exitOK {
+		t.Errorf("demo: status %d", code)
+	}
+	if d := storedIdle(t, path); d != 30*time.Minute {
+		t.Errorf("after the demo the file's idle timeout is %v", d)
 	}
 }
