@@ -25,8 +25,9 @@ func cmdClearExpired(args []string, stdout, stderr io.Writer) (err error) {
 Removes the sessions past their deadline. Safe to run from cron: without a
 terminal it prints only the summary line. A running app holds the database
 open and clears expired sessions by itself (Options.CleanupInterval); the
-command then fails at once with "in use by another process", or with
--skip-locked prints that it skipped and exits 0.
+command then goes through the app's control socket if it serves one
+(usersessions.ServeControl), and otherwise fails at once with "in use by
+another process", or with -skip-locked prints that it skipped and exits 0.
 
 The deadlines follow the idle timeout the app stored in the file.
 -idle-timeout D judges them by D instead, for this run only (the file keeps
