@@ -138,8 +138,12 @@ func removeStaleSocket(path string) error {
 func (c *Control) Path() string { return c.path }
 
 // Close stops serving, ends open connections, waits for their handlers,
-// and removes the socket file if it is still this server's.
+// and removes the socket file if it is still this server's. Closing twice,
+// or a nil *Control (a ServeControl that failed), is harmless.
 func (c *Control) Close() error {
+	if c == nil {
+		return nil
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()

@@ -114,6 +114,12 @@ func TestControl(t *testing.T) {
 	if err := ctl.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if err := ctl.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := (*Control)(nil).Close(); err != nil {
+		t.Errorf("nil Close: %v", err)
+	}
 	if _, err := os.Lstat(ctl.Path()); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("socket left after Close: %v", err)
 	}
