@@ -73,7 +73,7 @@ func ServeControl(store *Store, path string) (*Control, error) {
 	if path == "" {
 		path = ControlSocketPath(store.Path())
 	}
-	if err := removeStaleSocket(path); err != nil {
+	if err := removeStaleControlSocket(path); err != nil {
 		return nil, err
 	}
 	// Bind in a private folder (mode 0700), set the socket's mode, then
@@ -108,8 +108,8 @@ func ServeControl(store *Store, path string) (*Control, error) {
 	return c, nil
 }
 
-// removeStaleSocket removes a socket at path that nobody listens on.
-func removeStaleSocket(path string) error {
+// removeStaleControlSocket removes a socket at path that nobody listens on.
+func removeStaleControlSocket(path string) error {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -247,7 +247,7 @@ type ControlInfo struct {
 	Stats       Stats         `json:"stats"` // the app's counters since Open
 }
 
-func errKind(err error) string {
+func controlErrKind(err error) string {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return "not_found"
@@ -269,7 +269,7 @@ func (c *Control) handle(conn net.Conn) {
 		return enc.Encode(r) == nil
 	}
 	fail := func(err error) {
-		reply(controlReply{Err: err.Error(), Kind: errKind(err), End: true})
+		reply(controlReply{Err: err.Error(), Kind: controlErrKind(err), End: true})
 	}
 	if err := dec.Decode(&req); err != nil {
 		fail(fmt.Errorf("usersessions: control: bad request: %v", err))
@@ -297,7 +297,7 @@ func (c *Control) handle(conn net.Conn) {
 					fail(err)
 					return
 				}
-				r = controlReply{Err: err.Error(), Kind: errKind(err)}
+				r = controlReply{Err: err.Error(), Kind: controlErrKind(err)}
 			} else {
 				r.Session = toControlSession(sess)
 			}
@@ -423,7 +423,7 @@ func (c *ControlClient) call(ctx context.Context, req controlRequest, fn func(co
 			return fmt.Errorf("usersessions: control socket %s: bad reply: %v", c.socket, err)
 		}
 		if r.End && r.Err != "" {
-			return replyErr(r)
+			return controlReplyErr(r)
 		}
 		if err := fn(r); err != nil {
 			return err
@@ -445,8 +445,8 @@ func (c *ControlClient) connErr(ctx context.Context, err error) error {
 	return fmt.Errorf("usersessions: control socket %s: %w", c.socket, err)
 }
 
-// replyErr turns an error line back into an error that wraps its sentinel.
-func replyErr(r controlReply) error {
+// controlReplyErr turns an error line back into an error that wraps its sentinel.
+func controlReplyErr(r controlReply) error {
 	msg := strings.TrimPrefix(r.Err, "usersessions: ")
 	switch r.Kind {
 	case "not_found":
@@ -490,7 +490,7 @@ func (c *ControlClient) All(ctx context.Context, f Filter) iter.Seq2[*Session, e
 					}
 					ok = yield(s, nil)
 				default:
-					ok = yield(nil, replyErr(r))
+					ok = yield(nil, controlReplyErr(r))
 				}
 				if !ok {
 					return stopped

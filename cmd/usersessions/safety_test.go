@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -265,7 +264,9 @@ func TestDemoKeepsIdleTimeout(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	syscall.Kill(os.Getpid(), syscall.SIGINT)
+	if self, err := os.FindProcess(os.Getpid()); err != nil || self.Signal(os.Interrupt) != nil {
+		t.Fatal("cannot interrupt the demo")
+	}
 	if code := <-done; code != exitOK {
 		t.Errorf("demo: status %d", code)
 	}
