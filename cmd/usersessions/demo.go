@@ -80,19 +80,32 @@ Stop it with Ctrl-C.`, stderr)
 		return err
 	}
 	defer geo.Close()
+	// Listen first: a demo that cannot bind its port leaves no new
+	// database (or folder) behind.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("%w (pick another -addr; port 0 takes any free one)", err)
+	}
 	if *dbPath == defaultDBPath() {
 		if err := os.MkdirAll(filepath.Dir(*dbPath), 0o700); err != nil {
+			ln.Close()
 			return err
 		}
 	}
-	store, err := openStore(*dbPath, &usersessions.Options{OpenTimeout: operatorOpenTimeout})
-	if err != nil {
-		return err
+	if fi, err := os.Stat(*dbPath); err == nil && fi.Size() > 0 {
+		// An existing file is checked first, as operator commands do.
+		if _, err := probeFile(*dbPath); err != nil {
+			ln.Close()
+			return err
+		}
 	}
-	ln, err := net.Listen("tcp", *addr)
+	// UseStoredIdleTimeout: a demo pointed at an app's file (stopped) must
+	// not store its own idle timeout there, which the next clear-expired
+	// would apply.
+	store, err := openStore(*dbPath, &usersessions.Options{OpenTimeout: operatorOpenTimeout, IdleTimeout: usersessions.UseStoredIdleTimeout})
 	if err != nil {
-		store.Close()
-		return fmt.Errorf("%w (pick another -addr; port 0 takes any free one)", err)
+		ln.Close()
+		return err
 	}
 	ctx, stop := signalContext()
 	defer stop()
@@ -104,6 +117,14 @@ Stop it with Ctrl-C.`, stderr)
 func serveDemo(ctx context.Context, ln net.Listener, store *usersessions.Store, geo *usersessions.Geo,
 	trusted []netip.Prefix, stdout, stderr io.Writer) (err error) {
 	defer closeStore(store, &err)
+	// Opt in to the control socket, so "usersessions ls/revoke -db FILE"
+	// work while the demo holds the file.
+	ctl, cerr := usersessions.ServeControl(store, "")
+	if cerr != nil {
+		fmt.Fprintf(stderr, "usersessions demo: no control socket (operator commands cannot reach the demo): %v\n", cerr)
+	} else {
+		defer ctl.Close() // before the store closes
+	}
 	srv := &http.Server{
 		Handler:           newDemoHandler(store, geo, trusted),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -114,6 +135,9 @@ func serveDemo(ctx context.Context, ln net.Listener, store *usersessions.Store, 
 	}
 	fmt.Fprintf(stdout, "usersessions demo listening on %s\n", demoURL(ln.Addr()))
 	fmt.Fprintf(stdout, "database %s; stop with Ctrl-C\n", store.Path())
+	if ctl != nil {
+		fmt.Fprintf(stdout, "control socket %s: usersessions ls, revoke, stats work meanwhile\n", ctl.Path())
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
