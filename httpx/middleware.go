@@ -218,6 +218,12 @@ func FromContext(ctx context.Context) *usersessions.Session {
 // which only updates memory (the store flushes activity in batches), so the
 // session the handler sees already shows this request.
 //
+// A response that sets or clears the cookie is made unstorable by shared
+// caches: "public" and "s-maxage" are removed, "private" is added (unless
+// "no-store" or "private" is there), and CDN-targeted fields
+// (CDN-Cache-Control, Surrogate-Control) are dropped, so a CDN can never
+// hand one visitor's new session to another.
+//
 // Before the response headers go out (first Write, WriteHeader, Flush or
 // ReadFrom, or when the handler returns without writing) the session is saved
 // if its values changed, an anonymous session that now holds values is
@@ -239,6 +245,7 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 		st.client = usersessions.Client{IP: m.clientIP(r), UserAgent: usersessions.TruncateUserAgent(r.UserAgent())}
 		if err := st.load(r); err != nil {
 			m.log.ErrorContext(r.Context(), "httpx: loading session", "err", err)
+			neverCache(w.Header())
 			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 			return
 		}
@@ -328,8 +335,10 @@ func (st *state) commit() error {
 	}
 	if st.setCookie {
 		st.header.Add("Set-Cookie", m.cookie(st.r, st.token, int(m.store.Lifetime()/time.Second)).String())
+		keepFromSharedCaches(st.header)
 	} else if st.clearCookie {
 		st.header.Add("Set-Cookie", m.cookie(st.r, "", -1).String())
+		keepFromSharedCaches(st.header)
 	}
 	return nil
 }
@@ -509,6 +518,7 @@ func (w *responseWriter) commit() bool {
 		h.Del("Set-Cookie")
 		h.Del("ETag")
 		h.Del("Last-Modified")
+		neverCache(h)
 		http.Error(w.ResponseWriter, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 		w.wroteHeader = true
 		return false
