@@ -120,7 +120,7 @@ func (m *Manager) AdminHandler(opts *AdminOptions) http.Handler {
 	}
 	a := &admin{
 		m:     m,
-		mnt:   mount{prefix: o.Prefix},
+		mnt:   mount{prefix: o.Prefix, known: adminRoute},
 		allow: o.Allow,
 		geo:   o.Geo,
 		now:   o.Now,
@@ -172,6 +172,16 @@ func (a *admin) serve(w http.ResponseWriter, r *http.Request) {
 			a.endOne(w, r, id)
 		}
 	}
+}
+
+// adminRoute reports whether rel is a route of AdminHandler.
+func adminRoute(rel string) bool {
+	switch rel {
+	case "", "end":
+		return true
+	}
+	_, ok := endRoute(rel)
+	return ok
 }
 
 // adminFilter is the filter part of the admin query.

@@ -28,11 +28,13 @@ const (
 // ViewOptions configure SessionsHandler. The zero value (or nil) is useful.
 type ViewOptions struct {
 	// Prefix is the URL path the views are mounted at, ending in "/", for
-	// example "/account/sessions/". It may stay empty when the handler is
-	// registered on an http.ServeMux with a pattern ending in "/" (the prefix
-	// is then read from the matched pattern) or mounted with
-	// http.StripPrefix. All links and redirects inside the views are
-	// relative, so the views never need to know more.
+	// example "/account/sessions/". Usually it stays empty: the mount point
+	// is derived from the request, so the views work as registered on an
+	// http.ServeMux ("/account/sessions/" or "/account/sessions/{rest...}"),
+	// behind http.StripPrefix, under chi's r.Mount("/account/sessions", h)
+	// and under gorilla/mux's PathPrefix("/account/sessions/"). All links and
+	// redirects inside the views are relative, so the views never need to
+	// know more. Set it only to refuse (404) everything outside it.
 	Prefix string
 
 	// LoginURL is where a visitor who is not signed in is sent (HTML; JSON
@@ -152,7 +154,7 @@ func (m *Manager) SessionsHandler(opts *ViewOptions) http.Handler {
 	}
 	v := &views{
 		m:         m,
-		mnt:       mount{prefix: o.Prefix},
+		mnt:       mount{prefix: o.Prefix, known: sessionsRoute},
 		loginURL:  cmp.Or(o.LoginURL, DefaultLoginURL),
 		logoutURL: cmp.Or(o.LogoutURL, DefaultLogoutURL),
 		geo:       o.Geo,
@@ -348,58 +350,124 @@ func sortNewestFirst(list []SessionInfo) {
 	})
 }
 
-// endRoute parses "{id}/end".
+// endRoute parses "{id}/end", where id has the form of a session ID.
 func endRoute(rel string) (string, bool) {
 	id, ok := strings.CutSuffix(rel, "/end")
-	if !ok || id == "" || len(id) > maxTokenLength || strings.ContainsAny(id, "/?#") {
+	if !ok || !isID(id) {
 		return "", false
 	}
 	return id, true
 }
 
-// mount finds the path of a request relative to where a view is mounted.
-type mount struct{ prefix string }
+// isID reports whether s has the form of a session ID: IDLength characters
+// of unpadded base64url.
+func isID(s string) bool {
+	if len(s) != usersessions.IDLength {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
-// route returns the request path relative to the mount point. When the list
-// was asked for without its trailing slash it redirects (relative links
-// need it) and reports false; a path outside an explicit Prefix answers 404.
+// sessionsRoute reports whether rel is a route of SessionsHandler.
+func sessionsRoute(rel string) bool {
+	switch rel {
+	case "", "end-others":
+		return true
+	}
+	_, ok := endRoute(rel)
+	return ok
+}
+
+// mount finds the path of a request relative to where a view is mounted.
+// known reports whether a relative path is one of the view's routes.
+type mount struct {
+	prefix string
+	known  func(rel string) bool
+}
+
+// route returns the request path relative to the mount point, or answers
+// the request itself (a redirect adding the trailing slash, or 404) and
+// reports false.
 //
-// Without a Prefix, the prefix of the matched ServeMux pattern is tried
-// first; a path that does not start with it was shortened by
-// http.StripPrefix and is taken as relative to the mount point.
+// With an explicit Prefix, only paths under it are served. Without one the
+// mount point is derived from the request, trying in turn:
+//
+//   - a wildcard in the matched pattern: chi's "/sessions/*" (chi sets
+//     r.Pattern and the "*" path value) or a ServeMux "{rest...}";
+//   - the prefix of a ServeMux pattern ending in "/";
+//   - a path shortened by http.StripPrefix (it no longer matches the
+//     request URI), taken as relative to the mount point;
+//   - the end of the path itself (gorilla/mux and other routers that keep
+//     the full path and say nothing): the longest tail that is one of the
+//     view's routes, where a session ID must look like one.
+//
+// The first candidate that names a route wins; a path equal to the mount
+// point without its trailing slash is redirected to add it.
 func (mt mount) route(w http.ResponseWriter, r *http.Request) (string, bool) {
 	p := r.URL.Path
-	base := mt.prefix
-	if base == "" {
-		base = patternPrefix(r.Pattern)
-	}
-	if base != "" {
+	if mt.prefix != "" {
+		base := mt.prefix
 		if !strings.HasSuffix(base, "/") {
 			base += "/"
 		}
 		if rel, ok := strings.CutPrefix(p, base); ok {
 			return rel, true
 		}
-		if mt.prefix != "" {
-			if p+"/" == base {
-				addSlash(w, r)
-			} else {
-				fail(w, r, http.StatusNotFound)
-			}
-			return "", false
+		if p+"/" == base {
+			addSlash(w, r)
+		} else {
+			fail(w, r, http.StatusNotFound)
+		}
+		return "", false
+	}
+	// A router's wildcard holds the relative path.
+	if name, ok := patternWildcard(r.Pattern); ok {
+		if rel := r.PathValue(name); mt.known(rel) {
+			return rel, true
 		}
 	}
-	rel := strings.TrimPrefix(p, "/")
-	if rel == "" && !strings.HasSuffix(originalPath(r), "/") {
+	if base := patternPrefix(r.Pattern); base != "" {
+		if rel, ok := strings.CutPrefix(p, base); ok && mt.known(rel) {
+			return rel, true
+		}
+	}
+	orig := originalPath(r)
+	if stripped := r.URL.EscapedPath() != orig; stripped || p == "/" || p == "" {
+		rel := strings.TrimPrefix(p, "/")
+		if rel == "" && !strings.HasSuffix(orig, "/") {
+			addSlash(w, r)
+			return "", false
+		}
+		if mt.known(rel) {
+			return rel, true
+		}
+	}
+	// The longest tail of the path that is a route.
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' && mt.known(p[i+1:]) {
+			return p[i+1:], true
+		}
+	}
+	// chi's Mount and an exact ServeMux pattern send the mount point
+	// without its slash here.
+	if pat := patternPath(r.Pattern); pat != "" && !strings.HasSuffix(pat, "/") && !strings.HasSuffix(p, "/") &&
+		!strings.HasSuffix(pat, "*") && !strings.HasSuffix(pat, "...}") && strings.Count(pat, "/") == strings.Count(p, "/") {
 		addSlash(w, r)
 		return "", false
 	}
-	return rel, true
+	fail(w, r, http.StatusNotFound)
+	return "", false
 }
 
-// patternPrefix returns the path of a ServeMux pattern ending in "/" (with
-// no wildcard), or "".
-func patternPrefix(pattern string) string {
+// patternPath returns the path of a ServeMux or chi pattern: without a
+// method or host.
+func patternPath(pattern string) string {
 	if pattern == "" {
 		return ""
 	}
@@ -410,11 +478,32 @@ func patternPrefix(pattern string) string {
 	if i < 0 {
 		return ""
 	}
-	pattern = pattern[i:]
-	if !strings.HasSuffix(pattern, "/") || strings.ContainsAny(pattern, "{}") {
+	return pattern[i:]
+}
+
+// patternPrefix returns the path of a ServeMux pattern ending in "/" (with
+// no wildcard), or "".
+func patternPrefix(pattern string) string {
+	pattern = patternPath(pattern)
+	if !strings.HasSuffix(pattern, "/") || strings.ContainsAny(pattern, "{}*") {
 		return ""
 	}
 	return pattern
+}
+
+// patternWildcard returns the name of the trailing wildcard of a pattern:
+// "*" for chi's "/sessions/*", "rest" for ServeMux's "/sessions/{rest...}".
+func patternWildcard(pattern string) (string, bool) {
+	pattern = patternPath(pattern)
+	if strings.HasSuffix(pattern, "/*") {
+		return "*", true
+	}
+	if strings.HasSuffix(pattern, "...}") {
+		if i := strings.LastIndex(pattern, "/{"); i >= 0 {
+			return pattern[i+2 : len(pattern)-len("...}")], true
+		}
+	}
+	return "", false
 }
 
 // originalPath is the escaped path the client asked for, before any
