@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/usersessions/usersessions"
@@ -67,6 +68,27 @@ type Options struct {
 	// Logger receives errors the middleware handles itself (a failed Touch,
 	// a store error turned into a 500). Default slog.Default().
 	Logger *slog.Logger
+
+	// CrossOrigin protects every request with an unsafe method (POST, PUT,
+	// PATCH, DELETE, ...) that goes through Handler, the app's own routes
+	// included: a cross-site request (Sec-Fetch-Site, or an Origin that is
+	// not the request's host) answers 403 before the session is loaded, so
+	// a form on another site cannot sign a visitor in or out or change
+	// their session. Default http.NewCrossOriginProtection(); pass your own
+	// to trust other origins (AddTrustedOrigin) or to answer refusals
+	// yourself (SetDenyHandler). Requests that carry neither header
+	// (non-browser clients) pass, as with http.CrossOriginProtection.
+	CrossOrigin *http.CrossOriginProtection
+
+	// CrossOriginExempt lists ServeMux patterns (such as "POST /webhooks/")
+	// whose requests skip the cross-origin check: endpoints called by other
+	// sites' servers, which authenticate some other way. They are added to
+	// CrossOrigin with AddInsecureBypassPattern.
+	CrossOriginExempt []string
+
+	// DisableCrossOriginProtection turns the check off for the app's
+	// routes. The views (SessionsHandler, AdminHandler) keep their own.
+	DisableCrossOriginProtection bool
 }
 
 // Manager connects a Store to net/http: its Handler gives every request a
@@ -81,6 +103,7 @@ type Manager struct {
 	proxy  []netip.Prefix
 	ip     func(*http.Request) netip.Addr
 	log    *slog.Logger
+	cop    *http.CrossOriginProtection // nil: disabled
 }
 
 // New returns a Manager for store. It panics on an impossible cookie
@@ -110,6 +133,15 @@ func New(store *usersessions.Store, opts *Options) *Manager {
 	}
 	if m.log == nil {
 		m.log = slog.Default()
+	}
+	if !o.DisableCrossOriginProtection {
+		m.cop = o.CrossOrigin
+		if m.cop == nil {
+			m.cop = http.NewCrossOriginProtection()
+		}
+		for _, p := range o.CrossOriginExempt {
+			m.cop.AddInsecureBypassPattern(p)
+		}
 	}
 	return m
 }
@@ -193,7 +225,13 @@ func stateFrom(ctx context.Context) *state {
 // that exists only in memory until something is stored in it (Set) and the
 // middleware saves it. The pointer stays valid for the whole request: Login
 // and Logout update the same *Session in place (new token, user, ID and
-// times), so a handler may keep it. It returns nil outside the middleware.
+// times), so a handler may keep it.
+//
+// Outside the middleware (a handler registered on a mux that m.Handler does
+// not wrap, or a context not derived from the request's) it returns nil,
+// and using that nil *Session panics. Login, Logout and RememberMe return
+// ErrNoMiddleware there. The first such call is logged as an error through
+// slog.Default, once per process, so the mistake shows up in the log.
 //
 // A Session is not safe for concurrent use; use it from the handler's
 // goroutine.
@@ -201,10 +239,32 @@ func FromContext(ctx context.Context) *usersessions.Session {
 	if s := stateFrom(ctx); s != nil {
 		return s.sess
 	}
+	noMiddleware(ctx, "FromContext", "")
 	return nil
 }
 
+// warnedNoMiddleware makes noMiddleware log once per process.
+var warnedNoMiddleware atomic.Bool
+
+// noMiddleware logs, once per process, that the app used the session on a
+// request the middleware did not wrap: a handler registered outside
+// m.Handler gets a nil session and ErrNoMiddleware, which would otherwise
+// show up only as a nil pointer panic or a failed sign-in.
+func noMiddleware(ctx context.Context, what, path string) {
+	if !warnedNoMiddleware.CompareAndSwap(false, true) {
+		return
+	}
+	slog.Default().ErrorContext(ctx, "httpx: "+what+" on a request that did not pass through Manager.Handler; "+
+		"wrap the whole app (http.ListenAndServe(addr, m.Handler(mux))), not only the views. "+
+		"FromContext returns nil and Login/Logout/RememberMe return ErrNoMiddleware there (logged once)",
+		"path", path)
+}
+
 // Handler returns middleware that gives every request its session.
+//
+// Requests with an unsafe method first pass Options.CrossOrigin
+// (http.CrossOriginProtection, on by default): a cross-site POST to any
+// route answers 403 and never reaches the session or the handler.
 //
 // It reads the session cookie and loads the session. A missing, malformed,
 // expired or revoked cookie makes the visitor anonymous, and a stale cookie
@@ -240,6 +300,14 @@ func FromContext(ctx context.Context) *usersessions.Session {
 // connection saves the session but sends no cookie (the handler writes its
 // own response).
 func (m *Manager) Handler(next http.Handler) http.Handler {
+	h := m.handler(next)
+	if m.cop != nil {
+		return m.cop.Handler(h)
+	}
+	return h
+}
+
+func (m *Manager) handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := &state{Context: r.Context(), m: m, header: w.Header()}
 		st.client = usersessions.Client{IP: m.clientIP(r), UserAgent: usersessions.TruncateUserAgent(r.UserAgent())}
@@ -334,7 +402,11 @@ func (st *state) commit() error {
 		}
 	}
 	if st.setCookie {
-		st.header.Add("Set-Cookie", m.cookie(st.r, st.token, int(m.store.Lifetime()/time.Second)).String())
+		maxAge := int(m.store.Lifetime() / time.Second)
+		if !remembered(sess) {
+			maxAge = 0 // a browser-session cookie: no Max-Age, no Expires
+		}
+		st.header.Add("Set-Cookie", m.cookie(st.r, st.token, maxAge).String())
 		keepFromSharedCaches(st.header)
 	} else if st.clearCookie {
 		st.header.Add("Set-Cookie", m.cookie(st.r, "", -1).String())
@@ -402,6 +474,7 @@ func (m *Manager) cookie(r *http.Request, value string, maxAge int) *http.Cookie
 func (m *Manager) Login(w http.ResponseWriter, r *http.Request, userID string) error {
 	st := stateFrom(r.Context())
 	if st == nil || st.m != m {
+		noMiddleware(r.Context(), "Login", r.URL.Path)
 		return ErrNoMiddleware
 	}
 	return st.login(userID)
@@ -459,6 +532,7 @@ func (st *state) login(userID string) error {
 func (m *Manager) Logout(w http.ResponseWriter, r *http.Request) error {
 	st := stateFrom(r.Context())
 	if st == nil || st.m != m {
+		noMiddleware(r.Context(), "Logout", r.URL.Path)
 		return ErrNoMiddleware
 	}
 	return st.logout()
@@ -483,6 +557,7 @@ func (st *state) logout() error {
 func Login(w http.ResponseWriter, r *http.Request, userID string) error {
 	st := stateFrom(r.Context())
 	if st == nil {
+		noMiddleware(r.Context(), "Login", r.URL.Path)
 		return ErrNoMiddleware
 	}
 	return st.login(userID)
@@ -493,9 +568,61 @@ func Login(w http.ResponseWriter, r *http.Request, userID string) error {
 func Logout(w http.ResponseWriter, r *http.Request) error {
 	st := stateFrom(r.Context())
 	if st == nil {
+		noMiddleware(r.Context(), "Logout", r.URL.Path)
 		return ErrNoMiddleware
 	}
 	return st.logout()
+}
+
+// rememberKey is the session value that records RememberMe(false). Keys
+// starting with "httpx." are reserved for this package.
+const rememberKey = "httpx.remember"
+
+// remembered reports whether the session's cookie is persistent (the
+// default) or lasts only until the browser closes.
+func remembered(s *usersessions.Session) bool {
+	v, ok := s.Get(rememberKey)
+	b, isBool := v.(bool)
+	return !ok || !isBool || b
+}
+
+// RememberMe chooses how long the browser keeps the session cookie of r,
+// as the "Remember me" box of a sign-in form does. With true (the default
+// for every session) the cookie is persistent: its Max-Age is the store's
+// lifetime. With false it becomes a browser-session cookie, without Max-Age
+// or Expires, which the browser drops when it closes.
+//
+// The server-side lifetime does not change either way: the session still
+// ends after Options.Lifetime (or IdleTimeout) even if the browser stays
+// open. The choice is stored in the session (under the reserved key
+// "httpx.remember") and applies to every cookie later issued for it, so a
+// new token from Login keeps it; signing in as a different user starts
+// over with the default.
+//
+// Call it after Login, before writing the response; the cookie is sent
+// again with the new setting. Afterwards it returns ErrHeadersWritten and
+// changes nothing. Outside the middleware it returns ErrNoMiddleware.
+func RememberMe(w http.ResponseWriter, r *http.Request, remember bool) error {
+	st := stateFrom(r.Context())
+	if st == nil {
+		noMiddleware(r.Context(), "RememberMe", r.URL.Path)
+		return ErrNoMiddleware
+	}
+	if st.committed {
+		return ErrHeadersWritten
+	}
+	if remembered(st.sess) == remember {
+		return nil
+	}
+	if remember {
+		st.sess.Delete(rememberKey)
+	} else {
+		st.sess.Set(rememberKey, false)
+	}
+	if st.token != "" {
+		st.setCookie, st.clearCookie = true, false
+	}
+	return nil
 }
 
 // responseWriter saves the session and sets the cookie just before the
