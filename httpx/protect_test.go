@@ -144,4 +144,3 @@ func TestMisuseOutsideMiddlewareIsLoud(t *testing.T) {
 		t.Fatalf("want one clear error in the log, got:\n%s", out)
 	}
 }
-
