@@ -179,7 +179,7 @@ func TestBrowserEndOtherSession(t *testing.T) {
 		t.Fatalf("B after being ended: %v", err)
 	}
 	loc, err := chromedp.Run(b, chromedp.Location())
-	if err != nil || !strings.HasSuffix(loc, "/login") {
+	if err != nil || !strings.HasSuffix(loc, "/login?next=%2Faccount%2Fsessions%2F") {
 		t.Fatalf("B is at %q (%v), want the login page", loc, err)
 	}
 	who, err := chromedp.Run(b, chromedp.Evaluate[string](`fetch("/whoami").then(r => r.text())`, chromedp.EvalAwaitPromise))

@@ -41,7 +41,14 @@ func Example() {
 			http.Error(w, "cannot sign in", http.StatusInternalServerError)
 			return
 		}
-		http.Redirect(w, r, "/account/sessions/", http.StatusSeeOther)
+		// An unticked "Remember me" box: the cookie ends with the browser.
+		if err := httpx.RememberMe(w, r, r.FormValue("remember") == "on"); err != nil {
+			http.Error(w, "cannot sign in", http.StatusInternalServerError)
+			return
+		}
+		// Back to the page that sent the visitor to sign in (?next=, only
+		// paths on this site), else to the sessions page.
+		http.Redirect(w, r, httpx.NextURL(r, "/account/sessions/"), http.StatusSeeOther)
 	})
 	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
 		httpx.Logout(w, r)

@@ -38,7 +38,8 @@ type ViewOptions struct {
 	Prefix string
 
 	// LoginURL is where a visitor who is not signed in is sent (HTML; JSON
-	// clients get 401). Default "/login".
+	// clients get 401), with the page asked for in the "next" query
+	// parameter (see NextURL). Default "/login".
 	LoginURL string
 
 	// LogoutURL is where the browser goes after ending its own session.
@@ -225,7 +226,7 @@ func (v *views) user(w http.ResponseWriter, r *http.Request) (*usersessions.Sess
 		writeJSON(w, http.StatusUnauthorized, errorJSON{Error: "not signed in"})
 		return nil, false
 	}
-	seeOther(w, v.loginURL)
+	seeOther(w, withNext(v.loginURL, requestPath(r)))
 	return nil, false
 }
 

@@ -153,7 +153,7 @@ func TestSessionsNotSignedIn(t *testing.T) {
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
 			}
-			if tc.status == http.StatusSeeOther && resp.Header.Get("Location") != "/login" {
+			if tc.status == http.StatusSeeOther && !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=%2Faccount%2Fsessions%2F") {
 				t.Fatalf("Location %q", resp.Header.Get("Location"))
 			}
 			if tc.status == http.StatusUnauthorized {
