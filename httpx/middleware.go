@@ -89,7 +89,44 @@ type Options struct {
 	// DisableCrossOriginProtection turns the check off for the app's
 	// routes. The views (SessionsHandler, AdminHandler) keep their own.
 	DisableCrossOriginProtection bool
+
+	// OnSaveError answers a request whose session could not be saved just
+	// before its headers went out (a value of an unregistered type, which
+	// wraps usersessions.ErrUnsupportedType and names the key and the type,
+	// or a store failure). The error is logged first; the handler's
+	// response headers (cookies, caching, content) are already removed and
+	// Cache-Control is no-store. It must write the response. Default: a
+	// plain 500. To handle the error inside the handler instead, call
+	// Save(r) before writing.
+	OnSaveError func(w http.ResponseWriter, r *http.Request, err error)
+
+	// AnonymousValues decides what happens to values set in the session of
+	// a visitor who is not signed in. The default, AnonymousPersist,
+	// creates a durable record per such visitor (and a cookie); a crawler
+	// hitting a page that sets a value creates one record per request.
+	// AnonymousRequestOnly keeps the database free of them.
+	AnonymousValues AnonymousPolicy
 }
+
+// AnonymousPolicy is the choice of Options.AnonymousValues.
+type AnonymousPolicy int
+
+const (
+	// AnonymousPersist stores a visitor's values even before sign-in: the
+	// first value set creates a session record (user "") and sets the
+	// cookie, and the record lives for the store's Lifetime like any other.
+	// Every such visitor costs one record; Store.ClearExpired removes them
+	// when they expire.
+	AnonymousPersist AnonymousPolicy = iota
+
+	// AnonymousRequestOnly keeps values set before sign-in for the current
+	// request only: nothing is written and no cookie is set for them. A
+	// Login in the same request carries them into the new session (a form
+	// that signs in and adds to the cart at once keeps the cart). Values of
+	// signed-in sessions are saved as usual. The first value dropped is
+	// logged once, at Info.
+	AnonymousRequestOnly
+)
 
 // Manager connects a Store to net/http: its Handler gives every request a
 // session, Login and Logout change who it belongs to, and SessionsHandler and
@@ -104,6 +141,10 @@ type Manager struct {
 	ip     func(*http.Request) netip.Addr
 	log    *slog.Logger
 	cop    *http.CrossOriginProtection // nil: disabled
+
+	onSaveError func(http.ResponseWriter, *http.Request, error)
+	anon        AnonymousPolicy
+	warnedAnon  atomic.Bool
 }
 
 // New returns a Manager for store. It panics on an impossible cookie
@@ -121,6 +162,9 @@ func New(store *usersessions.Store, opts *Options) *Manager {
 		proxy:  append([]netip.Prefix(nil), o.TrustedProxies...),
 		ip:     o.ClientIP,
 		log:    o.Logger,
+
+		onSaveError: o.OnSaveError,
+		anon:        o.AnonymousValues,
 	}
 	if m.name == "" {
 		m.name = DefaultCookieName
@@ -291,7 +335,8 @@ func noMiddleware(ctx context.Context, what, path string) {
 // request; a session that did not change costs no write. Changes made after
 // the headers went out are not saved (a warning is logged): set values
 // before writing the body. If saving fails, the handler's response is
-// replaced by a 500. A session that was ended by someone else while the
+// replaced by Options.OnSaveError's answer (default a 500); call Save(r)
+// first to handle the error in the handler. A session that was ended by someone else while the
 // request ran (Save reports ErrNotFound) loses the request's changes and its
 // cookie is cleared; the response goes on.
 //
@@ -376,9 +421,39 @@ func (st *state) commit() error {
 		return nil
 	}
 	st.committed = true
+	if err := st.save(); err != nil {
+		return err
+	}
+	m, sess := st.m, st.sess
+	if st.setCookie {
+		maxAge := int(m.store.Lifetime() / time.Second)
+		if !remembered(sess) {
+			maxAge = 0 // a browser-session cookie: no Max-Age, no Expires
+		}
+		st.header.Add("Set-Cookie", m.cookie(st.r, st.token, maxAge).String())
+		keepFromSharedCaches(st.header)
+	} else if st.clearCookie {
+		st.header.Add("Set-Cookie", m.cookie(st.r, "", -1).String())
+		keepFromSharedCaches(st.header)
+	}
+	return nil
+}
+
+// save writes the session's changes: it creates the record of an anonymous
+// session that now holds values (unless Options.AnonymousValues keeps them
+// out of the store) and saves a persisted one that changed. On an error
+// the session keeps its unsaved changes and no record is left behind.
+func (st *state) save() error {
 	m, sess := st.m, st.sess
 	switch {
 	case sess.ID == "" && sess.Modified() && len(sess.Keys()) > 0:
+		if m.anon == AnonymousRequestOnly {
+			if m.warnedAnon.CompareAndSwap(false, true) {
+				m.log.InfoContext(st, "httpx: values set for a visitor who is not signed in are kept for the request only (Options.AnonymousValues); logged once",
+					"path", st.r.URL.Path)
+			}
+			return nil
+		}
 		// An anonymous visitor stored something: the session is born.
 		created, err := m.store.Create(st, "", st.client)
 		if err != nil {
@@ -386,6 +461,12 @@ func (st *state) commit() error {
 		}
 		adopt(sess, created, true)
 		if err := m.store.Save(st, sess); err != nil {
+			// Leave no empty record behind, and the session as it was.
+			if derr := m.store.Delete(context.WithoutCancel(st), created.ID); derr != nil && !errors.Is(derr, usersessions.ErrNotFound) {
+				m.log.ErrorContext(st, "httpx: removing the record of a session that could not be saved", "session", created.ID, "err", derr)
+			}
+			sess.ID, sess.UserID = "", ""
+			sess.CreatedAt, sess.LastSeen, sess.ExpiresAt = time.Time{}, time.Time{}, time.Time{}
 			return err
 		}
 		st.token = created.Token
@@ -401,18 +482,32 @@ func (st *state) commit() error {
 			return err
 		}
 	}
-	if st.setCookie {
-		maxAge := int(m.store.Lifetime() / time.Second)
-		if !remembered(sess) {
-			maxAge = 0 // a browser-session cookie: no Max-Age, no Expires
-		}
-		st.header.Add("Set-Cookie", m.cookie(st.r, st.token, maxAge).String())
-		keepFromSharedCaches(st.header)
-	} else if st.clearCookie {
-		st.header.Add("Set-Cookie", m.cookie(st.r, "", -1).String())
-		keepFromSharedCaches(st.header)
-	}
 	return nil
+}
+
+// Save saves the session of r now and reports the outcome, instead of
+// leaving it to the middleware just before the response headers go out.
+// Use it where the handler can still do something about a failure: a
+// value of a type the store cannot encode gives an error wrapping
+// usersessions.ErrUnsupportedType that names the key and the type; the
+// handler may Delete that key (or register the type) and Save again.
+// A session that changes again after Save is saved again before the
+// headers go out; the cookie is sent with the response as usual.
+//
+// An anonymous session that holds values gets its record here (unless
+// Options.AnonymousValues is AnonymousRequestOnly; then nothing is written
+// and Save returns nil). Save returns ErrHeadersWritten after the headers
+// went out and ErrNoMiddleware outside the middleware.
+func Save(r *http.Request) error {
+	st := stateFrom(r.Context())
+	if st == nil {
+		noMiddleware(r.Context(), "Save", r.URL.Path)
+		return ErrNoMiddleware
+	}
+	if st.committed {
+		return ErrHeadersWritten
+	}
+	return st.save()
 }
 
 // adopt makes dst the session fresh, keeping the values of dst: with all
@@ -635,22 +730,33 @@ type responseWriter struct {
 	hijacked    bool
 }
 
-// commit runs state.commit and turns a failure into a 500.
+// commit runs state.commit; on a failure the handler's response is
+// replaced by Options.OnSaveError's, or by a plain 500.
 func (w *responseWriter) commit() bool {
-	if err := w.st.commit(); err != nil {
-		w.st.m.log.ErrorContext(w.st, "httpx: saving session", "session", w.st.sess.ID, "err", err)
-		w.failed = true
-		h := w.ResponseWriter.Header()
-		h.Del("Content-Encoding")
-		h.Del("Set-Cookie")
-		h.Del("ETag")
-		h.Del("Last-Modified")
-		neverCache(h)
-		http.Error(w.ResponseWriter, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
-		w.wroteHeader = true
+	err := w.st.commit()
+	if err == nil {
+		return true
+	}
+	st := w.st
+	if errors.Is(err, usersessions.ErrUnsupportedType) {
+		st.m.log.ErrorContext(st, "httpx: a session value has a type the store cannot save; register the type with usersessions.RegisterType or store a supported one",
+			"session", st.sess.ID, "path", st.r.URL.Path, "err", err)
+	} else {
+		st.m.log.ErrorContext(st, "httpx: saving session", "session", st.sess.ID, "path", st.r.URL.Path, "err", err)
+	}
+	w.failed = true
+	w.wroteHeader = true
+	h := w.ResponseWriter.Header()
+	for _, k := range []string{"Content-Encoding", "Content-Length", "Content-Type", "Set-Cookie", "ETag", "Last-Modified", "Location"} {
+		h.Del(k)
+	}
+	neverCache(h)
+	if st.m.onSaveError != nil {
+		st.m.onSaveError(w.ResponseWriter, st.r, err)
 		return false
 	}
-	return true
+	http.Error(w.ResponseWriter, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+	return false
 }
 
 // WriteHeader implements http.ResponseWriter.
