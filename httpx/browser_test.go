@@ -171,12 +171,22 @@ func TestBrowserEndOtherSession(t *testing.T) {
 		t.Fatalf("A sees %d sessions after ending B (%v)", n, err)
 	}
 
-	// B's next request is anonymous: the views send it to the login page.
+	// B's next request is anonymous: the views say the session has ended
+	// and lead to the login page, with the way back.
 	if err := chromedp.Do(b,
 		chromedp.Navigate(srv.URL+"/account/sessions/"),
-		chromedp.WaitVisible(chromedp.CSS("#signin")),
+		chromedp.WaitVisible(chromedp.CSS("a.button.primary")),
 	); err != nil {
 		t.Fatalf("B after being ended: %v", err)
+	}
+	if h1, err := chromedp.Run(b, chromedp.Text(chromedp.CSS("h1"))); err != nil || h1 != "Your session has ended" {
+		t.Fatalf("B sees %q (%v)", h1, err)
+	}
+	if err := chromedp.Do(b,
+		chromedp.Click(chromedp.CSS("a.button.primary")),
+		chromedp.WaitVisible(chromedp.CSS("#signin")),
+	); err != nil {
+		t.Fatalf("B following Sign in again: %v", err)
 	}
 	loc, err := chromedp.Run(b, chromedp.Location())
 	if err != nil || !strings.HasSuffix(loc, "/login?next=%2Faccount%2Fsessions%2F") {

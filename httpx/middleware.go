@@ -238,6 +238,7 @@ type state struct {
 	client usersessions.Client
 	header http.Header // the response's header map
 
+	stale       bool // the request's session cookie was no longer valid
 	setCookie   bool // a new token must be sent
 	clearCookie bool // the browser's cookie must be removed
 	committed   bool // save and cookie done (or headers gone out)
@@ -386,18 +387,18 @@ func (st *state) load(r *http.Request) error {
 		return nil
 	}
 	if !validToken(c.Value) {
-		st.clearCookie = true
+		st.clearCookie = true // never one of ours: not "ended"
 		return nil
 	}
 	sess, err := m.store.LoadTouch(st, c.Value, st.client)
 	switch {
 	case err == nil:
 	case errors.Is(err, usersessions.ErrNotFound):
-		st.clearCookie = true
+		st.clearCookie, st.stale = true, true
 		return nil
 	case errors.Is(err, usersessions.ErrCorrupt):
 		m.log.ErrorContext(r.Context(), "httpx: corrupt session record, treating the visitor as anonymous", "err", err)
-		st.clearCookie = true
+		st.clearCookie, st.stale = true, true
 		return nil
 	default:
 		return err

@@ -89,13 +89,46 @@ type SessionInfo struct {
 
 // SessionsPage is the data of the sessions.html template.
 type SessionsPage struct {
-	UserID       string
-	Sessions     []SessionInfo // newest activity first
-	Current      *SessionInfo  // nil if the list raced with an end
-	Others       int           // sessions other than the current one
-	Ended        int           // sessions ended by the POST that led here, -1 if none
-	EndOthersURL string        // form action, relative to the list
+	UserID   string
+	Sessions []SessionInfo // newest activity first
+	Current  *SessionInfo  // nil if the list raced with an end
+	Others   int           // sessions other than the current one
+	// Ended is the number of sessions ended by the POST that led here, -1
+	// if none. Notice is what to tell the person about it ("2 sessions
+	// ended.", "That session had already ended."), "" if nothing. Both
+	// come from the session (a one-time notice stored by the POST), never
+	// from the URL, so a link cannot make the page claim anything.
+	Ended  int
+	Notice string
+	// EndOthersURL and EndAllURL lead to the confirmation pages of "End
+	// all other sessions" and "Sign out everywhere", relative to the list.
+	EndOthersURL string
+	EndAllURL    string
 	Now          time.Time
+}
+
+// ConfirmPage is the data of the confirm.html template: the page a GET of
+// a destructive route shows, asking before its POST acts. It works without
+// JavaScript: a form that POSTs Hidden to Action, and a Cancel link.
+type ConfirmPage struct {
+	Title     string // "End all other sessions?"
+	Message   string
+	Sessions  []AdminSession // the sessions concerned (UserID set in the admin view)
+	Action    string         // the form's action, relative to the page
+	Hidden    []Field        // the form's hidden fields
+	Button    string         // the submit button's label
+	CancelURL string         // relative
+	Now       time.Time
+}
+
+// Field is a hidden form field of a ConfirmPage.
+type Field struct{ Name, Value string }
+
+// EndedPage is the data of the ended.html template, shown (HTML only) to a
+// browser whose session cookie is no longer valid: it was ended elsewhere,
+// revoked or expired.
+type EndedPage struct {
+	LoginURL string // LoginURL with next= this page
 }
 
 // sessionsJSON is the JSON answer of GET {prefix}.
@@ -120,7 +153,7 @@ type views struct {
 	loginURL  string
 	logoutURL string
 	tmpl      *template.Template
-	csp       string
+	csp       map[string]string // per template
 	geo       *usersessions.Geo
 	now       func() time.Time
 }
@@ -165,7 +198,7 @@ func (m *Manager) SessionsHandler(opts *ViewOptions) http.Handler {
 		v.now = time.Now
 	}
 	v.tmpl = parseTemplates(o.Templates, FuncMap(o.Geo, v.now))
-	v.csp = pageCSP(o.Templates, sessionsTemplate)
+	v.csp = pageCSPs(o.Templates, sessionsTemplate, confirmTemplate, endedTemplate)
 	cop := o.CrossOrigin
 	if cop == nil {
 		cop = http.NewCrossOriginProtection()
@@ -197,18 +230,29 @@ func (v *views) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		v.list(w, r)
-	case rel == "end-others":
-		if !allow(w, r, http.MethodPost) {
+	case rel == "end-others" || rel == "end-all":
+		if !allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
 			return
 		}
-		v.endOthers(w, r)
+		switch {
+		case r.Method != http.MethodPost:
+			v.confirmEnd(w, r, rel)
+		case rel == "end-others":
+			v.endOthers(w, r)
+		default:
+			v.endAll(w, r)
+		}
 	default:
 		id, ok := endRoute(rel)
 		if !ok {
 			fail(w, r, http.StatusNotFound)
 			return
 		}
-		if !allow(w, r, http.MethodPost) {
+		if !allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
+			return
+		}
+		if r.Method != http.MethodPost {
+			v.confirmEndOne(w, r, id)
 			return
 		}
 		v.endOne(w, r, id)
@@ -226,7 +270,13 @@ func (v *views) user(w http.ResponseWriter, r *http.Request) (*usersessions.Sess
 		writeJSON(w, http.StatusUnauthorized, errorJSON{Error: "not signed in"})
 		return nil, false
 	}
-	seeOther(w, withNext(v.loginURL, requestPath(r)))
+	login := withNext(v.loginURL, requestPath(r))
+	if SessionEnded(r) {
+		// Say what happened instead of a silent bounce to the login page.
+		v.m.render(w, r, v.tmpl, endedTemplate, v.csp[endedTemplate], &EndedPage{LoginURL: login})
+		return nil, false
+	}
+	seeOther(w, login)
 	return nil, false
 }
 
@@ -241,7 +291,7 @@ func (v *views) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := v.now()
-	page := &SessionsPage{UserID: sess.UserID, Ended: -1, EndOthersURL: "end-others", Now: now}
+	page := &SessionsPage{UserID: sess.UserID, Ended: -1, EndOthersURL: "end-others", EndAllURL: "end-all", Now: now}
 	page.Sessions = make([]SessionInfo, 0, len(list))
 	for _, s := range list {
 		page.Sessions = append(page.Sessions, info(s, sess.ID, v.geo))
@@ -260,10 +310,8 @@ func (v *views) list(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, sessionsJSON{Sessions: page.Sessions})
 		return
 	}
-	if n, err := strconv.Atoi(r.URL.Query().Get("ended")); err == nil && n >= 0 {
-		page.Ended = n
-	}
-	v.m.render(w, r, v.tmpl, sessionsTemplate, v.csp, page)
+	page.Notice, page.Ended = takeNotice(r)
+	v.m.render(w, r, v.tmpl, sessionsTemplate, v.csp[sessionsTemplate], page)
 }
 
 func (v *views) endOne(w http.ResponseWriter, r *http.Request, id string) {
@@ -287,7 +335,13 @@ func (v *views) endOne(w http.ResponseWriter, r *http.Request, id string) {
 	err := v.m.store.DeleteForUser(r.Context(), sess.UserID, id)
 	switch {
 	case errors.Is(err, usersessions.ErrNotFound):
-		fail(w, r, http.StatusNotFound)
+		// Already ended, or not this user's: the same neutral answer.
+		if wantsJSON(r) {
+			fail(w, r, http.StatusNotFound)
+			return
+		}
+		setNotice(r, noticeGone, -1)
+		seeOther(w, "../")
 		return
 	case err != nil:
 		v.m.serverError(w, r, "ending a session", err)
@@ -297,7 +351,8 @@ func (v *views) endOne(w http.ResponseWriter, r *http.Request, id string) {
 		writeJSON(w, http.StatusOK, endedJSON{Ended: 1})
 		return
 	}
-	seeOther(w, "../?ended=1")
+	setNotice(r, endedNotice(1), 1)
+	seeOther(w, "../")
 }
 
 func (v *views) endOthers(w http.ResponseWriter, r *http.Request) {
@@ -315,7 +370,106 @@ func (v *views) endOthers(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, endedJSON{Ended: n})
 		return
 	}
-	seeOther(w, "./?ended="+strconv.Itoa(n))
+	setNotice(r, endedNotice(n), n)
+	seeOther(w, "./")
+}
+
+// endAll signs the user out everywhere: every session of the user ends,
+// this one included.
+func (v *views) endAll(w http.ResponseWriter, r *http.Request) {
+	sess, ok := v.user(w, r)
+	if !ok {
+		return
+	}
+	n, err := v.m.store.DeleteByUser(r.Context(), sess.UserID, "")
+	if err != nil {
+		v.m.serverError(w, r, "ending all sessions", err)
+		return
+	}
+	if err := Logout(w, r); err != nil {
+		v.m.serverError(w, r, "signing out", err)
+		return
+	}
+	noStore(w)
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, endedJSON{Ended: n, LoggedOut: true})
+		return
+	}
+	seeOther(w, v.logoutURL)
+}
+
+// confirmEnd asks before "End all other sessions" and "Sign out
+// everywhere".
+func (v *views) confirmEnd(w http.ResponseWriter, r *http.Request, rel string) {
+	sess, ok := v.user(w, r)
+	if !ok {
+		return
+	}
+	list, err := v.m.store.ListByUser(r.Context(), sess.UserID)
+	if err != nil {
+		v.m.serverError(w, r, "listing sessions", err)
+		return
+	}
+	page := &ConfirmPage{Action: rel, CancelURL: "./", Now: v.now()}
+	for _, s := range list {
+		if rel == "end-others" && s.ID == sess.ID {
+			continue
+		}
+		page.Sessions = append(page.Sessions, AdminSession{SessionInfo: info(s, sess.ID, v.geo)})
+	}
+	n := len(page.Sessions)
+	if rel == "end-others" {
+		page.Title, page.Button = "End all other sessions?", "End "+sessionCount(n)
+		page.Message = "This signs out every other device where you are signed in (" + sessionCount(n) + "). This session stays signed in."
+	} else {
+		page.Title, page.Button = "Sign out everywhere?", "Sign out everywhere"
+		page.Message = "This ends all " + sessionCount(n) + ", including this one. You will need to sign in again on every device."
+	}
+	v.confirm(w, r, page)
+}
+
+// confirmEndOne asks before ending one session.
+func (v *views) confirmEndOne(w http.ResponseWriter, r *http.Request, id string) {
+	sess, ok := v.user(w, r)
+	if !ok {
+		return
+	}
+	list, err := v.m.store.ListByUser(r.Context(), sess.UserID)
+	if err != nil {
+		v.m.serverError(w, r, "listing sessions", err)
+		return
+	}
+	i := slices.IndexFunc(list, func(s *usersessions.Session) bool { return s.ID == id })
+	if i < 0 {
+		setNotice(r, noticeGone, -1)
+		noStore(w)
+		seeOther(w, "../")
+		return
+	}
+	page := &ConfirmPage{
+		Sessions:  []AdminSession{{SessionInfo: info(list[i], sess.ID, v.geo)}},
+		Action:    "end",
+		CancelURL: "../",
+		Now:       v.now(),
+	}
+	if id == sess.ID {
+		page.Title, page.Button = "Sign out of this session?", "Sign out"
+		page.Message = "You will be signed out on this device."
+	} else {
+		page.Title, page.Button = "End this session?", "End session"
+		page.Message = "The device will be signed out at its next request."
+	}
+	v.confirm(w, r, page)
+}
+
+func (v *views) confirm(w http.ResponseWriter, r *http.Request, page *ConfirmPage) {
+	noStore(w)
+	if wantsJSON(r) {
+		w.Header().Set("Allow", "POST")
+		fail(w, r, http.StatusMethodNotAllowed)
+		return
+	}
+	v.m.render(w, r, v.tmpl, confirmTemplate, v.csp[confirmTemplate], page)
 }
 
 // info turns a stored session into its view.
@@ -378,7 +532,7 @@ func isID(s string) bool {
 // sessionsRoute reports whether rel is a route of SessionsHandler.
 func sessionsRoute(rel string) bool {
 	switch rel {
-	case "", "end-others":
+	case "", "end-others", "end-all":
 		return true
 	}
 	_, ok := endRoute(rel)
