@@ -152,6 +152,23 @@ func TestBrowserEndOtherSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	shoot("httpx-sessions-phone.png")
+	// Nothing may scroll sideways on the narrowest phones (320 CSS px):
+	// the list and the confirmation pages.
+	if err := chromedp.Do(a, chromedp.EmulateViewport(320, 640, chromedp.EmulateMobile)); err != nil {
+		t.Fatal(err)
+	}
+	for _, page := range []string{"/account/sessions/", "/account/sessions/end-others", "/account/sessions/end-all"} {
+		if err := chromedp.Do(a, chromedp.Navigate(srv.URL+page), chromedp.WaitVisible(chromedp.CSS("h1"))); err != nil {
+			t.Fatal(err)
+		}
+		over, err := chromedp.Run(a, chromedp.Evaluate[int](`document.documentElement.scrollWidth - document.documentElement.clientWidth`))
+		if err != nil || over > 0 {
+			t.Errorf("%s at 320px: %d px of horizontal overflow (%v)", page, over, err)
+		}
+	}
+	if err := chromedp.Do(a, chromedp.Navigate(srv.URL+"/account/sessions/"), chromedp.WaitVisible(chromedp.CSS("li.session.current"))); err != nil {
+		t.Fatal(err)
+	}
 	if err := chromedp.Do(a, chromedp.EmulateViewport(1000, 900)); err != nil {
 		t.Fatal(err)
 	}
