@@ -105,7 +105,11 @@ type admin struct {
 //	                         q=text (user ID or IP contains text; a CIDR
 //	                         such as 203.0.113.0/24 matches the prefix)
 //	                         after=ID (paging cursor)
+//	GET  {prefix}{id}/end  asks before ending one session (HTML)
 //	POST {prefix}{id}/end  end one session
+//	GET  {prefix}end       asks before ending the sessions named by the
+//	                       repeated query parameter id (the list's "End
+//	                       selected sessions" form)
 //	POST {prefix}end       end every session named by a repeated form field
 //	                       id (at most 1000)
 //
@@ -113,9 +117,11 @@ type admin struct {
 // works as in SessionsHandler: GET answers {"sessions": [...], "next":
 // cursor, "total": n} with AdminSession objects, POSTs {"ended": n}. HTML
 // POSTs redirect (303) back to the list with the same filter (form fields
-// state, user, anon, q). Ending the admin's own current session logs the
-// admin out and redirects to LogoutURL. The POST routes pass
-// http.CrossOriginProtection.
+// state, user, anon, q), where a one-time notice from the session says
+// what happened; ending a session that had already ended answers HTML with
+// a neutral notice and JSON with 404. Ending the admin's own current
+// session logs the admin out and redirects to LogoutURL. The POST routes
+// pass http.CrossOriginProtection.
 func (m *Manager) AdminHandler(opts *AdminOptions) http.Handler {
 	var o AdminOptions
 	if opts != nil {

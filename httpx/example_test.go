@@ -142,3 +142,22 @@ func ExampleTimeSince() {
 	// 5 minutes ago
 	// 2 days ago
 }
+
+// NextURL returns the page that sent the visitor to sign in, when it is a
+// path on this site.
+func ExampleNextURL() {
+	for _, target := range []string{
+		"/login?next=%2Faccount%2Fsessions%2F",
+		"/login?next=%2F%2Fevil.example%2F", // scheme-relative: another site
+		"/login?next=https%3A%2F%2Fevil.example%2F",
+		"/login",
+	} {
+		r := httptest.NewRequest("POST", target, nil)
+		fmt.Println(httpx.NextURL(r, "/home"))
+	}
+	// Output:
+	// /account/sessions/
+	// /home
+	// /home
+	// /home
+}

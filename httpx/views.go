@@ -162,20 +162,34 @@ type views struct {
 // their sessions:
 //
 //	GET  {prefix}               the user's active sessions (HTML, or JSON)
-//	POST {prefix}{id}/end       end one session (404 if it is not the user's)
-//	POST {prefix}end-others     end every session of the user but this one
+//	GET  {prefix}{id}/end       asks before ending one session (HTML)
+//	POST {prefix}{id}/end       ends one session
+//	GET  {prefix}end-others     asks before ending all other sessions
+//	POST {prefix}end-others     ends every session of the user but this one
+//	GET  {prefix}end-all        asks before signing out everywhere
+//	POST {prefix}end-all        ends every session of the user, this one too
+//
+// The GET pages (confirm.html) are plain forms that POST to the same URL,
+// so every action works without JavaScript; the POST routes act at once.
 //
 // JSON is served when the request's Accept header prefers application/json
-// (or with ?format=json): GET answers {"sessions": [...]} (see SessionInfo),
-// the POST routes answer {"ended": n} (plus "logged_out": true when the
-// current session was ended), errors answer {"error": "..."}. HTML POSTs
-// answer 303 See Other back to the list (or to LogoutURL when the current
-// session was ended).
+// (or with ?format=json): GET {prefix} answers {"sessions": [...]} (see
+// SessionInfo), the POST routes answer {"ended": n} (plus "logged_out":
+// true when the current session was ended), errors answer {"error":
+// "..."}. HTML POSTs answer 303 See Other back to the list (or to
+// LogoutURL when the current session was ended), and the list then shows
+// a notice of what happened; the notice is kept in the session for one
+// page view, never read from the URL. Ending a session that has already
+// ended, or that belongs to someone else, answers HTML with the same
+// neutral notice ("That session had already ended.") and JSON with 404.
 //
-// A visitor who is not signed in is redirected to LoginURL (303); a JSON
-// client gets 401. The POST routes pass http.CrossOriginProtection, so a
-// cross-site POST answers 403. A wrong method answers 405 with an Allow
-// header. Responses carry Cache-Control: no-store and forbid framing.
+// A visitor who is not signed in is redirected to LoginURL (303) with the
+// page in ?next= (see NextURL); a browser whose session cookie is no longer
+// valid gets a "Your session has ended" page (ended.html) with a sign-in
+// link instead; a JSON client gets 401. The POST routes pass
+// http.CrossOriginProtection, so a cross-site POST answers 403. A wrong
+// method answers 405 with an Allow header. Responses carry Cache-Control:
+// no-store and forbid framing.
 //
 // The handler runs the Manager's middleware itself when the request did not
 // already go through it, so mux.Handle("/account/sessions/",
