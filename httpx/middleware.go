@@ -371,7 +371,7 @@ func (m *Manager) handler(next http.Handler) http.Handler {
 		switch {
 		case !rw.wroteHeader && !rw.hijacked:
 			rw.commit()
-		case !rw.failed && st.sess.Modified():
+		case !rw.failed && st.sess.Modified() && (st.sess.ID != "" || m.anon != AnonymousRequestOnly):
 			m.log.WarnContext(r.Context(), "httpx: session changed after the response headers were written; the change is not saved",
 				"session", st.sess.ID, "path", r.URL.Path)
 		}

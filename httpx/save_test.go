@@ -108,7 +108,8 @@ func TestExplicitSave(t *testing.T) {
 // visitor's values never reach the database (a crawler cannot fill the
 // file), yet values set in the request that signs in are kept.
 func TestAnonymousValuesPolicy(t *testing.T) {
-	e := newEnv(t, nil, &Options{AnonymousValues: AnonymousRequestOnly})
+	var logs bytes.Buffer
+	e := newEnv(t, nil, &Options{AnonymousValues: AnonymousRequestOnly, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	for range 5 {
 		resp := e.do(call{method: "POST", target: "/set", form: url.Values{"k": {"cart"}, "v": {"3 apples"}}})
 		if resp.StatusCode != 200 || sessionCookie(t, resp, "session") != nil {
@@ -117,6 +118,9 @@ func TestAnonymousValuesPolicy(t *testing.T) {
 	}
 	if n, _ := e.store.Count(t.Context()); n != 0 {
 		t.Fatalf("anonymous values wrote %d records", n)
+	}
+	if l := logs.String(); strings.Count(l, "level=INFO") != 1 || strings.Contains(l, "level=WARN") || !strings.Contains(l, "AnonymousValues") {
+		t.Fatalf("want one Info line naming the option, got:\n%s", l)
 	}
 	h := e.m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		FromContext(r.Context()).Set("cart", "3 apples")
