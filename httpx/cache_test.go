@@ -3,6 +3,7 @@ package httpx
 import (
 	"bytes"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -209,4 +210,67 @@ func TestKeepFromSharedCaches(t *testing.T) {
 			t.Errorf("%q: targeted fields: %v", c.in, h)
 		}
 	}
+}
+
+// lazyWriter is a ResponseWriter that, like many compression and logging
+// middlewares, sends its headers only with the first byte of the body (or at
+// the end), so header changes made after WriteHeader still go out.
+type lazyWriter struct {
+	h      http.Header
+	code   int
+	sent   http.Header // the headers as they went out
+	body   bytes.Buffer
+	header bool
+}
+
+func (l *lazyWriter) Header() http.Header { return l.h }
+func (l *lazyWriter) WriteHeader(code int) {
+	if l.code == 0 {
+		l.code = code
+	}
+}
+func (l *lazyWriter) send() {
+	if !l.header {
+		l.header = true
+		l.sent = l.h.Clone()
+	}
+}
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	l.send()
+	return l.body.Write(p)
+}
+func (l *lazyWriter) Flush() { l.send() }
+
+// TestCacheControlAfterWriteHeader: a handler that marks the response public
+// after WriteHeader (too late for net/http, not for a lazy writer in front)
+// must not make a cookie-setting response cacheable.
+func TestCacheControlAfterWriteHeader(t *testing.T) {
+	for _, finish := range []string{"Write", "Flush", "return"} {
+		e := newEnv(t, nil, nil)
+		h := e.m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			FromContext(r.Context()).Set("k", "v")
+			w.WriteHeader(http.StatusOK) // commits: cookie set, policy fixed
+			w.Header().Set("Cache-Control", "public, max-age=600")
+			w.Header().Set("CDN-Cache-Control", "max-age=600")
+			switch finish {
+			case "Write":
+				w.Write([]byte("body"))
+			case "Flush":
+				http.NewResponseController(w).Flush()
+			}
+		}))
+		lw := &lazyWriter{h: http.Header{}}
+		h.ServeHTTP(lw, httptestRequest("GET", "/"))
+		lw.send() // the end of the response
+		if len(lw.sent.Values("Set-Cookie")) == 0 {
+			t.Fatalf("%s: no cookie", finish)
+		}
+		if sharedCacheable(lw.sent) {
+			t.Fatalf("%s: cookie-setting response went out cacheable: %v", finish, lw.sent)
+		}
+	}
+}
+
+func httptestRequest(method, target string) *http.Request {
+	return httptest.NewRequest(method, target, nil)
 }

@@ -239,6 +239,7 @@ type state struct {
 	header http.Header // the response's header map
 
 	stale       bool // the request's session cookie was no longer valid
+	cookieSent  bool // commit put a Set-Cookie for the session in the headers
 	setCookie   bool // a new token must be sent
 	clearCookie bool // the browser's cookie must be removed
 	committed   bool // save and cookie done (or headers gone out)
@@ -371,6 +372,12 @@ func (m *Manager) handler(next http.Handler) http.Handler {
 		switch {
 		case !rw.wroteHeader && !rw.hijacked:
 			rw.commit()
+		case st.cookieSent && !rw.failed && !rw.hijacked:
+			rw.guardHeaders()
+			if st.sess.Modified() && (st.sess.ID != "" || m.anon != AnonymousRequestOnly) {
+				m.log.WarnContext(r.Context(), "httpx: session changed after the response headers were written; the change is not saved",
+					"session", st.sess.ID, "path", r.URL.Path)
+			}
 		case !rw.failed && st.sess.Modified() && (st.sess.ID != "" || m.anon != AnonymousRequestOnly):
 			m.log.WarnContext(r.Context(), "httpx: session changed after the response headers were written; the change is not saved",
 				"session", st.sess.ID, "path", r.URL.Path)
@@ -433,9 +440,11 @@ func (st *state) commit() error {
 		}
 		st.header.Add("Set-Cookie", m.cookie(st.r, st.token, maxAge).String())
 		keepFromSharedCaches(st.header)
+		st.cookieSent, st.rw.guard = true, true
 	} else if st.clearCookie {
 		st.header.Add("Set-Cookie", m.cookie(st.r, "", -1).String())
 		keepFromSharedCaches(st.header)
+		st.cookieSent, st.rw.guard = true, true
 	}
 	return nil
 }
@@ -729,6 +738,7 @@ type responseWriter struct {
 	wroteHeader bool
 	failed      bool // commit failed: the handler's output is discarded
 	hijacked    bool
+	guard       bool // the cookie is in the headers: check them at the first Write
 }
 
 // commit runs state.commit; on a failure the handler's response is
@@ -788,7 +798,20 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	if w.failed {
 		return len(p), nil
 	}
+	if w.guard {
+		w.guardHeaders()
+	}
 	return w.ResponseWriter.Write(p)
+}
+
+// guardHeaders re-applies keepFromSharedCaches after the cookie went into
+// the headers: a writer in front that sends headers lazily (with the first
+// byte, or at a flush) would otherwise send a Cache-Control the handler set
+// after WriteHeader. It runs at the first Write, at every flush and when the
+// handler returns.
+func (w *responseWriter) guardHeaders() {
+	keepFromSharedCaches(w.st.header)
+	w.guard = false
 }
 
 // ReadFrom implements io.ReaderFrom, keeping sendfile for http.ServeContent.
@@ -798,6 +821,9 @@ func (w *responseWriter) ReadFrom(src io.Reader) (int64, error) {
 	}
 	if w.failed {
 		return io.Copy(io.Discard, src)
+	}
+	if w.guard {
+		w.guardHeaders()
 	}
 	return io.Copy(w.ResponseWriter, src)
 }
@@ -815,6 +841,9 @@ func (w *responseWriter) FlushError() error {
 	}
 	if w.failed {
 		return nil
+	}
+	if w.st.cookieSent {
+		w.guardHeaders()
 	}
 	return http.NewResponseController(w.ResponseWriter).Flush()
 }
