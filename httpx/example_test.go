@@ -1,6 +1,7 @@
 package httpx_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -160,4 +161,21 @@ func ExampleNextURL() {
 	// /home
 	// /home
 	// /home
+}
+
+// Save lets a handler see a failed save and do something about it, here a
+// value whose type was never registered with usersessions.RegisterType.
+func ExampleSave() {
+	type cart struct{ Items []string } // not registered
+	http.HandleFunc("POST /cart", func(w http.ResponseWriter, r *http.Request) {
+		sess := httpx.FromContext(r.Context())
+		sess.Set("cart", cart{Items: []string{"apples"}})
+		if err := httpx.Save(r); errors.Is(err, usersessions.ErrUnsupportedType) {
+			// err names the key and the type; keep the rest of the session.
+			sess.Delete("cart")
+			http.Error(w, "could not keep your cart", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "added")
+	})
 }
