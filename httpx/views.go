@@ -112,13 +112,13 @@ type SessionsPage struct {
 // JavaScript: a form that POSTs Hidden to Action, and a Cancel link.
 type ConfirmPage struct {
 	Title     string // "End all other sessions?"
-	Message   string
+	Message   string // what will happen, in a sentence or two
 	Sessions  []AdminSession // the sessions concerned (UserID set in the admin view)
 	Action    string         // the form's action, relative to the page
 	Hidden    []Field        // the form's hidden fields
 	Button    string         // the submit button's label
 	CancelURL string         // relative
-	Now       time.Time
+	Now       time.Time      // the views' clock, for timesince
 }
 
 // Field is a hidden form field of a ConfirmPage.
