@@ -111,8 +111,8 @@ type SessionsPage struct {
 // a destructive route shows, asking before its POST acts. It works without
 // JavaScript: a form that POSTs Hidden to Action, and a Cancel link.
 type ConfirmPage struct {
-	Title     string // "End all other sessions?"
-	Message   string // what will happen, in a sentence or two
+	Title     string         // "End all other sessions?"
+	Message   string         // what will happen, in a sentence or two
 	Sessions  []AdminSession // the sessions concerned (UserID set in the admin view)
 	Action    string         // the form's action, relative to the page
 	Hidden    []Field        // the form's hidden fields
