@@ -19,32 +19,33 @@ func TestViewsUnderRouters(t *testing.T) {
 	routers := []struct {
 		name  string
 		build func(views, admin http.Handler) http.Handler
-		bare  bool // the router sends "/account/sessions" (no slash) to the views
+		bare   bool // the router sends "/account/sessions" (no slash) to the views
+		strict bool // the router says where the views are mounted
 	}{
 		{"ServeMux", func(v, a http.Handler) http.Handler {
 			m := http.NewServeMux()
 			m.Handle("/account/sessions/", v)
 			m.Handle("/admin/sessions/", a)
 			return m
-		}, false}, // ServeMux itself redirects "/account/sessions"
+		}, false, true}, // ServeMux itself redirects "/account/sessions"
 		{"ServeMux wildcard", func(v, a http.Handler) http.Handler {
 			m := http.NewServeMux()
 			m.Handle("/account/sessions/{rest...}", v)
 			m.Handle("/admin/sessions/{rest...}", a)
 			return m
-		}, false},
+		}, false, true},
 		{"StripPrefix", func(v, a http.Handler) http.Handler {
 			m := http.NewServeMux()
 			m.Handle("/account/sessions/", http.StripPrefix("/account/sessions", v))
 			m.Handle("/admin/sessions/", http.StripPrefix("/admin/sessions/", a))
 			return m
-		}, false},
+		}, false, false},
 		{"chi Mount", func(v, a http.Handler) http.Handler {
 			r := chi.NewRouter()
 			r.Mount("/account/sessions", v)
 			r.Route("/admin", func(r chi.Router) { r.Mount("/sessions", a) })
 			return r
-		}, true},
+		}, true, true},
 		{"chi Mount with a parameter", func(v, a http.Handler) http.Handler {
 			r := chi.NewRouter()
 			r.Route("/{tenant}", func(r chi.Router) {
@@ -52,19 +53,19 @@ func TestViewsUnderRouters(t *testing.T) {
 				r.Mount("/admin-sessions", a)
 			})
 			return http.StripPrefix("", rewrite(r, map[string]string{"/account/sessions": "/acme/sessions", "/admin/sessions": "/acme/admin-sessions"}))
-		}, true},
+		}, true, false},
 		{"chi Handle wildcard", func(v, a http.Handler) http.Handler {
 			r := chi.NewRouter()
 			r.Handle("/account/sessions/*", v)
 			r.Handle("/admin/sessions/*", a)
 			return r
-		}, false},
+		}, false, true},
 		{"gorilla PathPrefix", func(v, a http.Handler) http.Handler {
 			r := mux.NewRouter()
 			r.PathPrefix("/account/sessions/").Handler(v)
 			r.PathPrefix("/admin/sessions/").Handler(a)
 			return r
-		}, false},
+		}, false, false},
 		{"gorilla behind ServeMux /", func(v, a http.Handler) http.Handler {
 			r := mux.NewRouter()
 			r.PathPrefix("/account/sessions/").Handler(v)
@@ -72,7 +73,15 @@ func TestViewsUnderRouters(t *testing.T) {
 			m := http.NewServeMux()
 			m.Handle("/", r)
 			return m
-		}, false},
+		}, false, false},
+		{"gorilla behind chi /*", func(v, a http.Handler) http.Handler {
+			r := mux.NewRouter()
+			r.PathPrefix("/account/sessions/").Handler(v)
+			r.PathPrefix("/admin/sessions/").Handler(a)
+			c := chi.NewRouter()
+			c.Handle("/*", r)
+			return c
+		}, false, false},
 	}
 	for _, rt := range routers {
 		t.Run(rt.name, func(t *testing.T) {
@@ -111,6 +120,15 @@ func TestViewsUnderRouters(t *testing.T) {
 			resp = serve(t, h, "session", call{method: "GET", target: "/account/sessions/nonsense", token: me})
 			if resp.StatusCode != http.StatusNotFound {
 				t.Fatalf("unknown route: %d", resp.StatusCode)
+			}
+			if rt.strict {
+				// A route with something after it, or the list below a
+				// route: not the views' paths.
+				for _, target := range []string{"/account/sessions/" + e.sessionID(me) + "/end/", "/account/sessions/end-others/"} {
+					if resp := serve(t, h, "session", call{method: "GET", target: target, token: me}); resp.StatusCode != http.StatusNotFound {
+						t.Fatalf("GET %s: %d, want 404", target, resp.StatusCode)
+					}
+				}
 			}
 			if rt.bare {
 				resp = serve(t, h, "session", call{method: "GET", target: "/account/sessions", token: me})

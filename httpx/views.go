@@ -595,15 +595,28 @@ func (mt mount) route(w http.ResponseWriter, r *http.Request) (string, bool) {
 		}
 		return "", false
 	}
-	// A router's wildcard holds the relative path.
+	// A router's wildcard holds the relative path. A pattern more specific
+	// than the catch-all "/" is decisive: what it matched and is not a
+	// route is 404 (a catch-all may lead to another router that keeps the
+	// full path, so the tail of the path is tried after it).
 	if name, ok := patternWildcard(r.Pattern); ok {
-		if rel := r.PathValue(name); mt.known(rel) {
+		rel := r.PathValue(name)
+		if mt.known(rel) {
 			return rel, true
+		}
+		if specific(wildcardPrefix(r.Pattern)) {
+			fail(w, r, http.StatusNotFound)
+			return "", false
 		}
 	}
 	if base := patternPrefix(r.Pattern); base != "" {
-		if rel, ok := strings.CutPrefix(p, base); ok && mt.known(rel) {
+		rel, ok := strings.CutPrefix(p, base)
+		if ok && mt.known(rel) {
 			return rel, true
+		}
+		if ok && specific(base) {
+			fail(w, r, http.StatusNotFound)
+			return "", false
 		}
 	}
 	orig := originalPath(r)
@@ -633,6 +646,19 @@ func (mt mount) route(w http.ResponseWriter, r *http.Request) (string, bool) {
 	fail(w, r, http.StatusNotFound)
 	return "", false
 }
+
+// wildcardPrefix is the part of a pattern before its trailing wildcard:
+// "/a/" for "/a/*" and "/a/{rest...}".
+func wildcardPrefix(pattern string) string {
+	p := patternPath(pattern)
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[:i+1]
+	}
+	return p
+}
+
+// specific reports whether a mount path is more than the catch-all "/".
+func specific(base string) bool { return base != "/" && base != "" }
 
 // patternPath returns the path of a ServeMux or chi pattern: without a
 // method or host.
