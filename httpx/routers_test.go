@@ -17,8 +17,8 @@ import (
 // Mount every view answered 404).
 func TestViewsUnderRouters(t *testing.T) {
 	routers := []struct {
-		name  string
-		build func(views, admin http.Handler) http.Handler
+		name   string
+		build  func(views, admin http.Handler) http.Handler
 		bare   bool // the router sends "/account/sessions" (no slash) to the views
 		strict bool // the router says where the views are mounted
 	}{
