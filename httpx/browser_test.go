@@ -165,6 +165,9 @@ func TestBrowserEndOtherSession(t *testing.T) {
 		if err != nil || over > 0 {
 			t.Errorf("%s at 320px: %d px of horizontal overflow (%v)", page, over, err)
 		}
+		if page == "/account/sessions/end-others" {
+			shoot("httpx-confirm-320.png")
+		}
 	}
 	if err := chromedp.Do(a, chromedp.Navigate(srv.URL+"/account/sessions/"), chromedp.WaitVisible(chromedp.CSS("li.session.current"))); err != nil {
 		t.Fatal(err)
