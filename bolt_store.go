@@ -863,4 +863,3 @@ func (b *boltBackend) Check(ctx context.Context) error {
 	}
 	return errors.Join(problems...)
 }
-

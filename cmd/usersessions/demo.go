@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -202,6 +203,7 @@ type demoPage struct {
 	DBPath      string
 	Error       string // login form
 	Username    string // login form value
+	Next        string // login form: where to go after signing in
 	MaxUsername int
 }
 
@@ -252,7 +254,7 @@ func (d *demo) adminGate(admin http.Handler) http.Handler {
 		}
 		page := d.page(r, "Admins only")
 		if page.User == "" {
-			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
 			return
 		}
 		d.render(w, http.StatusForbidden, "forbidden.html", page)
@@ -284,7 +286,9 @@ func (d *demo) home(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *demo) loginForm(w http.ResponseWriter, r *http.Request) {
-	d.render(w, http.StatusOK, "login.html", d.page(r, "Sign in"))
+	page := d.page(r, "Sign in")
+	page.Next = httpx.NextURL(r, "")
+	d.render(w, http.StatusOK, "login.html", page)
 }
 
 func (d *demo) login(w http.ResponseWriter, r *http.Request) {
@@ -296,7 +300,7 @@ func (d *demo) login(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimSpace(r.PostForm.Get("username"))
 	if msg := checkUsername(name); msg != "" {
 		page := d.page(r, "Sign in")
-		page.Error, page.Username = msg, name
+		page.Error, page.Username, page.Next = msg, name, httpx.NextURL(r, "")
 		d.render(w, http.StatusBadRequest, "login.html", page)
 		return
 	}
@@ -305,7 +309,7 @@ func (d *demo) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "could not sign in", http.StatusInternalServerError)
 		return
 	}
-	http.Redirect(w, r, sessionsPath, http.StatusSeeOther)
+	http.Redirect(w, r, httpx.NextURL(r, sessionsPath), http.StatusSeeOther)
 }
 
 // checkUsername returns why name cannot be a user name, or "".
