@@ -359,8 +359,16 @@ func (m *Manager) handler(next http.Handler) http.Handler {
 		st := &state{Context: r.Context(), m: m, header: w.Header()}
 		st.client = usersessions.Client{IP: m.clientIP(r), UserAgent: usersessions.TruncateUserAgent(r.UserAgent())}
 		if err := st.load(r); err != nil {
-			m.log.ErrorContext(r.Context(), "httpx: loading session", "err", err)
 			neverCache(w.Header())
+			if errors.Is(err, usersessions.ErrUnavailable) {
+				// The storage is down, not the session: keep the cookie,
+				// and let the client retry instead of signing it out.
+				m.log.WarnContext(r.Context(), "httpx: session storage unavailable", "err", err)
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+				return
+			}
+			m.log.ErrorContext(r.Context(), "httpx: loading session", "err", err)
 			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 			return
 		}
@@ -488,6 +496,11 @@ func (st *state) save() error {
 			m.log.InfoContext(st, "httpx: session ended during the request; changes dropped", "session", sess.ID)
 			*sess = usersessions.Session{}
 			st.token, st.setCookie, st.clearCookie = "", false, true
+		} else if errors.Is(err, usersessions.ErrConflict) {
+			// A sign-in or sign-out by another request landed while this
+			// one ran: its changes were made for the identity before, and
+			// must not undo it. The other request set the cookie.
+			m.log.InfoContext(st, "httpx: session signed in or out during the request; changes dropped", "session", sess.ID)
 		} else if err != nil {
 			return err
 		}
