@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"log/slog"
 	"math"
@@ -1025,4 +1026,25 @@ func (s *Store) String() string {
 		mode = "uncached"
 	}
 	return fmt.Sprintf("usersessions.Store(%s, %s)", s.name, mode)
+}
+
+// ErrNotSupported reports an operation the Store's Backend does not offer
+// (a file backup of a database server, say).
+var ErrNotSupported = errors.New("usersessions: not supported by this backend")
+
+// Backup writes a consistent copy of the whole database to w while the
+// Store keeps serving, and returns the bytes written. The embedded backend
+// copies the file from one read transaction (bbolt's Tx.WriteTo): the copy
+// opens as an equal store. Other backends return ErrNotSupported: use the
+// database's own tools (pg_dump).
+func (s *Store) Backup(w io.Writer) (int64, error) {
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	wt, ok := s.b.(io.WriterTo)
+	if !ok {
+		return 0, ErrNotSupported
+	}
+	n, err := wt.WriteTo(w)
+	return n, s.closedErr(err)
 }
