@@ -268,6 +268,25 @@ func (t *activityTable) remove(id ID) {
 	sh.mu.Unlock()
 }
 
+// clear removes every entry (after a flush: see storeFeed.Restored).
+func (t *activityTable) clear() {
+	for i := range t.shards {
+		sh := &t.shards[i]
+		if len(*sh.m.Load()) == 0 {
+			continue
+		}
+		sh.removals.Add(1)
+		sh.mu.Lock()
+		for _, e := range *sh.m.Load() {
+			e.gone.Store(true)
+			t.n.Add(-1)
+		}
+		empty := activityMap{}
+		sh.m.Store(&empty)
+		sh.mu.Unlock()
+	}
+}
+
 // pendingEntry is a dirty entry and the snapshot a flush writes.
 type pendingEntry struct {
 	id   ID
@@ -341,7 +360,12 @@ func (t *activityTable) sweep(cutoff, now int64) []ID {
 }
 
 // overlay applies activity to a session read from disk or cache.
+// Activity another instance wrote to a shared backend may be newer than
+// this one's: the newer one wins.
 func (a activity) overlay(s *Session) {
+	if a.lastSeen < s.LastSeen.UnixNano() {
+		return
+	}
 	s.LastSeen = unixNano(a.lastSeen)
 	s.IP = a.client.ip
 	s.UserAgent = a.client.userAgent

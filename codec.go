@@ -124,6 +124,7 @@ func decodeRecordOf(id *ID, data []byte, withValues bool) (Record, error) {
 	buf := make([]byte, len(data)+spare)
 	copy(buf, data)
 	if id != nil {
+		r.ID = *id
 		text := buf[len(data):]
 		base64.RawURLEncoding.Encode(text, id[:])
 		r.idText = unsafe.String(&text[0], IDLength)

@@ -590,3 +590,34 @@ func TestFileTruncatedWhileOpen(t *testing.T) {
 	}
 	s.Close()
 }
+
+// Store.Backup copies a running store into a file that opens as an equal
+// store.
+func TestBackupWhileRunning(t *testing.T) {
+	s := openTest(t, true, nil)
+	var want []string
+	for range 50 {
+		want = append(want, mustCreate(t, s, "alice", clientA).ID)
+	}
+	path := filepath.Join(t.TempDir(), "backup.db")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Backup(f); err != nil || n == 0 {
+		t.Fatalf("Backup = %d, %v", n, err)
+	}
+	f.Close()
+	b, err := Open(path, &Options{CleanupInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	list, err := b.ListByUser(ctx, "alice")
+	if err != nil || len(list) != len(want) {
+		t.Fatalf("the backup lists %d sessions (%v), want %d", len(list), err, len(want))
+	}
+	if err := b.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

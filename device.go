@@ -96,37 +96,59 @@ func (d DeviceInfo) String() string {
 //
 // The answer is compatible with the device filter of django-user-sessions
 // for the user agents in its test suite, and reads today's browsers better.
-// Rules, first match wins:
+// A token is a run of bytes between spaces, parentheses, ';' and ','; its
+// name is the part before the first '/'. Rules, first match wins:
 //
 //	Rule                                      Example token               Answer
-//	1. Link-preview fetchers, anywhere, with  facebookexternalhit/1.1     "facebookexternalhit"
-//	   or without a version: facebookexternalhit, TelegramBot, Slackbot,
-//	   Slackbot-LinkExpanding
-//	2. Bots: a Name/version token, anywhere,  Googlebot/2.1, bingbot/2.0  "Googlebot", "bingbot"
-//	   whose name contains bot, spider or     Baiduspider/2.0             "Baiduspider"
-//	   crawler in any case (the slash keeps phone models such as "CUBOT X30" out)
+//	1. Known crawlers and link-preview        facebookexternalhit/1.1     "facebookexternalhit"
+//	   fetchers, anywhere, with or without    BingPreview/1.0b            "BingPreview"
+//	   a version: facebookexternalhit, facebookcatalog, TelegramBot, Slackbot,
+//	   Slackbot-LinkExpanding, Google-InspectionTool, GoogleOther,
+//	   Mediapartners-Google, APIs-Google, FeedFetcher-Google,
+//	   Google-Read-Aloud, Google-Site-Verification, Google-Safety,
+//	   BingPreview, MicrosoftPreview, Slurp, ia_archiver, Qwantify, WhatsApp,
+//	   SkypeUriPreview, Embedly, Iframely, vkShare, ChatGPT-User, Claude-Web,
+//	   anthropic-ai, Perplexity-User, Scrapy, YandexImages, YandexMetrika, Yeti
+//	2. Bots: a token whose name holds spider  Baiduspider/2.0, 360Spider  "Baiduspider", "360Spider"
+//	   or crawler, anywhere; or whose name    Googlebot/2.1, bingbot/2.0  "Googlebot", "bingbot"
+//	   holds the word bot (not followed by    (compatible; PetalBot;      "PetalBot"
+//	   a letter) and that has a version, comes first, or follows
+//	   "compatible"; all in any case. Phone models such as "CUBOT X30"
+//	   have none of these, and names starting with Cubot never count;
+//	   "Boto3" and "botocore" are not bots.
 //	3. HTTP clients: the first token is one   curl/8.4.0, Wget/1.21       "curl", "Wget"
 //	   of curl, Wget, HTTPie, Go-http-client, python-requests,
-//	   Python-urllib, python-httpx, okhttp ("OkHttp"), PostmanRuntime
-//	   ("Postman"), insomnia ("Insomnia"), axios, node-fetch, libwww-perl,
-//	   Java, Java-http-client ("Java"), Apache-HttpClient ("Apache
-//	   HttpClient"), Dart; or a PowerShell or WindowsPowerShell token
-//	   anywhere ("PowerShell")
+//	   Python-urllib, python-urllib3, python-httpx, okhttp ("OkHttp"),
+//	   PostmanRuntime ("Postman"), insomnia ("Insomnia"), axios,
+//	   node-fetch, undici, node ("Node.js"), Deno, Bun, libwww-perl, Java,
+//	   Java-http-client ("Java"), Apache-HttpClient ("Apache HttpClient"),
+//	   GuzzleHttp ("Guzzle"), Dart, Ruby, Faraday, RestSharp, Boto3, Boto,
+//	   botocore or Botocore ("botocore"), aws-cli ("AWS CLI"), aws-sdk-go
+//	   and aws-sdk-go-v2 ("AWS SDK for Go"), aws-sdk-java ("AWS SDK for
+//	   Java"), aws-sdk-js and aws-sdk-nodejs ("AWS SDK for JavaScript"); or
+//	   a PowerShell or
+//	   WindowsPowerShell token anywhere ("PowerShell"), or an aiohttp token
+//	   anywhere ("aiohttp", after "Python/3.11")
 //	4. Otherwise browser "on" platform, each part from the tables below.
 //
-// Browsers, the highest row present wins (Chromium-based browsers also send
-// Chrome and Safari tokens, Chrome and Firefox on iOS also send Safari):
+// Browsers, the highest row present wins wherever its token stands
+// (Chromium-based browsers also send Chrome and Safari tokens, Chrome and
+// Firefox on iOS also send Safari). A token counts with a version
+// ("Chrome/120.0"), or bare as the first token ("Firefox", "Chrome 120");
+// MSIE, Opera and UCBrowser count bare anywhere ("MSIE 10.0", "Opera 6.12",
+// "Opera Mini/7.5", "Opera Mobi/ADR-...").
 //
 //	Token(s)                                  Browser
 //	Edg, EdgA, EdgiOS, Edge                   Edge
-//	OPR, OPT, OPiOS, Opera (first token)      Opera
+//	OPR, OPT, OPiOS, Opera                    Opera (also where it poses as MSIE or Firefox)
 //	SamsungBrowser                            Samsung Internet
 //	YaBrowser                                 Yandex Browser
 //	Vivaldi                                   Vivaldi
-//	UCBrowser                                 UC Browser
+//	UCBrowser, UC Browser/x                   UC Browser
+//	UCWEB (UCWEB/2.0, UCWEB7.0.2.37)          UC Browser
 //	HeadlessChrome                            Headless Chrome
 //	Chromium                                  Chromium
-//	Chrome, CriOS                             Chrome
+//	Chrome, CriOS, CrMo                       Chrome
 //	Firefox, FxiOS                            Firefox
 //	MSIE, Trident                             Internet Explorer
 //	Safari                                    Safari (also Android's old stock browser, as django-user-sessions says)
@@ -134,13 +156,15 @@ func (d DeviceInfo) String() string {
 // Platforms, substrings anywhere in the user agent, first match wins:
 //
 //	Substring                                 Platform
-//	Windows Phone, Windows Mobile             Windows Mobile
+//	Windows Phone, Windows Mobile, Windows CE Windows Mobile
 //	CrOS                                      ChromeOS
-//	Android                                   Android
+//	Android, "; Adr " (UC Browser's spelling) Android
 //	Linux                                     Linux
-//	iPod                                      iPod (before iPhone: iPods send "iPhone OS")
-//	iPhone                                    iPhone
+//	iPod                                      iPod
+//	iPhone, except in "iPhone OS"             iPhone
 //	iPad                                      iPad
+//	iPhone OS                                 iPhone (iPods and some iPads send "CPU iPhone OS" too,
+//	                                          so the device's own name comes first)
 //	Mac OS X, Macintosh                       macOS, or iPad with an iOS-only browser token
 //	                                          (CriOS, FxiOS, EdgiOS, OPiOS): iPads in desktop mode claim to be Macs
 //	Windows                                   Windows (no version: 11 and 10 send the same)
@@ -250,11 +274,19 @@ func isTokenByte(c byte) bool {
 }
 
 // Browser ranks: a lower rank wins when a user agent holds several browser
-// tokens, as Chromium-based browsers do.
+// tokens, as Chromium-based browsers do. Every row of Device's browser table
+// has a rank of its own, so the table's order decides, never the order of
+// the tokens in the user agent.
 const (
 	rankEdge = iota + 1
 	rankOpera
-	rankVendor // Samsung Internet, Yandex, Vivaldi, UC, Headless Chrome, Chromium
+	rankSamsung
+	rankYandex
+	rankVivaldi
+	rankUC
+	rankUCWEB // UCWEB/2.0 names UC Browser but carries a protocol version
+	rankHeadless
+	rankChromium
 	rankChrome
 	rankFirefox
 	rankIE
@@ -270,23 +302,23 @@ func browserToken(name string) (browser string, rank int, iOS bool) {
 		return "Edge", rankEdge, false
 	case "EdgiOS":
 		return "Edge", rankEdge, true
-	case "OPR", "OPT":
+	case "OPR", "OPT", "Opera":
 		return "Opera", rankOpera, false
 	case "OPiOS":
 		return "Opera", rankOpera, true
 	case "SamsungBrowser":
-		return "Samsung Internet", rankVendor, false
+		return "Samsung Internet", rankSamsung, false
 	case "YaBrowser":
-		return "Yandex Browser", rankVendor, false
+		return "Yandex Browser", rankYandex, false
 	case "Vivaldi":
-		return "Vivaldi", rankVendor, false
+		return "Vivaldi", rankVivaldi, false
 	case "UCBrowser":
-		return "UC Browser", rankVendor, false
+		return "UC Browser", rankUC, false
 	case "HeadlessChrome":
-		return "Headless Chrome", rankVendor, false
+		return "Headless Chrome", rankHeadless, false
 	case "Chromium":
-		return "Chromium", rankVendor, false
-	case "Chrome":
+		return "Chromium", rankChromium, false
+	case "Chrome", "CrMo":
 		return "Chrome", rankChrome, false
 	case "CriOS":
 		return "Chrome", rankChrome, true
@@ -302,12 +334,23 @@ func browserToken(name string) (browser string, rank int, iOS bool) {
 	return "", rankNone, false
 }
 
+// bareBrowserToken reports the browser tokens that count without a
+// "/version" anywhere in a user agent: "MSIE 10.0", Opera's "Opera 6.12",
+// "Opera Mini/7.5" and "Opera Mobi/ADR-..." (which split into "Opera" and
+// a second token), and "UCBrowser U2/1.0.0". Other browser names count
+// bare only as the first token ("Firefox"), so a phone model such as
+// "motorola Edge 30" does not name a browser.
+func bareBrowserToken(name string) bool {
+	return name == "MSIE" || name == "Opera" || name == "UCBrowser"
+}
+
 // clientName maps the first token of a command-line or library HTTP
 // client's user agent to the name shown, or returns "".
 func clientName(token string) string {
 	switch token {
 	case "curl", "Wget", "HTTPie", "Go-http-client", "python-requests", "Python-urllib",
-		"python-httpx", "axios", "node-fetch", "libwww-perl", "Java", "Dart":
+		"python-urllib3", "python-httpx", "axios", "node-fetch", "undici", "libwww-perl",
+		"Java", "Dart", "Deno", "Bun", "Ruby", "Faraday", "RestSharp", "Boto3", "Boto":
 		return token
 	case "okhttp":
 		return "OkHttp"
@@ -319,42 +362,129 @@ func clientName(token string) string {
 		return "Java"
 	case "Apache-HttpClient":
 		return "Apache HttpClient"
+	case "GuzzleHttp":
+		return "Guzzle"
+	case "node":
+		return "Node.js"
+	case "botocore", "Botocore":
+		return "botocore"
+	case "aws-cli":
+		return "AWS CLI"
+	case "aws-sdk-go", "aws-sdk-go-v2":
+		return "AWS SDK for Go"
+	case "aws-sdk-java":
+		return "AWS SDK for Java"
+	case "aws-sdk-js", "aws-sdk-nodejs":
+		return "AWS SDK for JavaScript"
 	}
 	return ""
 }
 
-// isKnownFetcher reports link-preview fetchers whose names do not say "bot"
-// or that come without a version ("TelegramBot (like TwitterBot)",
-// "Slackbot 1.0"), so rule 2 would miss them.
-func isKnownFetcher(name string) bool {
+// clientAnywhere maps the tokens that name an HTTP client wherever they
+// stand to the name shown, or returns "": PowerShell puts a browser-like
+// prefix first, aiohttp puts "Python/3.11" first.
+func clientAnywhere(name string) string {
 	switch name {
-	case "facebookexternalhit", "TelegramBot", "Slackbot", "Slackbot-LinkExpanding":
+	case "PowerShell", "WindowsPowerShell":
+		return "PowerShell"
+	case "aiohttp":
+		return "aiohttp"
+	}
+	return ""
+}
+
+// isKnownCrawler reports crawlers and link-preview fetchers whose names do
+// not say bot, spider or crawler ("Google-InspectionTool", "BingPreview"),
+// or that come without a version in a place rule 2 does not look
+// ("Mozilla/5.0 (compatible; Yahoo! Slurp; ...)"), so rule 2 would miss
+// them.
+func isKnownCrawler(name string) bool {
+	switch name {
+	case "facebookexternalhit", "facebookcatalog", "TelegramBot", "Slackbot", "Slackbot-LinkExpanding",
+		"Google-InspectionTool", "GoogleOther", "Mediapartners-Google", "APIs-Google",
+		"FeedFetcher-Google", "Google-Read-Aloud", "Google-Site-Verification", "Google-Safety",
+		"BingPreview", "MicrosoftPreview", "Slurp", "ia_archiver", "Qwantify", "WhatsApp",
+		"SkypeUriPreview", "Embedly", "Iframely", "vkShare", "ChatGPT-User", "Claude-Web",
+		"anthropic-ai", "Perplexity-User", "Scrapy", "YandexImages", "YandexMetrika", "Yeti":
 		return true
 	}
 	return false
 }
 
-// isBotName reports whether a Name/version token's name marks a crawler.
+// isBotName reports whether a token's name holds the word bot, in any
+// case, not followed by a letter: "Googlebot", "AdsBot-Google", "MJ12bot",
+// but not the AWS SDKs "Boto3" and "botocore". Cubot phones are not bots.
 func isBotName(name string) bool {
-	if len(name) < 3 || cleanToken(name) == "" {
+	if len(name) < 3 || cleanToken(name) == "" || hasPrefixFold(name, "cubot") {
 		return false
 	}
-	return containsFold(name, "bot") || containsFold(name, "spider") || containsFold(name, "crawler")
+	return containsWordFold(name, "bot")
+}
+
+// isSpiderName reports whether a token's name holds spider or crawler, in
+// any case: "Baiduspider", "360Spider", "Yeti-Crawler". No device or
+// browser is named so, so these count wherever they stand.
+func isSpiderName(name string) bool {
+	// One pass, as every token of every user agent comes here.
+	for i := 0; i+len("spider") <= len(name); i++ {
+		switch name[i] | 0x20 {
+		case 's':
+			if hasPrefixFold(name[i:], "spider") {
+				return cleanToken(name) != ""
+			}
+		case 'c':
+			if hasPrefixFold(name[i:], "crawler") {
+				return cleanToken(name) != ""
+			}
+		}
+	}
+	return false
 }
 
 // containsFold reports whether s contains the lower-case ASCII word sub,
 // ignoring ASCII case, without allocating.
 func containsFold(s, sub string) bool {
+	return indexFold(s, sub, false) >= 0
+}
+
+// containsWordFold is containsFold for a sub that is not followed by an
+// ASCII letter: "Googlebot", "AdsBot-Google", "MJ12bot" but not "Boto3".
+func containsWordFold(s, sub string) bool {
+	return indexFold(s, sub, true) >= 0
+}
+
+// indexFold returns the index of the first match of the lower-case ASCII
+// sub in s, ignoring ASCII case, or -1. With wordEnd, a match followed by
+// an ASCII letter does not count.
+func indexFold(s, sub string, wordEnd bool) int {
 	for i := 0; i+len(sub) <= len(s); i++ {
 		j := 0
 		for j < len(sub) && s[i+j]|0x20 == sub[j] {
 			j++
 		}
-		if j == len(sub) {
-			return true
+		if j < len(sub) {
+			continue
+		}
+		if end := i + len(sub); wordEnd && end < len(s) && (s[end]|0x20 >= 'a' && s[end]|0x20 <= 'z') {
+			continue
+		}
+		return i
+	}
+	return -1
+}
+
+// hasPrefixFold reports whether s starts with the lower-case ASCII prefix,
+// ignoring ASCII case.
+func hasPrefixFold(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if s[i]|0x20 != prefix[i] {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // uaScan holds what classifyUserAgent saw besides the answer.
@@ -377,10 +507,11 @@ func classifyUserAgent(ua string) (DeviceInfo, uaScan) {
 		scan     uaScan
 		rank     = rankNone
 		iOS      bool
-		prevName string // previous token, for "MSIE 10.0"
+		prevName string // previous token, for "MSIE 10.0", "Opera 6.12", "UC Browser/9.8"
 		version  string // Version/x.y: Safari's and Presto Opera's real version
 		msie     string // the number after MSIE
 		rv       string // rv:11.0, Internet Explorer 11's version
+		opera    string // the number after a bare Opera: "Opera 6.12", "Opera Mini/7.5"
 	)
 	for i, n := 0, 0; i < len(ua); {
 		if isTokenSeparator(ua[i]) {
@@ -395,7 +526,7 @@ func classifyUserAgent(ua string) (DeviceInfo, uaScan) {
 		name, ver, hasSlash := strings.Cut(tok, "/")
 
 		// Rules 1 and 2: a bot token wins over everything, wherever it is.
-		if isKnownFetcher(name) || hasSlash && isBotName(name) {
+		if isKnownCrawler(name) || isSpiderName(name) || (hasSlash || n == 0 || prevName == "compatible") && isBotName(name) {
 			return DeviceInfo{
 				Browser:        strings.Clone(name),
 				BrowserVersion: strings.Clone(cleanToken(ver)),
@@ -404,10 +535,14 @@ func classifyUserAgent(ua string) (DeviceInfo, uaScan) {
 		}
 		// Rule 3: HTTP clients. Keep scanning, as a bot token later on still
 		// wins; rank 0 keeps browser tokens from replacing the client.
-		if c := clientName(name); n == 0 && c != "" || (name == "PowerShell" || name == "WindowsPowerShell") && rank > 0 {
-			if c == "" {
-				c = "PowerShell"
-			}
+		c := ""
+		if n == 0 {
+			c = clientName(name)
+		}
+		if c == "" && rank > 0 {
+			c = clientAnywhere(name)
+		}
+		if c != "" {
 			scan.client = true
 			info.Browser, info.BrowserVersion, rank = c, cleanToken(ver), 0
 		}
@@ -419,15 +554,28 @@ func classifyUserAgent(ua string) (DeviceInfo, uaScan) {
 			msie = tok
 		case strings.HasPrefix(tok, "rv:"):
 			rv = tok[len("rv:"):]
-		case n == 0 && name == "Opera" && hasSlash && rank > rankOpera:
-			// Presto-era Opera starts with "Opera/9.80".
-			info.Browser, info.BrowserVersion, rank = "Opera", cleanToken(ver), rankOpera
+		case prevName == "Opera" && opera == "":
+			// "Opera 6.12", or "Opera Mini/7.5.33361/31.1448".
+			v := tok
+			if name == "Mini" || name == "Mobi" {
+				v, _, _ = strings.Cut(ver, "/")
+			}
+			if v != "" && v[0] >= '0' && v[0] <= '9' {
+				opera = v
+			}
 		}
-		if browser, r, ios := browserToken(name); r < rank && (hasSlash || name == "MSIE") {
+		switch browser, r, ios := browserToken(name); {
+		case r < rank && (hasSlash || n == 0 || bareBrowserToken(name)):
 			info.Browser, info.BrowserVersion, rank, iOS = browser, cleanToken(ver), r, ios
+		case prevName == "UC" && name == "Browser" && hasSlash && rankUC < rank:
+			// "UC Browser/9.8.0.435"
+			info.Browser, info.BrowserVersion, rank, iOS = "UC Browser", cleanToken(ver), rankUC, false
+		case strings.HasPrefix(name, "UCWEB") && rankUCWEB < rank:
+			// "UCWEB/2.0" (a protocol version) or "UCWEB7.0.2.37/28/999".
+			info.Browser, info.BrowserVersion, rank, iOS = "UC Browser", cleanToken(name[len("UCWEB"):]), rankUCWEB, false
 		}
 		prevName = name
-		n++ // tokens seen: rule 3 looks at the first one only
+		n++ // tokens seen: rules 2 and 3 look at the first one
 	}
 	if scan.client {
 		return info, scan
@@ -439,6 +587,8 @@ func classifyUserAgent(ua string) (DeviceInfo, uaScan) {
 		info.BrowserVersion = cleanToken(version)
 	case info.Browser == "Opera" && strings.HasPrefix(ua, "Opera/") && version != "":
 		info.BrowserVersion = cleanToken(version)
+	case info.Browser == "Opera" && info.BrowserVersion == "":
+		info.BrowserVersion = cleanToken(opera)
 	case info.Browser == "Internet Explorer":
 		// Trident/7.0 is the engine's version, not the browser's.
 		info.BrowserVersion = cleanToken(msie)
@@ -461,14 +611,15 @@ const (
 	pfAndroid
 	pfLinux
 	pfIPod
-	pfIPhone
+	pfIPhone // the device: "iPhone;", "iPhone14,2", not "iPhone OS"
 	pfIPad
+	pfIPhoneOS // "CPU iPhone OS": iPhones, iPods and some iPads send it
 	pfMacOS
 	pfWindows
 )
 
 var platformNames = [...]string{
-	"Windows Mobile", "ChromeOS", "Android", "Linux", "iPod", "iPhone", "iPad", "macOS", "Windows",
+	"Windows Mobile", "ChromeOS", "Android", "Linux", "iPod", "iPhone", "iPad", "iPhone", "macOS", "Windows",
 }
 
 // platformOf applies the platform table of Device's doc comment. It finds
@@ -482,7 +633,7 @@ func platformOf(ua string) string {
 		case 'W':
 			if strings.HasPrefix(rest, "Windows") {
 				found |= pfWindows
-				if strings.HasPrefix(rest[len("Windows"):], " Phone") || strings.HasPrefix(rest[len("Windows"):], " Mobile") {
+				if after := rest[len("Windows"):]; strings.HasPrefix(after, " Phone") || strings.HasPrefix(after, " Mobile") || strings.HasPrefix(after, " CE") {
 					found |= pfWindowsMobile
 				}
 			}
@@ -491,7 +642,8 @@ func platformOf(ua string) string {
 				found |= pfChromeOS
 			}
 		case 'A':
-			if strings.HasPrefix(rest, "Android") {
+			// UC Browser writes Android as "Adr": "(MIDP-2.0; U; Adr 4.0.4; ...".
+			if strings.HasPrefix(rest, "Android") || strings.HasPrefix(rest, "Adr ") && strings.HasSuffix(ua[:i], "; ") {
 				found |= pfAndroid
 			}
 		case 'L':
@@ -502,6 +654,8 @@ func platformOf(ua string) string {
 			switch {
 			case strings.HasPrefix(rest, "iPod"):
 				found |= pfIPod
+			case strings.HasPrefix(rest, "iPhone OS"):
+				found |= pfIPhoneOS
 			case strings.HasPrefix(rest, "iPhone"):
 				found |= pfIPhone
 			case strings.HasPrefix(rest, "iPad"):

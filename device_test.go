@@ -198,6 +198,29 @@ var modernDevices = []struct {
 		DeviceInfo{Browser: "PowerShell", BrowserVersion: "7.4.0"}},
 	{"client then bot", "curl/8.4.0 (compatible; ExampleBot/1.0)",
 		DeviceInfo{Browser: "ExampleBot", BrowserVersion: "1.0", Bot: true}},
+	// Issue 11: versions and platforms where the browser hides its name.
+	{"opera as msie", "Mozilla/4.0 (compatible; MSIE 5.0; Windows 2000) Opera 6.12 [en]",
+		DeviceInfo{Browser: "Opera", BrowserVersion: "6.12", Platform: "Windows"}},
+	{"opera mini", "Mozilla/5.0 (Linux; U; Android 4.2.2; en-US) Opera Mini/7.5.33361/31.1448 Mobile",
+		DeviceInfo{Browser: "Opera", BrowserVersion: "7.5.33361", Platform: "Android", Mobile: true}},
+	{"ucweb build", "NOKIA5700/ UCWEB7.0.2.37/28/999",
+		DeviceInfo{Browser: "UC Browser", BrowserVersion: "7.0.2.37"}},
+	{"ucweb then ucbrowser", "UCWEB/2.0 (MIDP-2.0; U; Adr 4.0.4; en-US; ZTE_U795) U2/1.0.0 UCBrowser/10.7.6.805 U2/1.0.0 Mobile",
+		DeviceInfo{Browser: "UC Browser", BrowserVersion: "10.7.6.805", Platform: "Android", Mobile: true}},
+	{"uc browser with a space", "Mozilla/5.0 (Linux; U; Android 4.2.2; en-US; Micromax A116 Build/JDQ39) AppleWebKit/534.30 (KHTML, like Gecko) Version/4.0 UC Browser/9.8.0.435 U3/0.8.0 Mobile Safari/534.30",
+		DeviceInfo{Browser: "UC Browser", BrowserVersion: "9.8.0.435", Platform: "Android", OSVersion: "4.2.2", Mobile: true}},
+	{"ipad sending iphone os", "Mozilla/5.0 (iPad; CPU iPhone OS 12_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/12.0 Mobile/15E148 Safari/604.1",
+		DeviceInfo{Browser: "Safari", BrowserVersion: "12.0", Platform: "iPad", OSVersion: "12.1", Mobile: true}},
+	{"headless after chromium", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chromium/120.0.0.0 HeadlessChrome/120.0.0.1 Safari/537.36",
+		DeviceInfo{Browser: "Headless Chrome", BrowserVersion: "120.0.0.1", Platform: "Linux"}},
+	{"windows ce", "Mozilla/4.0 (compatible; MSIE 6.0; Windows CE; IEMobile 7.11)",
+		DeviceInfo{Browser: "Internet Explorer", BrowserVersion: "6.0", Platform: "Windows Mobile", Mobile: true}},
+	{"bare name", "Firefox", DeviceInfo{Browser: "Firefox"}},
+	{"petalbot", "Mozilla/5.0 (compatible; PetalBot;+https://webmaster.petalsearch.com/site/petalbot)",
+		DeviceInfo{Browser: "PetalBot", Bot: true}},
+	{"boto3", "Boto3/1.28.57 Python/3.11.5 Linux/5.15.0-1045-aws Botocore/1.31.57",
+		DeviceInfo{Browser: "Boto3", BrowserVersion: "1.28.57"}},
+	{"aiohttp", "Python/3.11 aiohttp/3.9.1", DeviceInfo{Browser: "aiohttp", BrowserVersion: "3.9.1"}},
 	{"empty", "", DeviceInfo{}},
 	{"spaces", "   ", DeviceInfo{}},
 	{"unknown product", "Lynx/2.8.9rel.1 libwww-FM/2.14 SSL-MM/1.4.1", DeviceInfo{}},
@@ -400,5 +423,180 @@ func BenchmarkParseDevice(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		deviceSink = ParseDevice(ua).OSVersion
+	}
+}
+
+// TestDeviceIssue11 holds the defects of issue 11, items 12 and 15, and the
+// faults of the same kind found next to them. Each case failed before its
+// fix.
+func TestDeviceIssue11(t *testing.T) {
+	cases := []struct{ name, ua, want string }{
+		// Item 12: a bare browser name is named; django-user-sessions'
+		// view test sends "Firefox".
+		{"bare firefox", "Firefox", "Firefox"},
+		{"bare chrome", "Chrome", "Chrome"},
+		{"bare safari", "Safari", "Safari"},
+		{"bare edge", "Edge", "Edge"},
+		{"bare opera", "Opera", "Opera"},
+		{"bare name with version", "Firefox 121.0", "Firefox"},
+
+		// Item 15: Opera wherever it names itself.
+		{"opera disguised as msie", "Mozilla/4.0 (compatible; MSIE 5.0; Windows 2000) Opera 6.12 [en]", "Opera on Windows"},
+		{"opera disguised as firefox", "Mozilla/5.0 (Android 2.2.2; Linux; Opera Mobi/ADR-1103311355; U; en; rv:1.9.1.6) Gecko/20091201 Firefox/3.5.6 Opera 11.00", "Opera on Android"},
+		{"opera mini", "Mozilla/5.0 (Linux; U; Android 4.2.2; en-US) Opera Mini/7.5.33361/31.1448 Mobile", "Opera on Android"},
+		{"opera mobi", "Mozilla/5.0 (S60; SymbOS; Opera Mobi/SYB-1107071606; U; en) Presto/2.8.149 Version/11.10", "Opera"},
+		{"opera mobile windows ce", "Mozilla/4.0 (compatible; MSIE 6.0; Windows CE; PPC; 240x320) Opera 8.65 [en]", "Opera on Windows Mobile"},
+
+		// Item 15: UC Browser in all its spellings.
+		{"ucweb", "UCWEB/2.0 (MIDP-2.0; U; Adr 4.0.4; en-US; ZTE_U795) U2/1.0.0 Mobile", "UC Browser on Android"},
+		{"ucweb with build", "NOKIA5700/ UCWEB7.0.2.37/28/999", "UC Browser"},
+		{"uc browser with a space", "Mozilla/5.0 (Linux; U; Android 4.2.2; en-US; Micromax A116 Build/JDQ39) AppleWebKit/534.30 (KHTML, like Gecko) Version/4.0 UC Browser/9.8.0.435 U3/0.8.0 Mobile Safari/534.30", "UC Browser on Android"},
+		{"bare ucbrowser", "UCWEB/2.0 (MIDP-2.0; U; Adr 9.0.0) UCBrowser U2/1.0.0 Gecko/63.0 Firefox/63.0", "UC Browser on Android"},
+
+		// Item 15: the device, not the OS name, tells an iPad.
+		{"ipad sending iphone os", "Mozilla/5.0 (iPad; CPU iPhone OS 12_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/12.0 Mobile/15E148 Safari/604.1", "Safari on iPad"},
+		{"ipad app sending iphone os", "Mozilla/5.0 (iPad; CPU iPhone OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148", "iPad"},
+		{"only the os name", "Mozilla/5.0 (CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148", "iPhone"},
+
+		// Item 15: crawlers without "bot" and a version.
+		{"petalbot", "Mozilla/5.0 (Linux; Android 7.0;) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36 (compatible; PetalBot;+https://webmaster.petalsearch.com/site/petalbot)", "PetalBot"},
+		{"google-inspectiontool", "Mozilla/5.0 (compatible; Google-InspectionTool/1.0;)", "Google-InspectionTool"},
+		{"google-inspectiontool mobile", "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.216 Mobile Safari/537.36 (compatible; Google-InspectionTool/1.0;)", "Google-InspectionTool"},
+		{"bingpreview", "Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/39.0.2171.95 Safari/537.36 BingPreview/1.0b", "BingPreview"},
+		{"bytespider", "Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36 (compatible; Bytespider; spider-feedback@bytedance.com)", "Bytespider"},
+		{"adsbot mobile", "Mozilla/5.0 (Linux; Android 5.0; SM-G920A) AppleWebKit (KHTML, like Gecko) Chrome Mobile Safari (compatible; AdsBot-Google-Mobile; +http://www.google.com/mobile/adsbot.html)", "AdsBot-Google-Mobile"},
+
+		// Item 15: "bot" inside another word is not a bot.
+		{"boto3", "Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#5.15.0-1051-aws md/arch#x86_64 lang/python#3.11.6 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.34.0", "Boto3"},
+		{"botocore", "botocore/1.31.0 Python/3.11.4 Linux/5.15.0", "botocore"},
+		{"aws cli v1", "aws-cli/1.29.0 Python/3.11.4 Linux/5.15.0-1040-aws botocore/1.31.0", "AWS CLI"},
+		{"cubot with a slash", "CUBOT_X30/1.0 Linux/4.14.141 Android/10 Release/03.2021", "Android"},
+
+		// Item 15: HeadlessChrome outranks Chromium, as documented.
+		{"headless after chromium", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chromium/120.0.0.0 HeadlessChrome/120.0.0.0 Safari/537.36", "Headless Chrome on Linux"},
+		// The same fault between the other vendor rows: Samsung Internet
+		// outranks Yandex Browser wherever each stands.
+		{"yandex before samsung", "Mozilla/5.0 (Linux; Android 13; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) YaBrowser/23.1.0.0 SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36", "Samsung Internet on Android"},
+		{"chromium before vivaldi", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chromium/120.0.0.0 Chrome/120.0.0.0 Safari/537.36 Vivaldi/6.5.3206.48", "Vivaldi on Linux"},
+
+		// Same class: Chrome's old Android token, and Windows CE phones.
+		{"crmo", "Mozilla/5.0 (Linux; U; Android 4.0.3; en-us; Galaxy Nexus Build/IML74K) AppleWebKit/535.7 (KHTML, like Gecko) CrMo/16.0.912.75 Mobile Safari/535.7", "Chrome on Android"},
+		{"windows ce", "Mozilla/4.0 (compatible; MSIE 6.0; Windows CE; IEMobile 7.11)", "Internet Explorer on Windows Mobile"},
+
+		// What must not change: a device model with a browser's name is
+		// not the browser, and a phone named Cubot is not a bot.
+		{"edge phone", "Mozilla/5.0 (Linux; Android 12; motorola Edge 30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36", "Chrome on Android"},
+		{"cubot", "Mozilla/5.0 (Linux; Android 10; CUBOT X30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36", "Chrome on Android"},
+		{"msie after compatible is not a bot", "Mozilla/5.0 (compatible; MSIE 9.0; Windows NT 6.1; Trident/5.0)", "Internet Explorer on Windows"},
+	}
+	for _, c := range cases {
+		if got := Device(c.ua); got != c.want {
+			t.Errorf("%s: Device(%q) = %q, want %q", c.name, c.ua, got, c.want)
+		}
+		if got, s := Device(c.ua), ParseDevice(c.ua).String(); got != s {
+			t.Errorf("%s: Device = %q but ParseDevice.String = %q", c.name, got, s)
+		}
+	}
+}
+
+// TestDeviceBotFlag checks ParseDevice's Bot flag where Device's answer
+// alone cannot tell: "Boto3" is the right name for the AWS SDK, but not as
+// a bot.
+func TestDeviceBotFlag(t *testing.T) {
+	cases := []struct {
+		ua  string
+		bot bool
+	}{
+		{"Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#5.15.0-1051-aws md/arch#x86_64 lang/python#3.11.6 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.34.0", false},
+		{"botocore/1.31.0 Python/3.11.4 Linux/5.15.0", false},
+		{"Boto/2.49.0 Python/3.8.10 Linux/5.4.0-1045-aws", false},
+		{"aws-cli/1.29.0 Python/3.11.4 Linux/5.15.0-1040-aws botocore/1.31.0", false},
+		{"CUBOT_X30/1.0 Linux/4.14.141 Android/10 Release/03.2021", false},
+		{"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", true},
+		{"Pingdom.com_bot_version_1.4_(http://www.pingdom.com/)", true},
+		{"Mozilla/5.0 (Linux; Android 10; CUBOT X30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36", false},
+		{"Mozilla/5.0 (compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)", true},
+		{"Mozilla/5.0 (compatible; PetalBot;+https://webmaster.petalsearch.com/site/petalbot)", true},
+		{"Mozilla/5.0 (compatible; Google-InspectionTool/1.0;)", true},
+	}
+	for _, c := range cases {
+		if got := ParseDevice(c.ua); got.Bot != c.bot {
+			t.Errorf("ParseDevice(%q) = %#v, want Bot %v", c.ua, got, c.bot)
+		}
+	}
+}
+
+// userAgentTablePath holds several hundred real-world user agents with the
+// name Device must give each; see loadUserAgentTable for the format.
+const userAgentTablePath = "testdata/useragents.tsv"
+
+type userAgentRow struct {
+	line     int
+	ua, want string
+}
+
+// loadUserAgentTable reads userAgentTablePath: a header line, then one
+// "user agent<TAB>expected" per line, NONE for "", with blank lines and
+// lines starting with '#' skipped.
+func loadUserAgentTable(tb testing.TB) []userAgentRow {
+	tb.Helper()
+	data, err := os.ReadFile(userAgentTablePath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var rows []userAgentRow
+	header := false
+	seen := make(map[string]int)
+	for i, text := range strings.Split(string(data), "\n") {
+		line := i + 1
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		if !header {
+			if text != "user_agent\texpected" {
+				tb.Fatalf("%s:%d: header %q, want %q", userAgentTablePath, line, text, "user_agent\texpected")
+			}
+			header = true
+			continue
+		}
+		ua, want, ok := strings.Cut(text, "\t")
+		if !ok || ua == "" || want == "" || strings.Contains(want, "\t") {
+			tb.Fatalf("%s:%d: want \"user agent<TAB>expected\", got %q", userAgentTablePath, line, text)
+		}
+		if prev, dup := seen[ua]; dup {
+			tb.Fatalf("%s:%d: user agent already on line %d", userAgentTablePath, line, prev)
+		}
+		seen[ua] = line
+		if want == "NONE" {
+			want = ""
+		}
+		rows = append(rows, userAgentRow{line, ua, want})
+	}
+	return rows
+}
+
+// TestDeviceUserAgentTable runs Device over a large body of real user
+// agents rather than hand-picked ones: browsers old and new on every
+// platform, in-app browsers, crawlers, link-preview fetchers, HTTP clients
+// and SDKs.
+func TestDeviceUserAgentTable(t *testing.T) {
+	rows := loadUserAgentTable(t)
+	// The table must stay large; a truncated file would pass vacuously.
+	if len(rows) < 400 {
+		t.Fatalf("%s: %d rows, want at least 400", userAgentTablePath, len(rows))
+	}
+	bots := 0
+	for _, r := range rows {
+		if got := Device(r.ua); got != r.want {
+			t.Errorf("%s:%d: Device(%q) = %q, want %q", userAgentTablePath, r.line, r.ua, got, r.want)
+		}
+		checkDeviceInvariants(t, r.ua)
+		if ParseDevice(r.ua).Bot {
+			bots++
+		}
+	}
+	// Both kinds must be present in bulk for the table to test the bot rules.
+	if bots < 50 || len(rows)-bots < 300 {
+		t.Errorf("%s: %d bots and %d others, want at least 50 and 300", userAgentTablePath, bots, len(rows)-bots)
 	}
 }

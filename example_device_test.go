@@ -20,8 +20,12 @@ func ExampleDevice() {
 		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0.6099.119 Mobile/15E148 Safari/604.1",
 		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.91",
 		"Mozilla/5.0 (Linux; Android 13; SAMSUNG SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36",
+		"Mozilla/5.0 (iPad; CPU iPhone OS 12_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/12.0 Mobile/15E148 Safari/604.1",
 		"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+		"Mozilla/5.0 (compatible; PetalBot;+https://webmaster.petalsearch.com/site/petalbot)",
 		"curl/8.4.0",
+		"Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#5.15.0 lang/python#3.11.6",
+		"Firefox",
 		"Mozilla/5.0 (X11; Linux x86_64)",
 		"",
 	} {
@@ -32,8 +36,12 @@ func ExampleDevice() {
 	// "Chrome on iPhone"
 	// "Edge on Windows"
 	// "Samsung Internet on Android"
+	// "Safari on iPad"
 	// "Googlebot"
+	// "PetalBot"
 	// "curl"
+	// "Boto3"
+	// "Firefox"
 	// "Linux"
 	// ""
 }

@@ -31,6 +31,11 @@ type memCache struct {
 	c    *ristretto.Cache[uint64, *cacheEntry]
 	gens [genStripes]atomic.Uint64
 
+	// epoch moves on when a shared backend's change feed is lost (to odd:
+	// nothing is served or cached while odd) and when it is restored (to
+	// even): every entry from before either step is dead at once.
+	epoch atomic.Uint64
+
 	// Counters are striped by key so parallel loads don't fight over one
 	// cache line.
 	hits, misses [16]paddedCounter
@@ -56,6 +61,7 @@ type paddedCounter struct {
 // fewest cache lines (on a hit, memory latency is most of the cost).
 type cacheEntry struct {
 	gen   uint64
+	epoch uint64
 	id    ID
 	token [TokenLength]byte // the token's text; all zero when filled without it
 	act   activityMemo      // what the activity table holds for it
@@ -99,16 +105,41 @@ func newMemCache(maxBytes int64) (*memCache, error) {
 
 func (m *memCache) stripe(key uint64) *atomic.Uint64 { return &m.gens[key%genStripes] }
 
-// generation returns the value a reader must record before reading bbolt.
-func (m *memCache) generation(id ID) uint64 {
-	return m.stripe(id.cacheKey()).Load()
+// A ticket is what a reader records before it reads the backend, and
+// what the entry it fills carries.
+type ticket struct{ gen, epoch uint64 }
+
+// ticket returns the values a reader must record before reading the
+// backend.
+func (m *memCache) ticket(id ID) ticket {
+	return ticket{m.stripe(id.cacheKey()).Load(), m.epoch.Load()}
+}
+
+// distrust kills every entry and refuses new ones until trust.
+func (m *memCache) distrust() {
+	for {
+		e := m.epoch.Load()
+		if e%2 == 1 || m.epoch.CompareAndSwap(e, e+1) {
+			return
+		}
+	}
+}
+
+// trust accepts entries again (none from before distrust).
+func (m *memCache) trust() {
+	for {
+		e := m.epoch.Load()
+		if e%2 == 0 || m.epoch.CompareAndSwap(e, e+1) {
+			return
+		}
+	}
 }
 
 // get returns the live entry for id, or nil.
 func (m *memCache) get(id ID) *cacheEntry {
 	key := id.cacheKey()
 	e, ok := m.c.Get(key)
-	if !ok || e.id != id || e.gen != m.stripe(key).Load() {
+	if !ok || e.id != id || e.gen != m.stripe(key).Load() || e.epoch != m.epoch.Load() {
 		m.misses[key%16].n.Add(1)
 		return nil
 	}
@@ -122,18 +153,21 @@ func (m *memCache) get(id ID) *cacheEntry {
 func (m *memCache) getByToken(token string) *cacheEntry {
 	key := tokenCacheKey(token)
 	e, ok := m.c.Get(key)
-	if !ok || !e.hasToken() || e.gen != m.stripe(key).Load() || !equalConstantTime(unsafe.String(&e.token[0], TokenLength), token) {
+	if !ok || !e.hasToken() || e.gen != m.stripe(key).Load() || e.epoch != m.epoch.Load() || !equalConstantTime(unsafe.String(&e.token[0], TokenLength), token) {
 		return nil
 	}
 	return e
 }
 
-// put caches a copy of sess, read at generation gen, with the verified
+// put caches a copy of sess, read with ticket t, with the verified
 // token when there is one. sess is marked shared: its values now belong to
 // the cache too and are copied before a write (see Session.own).
-func (m *memCache) put(id ID, gen uint64, hash tokenHash, token string, sess *Session, cost int) {
+func (m *memCache) put(id ID, t ticket, hash tokenHash, token string, sess *Session, cost int) {
 	sess.shared = true
-	e := &cacheEntry{id: id, gen: gen, hash: hash, sess: *sess}
+	if t.epoch%2 == 1 {
+		return // the change feed is down: nothing is cached
+	}
+	e := &cacheEntry{id: id, gen: t.gen, epoch: t.epoch, hash: hash, sess: *sess}
 	if len(token) == TokenLength {
 		copy(e.token[:], token)
 	}

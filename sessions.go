@@ -311,11 +311,14 @@ func (s *Session) Modified() bool { return s.modified }
 // Deadline is the moment the session dies: ExpiresAt, or LastSeen plus the
 // Store's IdleTimeout when that comes first.
 func (s *Session) Deadline() time.Time {
-	d := s.deadline()
-	if d == s.ExpiresAt.UnixNano() {
+	switch d := s.deadline(); {
+	case d == s.ExpiresAt.UnixNano():
 		return s.ExpiresAt
+	case d < math.MaxInt64: // an idle deadline that did not saturate
+		return s.LastSeen.Add(s.idle)
+	default:
+		return unixNano(d)
 	}
-	return unixNano(d)
 }
 
 // Active reports whether the session is alive at now.

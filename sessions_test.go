@@ -966,7 +966,7 @@ func TestCheckFindsBrokenIndexes(t *testing.T) {
 	mustCreate(t, s, "bob", clientA)
 	id, _ := parseID(a.ID)
 	// Break the indexes behind the store's back, as a bug would.
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := boltDB(s).Update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketByUser).Delete(userKey("alice", id)); err != nil {
 			return err
 		}
@@ -982,7 +982,7 @@ func TestCheckFindsBrokenIndexes(t *testing.T) {
 		}
 	}
 	// Repair so the cleanup check passes.
-	s.db.Update(func(tx *bolt.Tx) error {
+	boltDB(s).Update(func(tx *bolt.Tx) error {
 		tx.Bucket(bucketByUser).Delete(userKey("mallory", ID{1}))
 		return tx.Bucket(bucketByUser).Put(userKey("alice", id), nil)
 	})
@@ -1198,7 +1198,7 @@ func TestListByUserSkipsDamage(t *testing.T) {
 	s := openTest(t, false, &Options{Logger: discardLogger()})
 	good := mustCreate(t, s, "alice", clientA)
 	ghost := ID{9}
-	s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketByUser).Put(userKey("alice", ghost), nil) })
+	boltDB(s).Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketByUser).Put(userKey("alice", ghost), nil) })
 	list, err := s.ListByUser(ctx, "alice")
 	if err != nil || len(list) != 1 || list[0].ID != good.ID {
 		t.Fatalf("ListByUser with a dangling index entry = %v, %v", list, err)
@@ -1399,3 +1399,7 @@ func TestStatsCountHitsOnce(t *testing.T) {
 		t.Fatalf("an expired hit: %+v (before %+v), want one more hit and no load", after, st)
 	}
 }
+
+// boltDB is the bbolt database under a Store from Open, for tests that
+// break it behind the Store's back.
+func boltDB(s *Store) *bolt.DB { return s.b.(*boltBackend).db }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -58,7 +57,11 @@ type AdminSession struct {
 type AdminPage struct {
 	Sessions []AdminSession // in ID order (stable for paging)
 	Total    int            // sessions in the store, any state
-	Ended    int            // sessions ended by the POST that led here, -1 if none
+	// Ended is the number of sessions ended by the POST that led here, -1
+	// if none; Notice says what happened, "" if nothing. Both come from
+	// the session, never from the URL (see SessionsPage).
+	Ended  int
+	Notice string
 
 	// The filter in force, as given in the query.
 	State     string // "active", "expired" or "all"
@@ -86,7 +89,7 @@ type admin struct {
 	mnt   mount
 	allow func(*http.Request) bool
 	tmpl  *template.Template
-	csp   string
+	csp   map[string]string
 	geo   *usersessions.Geo
 	now   func() time.Time
 	size  int
@@ -102,7 +105,11 @@ type admin struct {
 //	                         q=text (user ID or IP contains text; a CIDR
 //	                         such as 203.0.113.0/24 matches the prefix)
 //	                         after=ID (paging cursor)
+//	GET  {prefix}{id}/end  asks before ending one session (HTML)
 //	POST {prefix}{id}/end  end one session
+//	GET  {prefix}end       asks before ending the sessions named by the
+//	                       repeated query parameter id (the list's "End
+//	                       selected sessions" form)
 //	POST {prefix}end       end every session named by a repeated form field
 //	                       id (at most 1000)
 //
@@ -110,9 +117,11 @@ type admin struct {
 // works as in SessionsHandler: GET answers {"sessions": [...], "next":
 // cursor, "total": n} with AdminSession objects, POSTs {"ended": n}. HTML
 // POSTs redirect (303) back to the list with the same filter (form fields
-// state, user, anon, q). Ending the admin's own current session logs the
-// admin out and redirects to LogoutURL. The POST routes pass
-// http.CrossOriginProtection.
+// state, user, anon, q), where a one-time notice from the session says
+// what happened; ending a session that had already ended answers HTML with
+// a neutral notice and JSON with 404. Ending the admin's own current
+// session logs the admin out and redirects to LogoutURL. The POST routes
+// pass http.CrossOriginProtection.
 func (m *Manager) AdminHandler(opts *AdminOptions) http.Handler {
 	var o AdminOptions
 	if opts != nil {
@@ -120,7 +129,7 @@ func (m *Manager) AdminHandler(opts *AdminOptions) http.Handler {
 	}
 	a := &admin{
 		m:     m,
-		mnt:   mount{prefix: o.Prefix},
+		mnt:   mount{prefix: o.Prefix, known: adminRoute},
 		allow: o.Allow,
 		geo:   o.Geo,
 		now:   o.Now,
@@ -136,7 +145,7 @@ func (m *Manager) AdminHandler(opts *AdminOptions) http.Handler {
 	}
 	a.size = min(a.size, maxAdminPageSize)
 	a.tmpl = parseTemplates(o.Templates, FuncMap(o.Geo, a.now))
-	a.csp = pageCSP(o.Templates, adminTemplate)
+	a.csp = pageCSPs(o.Templates, adminTemplate, confirmTemplate)
 	cop := o.CrossOrigin
 	if cop == nil {
 		cop = http.NewCrossOriginProtection()
@@ -159,19 +168,104 @@ func (a *admin) serve(w http.ResponseWriter, r *http.Request) {
 			a.list(w, r)
 		}
 	case rel == "end":
-		if allow(w, r, http.MethodPost) {
-			a.bulkEnd(w, r)
+		if !allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
+			return
 		}
+		if r.Method == http.MethodPost {
+			a.bulkEnd(w, r)
+			return
+		}
+		a.confirm(w, r, r.URL.Query()["id"], "./")
 	default:
 		id, ok := endRoute(rel)
 		if !ok {
 			fail(w, r, http.StatusNotFound)
 			return
 		}
-		if allow(w, r, http.MethodPost) {
+		if !allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
+			return
+		}
+		if r.Method == http.MethodPost {
 			a.endOne(w, r, id)
+			return
+		}
+		a.confirm(w, r, []string{id}, "../")
+	}
+}
+
+// confirm asks before ending the sessions ids (from the list's "End" link
+// or its "End selected sessions" form, both GET). list is the list's URL
+// relative to the page; the filter in the query is kept.
+func (a *admin) confirm(w http.ResponseWriter, r *http.Request, ids []string, list string) {
+	noStore(w)
+	if wantsJSON(r) {
+		w.Header().Set("Allow", "POST")
+		fail(w, r, http.StatusMethodNotAllowed)
+		return
+	}
+	if len(ids) > maxBulkEnd {
+		fail(w, r, http.StatusRequestEntityTooLarge)
+		return
+	}
+	q := r.URL.Query()
+	filter := readFilter(q).values()
+	back := list
+	if enc := filter.Encode(); enc != "" {
+		back += "?" + enc
+	}
+	ctx := r.Context()
+	current := FromContext(ctx)
+	now := a.now()
+	page := &ConfirmPage{Action: "end", CancelURL: back, Now: now}
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if seen[id] || !isID(id) {
+			continue
+		}
+		seen[id] = true
+		s, err := a.m.store.Get(ctx, id)
+		if errors.Is(err, usersessions.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			a.m.serverError(w, r, "reading a session", err)
+			return
+		}
+		page.Sessions = append(page.Sessions, AdminSession{SessionInfo: info(s, current.ID, a.geo), UserID: s.UserID, Active: s.Active(now)})
+		page.Hidden = append(page.Hidden, Field{"id", id})
+	}
+	if len(page.Sessions) == 0 {
+		text := noticeGone
+		if len(ids) == 0 {
+			text = "No sessions were selected."
+		}
+		setNotice(r, text, -1)
+		seeOther(w, back)
+		return
+	}
+	for _, k := range []string{"state", "user", "anon", "q"} {
+		if v := filter.Get(k); v != "" {
+			page.Hidden = append(page.Hidden, Field{k, v})
 		}
 	}
+	n := len(page.Sessions)
+	page.Title = "End " + sessionCount(n) + "?"
+	page.Button = "End " + sessionCount(n)
+	page.Message = "The devices will be signed out at their next request."
+	if current != nil && seen[current.ID] {
+		page.Message += " Your own session is among them: you will be signed out too."
+	}
+	a.m.render(w, r, a.tmpl, confirmTemplate, a.csp[confirmTemplate], page)
+}
+
+// adminRoute reports whether rel is a route of AdminHandler.
+func adminRoute(rel string) bool {
+	switch rel {
+	case "", "end":
+		return true
+	}
+	_, ok := endRoute(rel)
+	return ok
 }
 
 // adminFilter is the filter part of the admin query.
@@ -239,9 +333,7 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 		State: f.state, User: f.user, Anonymous: f.anon, Query: f.query, After: after,
 		Ended: -1, FilterQuery: f.values().Encode(), Now: now,
 	}
-	if n, err := strconv.Atoi(q.Get("ended")); err == nil && n >= 0 {
-		page.Ended = n
-	}
+	page.Notice, page.Ended = takeNotice(r)
 	var next string
 	for s, err := range a.m.store.All(ctx, f.store(after)) {
 		if err != nil {
@@ -265,6 +357,11 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 	if page.Sessions == nil {
 		page.Sessions = []AdminSession{}
 	}
+	if page.FilterQuery != "" {
+		for i := range page.Sessions { // the confirmation page keeps the filter
+			page.Sessions[i].EndURL += "?" + page.FilterQuery
+		}
+	}
 	total, err := a.m.store.Count(ctx)
 	if err != nil {
 		a.m.serverError(w, r, "counting sessions", err)
@@ -282,7 +379,7 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, adminJSON{Sessions: page.Sessions, Next: next, Total: total})
 		return
 	}
-	a.m.render(w, r, a.tmpl, adminTemplate, a.csp, page)
+	a.m.render(w, r, a.tmpl, adminTemplate, a.csp[adminTemplate], page)
 }
 
 func (a *admin) endOne(w http.ResponseWriter, r *http.Request, id string) {
@@ -297,7 +394,14 @@ func (a *admin) endOne(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	if n == 0 {
-		fail(w, r, http.StatusNotFound)
+		// Already ended: JSON 404, HTML back to the list with a neutral notice.
+		if wantsJSON(r) {
+			fail(w, r, http.StatusNotFound)
+			return
+		}
+		noStore(w)
+		setNotice(r, noticeGone, -1)
+		seeOther(w, listURL("../", r.PostForm))
 		return
 	}
 	a.done(w, r, "../", n, loggedOut)
@@ -364,7 +468,14 @@ func (a *admin) done(w http.ResponseWriter, r *http.Request, list string, n int,
 		return
 	}
 	// Back to the list with the filter the form carried.
-	v := readFilter(r.PostForm).values()
-	v.Set("ended", strconv.Itoa(n))
-	seeOther(w, list+"?"+v.Encode())
+	setNotice(r, endedNotice(n), n)
+	seeOther(w, listURL(list, r.PostForm))
+}
+
+// listURL is the list at the relative URL list, with the filter of form.
+func listURL(list string, form url.Values) string {
+	if enc := readFilter(form).values().Encode(); enc != "" {
+		return list + "?" + enc
+	}
+	return list
 }

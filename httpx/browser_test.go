@@ -152,6 +152,26 @@ func TestBrowserEndOtherSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	shoot("httpx-sessions-phone.png")
+	// Nothing may scroll sideways on the narrowest phones (320 CSS px):
+	// the list and the confirmation pages.
+	if err := chromedp.Do(a, chromedp.EmulateViewport(320, 640, chromedp.EmulateMobile)); err != nil {
+		t.Fatal(err)
+	}
+	for _, page := range []string{"/account/sessions/", "/account/sessions/end-others", "/account/sessions/end-all"} {
+		if err := chromedp.Do(a, chromedp.Navigate(srv.URL+page), chromedp.WaitVisible(chromedp.CSS("h1"))); err != nil {
+			t.Fatal(err)
+		}
+		over, err := chromedp.Run(a, chromedp.Evaluate[int](`document.documentElement.scrollWidth - document.documentElement.clientWidth`))
+		if err != nil || over > 0 {
+			t.Errorf("%s at 320px: %d px of horizontal overflow (%v)", page, over, err)
+		}
+		if page == "/account/sessions/end-others" {
+			shoot("httpx-confirm-320.png")
+		}
+	}
+	if err := chromedp.Do(a, chromedp.Navigate(srv.URL+"/account/sessions/"), chromedp.WaitVisible(chromedp.CSS("li.session.current"))); err != nil {
+		t.Fatal(err)
+	}
 	if err := chromedp.Do(a, chromedp.EmulateViewport(1000, 900)); err != nil {
 		t.Fatal(err)
 	}
@@ -171,15 +191,25 @@ func TestBrowserEndOtherSession(t *testing.T) {
 		t.Fatalf("A sees %d sessions after ending B (%v)", n, err)
 	}
 
-	// B's next request is anonymous: the views send it to the login page.
+	// B's next request is anonymous: the views say the session has ended
+	// and lead to the login page, with the way back.
 	if err := chromedp.Do(b,
 		chromedp.Navigate(srv.URL+"/account/sessions/"),
-		chromedp.WaitVisible(chromedp.CSS("#signin")),
+		chromedp.WaitVisible(chromedp.CSS("a.button.primary")),
 	); err != nil {
 		t.Fatalf("B after being ended: %v", err)
 	}
+	if h1, err := chromedp.Run(b, chromedp.Text(chromedp.CSS("h1"))); err != nil || h1 != "Your session has ended" {
+		t.Fatalf("B sees %q (%v)", h1, err)
+	}
+	if err := chromedp.Do(b,
+		chromedp.Click(chromedp.CSS("a.button.primary")),
+		chromedp.WaitVisible(chromedp.CSS("#signin")),
+	); err != nil {
+		t.Fatalf("B following Sign in again: %v", err)
+	}
 	loc, err := chromedp.Run(b, chromedp.Location())
-	if err != nil || !strings.HasSuffix(loc, "/login") {
+	if err != nil || !strings.HasSuffix(loc, "/login?next=%2Faccount%2Fsessions%2F") {
 		t.Fatalf("B is at %q (%v), want the login page", loc, err)
 	}
 	who, err := chromedp.Run(b, chromedp.Evaluate[string](`fetch("/whoami").then(r => r.text())`, chromedp.EvalAwaitPromise))

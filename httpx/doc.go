@@ -11,9 +11,16 @@
 //	mux.Handle("/admin/sessions/", m.AdminHandler(&httpx.AdminOptions{Allow: isAdmin}))
 //	http.ListenAndServe(addr, m.Handler(mux))
 //
-// Handlers read the session with FromContext(r.Context()), sign a user in
-// with Login(w, r, userID) (a new token every time: no session fixation) and
-// out with Logout(w, r).
+// Handlers read the session with FromContext(r.Context()) (typed:
+// usersessions.Value[T]), sign a user in with Login(w, r, userID) (a new
+// token every time: no session fixation), choose a browser-session cookie
+// with RememberMe(w, r, false), return to the page that asked with
+// NextURL(r, fallback), and sign out with Logout(w, r). Save(r) saves at
+// once and reports errors the handler can act on.
+//
+// FromContext returns nil, and Login, Logout, RememberMe and Save return
+// ErrNoMiddleware, for a request that did not pass through Manager.Handler;
+// the first time, an error is logged through slog.Default.
 //
 // # Design choices
 //
@@ -28,9 +35,23 @@
 //     batched in memory.
 //   - The session is saved, and the cookie set, at most once per request,
 //     just before the response headers go out. A failed save turns the
-//     response into a 500; store errors are logged, never shown.
+//     response into Options.OnSaveError's answer (default a 500); store
+//     errors are logged, never shown.
+//   - A response that sets or clears the cookie is never storable by a
+//     shared cache: Cache-Control gets "private" (public and s-maxage are
+//     removed) and CDN-targeted cache fields are dropped.
+//   - Every request with an unsafe method passes http.CrossOriginProtection
+//     in the middleware, so the app's own POST routes (sign-in, sign-out)
+//     refuse cross-site requests too; Options.CrossOriginExempt exempts
+//     webhooks.
+//   - Options.AnonymousValues decides whether values of visitors who are
+//     not signed in get a database record (the default) or last for the
+//     request only.
 //   - The client's address comes from the connection unless the peer is a
 //     trusted proxy (see ClientIP).
+//   - The views find their mount point from the request (ServeMux,
+//     StripPrefix, chi, gorilla/mux), ask on a GET page before every
+//     destructive POST, and keep their notices in the session.
 //   - The views are HTML by default and JSON when the client asks for it.
 //     Their state-changing routes are POST only and pass
 //     http.CrossOriginProtection; all their links and redirects are

@@ -1,6 +1,7 @@
 package httpx_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -41,7 +42,14 @@ func Example() {
 			http.Error(w, "cannot sign in", http.StatusInternalServerError)
 			return
 		}
-		http.Redirect(w, r, "/account/sessions/", http.StatusSeeOther)
+		// An unticked "Remember me" box: the cookie ends with the browser.
+		if err := httpx.RememberMe(w, r, r.FormValue("remember") == "on"); err != nil {
+			http.Error(w, "cannot sign in", http.StatusInternalServerError)
+			return
+		}
+		// Back to the page that sent the visitor to sign in (?next=, only
+		// paths on this site), else to the sessions page.
+		http.Redirect(w, r, httpx.NextURL(r, "/account/sessions/"), http.StatusSeeOther)
 	})
 	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
 		httpx.Logout(w, r)
@@ -134,4 +142,40 @@ func ExampleTimeSince() {
 	// Output:
 	// 5 minutes ago
 	// 2 days ago
+}
+
+// NextURL returns the page that sent the visitor to sign in, when it is a
+// path on this site.
+func ExampleNextURL() {
+	for _, target := range []string{
+		"/login?next=%2Faccount%2Fsessions%2F",
+		"/login?next=%2F%2Fevil.example%2F", // scheme-relative: another site
+		"/login?next=https%3A%2F%2Fevil.example%2F",
+		"/login",
+	} {
+		r := httptest.NewRequest("POST", target, nil)
+		fmt.Println(httpx.NextURL(r, "/home"))
+	}
+	// Output:
+	// /account/sessions/
+	// /home
+	// /home
+	// /home
+}
+
+// Save lets a handler see a failed save and do something about it, here a
+// value whose type was never registered with usersessions.RegisterType.
+func ExampleSave() {
+	type cart struct{ Items []string } // not registered
+	http.HandleFunc("POST /cart", func(w http.ResponseWriter, r *http.Request) {
+		sess := httpx.FromContext(r.Context())
+		sess.Set("cart", cart{Items: []string{"apples"}})
+		if err := httpx.Save(r); errors.Is(err, usersessions.ErrUnsupportedType) {
+			// err names the key and the type; keep the rest of the session.
+			sess.Delete("cart")
+			http.Error(w, "could not keep your cart", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "added")
+	})
 }

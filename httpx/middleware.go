@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/usersessions/usersessions"
@@ -67,7 +68,65 @@ type Options struct {
 	// Logger receives errors the middleware handles itself (a failed Touch,
 	// a store error turned into a 500). Default slog.Default().
 	Logger *slog.Logger
+
+	// CrossOrigin protects every request with an unsafe method (POST, PUT,
+	// PATCH, DELETE, ...) that goes through Handler, the app's own routes
+	// included: a cross-site request (Sec-Fetch-Site, or an Origin that is
+	// not the request's host) answers 403 before the session is loaded, so
+	// a form on another site cannot sign a visitor in or out or change
+	// their session. Default http.NewCrossOriginProtection(); pass your own
+	// to trust other origins (AddTrustedOrigin) or to answer refusals
+	// yourself (SetDenyHandler). Requests that carry neither header
+	// (non-browser clients) pass, as with http.CrossOriginProtection.
+	CrossOrigin *http.CrossOriginProtection
+
+	// CrossOriginExempt lists ServeMux patterns (such as "POST /webhooks/")
+	// whose requests skip the cross-origin check: endpoints called by other
+	// sites' servers, which authenticate some other way. They are added to
+	// CrossOrigin with AddInsecureBypassPattern.
+	CrossOriginExempt []string
+
+	// DisableCrossOriginProtection turns the check off for the app's
+	// routes. The views (SessionsHandler, AdminHandler) keep their own.
+	DisableCrossOriginProtection bool
+
+	// OnSaveError answers a request whose session could not be saved just
+	// before its headers went out (a value of an unregistered type, which
+	// wraps usersessions.ErrUnsupportedType and names the key and the type,
+	// or a store failure). The error is logged first; the handler's
+	// response headers (cookies, caching, content) are already removed and
+	// Cache-Control is no-store. It must write the response. Default: a
+	// plain 500. To handle the error inside the handler instead, call
+	// Save(r) before writing.
+	OnSaveError func(w http.ResponseWriter, r *http.Request, err error)
+
+	// AnonymousValues decides what happens to values set in the session of
+	// a visitor who is not signed in. The default, AnonymousPersist,
+	// creates a durable record per such visitor (and a cookie); a crawler
+	// hitting a page that sets a value creates one record per request.
+	// AnonymousRequestOnly keeps the database free of them.
+	AnonymousValues AnonymousPolicy
 }
+
+// AnonymousPolicy is the choice of Options.AnonymousValues.
+type AnonymousPolicy int
+
+const (
+	// AnonymousPersist stores a visitor's values even before sign-in: the
+	// first value set creates a session record (user "") and sets the
+	// cookie, and the record lives for the store's Lifetime like any other.
+	// Every such visitor costs one record; Store.ClearExpired removes them
+	// when they expire.
+	AnonymousPersist AnonymousPolicy = iota
+
+	// AnonymousRequestOnly keeps values set before sign-in for the current
+	// request only: nothing is written and no cookie is set for them. A
+	// Login in the same request carries them into the new session (a form
+	// that signs in and adds to the cart at once keeps the cart). Values of
+	// signed-in sessions are saved as usual. The first value dropped is
+	// logged once, at Info.
+	AnonymousRequestOnly
+)
 
 // Manager connects a Store to net/http: its Handler gives every request a
 // session, Login and Logout change who it belongs to, and SessionsHandler and
@@ -81,6 +140,11 @@ type Manager struct {
 	proxy  []netip.Prefix
 	ip     func(*http.Request) netip.Addr
 	log    *slog.Logger
+	cop    *http.CrossOriginProtection // nil: disabled
+
+	onSaveError func(http.ResponseWriter, *http.Request, error)
+	anon        AnonymousPolicy
+	warnedAnon  atomic.Bool
 }
 
 // New returns a Manager for store. It panics on an impossible cookie
@@ -98,6 +162,9 @@ func New(store *usersessions.Store, opts *Options) *Manager {
 		proxy:  append([]netip.Prefix(nil), o.TrustedProxies...),
 		ip:     o.ClientIP,
 		log:    o.Logger,
+
+		onSaveError: o.OnSaveError,
+		anon:        o.AnonymousValues,
 	}
 	if m.name == "" {
 		m.name = DefaultCookieName
@@ -110,6 +177,15 @@ func New(store *usersessions.Store, opts *Options) *Manager {
 	}
 	if m.log == nil {
 		m.log = slog.Default()
+	}
+	if !o.DisableCrossOriginProtection {
+		m.cop = o.CrossOrigin
+		if m.cop == nil {
+			m.cop = http.NewCrossOriginProtection()
+		}
+		for _, p := range o.CrossOriginExempt {
+			m.cop.AddInsecureBypassPattern(p)
+		}
 	}
 	return m
 }
@@ -162,6 +238,8 @@ type state struct {
 	client usersessions.Client
 	header http.Header // the response's header map
 
+	stale       bool // the request's session cookie was no longer valid
+	cookieSent  bool // commit put a Set-Cookie for the session in the headers
 	setCookie   bool // a new token must be sent
 	clearCookie bool // the browser's cookie must be removed
 	committed   bool // save and cookie done (or headers gone out)
@@ -193,7 +271,13 @@ func stateFrom(ctx context.Context) *state {
 // that exists only in memory until something is stored in it (Set) and the
 // middleware saves it. The pointer stays valid for the whole request: Login
 // and Logout update the same *Session in place (new token, user, ID and
-// times), so a handler may keep it. It returns nil outside the middleware.
+// times), so a handler may keep it.
+//
+// Outside the middleware (a handler registered on a mux that m.Handler does
+// not wrap, or a context not derived from the request's) it returns nil,
+// and using that nil *Session panics. Login, Logout and RememberMe return
+// ErrNoMiddleware there. The first such call is logged as an error through
+// slog.Default, once per process, so the mistake shows up in the log.
 //
 // A Session is not safe for concurrent use; use it from the handler's
 // goroutine.
@@ -201,10 +285,32 @@ func FromContext(ctx context.Context) *usersessions.Session {
 	if s := stateFrom(ctx); s != nil {
 		return s.sess
 	}
+	noMiddleware(ctx, "FromContext", "")
 	return nil
 }
 
+// warnedNoMiddleware makes noMiddleware log once per process.
+var warnedNoMiddleware atomic.Bool
+
+// noMiddleware logs, once per process, that the app used the session on a
+// request the middleware did not wrap: a handler registered outside
+// m.Handler gets a nil session and ErrNoMiddleware, which would otherwise
+// show up only as a nil pointer panic or a failed sign-in.
+func noMiddleware(ctx context.Context, what, path string) {
+	if !warnedNoMiddleware.CompareAndSwap(false, true) {
+		return
+	}
+	slog.Default().ErrorContext(ctx, "httpx: "+what+" on a request that did not pass through Manager.Handler; "+
+		"wrap the whole app (http.ListenAndServe(addr, m.Handler(mux))), not only the views. "+
+		"FromContext returns nil and Login/Logout/RememberMe return ErrNoMiddleware there (logged once)",
+		"path", path)
+}
+
 // Handler returns middleware that gives every request its session.
+//
+// Requests with an unsafe method first pass Options.CrossOrigin
+// (http.CrossOriginProtection, on by default): a cross-site POST to any
+// route answers 403 and never reaches the session or the handler.
 //
 // It reads the session cookie and loads the session. A missing, malformed,
 // expired or revoked cookie makes the visitor anonymous, and a stale cookie
@@ -218,6 +324,12 @@ func FromContext(ctx context.Context) *usersessions.Session {
 // which only updates memory (the store flushes activity in batches), so the
 // session the handler sees already shows this request.
 //
+// A response that sets or clears the cookie is made unstorable by shared
+// caches: "public" and "s-maxage" are removed, "private" is added (unless
+// "no-store" or "private" is there), and CDN-targeted fields
+// (CDN-Cache-Control, Surrogate-Control) are dropped, so a CDN can never
+// hand one visitor's new session to another.
+//
 // Before the response headers go out (first Write, WriteHeader, Flush or
 // ReadFrom, or when the handler returns without writing) the session is saved
 // if its values changed, an anonymous session that now holds values is
@@ -225,7 +337,8 @@ func FromContext(ctx context.Context) *usersessions.Session {
 // request; a session that did not change costs no write. Changes made after
 // the headers went out are not saved (a warning is logged): set values
 // before writing the body. If saving fails, the handler's response is
-// replaced by a 500. A session that was ended by someone else while the
+// replaced by Options.OnSaveError's answer (default a 500); call Save(r)
+// first to handle the error in the handler. A session that was ended by someone else while the
 // request ran (Save reports ErrNotFound) loses the request's changes and its
 // cookie is cleared; the response goes on.
 //
@@ -234,10 +347,27 @@ func FromContext(ctx context.Context) *usersessions.Session {
 // connection saves the session but sends no cookie (the handler writes its
 // own response).
 func (m *Manager) Handler(next http.Handler) http.Handler {
+	h := m.handler(next)
+	if m.cop != nil {
+		return m.cop.Handler(h)
+	}
+	return h
+}
+
+func (m *Manager) handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := &state{Context: r.Context(), m: m, header: w.Header()}
 		st.client = usersessions.Client{IP: m.clientIP(r), UserAgent: usersessions.TruncateUserAgent(r.UserAgent())}
 		if err := st.load(r); err != nil {
+			neverCache(w.Header())
+			if errors.Is(err, usersessions.ErrUnavailable) {
+				// The storage is down, not the session: keep the cookie,
+				// and let the client retry instead of signing it out.
+				m.log.WarnContext(r.Context(), "httpx: session storage unavailable", "err", err)
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+				return
+			}
 			m.log.ErrorContext(r.Context(), "httpx: loading session", "err", err)
 			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 			return
@@ -250,7 +380,13 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 		switch {
 		case !rw.wroteHeader && !rw.hijacked:
 			rw.commit()
-		case !rw.failed && st.sess.Modified():
+		case st.cookieSent && !rw.failed && !rw.hijacked:
+			rw.guardHeaders()
+			if st.sess.Modified() && (st.sess.ID != "" || m.anon != AnonymousRequestOnly) {
+				m.log.WarnContext(r.Context(), "httpx: session changed after the response headers were written; the change is not saved",
+					"session", st.sess.ID, "path", r.URL.Path)
+			}
+		case !rw.failed && st.sess.Modified() && (st.sess.ID != "" || m.anon != AnonymousRequestOnly):
 			m.log.WarnContext(r.Context(), "httpx: session changed after the response headers were written; the change is not saved",
 				"session", st.sess.ID, "path", r.URL.Path)
 		}
@@ -266,18 +402,18 @@ func (st *state) load(r *http.Request) error {
 		return nil
 	}
 	if !validToken(c.Value) {
-		st.clearCookie = true
+		st.clearCookie = true // never one of ours: not "ended"
 		return nil
 	}
 	sess, err := m.store.LoadTouch(st, c.Value, st.client)
 	switch {
 	case err == nil:
 	case errors.Is(err, usersessions.ErrNotFound):
-		st.clearCookie = true
+		st.clearCookie, st.stale = true, true
 		return nil
 	case errors.Is(err, usersessions.ErrCorrupt):
 		m.log.ErrorContext(r.Context(), "httpx: corrupt session record, treating the visitor as anonymous", "err", err)
-		st.clearCookie = true
+		st.clearCookie, st.stale = true, true
 		return nil
 	default:
 		return err
@@ -301,9 +437,41 @@ func (st *state) commit() error {
 		return nil
 	}
 	st.committed = true
+	if err := st.save(); err != nil {
+		return err
+	}
+	m, sess := st.m, st.sess
+	if st.setCookie {
+		maxAge := int(m.store.Lifetime() / time.Second)
+		if !remembered(sess) {
+			maxAge = 0 // a browser-session cookie: no Max-Age, no Expires
+		}
+		st.header.Add("Set-Cookie", m.cookie(st.r, st.token, maxAge).String())
+		keepFromSharedCaches(st.header)
+		st.cookieSent, st.rw.guard = true, true
+	} else if st.clearCookie {
+		st.header.Add("Set-Cookie", m.cookie(st.r, "", -1).String())
+		keepFromSharedCaches(st.header)
+		st.cookieSent, st.rw.guard = true, true
+	}
+	return nil
+}
+
+// save writes the session's changes: it creates the record of an anonymous
+// session that now holds values (unless Options.AnonymousValues keeps them
+// out of the store) and saves a persisted one that changed. On an error
+// the session keeps its unsaved changes and no record is left behind.
+func (st *state) save() error {
 	m, sess := st.m, st.sess
 	switch {
 	case sess.ID == "" && sess.Modified() && len(sess.Keys()) > 0:
+		if m.anon == AnonymousRequestOnly {
+			if m.warnedAnon.CompareAndSwap(false, true) {
+				m.log.InfoContext(st, "httpx: values set for a visitor who is not signed in are kept for the request only (Options.AnonymousValues); logged once",
+					"path", st.r.URL.Path)
+			}
+			return nil
+		}
 		// An anonymous visitor stored something: the session is born.
 		created, err := m.store.Create(st, "", st.client)
 		if err != nil {
@@ -311,6 +479,12 @@ func (st *state) commit() error {
 		}
 		adopt(sess, created, true)
 		if err := m.store.Save(st, sess); err != nil {
+			// Leave no empty record behind, and the session as it was.
+			if derr := m.store.Delete(context.WithoutCancel(st), created.ID); derr != nil && !errors.Is(derr, usersessions.ErrNotFound) {
+				m.log.ErrorContext(st, "httpx: removing the record of a session that could not be saved", "session", created.ID, "err", derr)
+			}
+			sess.ID, sess.UserID = "", ""
+			sess.CreatedAt, sess.LastSeen, sess.ExpiresAt = time.Time{}, time.Time{}, time.Time{}
 			return err
 		}
 		st.token = created.Token
@@ -322,16 +496,41 @@ func (st *state) commit() error {
 			m.log.InfoContext(st, "httpx: session ended during the request; changes dropped", "session", sess.ID)
 			*sess = usersessions.Session{}
 			st.token, st.setCookie, st.clearCookie = "", false, true
+		} else if errors.Is(err, usersessions.ErrConflict) {
+			// A sign-in or sign-out by another request landed while this
+			// one ran: its changes were made for the identity before, and
+			// must not undo it. The other request set the cookie.
+			m.log.InfoContext(st, "httpx: session signed in or out during the request; changes dropped", "session", sess.ID)
 		} else if err != nil {
 			return err
 		}
 	}
-	if st.setCookie {
-		st.header.Add("Set-Cookie", m.cookie(st.r, st.token, int(m.store.Lifetime()/time.Second)).String())
-	} else if st.clearCookie {
-		st.header.Add("Set-Cookie", m.cookie(st.r, "", -1).String())
-	}
 	return nil
+}
+
+// Save saves the session of r now and reports the outcome, instead of
+// leaving it to the middleware just before the response headers go out.
+// Use it where the handler can still do something about a failure: a
+// value of a type the store cannot encode gives an error wrapping
+// usersessions.ErrUnsupportedType that names the key and the type; the
+// handler may Delete that key (or register the type) and Save again.
+// A session that changes again after Save is saved again before the
+// headers go out; the cookie is sent with the response as usual.
+//
+// An anonymous session that holds values gets its record here (unless
+// Options.AnonymousValues is AnonymousRequestOnly; then nothing is written
+// and Save returns nil). Save returns ErrHeadersWritten after the headers
+// went out and ErrNoMiddleware outside the middleware.
+func Save(r *http.Request) error {
+	st := stateFrom(r.Context())
+	if st == nil {
+		noMiddleware(r.Context(), "Save", r.URL.Path)
+		return ErrNoMiddleware
+	}
+	if st.committed {
+		return ErrHeadersWritten
+	}
+	return st.save()
 }
 
 // adopt makes dst the session fresh, keeping the values of dst: with all
@@ -393,6 +592,7 @@ func (m *Manager) cookie(r *http.Request, value string, maxAge int) *http.Cookie
 func (m *Manager) Login(w http.ResponseWriter, r *http.Request, userID string) error {
 	st := stateFrom(r.Context())
 	if st == nil || st.m != m {
+		noMiddleware(r.Context(), "Login", r.URL.Path)
 		return ErrNoMiddleware
 	}
 	return st.login(userID)
@@ -450,6 +650,7 @@ func (st *state) login(userID string) error {
 func (m *Manager) Logout(w http.ResponseWriter, r *http.Request) error {
 	st := stateFrom(r.Context())
 	if st == nil || st.m != m {
+		noMiddleware(r.Context(), "Logout", r.URL.Path)
 		return ErrNoMiddleware
 	}
 	return st.logout()
@@ -474,6 +675,7 @@ func (st *state) logout() error {
 func Login(w http.ResponseWriter, r *http.Request, userID string) error {
 	st := stateFrom(r.Context())
 	if st == nil {
+		noMiddleware(r.Context(), "Login", r.URL.Path)
 		return ErrNoMiddleware
 	}
 	return st.login(userID)
@@ -484,9 +686,61 @@ func Login(w http.ResponseWriter, r *http.Request, userID string) error {
 func Logout(w http.ResponseWriter, r *http.Request) error {
 	st := stateFrom(r.Context())
 	if st == nil {
+		noMiddleware(r.Context(), "Logout", r.URL.Path)
 		return ErrNoMiddleware
 	}
 	return st.logout()
+}
+
+// rememberKey is the session value that records RememberMe(false). Keys
+// starting with "httpx." are reserved for this package.
+const rememberKey = "httpx.remember"
+
+// remembered reports whether the session's cookie is persistent (the
+// default) or lasts only until the browser closes.
+func remembered(s *usersessions.Session) bool {
+	v, ok := s.Get(rememberKey)
+	b, isBool := v.(bool)
+	return !ok || !isBool || b
+}
+
+// RememberMe chooses how long the browser keeps the session cookie of r,
+// as the "Remember me" box of a sign-in form does. With true (the default
+// for every session) the cookie is persistent: its Max-Age is the store's
+// lifetime. With false it becomes a browser-session cookie, without Max-Age
+// or Expires, which the browser drops when it closes.
+//
+// The server-side lifetime does not change either way: the session still
+// ends after Options.Lifetime (or IdleTimeout) even if the browser stays
+// open. The choice is stored in the session (under the reserved key
+// "httpx.remember") and applies to every cookie later issued for it, so a
+// new token from Login keeps it; signing in as a different user starts
+// over with the default.
+//
+// Call it after Login, before writing the response; the cookie is sent
+// again with the new setting. Afterwards it returns ErrHeadersWritten and
+// changes nothing. Outside the middleware it returns ErrNoMiddleware.
+func RememberMe(w http.ResponseWriter, r *http.Request, remember bool) error {
+	st := stateFrom(r.Context())
+	if st == nil {
+		noMiddleware(r.Context(), "RememberMe", r.URL.Path)
+		return ErrNoMiddleware
+	}
+	if st.committed {
+		return ErrHeadersWritten
+	}
+	if remembered(st.sess) == remember {
+		return nil
+	}
+	if remember {
+		st.sess.Delete(rememberKey)
+	} else {
+		st.sess.Set(rememberKey, false)
+	}
+	if st.token != "" {
+		st.setCookie, st.clearCookie = true, false
+	}
+	return nil
 }
 
 // responseWriter saves the session and sets the cookie just before the
@@ -497,23 +751,36 @@ type responseWriter struct {
 	wroteHeader bool
 	failed      bool // commit failed: the handler's output is discarded
 	hijacked    bool
+	guard       bool // the cookie is in the headers: check them at the first Write
 }
 
-// commit runs state.commit and turns a failure into a 500.
+// commit runs state.commit; on a failure the handler's response is
+// replaced by Options.OnSaveError's, or by a plain 500.
 func (w *responseWriter) commit() bool {
-	if err := w.st.commit(); err != nil {
-		w.st.m.log.ErrorContext(w.st, "httpx: saving session", "session", w.st.sess.ID, "err", err)
-		w.failed = true
-		h := w.ResponseWriter.Header()
-		h.Del("Content-Encoding")
-		h.Del("Set-Cookie")
-		h.Del("ETag")
-		h.Del("Last-Modified")
-		http.Error(w.ResponseWriter, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
-		w.wroteHeader = true
+	err := w.st.commit()
+	if err == nil {
+		return true
+	}
+	st := w.st
+	if errors.Is(err, usersessions.ErrUnsupportedType) {
+		st.m.log.ErrorContext(st, "httpx: a session value has a type the store cannot save; register the type with usersessions.RegisterType or store a supported one",
+			"session", st.sess.ID, "path", st.r.URL.Path, "err", err)
+	} else {
+		st.m.log.ErrorContext(st, "httpx: saving session", "session", st.sess.ID, "path", st.r.URL.Path, "err", err)
+	}
+	w.failed = true
+	w.wroteHeader = true
+	h := w.ResponseWriter.Header()
+	for _, k := range []string{"Content-Encoding", "Content-Length", "Content-Type", "Set-Cookie", "ETag", "Last-Modified", "Location"} {
+		h.Del(k)
+	}
+	neverCache(h)
+	if st.m.onSaveError != nil {
+		st.m.onSaveError(w.ResponseWriter, st.r, err)
 		return false
 	}
-	return true
+	http.Error(w.ResponseWriter, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+	return false
 }
 
 // WriteHeader implements http.ResponseWriter.
@@ -544,7 +811,20 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	if w.failed {
 		return len(p), nil
 	}
+	if w.guard {
+		w.guardHeaders()
+	}
 	return w.ResponseWriter.Write(p)
+}
+
+// guardHeaders re-applies keepFromSharedCaches after the cookie went into
+// the headers: a writer in front that sends headers lazily (with the first
+// byte, or at a flush) would otherwise send a Cache-Control the handler set
+// after WriteHeader. It runs at the first Write, at every flush and when the
+// handler returns.
+func (w *responseWriter) guardHeaders() {
+	keepFromSharedCaches(w.st.header)
+	w.guard = false
 }
 
 // ReadFrom implements io.ReaderFrom, keeping sendfile for http.ServeContent.
@@ -554,6 +834,9 @@ func (w *responseWriter) ReadFrom(src io.Reader) (int64, error) {
 	}
 	if w.failed {
 		return io.Copy(io.Discard, src)
+	}
+	if w.guard {
+		w.guardHeaders()
 	}
 	return io.Copy(w.ResponseWriter, src)
 }
@@ -571,6 +854,9 @@ func (w *responseWriter) FlushError() error {
 	}
 	if w.failed {
 		return nil
+	}
+	if w.st.cookieSent {
+		w.guardHeaders()
 	}
 	return http.NewResponseController(w.ResponseWriter).Flush()
 }

@@ -22,6 +22,8 @@ var embedded embed.FS
 const (
 	sessionsTemplate = "sessions.html"
 	adminTemplate    = "admin.html"
+	confirmTemplate  = "confirm.html" // data: *ConfirmPage
+	endedTemplate    = "ended.html"   // data: *EndedPage
 )
 
 // parseTemplates parses the embedded templates, then every *.html file of
@@ -115,6 +117,9 @@ func TimeSince(t, now time.Time) string {
 	return span(d) + " ago"
 }
 
+// timeUntil describes how long after now t is, rounded to the nearest
+// unit, so a 14-day session created a moment ago expires "in 14 days", not
+// "in 13 days".
 func timeUntil(t, now time.Time) string {
 	if t.IsZero() {
 		return "never"
@@ -126,7 +131,26 @@ func timeUntil(t, now time.Time) string {
 		}
 		return "in less than a minute"
 	}
-	return "in " + span(d)
+	return "in " + roundSpan(d)
+}
+
+// roundSpan renders d (at least one minute) in its largest unit, rounded
+// to the nearest whole one.
+func roundSpan(d time.Duration) string {
+	const day = 24 * time.Hour
+	if n := (d + time.Minute/2) / time.Minute; n < 60 {
+		return plural(int(n), "minute")
+	}
+	if n := (d + time.Hour/2) / time.Hour; n < 24 {
+		return plural(int(n), "hour")
+	}
+	if n := (d + day/2) / day; n < 30 {
+		return plural(int(n), "day")
+	}
+	if n := (d + 15*day) / (30 * day); n < 12 {
+		return plural(int(n), "month")
+	}
+	return plural(int((d+365*day/2)/(365*day)), "year")
 }
 
 // span renders d (at least one minute) in its largest whole unit.

@@ -28,15 +28,18 @@ const (
 // ViewOptions configure SessionsHandler. The zero value (or nil) is useful.
 type ViewOptions struct {
 	// Prefix is the URL path the views are mounted at, ending in "/", for
-	// example "/account/sessions/". It may stay empty when the handler is
-	// registered on an http.ServeMux with a pattern ending in "/" (the prefix
-	// is then read from the matched pattern) or mounted with
-	// http.StripPrefix. All links and redirects inside the views are
-	// relative, so the views never need to know more.
+	// example "/account/sessions/". Usually it stays empty: the mount point
+	// is derived from the request, so the views work as registered on an
+	// http.ServeMux ("/account/sessions/" or "/account/sessions/{rest...}"),
+	// behind http.StripPrefix, under chi's r.Mount("/account/sessions", h)
+	// and under gorilla/mux's PathPrefix("/account/sessions/"). All links and
+	// redirects inside the views are relative, so the views never need to
+	// know more. Set it only to refuse (404) everything outside it.
 	Prefix string
 
 	// LoginURL is where a visitor who is not signed in is sent (HTML; JSON
-	// clients get 401). Default "/login".
+	// clients get 401), with the page asked for in the "next" query
+	// parameter (see NextURL). Default "/login".
 	LoginURL string
 
 	// LogoutURL is where the browser goes after ending its own session.
@@ -86,13 +89,46 @@ type SessionInfo struct {
 
 // SessionsPage is the data of the sessions.html template.
 type SessionsPage struct {
-	UserID       string
-	Sessions     []SessionInfo // newest activity first
-	Current      *SessionInfo  // nil if the list raced with an end
-	Others       int           // sessions other than the current one
-	Ended        int           // sessions ended by the POST that led here, -1 if none
-	EndOthersURL string        // form action, relative to the list
+	UserID   string
+	Sessions []SessionInfo // newest activity first
+	Current  *SessionInfo  // nil if the list raced with an end
+	Others   int           // sessions other than the current one
+	// Ended is the number of sessions ended by the POST that led here, -1
+	// if none. Notice is what to tell the person about it ("2 sessions
+	// ended.", "That session had already ended."), "" if nothing. Both
+	// come from the session (a one-time notice stored by the POST), never
+	// from the URL, so a link cannot make the page claim anything.
+	Ended  int
+	Notice string
+	// EndOthersURL and EndAllURL lead to the confirmation pages of "End
+	// all other sessions" and "Sign out everywhere", relative to the list.
+	EndOthersURL string
+	EndAllURL    string
 	Now          time.Time
+}
+
+// ConfirmPage is the data of the confirm.html template: the page a GET of
+// a destructive route shows, asking before its POST acts. It works without
+// JavaScript: a form that POSTs Hidden to Action, and a Cancel link.
+type ConfirmPage struct {
+	Title     string         // "End all other sessions?"
+	Message   string         // what will happen, in a sentence or two
+	Sessions  []AdminSession // the sessions concerned (UserID set in the admin view)
+	Action    string         // the form's action, relative to the page
+	Hidden    []Field        // the form's hidden fields
+	Button    string         // the submit button's label
+	CancelURL string         // relative
+	Now       time.Time      // the views' clock, for timesince
+}
+
+// Field is a hidden form field of a ConfirmPage.
+type Field struct{ Name, Value string }
+
+// EndedPage is the data of the ended.html template, shown (HTML only) to a
+// browser whose session cookie is no longer valid: it was ended elsewhere,
+// revoked or expired.
+type EndedPage struct {
+	LoginURL string // LoginURL with next= this page
 }
 
 // sessionsJSON is the JSON answer of GET {prefix}.
@@ -117,7 +153,7 @@ type views struct {
 	loginURL  string
 	logoutURL string
 	tmpl      *template.Template
-	csp       string
+	csp       map[string]string // per template
 	geo       *usersessions.Geo
 	now       func() time.Time
 }
@@ -126,20 +162,34 @@ type views struct {
 // their sessions:
 //
 //	GET  {prefix}               the user's active sessions (HTML, or JSON)
-//	POST {prefix}{id}/end       end one session (404 if it is not the user's)
-//	POST {prefix}end-others     end every session of the user but this one
+//	GET  {prefix}{id}/end       asks before ending one session (HTML)
+//	POST {prefix}{id}/end       ends one session
+//	GET  {prefix}end-others     asks before ending all other sessions
+//	POST {prefix}end-others     ends every session of the user but this one
+//	GET  {prefix}end-all        asks before signing out everywhere
+//	POST {prefix}end-all        ends every session of the user, this one too
+//
+// The GET pages (confirm.html) are plain forms that POST to the same URL,
+// so every action works without JavaScript; the POST routes act at once.
 //
 // JSON is served when the request's Accept header prefers application/json
-// (or with ?format=json): GET answers {"sessions": [...]} (see SessionInfo),
-// the POST routes answer {"ended": n} (plus "logged_out": true when the
-// current session was ended), errors answer {"error": "..."}. HTML POSTs
-// answer 303 See Other back to the list (or to LogoutURL when the current
-// session was ended).
+// (or with ?format=json): GET {prefix} answers {"sessions": [...]} (see
+// SessionInfo), the POST routes answer {"ended": n} (plus "logged_out":
+// true when the current session was ended), errors answer {"error":
+// "..."}. HTML POSTs answer 303 See Other back to the list (or to
+// LogoutURL when the current session was ended), and the list then shows
+// a notice of what happened; the notice is kept in the session for one
+// page view, never read from the URL. Ending a session that has already
+// ended, or that belongs to someone else, answers HTML with the same
+// neutral notice ("That session had already ended.") and JSON with 404.
 //
-// A visitor who is not signed in is redirected to LoginURL (303); a JSON
-// client gets 401. The POST routes pass http.CrossOriginProtection, so a
-// cross-site POST answers 403. A wrong method answers 405 with an Allow
-// header. Responses carry Cache-Control: no-store and forbid framing.
+// A visitor who is not signed in is redirected to LoginURL (303) with the
+// page in ?next= (see NextURL); a browser whose session cookie is no longer
+// valid gets a "Your session has ended" page (ended.html) with a sign-in
+// link instead; a JSON client gets 401. The POST routes pass
+// http.CrossOriginProtection, so a cross-site POST answers 403. A wrong
+// method answers 405 with an Allow header. Responses carry Cache-Control:
+// no-store and forbid framing.
 //
 // The handler runs the Manager's middleware itself when the request did not
 // already go through it, so mux.Handle("/account/sessions/",
@@ -152,7 +202,7 @@ func (m *Manager) SessionsHandler(opts *ViewOptions) http.Handler {
 	}
 	v := &views{
 		m:         m,
-		mnt:       mount{prefix: o.Prefix},
+		mnt:       mount{prefix: o.Prefix, known: sessionsRoute},
 		loginURL:  cmp.Or(o.LoginURL, DefaultLoginURL),
 		logoutURL: cmp.Or(o.LogoutURL, DefaultLogoutURL),
 		geo:       o.Geo,
@@ -162,7 +212,7 @@ func (m *Manager) SessionsHandler(opts *ViewOptions) http.Handler {
 		v.now = time.Now
 	}
 	v.tmpl = parseTemplates(o.Templates, FuncMap(o.Geo, v.now))
-	v.csp = pageCSP(o.Templates, sessionsTemplate)
+	v.csp = pageCSPs(o.Templates, sessionsTemplate, confirmTemplate, endedTemplate)
 	cop := o.CrossOrigin
 	if cop == nil {
 		cop = http.NewCrossOriginProtection()
@@ -194,18 +244,29 @@ func (v *views) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		v.list(w, r)
-	case rel == "end-others":
-		if !allow(w, r, http.MethodPost) {
+	case rel == "end-others" || rel == "end-all":
+		if !allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
 			return
 		}
-		v.endOthers(w, r)
+		switch {
+		case r.Method != http.MethodPost:
+			v.confirmEnd(w, r, rel)
+		case rel == "end-others":
+			v.endOthers(w, r)
+		default:
+			v.endAll(w, r)
+		}
 	default:
 		id, ok := endRoute(rel)
 		if !ok {
 			fail(w, r, http.StatusNotFound)
 			return
 		}
-		if !allow(w, r, http.MethodPost) {
+		if !allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
+			return
+		}
+		if r.Method != http.MethodPost {
+			v.confirmEndOne(w, r, id)
 			return
 		}
 		v.endOne(w, r, id)
@@ -223,7 +284,13 @@ func (v *views) user(w http.ResponseWriter, r *http.Request) (*usersessions.Sess
 		writeJSON(w, http.StatusUnauthorized, errorJSON{Error: "not signed in"})
 		return nil, false
 	}
-	seeOther(w, v.loginURL)
+	login := withNext(v.loginURL, requestPath(r))
+	if SessionEnded(r) {
+		// Say what happened instead of a silent bounce to the login page.
+		v.m.render(w, r, v.tmpl, endedTemplate, v.csp[endedTemplate], &EndedPage{LoginURL: login})
+		return nil, false
+	}
+	seeOther(w, login)
 	return nil, false
 }
 
@@ -238,7 +305,7 @@ func (v *views) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := v.now()
-	page := &SessionsPage{UserID: sess.UserID, Ended: -1, EndOthersURL: "end-others", Now: now}
+	page := &SessionsPage{UserID: sess.UserID, Ended: -1, EndOthersURL: "end-others", EndAllURL: "end-all", Now: now}
 	page.Sessions = make([]SessionInfo, 0, len(list))
 	for _, s := range list {
 		page.Sessions = append(page.Sessions, info(s, sess.ID, v.geo))
@@ -257,10 +324,8 @@ func (v *views) list(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, sessionsJSON{Sessions: page.Sessions})
 		return
 	}
-	if n, err := strconv.Atoi(r.URL.Query().Get("ended")); err == nil && n >= 0 {
-		page.Ended = n
-	}
-	v.m.render(w, r, v.tmpl, sessionsTemplate, v.csp, page)
+	page.Notice, page.Ended = takeNotice(r)
+	v.m.render(w, r, v.tmpl, sessionsTemplate, v.csp[sessionsTemplate], page)
 }
 
 func (v *views) endOne(w http.ResponseWriter, r *http.Request, id string) {
@@ -284,7 +349,13 @@ func (v *views) endOne(w http.ResponseWriter, r *http.Request, id string) {
 	err := v.m.store.DeleteForUser(r.Context(), sess.UserID, id)
 	switch {
 	case errors.Is(err, usersessions.ErrNotFound):
-		fail(w, r, http.StatusNotFound)
+		// Already ended, or not this user's: the same neutral answer.
+		if wantsJSON(r) {
+			fail(w, r, http.StatusNotFound)
+			return
+		}
+		setNotice(r, noticeGone, -1)
+		seeOther(w, "../")
 		return
 	case err != nil:
 		v.m.serverError(w, r, "ending a session", err)
@@ -294,7 +365,8 @@ func (v *views) endOne(w http.ResponseWriter, r *http.Request, id string) {
 		writeJSON(w, http.StatusOK, endedJSON{Ended: 1})
 		return
 	}
-	seeOther(w, "../?ended=1")
+	setNotice(r, endedNotice(1), 1)
+	seeOther(w, "../")
 }
 
 func (v *views) endOthers(w http.ResponseWriter, r *http.Request) {
@@ -312,7 +384,106 @@ func (v *views) endOthers(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, endedJSON{Ended: n})
 		return
 	}
-	seeOther(w, "./?ended="+strconv.Itoa(n))
+	setNotice(r, endedNotice(n), n)
+	seeOther(w, "./")
+}
+
+// endAll signs the user out everywhere: every session of the user ends,
+// this one included.
+func (v *views) endAll(w http.ResponseWriter, r *http.Request) {
+	sess, ok := v.user(w, r)
+	if !ok {
+		return
+	}
+	n, err := v.m.store.DeleteByUser(r.Context(), sess.UserID, "")
+	if err != nil {
+		v.m.serverError(w, r, "ending all sessions", err)
+		return
+	}
+	if err := Logout(w, r); err != nil {
+		v.m.serverError(w, r, "signing out", err)
+		return
+	}
+	noStore(w)
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, endedJSON{Ended: n, LoggedOut: true})
+		return
+	}
+	seeOther(w, v.logoutURL)
+}
+
+// confirmEnd asks before "End all other sessions" and "Sign out
+// everywhere".
+func (v *views) confirmEnd(w http.ResponseWriter, r *http.Request, rel string) {
+	sess, ok := v.user(w, r)
+	if !ok {
+		return
+	}
+	list, err := v.m.store.ListByUser(r.Context(), sess.UserID)
+	if err != nil {
+		v.m.serverError(w, r, "listing sessions", err)
+		return
+	}
+	page := &ConfirmPage{Action: rel, CancelURL: "./", Now: v.now()}
+	for _, s := range list {
+		if rel == "end-others" && s.ID == sess.ID {
+			continue
+		}
+		page.Sessions = append(page.Sessions, AdminSession{SessionInfo: info(s, sess.ID, v.geo)})
+	}
+	n := len(page.Sessions)
+	if rel == "end-others" {
+		page.Title, page.Button = "End all other sessions?", "End "+sessionCount(n)
+		page.Message = "This signs out every other device where you are signed in (" + sessionCount(n) + "). This session stays signed in."
+	} else {
+		page.Title, page.Button = "Sign out everywhere?", "Sign out everywhere"
+		page.Message = "This ends all " + sessionCount(n) + ", including this one. You will need to sign in again on every device."
+	}
+	v.confirm(w, r, page)
+}
+
+// confirmEndOne asks before ending one session.
+func (v *views) confirmEndOne(w http.ResponseWriter, r *http.Request, id string) {
+	sess, ok := v.user(w, r)
+	if !ok {
+		return
+	}
+	list, err := v.m.store.ListByUser(r.Context(), sess.UserID)
+	if err != nil {
+		v.m.serverError(w, r, "listing sessions", err)
+		return
+	}
+	i := slices.IndexFunc(list, func(s *usersessions.Session) bool { return s.ID == id })
+	if i < 0 {
+		setNotice(r, noticeGone, -1)
+		noStore(w)
+		seeOther(w, "../")
+		return
+	}
+	page := &ConfirmPage{
+		Sessions:  []AdminSession{{SessionInfo: info(list[i], sess.ID, v.geo)}},
+		Action:    "end",
+		CancelURL: "../",
+		Now:       v.now(),
+	}
+	if id == sess.ID {
+		page.Title, page.Button = "Sign out of this session?", "Sign out"
+		page.Message = "You will be signed out on this device."
+	} else {
+		page.Title, page.Button = "End this session?", "End session"
+		page.Message = "The device will be signed out at its next request."
+	}
+	v.confirm(w, r, page)
+}
+
+func (v *views) confirm(w http.ResponseWriter, r *http.Request, page *ConfirmPage) {
+	noStore(w)
+	if wantsJSON(r) {
+		w.Header().Set("Allow", "POST")
+		fail(w, r, http.StatusMethodNotAllowed)
+		return
+	}
+	v.m.render(w, r, v.tmpl, confirmTemplate, v.csp[confirmTemplate], page)
 }
 
 // info turns a stored session into its view.
@@ -348,58 +519,150 @@ func sortNewestFirst(list []SessionInfo) {
 	})
 }
 
-// endRoute parses "{id}/end".
+// endRoute parses "{id}/end", where id has the form of a session ID.
 func endRoute(rel string) (string, bool) {
 	id, ok := strings.CutSuffix(rel, "/end")
-	if !ok || id == "" || len(id) > maxTokenLength || strings.ContainsAny(id, "/?#") {
+	if !ok || !isID(id) {
 		return "", false
 	}
 	return id, true
 }
 
-// mount finds the path of a request relative to where a view is mounted.
-type mount struct{ prefix string }
+// isID reports whether s has the form of a session ID: IDLength characters
+// of unpadded base64url.
+func isID(s string) bool {
+	if len(s) != usersessions.IDLength {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
-// route returns the request path relative to the mount point. When the list
-// was asked for without its trailing slash it redirects (relative links
-// need it) and reports false; a path outside an explicit Prefix answers 404.
+// sessionsRoute reports whether rel is a route of SessionsHandler.
+func sessionsRoute(rel string) bool {
+	switch rel {
+	case "", "end-others", "end-all":
+		return true
+	}
+	_, ok := endRoute(rel)
+	return ok
+}
+
+// mount finds the path of a request relative to where a view is mounted.
+// known reports whether a relative path is one of the view's routes.
+type mount struct {
+	prefix string
+	known  func(rel string) bool
+}
+
+// route returns the request path relative to the mount point, or answers
+// the request itself (a redirect adding the trailing slash, or 404) and
+// reports false.
 //
-// Without a Prefix, the prefix of the matched ServeMux pattern is tried
-// first; a path that does not start with it was shortened by
-// http.StripPrefix and is taken as relative to the mount point.
+// With an explicit Prefix, only paths under it are served. Without one the
+// mount point is derived from the request, trying in turn:
+//
+//   - a wildcard in the matched pattern: chi's "/sessions/*" (chi sets
+//     r.Pattern and the "*" path value) or a ServeMux "{rest...}";
+//   - the prefix of a ServeMux pattern ending in "/";
+//   - a path shortened by http.StripPrefix (it no longer matches the
+//     request URI), taken as relative to the mount point;
+//   - the end of the path itself (gorilla/mux and other routers that keep
+//     the full path and say nothing): the longest tail that is one of the
+//     view's routes, where a session ID must look like one.
+//
+// The first candidate that names a route wins; a path equal to the mount
+// point without its trailing slash is redirected to add it.
 func (mt mount) route(w http.ResponseWriter, r *http.Request) (string, bool) {
 	p := r.URL.Path
-	base := mt.prefix
-	if base == "" {
-		base = patternPrefix(r.Pattern)
-	}
-	if base != "" {
+	if mt.prefix != "" {
+		base := mt.prefix
 		if !strings.HasSuffix(base, "/") {
 			base += "/"
 		}
 		if rel, ok := strings.CutPrefix(p, base); ok {
 			return rel, true
 		}
-		if mt.prefix != "" {
-			if p+"/" == base {
-				addSlash(w, r)
-			} else {
-				fail(w, r, http.StatusNotFound)
-			}
+		if p+"/" == base {
+			addSlash(w, r)
+		} else {
+			fail(w, r, http.StatusNotFound)
+		}
+		return "", false
+	}
+	// A router's wildcard holds the relative path. A pattern more specific
+	// than the catch-all "/" is decisive: what it matched and is not a
+	// route is 404 (a catch-all may lead to another router that keeps the
+	// full path, so the tail of the path is tried after it).
+	if name, ok := patternWildcard(r.Pattern); ok {
+		rel := r.PathValue(name)
+		if mt.known(rel) {
+			return rel, true
+		}
+		if specific(wildcardPrefix(r.Pattern)) {
+			fail(w, r, http.StatusNotFound)
 			return "", false
 		}
 	}
-	rel := strings.TrimPrefix(p, "/")
-	if rel == "" && !strings.HasSuffix(originalPath(r), "/") {
+	if base := patternPrefix(r.Pattern); base != "" {
+		rel, ok := strings.CutPrefix(p, base)
+		if ok && mt.known(rel) {
+			return rel, true
+		}
+		if ok && specific(base) {
+			fail(w, r, http.StatusNotFound)
+			return "", false
+		}
+	}
+	orig := originalPath(r)
+	if stripped := r.URL.EscapedPath() != orig; stripped || p == "/" || p == "" {
+		rel := strings.TrimPrefix(p, "/")
+		if rel == "" && !strings.HasSuffix(orig, "/") {
+			addSlash(w, r)
+			return "", false
+		}
+		if mt.known(rel) {
+			return rel, true
+		}
+	}
+	// The longest tail of the path that is a route.
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' && mt.known(p[i+1:]) {
+			return p[i+1:], true
+		}
+	}
+	// chi's Mount and an exact ServeMux pattern send the mount point
+	// without its slash here.
+	if pat := patternPath(r.Pattern); pat != "" && !strings.HasSuffix(pat, "/") && !strings.HasSuffix(p, "/") &&
+		!strings.HasSuffix(pat, "*") && !strings.HasSuffix(pat, "...}") && strings.Count(pat, "/") == strings.Count(p, "/") {
 		addSlash(w, r)
 		return "", false
 	}
-	return rel, true
+	fail(w, r, http.StatusNotFound)
+	return "", false
 }
 
-// patternPrefix returns the path of a ServeMux pattern ending in "/" (with
-// no wildcard), or "".
-func patternPrefix(pattern string) string {
+// wildcardPrefix is the part of a pattern before its trailing wildcard:
+// "/a/" for "/a/*" and "/a/{rest...}".
+func wildcardPrefix(pattern string) string {
+	p := patternPath(pattern)
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[:i+1]
+	}
+	return p
+}
+
+// specific reports whether a mount path is more than the catch-all "/".
+func specific(base string) bool { return base != "/" && base != "" }
+
+// patternPath returns the path of a ServeMux or chi pattern: without a
+// method or host.
+func patternPath(pattern string) string {
 	if pattern == "" {
 		return ""
 	}
@@ -410,11 +673,32 @@ func patternPrefix(pattern string) string {
 	if i < 0 {
 		return ""
 	}
-	pattern = pattern[i:]
-	if !strings.HasSuffix(pattern, "/") || strings.ContainsAny(pattern, "{}") {
+	return pattern[i:]
+}
+
+// patternPrefix returns the path of a ServeMux pattern ending in "/" (with
+// no wildcard), or "".
+func patternPrefix(pattern string) string {
+	pattern = patternPath(pattern)
+	if !strings.HasSuffix(pattern, "/") || strings.ContainsAny(pattern, "{}*") {
 		return ""
 	}
 	return pattern
+}
+
+// patternWildcard returns the name of the trailing wildcard of a pattern:
+// "*" for chi's "/sessions/*", "rest" for ServeMux's "/sessions/{rest...}".
+func patternWildcard(pattern string) (string, bool) {
+	pattern = patternPath(pattern)
+	if strings.HasSuffix(pattern, "/*") {
+		return "*", true
+	}
+	if strings.HasSuffix(pattern, "...}") {
+		if i := strings.LastIndex(pattern, "/{"); i >= 0 {
+			return pattern[i+2 : len(pattern)-len("...}")], true
+		}
+	}
+	return "", false
 }
 
 // originalPath is the escaped path the client asked for, before any

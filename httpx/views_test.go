@@ -53,7 +53,7 @@ func TestSessionsListHTML(t *testing.T) {
 		`<meta name="viewport"`,
 		"Chrome on Windows", "Firefox on macOS", "Safari on iPhone",
 		"This session", "End all other sessions", "just now", "3 hours ago",
-		"198.51.100.4", `action="end-others"`,
+		"198.51.100.4", `href="end-others"`, `href="end-all"`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
@@ -146,14 +146,14 @@ func TestSessionsNotSignedIn(t *testing.T) {
 		{"html bad cookie", call{method: "GET", target: "/account/sessions/", token: "junk"}, http.StatusSeeOther},
 		{"html post", call{method: "POST", target: "/account/sessions/end-others", header: sameOrigin()}, http.StatusSeeOther},
 		{"json", call{method: "GET", target: "/account/sessions/", header: acceptJSON()}, http.StatusUnauthorized},
-		{"json post", call{method: "POST", target: "/account/sessions/x/end", header: acceptJSON()}, http.StatusUnauthorized},
+		{"json post", call{method: "POST", target: "/account/sessions/AAAAAAAAAAAAAAAAAAAAAA/end", header: acceptJSON()}, http.StatusUnauthorized},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := e.do(tc.c)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
 			}
-			if tc.status == http.StatusSeeOther && resp.Header.Get("Location") != "/login" {
+			if tc.status == http.StatusSeeOther && !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=%2Faccount%2Fsessions%2F") {
 				t.Fatalf("Location %q", resp.Header.Get("Location"))
 			}
 			if tc.status == http.StatusUnauthorized {
@@ -171,24 +171,25 @@ func TestEndOneSession(t *testing.T) {
 	firefox, safari, chrome, bob := threeSessions(e)
 	ffID, bobID := e.sessionID(firefox), e.sessionID(bob)
 
-	// Another user's session: 404, and it survives.
+	// Another user's session: a neutral 303 (404 in JSON), and it
+	// survives (TestEndingAGoneSession checks the notice).
 	resp := e.do(call{method: "POST", target: "/account/sessions/" + bobID + "/end", token: chrome, header: sameOrigin()})
-	if resp.StatusCode != http.StatusNotFound {
+	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("other user's id: %d", resp.StatusCode)
 	}
 	if _, err := e.store.Get(t.Context(), bobID); err != nil {
 		t.Fatalf("bob's session ended: %v", err)
 	}
-	// Unknown and malformed ids: 404.
+	// Unknown (JSON) and malformed ids: 404.
 	for _, id := range []string{"AAAAAAAAAAAAAAAAAAAAAA", "nope", "%2e%2e"} {
-		resp := e.do(call{method: "POST", target: "/account/sessions/" + id + "/end", token: chrome, header: sameOrigin()})
+		resp := e.do(call{method: "POST", target: "/account/sessions/" + id + "/end", token: chrome, header: acceptJSON()})
 		if resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("id %q: %d", id, resp.StatusCode)
 		}
 	}
 	// HTML: 303 back to the list.
 	resp = e.do(call{method: "POST", target: "/account/sessions/" + ffID + "/end", token: chrome, header: sameOrigin()})
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "../?ended=1" {
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "../" {
 		t.Fatalf("status %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	if _, err := e.store.Load(t.Context(), firefox); !errors.Is(err, usersessions.ErrNotFound) {
@@ -199,7 +200,7 @@ func TestEndOneSession(t *testing.T) {
 		t.Fatalf("ended session: %q", got)
 	}
 	// The list shows the notice.
-	if body := readBody(t, e.do(call{method: "GET", target: "/account/sessions/?ended=1", token: chrome})); !strings.Contains(body, "1 session ended") {
+	if body := readBody(t, e.do(call{method: "GET", target: "/account/sessions/", token: chrome})); !strings.Contains(body, "1 session ended") {
 		t.Fatal("no notice")
 	}
 	// JSON.
@@ -238,7 +239,7 @@ func TestEndOtherSessions(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	firefox, safari, chrome, bob := threeSessions(e)
 	resp := e.do(call{method: "POST", target: "/account/sessions/end-others", token: chrome, header: sameOrigin()})
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "./?ended=2" {
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "./" {
 		t.Fatalf("status %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	for _, tok := range []string{firefox, safari} {
@@ -254,6 +255,7 @@ func TestEndOtherSessions(t *testing.T) {
 	if v := resp.Header.Values("Set-Cookie"); len(v) != 0 {
 		t.Fatalf("current cookie touched: %v", v)
 	}
+	readBody(t, e.do(call{method: "GET", target: "/account/sessions/", token: chrome})) // shows the notice
 	body := readBody(t, e.do(call{method: "GET", target: "/account/sessions/", token: chrome}))
 	if strings.Contains(body, "End all other sessions") || !strings.Contains(body, "only session") {
 		t.Fatal("page still offers to end others")
@@ -306,9 +308,10 @@ func TestViewsMethodsAndPaths(t *testing.T) {
 		{"POST", "/account/sessions/", 405, "GET, HEAD"},
 		{"PUT", "/account/sessions/", 405, "GET, HEAD"},
 		{"DELETE", "/account/sessions/", 405, "GET, HEAD"},
-		{"GET", "/account/sessions/end-others", 405, "POST"},
-		{"GET", "/account/sessions/" + id + "/end", 405, "POST"},
-		{"PUT", "/account/sessions/" + id + "/end", 405, "POST"},
+		{"GET", "/account/sessions/end-others", 200, ""}, // the confirmation page
+		{"GET", "/account/sessions/" + id + "/end", 200, ""},
+		{"PUT", "/account/sessions/" + id + "/end", 405, "GET, HEAD, POST"},
+		{"DELETE", "/account/sessions/end-all", 405, "GET, HEAD, POST"},
 		{"GET", "/account/sessions/nothing", 404, ""},
 		{"GET", "/account/sessions/" + id, 404, ""},
 		{"GET", "/account/sessions/" + id + "/end/more", 404, ""},

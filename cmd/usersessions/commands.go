@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 	"unicode"
@@ -20,16 +21,31 @@ import (
 // ---- clear-expired ----
 
 func cmdClearExpired(args []string, stdout, stderr io.Writer) (err error) {
-	fs := newFlagSet("clear-expired", "clear-expired [-db PATH] [-skip-locked]", `
+	fs := newFlagSet("clear-expired", "clear-expired [-db PATH] [-skip-locked] [-dry-run] [-idle-timeout D -force]", `
 Removes the sessions past their deadline. Safe to run from cron: without a
 terminal it prints only the summary line. A running app holds the database
 open and clears expired sessions by itself (Options.CleanupInterval); the
-command then fails at once with "in use by another process", or with
--skip-locked prints that it skipped and exits 0.`, stderr)
+command then goes through the app's control socket if it serves one
+(usersessions.ServeControl), and otherwise fails at once with "in use by
+another process", or with -skip-locked prints that it skipped and exits 0.
+
+The deadlines follow the idle timeout the app stored in the file.
+-idle-timeout D judges them by D instead, for this run only (the file keeps
+the app's setting): since that removes sessions the app would keep, it needs
+-force. -dry-run lists what would be removed and removes nothing.`, stderr)
 	db := addDBFlags(fs)
 	skipLocked := fs.Bool("skip-locked", false, "exit 0 when the database is in use by another process")
+	dryRun := fs.Bool("dry-run", false, "list the sessions that would be removed; remove nothing")
+	force := fs.Bool("force", false, "with -idle-timeout: really remove the sessions it ends")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if db.idle.set && !*force && !*dryRun {
+		return usagef(fs, "-idle-timeout %v removes the sessions idle that long even if the app keeps them; "+
+			"add -dry-run to see which, or -force to remove them", db.idle.d)
+	}
+	if *force && !db.idle.set {
+		return usagef(fs, "-force goes with -idle-timeout")
 	}
 	store, err := openExisting(db, stderr)
 	if err != nil {
@@ -43,8 +59,16 @@ command then fails at once with "in use by another process", or with
 	ctx, stop := signalContext()
 	defer stop()
 
+	if *dryRun {
+		return dryRunClear(ctx, store, &db.idle, stdout, stderr)
+	}
 	start := time.Now()
-	removed, err := clearExpired(ctx, store, stderr)
+	var removed int
+	if db.idle.set {
+		removed, err = clearByOverride(ctx, store, &db.idle, stderr)
+	} else {
+		removed, err = clearExpired(ctx, store, stderr)
+	}
 	if err != nil {
 		return fmt.Errorf("clearing expired sessions: %w", err)
 	}
@@ -57,15 +81,146 @@ command then fails at once with "in use by another process", or with
 	return nil
 }
 
+// expiredUnder returns the IDs of the sessions that idle judges expired at
+// now, in ID order, and prints each on w when w is not nil. Unreadable
+// records are skipped, as ClearExpired skips them.
+func expiredUnder(ctx context.Context, store sessionStore, idle *idleFlag, now time.Time, w io.Writer) ([]string, error) {
+	var ids []string
+	var tw *tabwriter.Writer
+	if w != nil {
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	}
+	for s, err := range store.All(ctx, usersessions.Filter{}) {
+		if err != nil {
+			if errors.Is(err, usersessions.ErrCorrupt) {
+				continue
+			}
+			return nil, err
+		}
+		if idle.active(s, now) {
+			continue
+		}
+		if tw != nil {
+			if len(ids) == 0 {
+				fmt.Fprintln(tw, "ID\tUSER\tLAST SEEN\tEXPIRED")
+			}
+			user := s.UserID
+			if user == "" {
+				user = "(anonymous)"
+			}
+			last, dl := relTimes(s.LastSeen, idle.deadline(s), now)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.ID, printable(user), last, dl)
+		}
+		ids = append(ids, s.ID)
+	}
+	if tw != nil {
+		if len(ids) > 0 {
+			fmt.Fprintln(tw)
+		}
+		if err := tw.Flush(); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+// dryRunClear lists what clear-expired would remove.
+func dryRunClear(ctx context.Context, store sessionStore, idle *idleFlag, stdout, stderr io.Writer) error {
+	ids, err := expiredUnder(ctx, store, idle, time.Now(), stdout)
+	if err != nil {
+		return err
+	}
+	total, err := store.Count(ctx)
+	if err != nil {
+		return err
+	}
+	how := "idle timeout " + idleString(idle.effective(store))
+	if idle.set {
+		how += " from -idle-timeout"
+	} else {
+		how += ", as stored by the app"
+	}
+	fmt.Fprintf(stdout, "would remove %d expired %s (%s), %d left; nothing removed\n",
+		len(ids), plural(len(ids), "session"), how, total-len(ids))
+	return nil
+}
+
+// clearByOverride removes the sessions expired under the -idle-timeout
+// override one by one, by ID, leaving the file's stored idle timeout (and
+// its expiry index) as the app wrote them. Deletes run a few at a time so
+// the store's group commit shares fsyncs among them.
+func clearByOverride(ctx context.Context, store sessionStore, idle *idleFlag, stderr io.Writer) (int, error) {
+	ids, err := expiredUnder(ctx, store, idle, time.Now(), nil)
+	if err != nil {
+		return 0, err
+	}
+	bar := newProgress(stderr, "removing", int64(len(ids)), false)
+	defer bar.Done()
+	const workers = 32
+	var (
+		mu       sync.Mutex
+		removed  int
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	next := make(chan string)
+	for range workers {
+		wg.Go(func() {
+			for id := range next {
+				err := store.Delete(ctx, id)
+				mu.Lock()
+				switch {
+				case err == nil:
+					removed++
+					bar.Set(int64(removed))
+				case errors.Is(err, usersessions.ErrNotFound): // gone meanwhile
+				case firstErr == nil:
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+feed:
+	for _, id := range ids {
+		mu.Lock()
+		failed := firstErr != nil
+		mu.Unlock()
+		if failed {
+			break
+		}
+		select {
+		case next <- id:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return removed, firstErr
+}
+
+// idleString formats an idle timeout, "none" for 0.
+func idleString(d time.Duration) string {
+	if d <= 0 {
+		return "none"
+	}
+	return d.String()
+}
+
 // clearExpired runs store.ClearExpired. The store offers no progress
 // callback, so on a terminal it first counts the expired sessions (a scan
 // with a bar over all records), then runs ClearExpired in the background
 // and draws its progress from Stats().Deletes, which grows after each
 // cleanup batch of up to 1000 sessions. Without a terminal it only runs
 // ClearExpired: no extra scan under cron.
-func clearExpired(ctx context.Context, store *usersessions.Store, stderr io.Writer) (int, error) {
-	if !isTerminal(stderr) {
-		return store.ClearExpired(ctx)
+func clearExpired(ctx context.Context, ss sessionStore, stderr io.Writer) (int, error) {
+	store, local := ss.(*usersessions.Store)
+	if !local || !isTerminal(stderr) {
+		return ss.ClearExpired(ctx)
 	}
 	total, err := store.Count(ctx)
 	if err != nil {
@@ -132,18 +287,24 @@ type sessionLine struct {
 }
 
 func cmdList(args []string, stdout, stderr io.Writer) (err error) {
-	fs := newFlagSet("ls", "ls [-db PATH] [-user U] [-expired | -all] [-json] [-geoip PATH]", `
+	fs := newFlagSet("ls", "ls [-db PATH] [-user U] [-expired | -all] [-json] [-limit N] [-geoip PATH] [-idle-timeout D]", `
 Lists active sessions (-expired: only expired ones not cleared yet, -all:
 both) as a table, newest activity first, with times relative to now; or with
--json one JSON object per line, in ID order, with RFC 3339 times in UTC.`, stderr)
+-json one JSON object per line, in ID order, with RFC 3339 times in UTC
+(whole seconds). -idle-timeout D shows what the sessions' state would be
+under that idle timeout; the file and the app are not changed.`, stderr)
 	db := addDBFlags(fs)
 	user := fs.String("user", "", "only the sessions of this user `ID`")
 	expired := fs.Bool("expired", false, "list only expired sessions")
 	all := fs.Bool("all", false, "list active and expired sessions")
 	asJSON := fs.Bool("json", false, "print JSON lines instead of a table")
 	geoPath := fs.String("geoip", "", "GeoIP City or Country `.mmdb` file (or folder) for the location column")
+	limit := fs.Int("limit", 0, "list at most `N` sessions: the N most recently active in the table, the first N by ID with -json (0: all)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *limit < 0 {
+		return usagef(fs, "-limit wants a number of sessions, 0 or more")
 	}
 	if *expired && *all {
 		return usagef(fs, "-expired and -all exclude each other")
@@ -172,7 +333,18 @@ both) as a table, newest activity first, with times relative to now; or with
 	enc := json.NewEncoder(stdout)
 	var rows []*usersessions.Session
 	bad := 0
-	for s, err := range store.All(ctx, filter) {
+	query := filter
+	if db.idle.set {
+		query.State = usersessions.AnyState // judged below, by the override
+	}
+	printed := 0
+	for s, err := range store.All(ctx, query) {
+		if *asJSON && *limit > 0 && printed == *limit {
+			break
+		}
+		if err == nil && db.idle.set && !stateMatches(filter.State, db.idle.active(s, now)) {
+			continue
+		}
 		if err != nil {
 			if errors.Is(err, usersessions.ErrCorrupt) {
 				fmt.Fprintf(stderr, "usersessions: skipping unreadable record: %v\n", err)
@@ -188,8 +360,8 @@ both) as a table, newest activity first, with times relative to now; or with
 		line := sessionLine{
 			ID: s.ID, UserID: s.UserID, UserAgent: s.UserAgent,
 			Device: usersessions.Device(s.UserAgent), Location: geo.Location(s.IP),
-			CreatedAt: s.CreatedAt.UTC(), LastSeen: s.LastSeen.UTC(), ExpiresAt: s.Deadline().UTC(),
-			Active: s.Active(now),
+			CreatedAt: jsonTime(s.CreatedAt), LastSeen: jsonTime(s.LastSeen), ExpiresAt: jsonTime(db.idle.deadline(s)),
+			Active: db.idle.active(s, now),
 		}
 		if s.IP.IsValid() {
 			line.IP = s.IP.String()
@@ -197,9 +369,10 @@ both) as a table, newest activity first, with times relative to now; or with
 		if err := enc.Encode(line); err != nil {
 			return err
 		}
+		printed++
 	}
 	if !*asJSON {
-		if err := printTable(stdout, rows, geo, now, filter.State); err != nil {
+		if err := printTable(stdout, rows, *limit, geo, now, filter.State, &db.idle); err != nil {
 			return err
 		}
 	}
@@ -209,7 +382,19 @@ both) as a table, newest activity first, with times relative to now; or with
 	return nil
 }
 
-func printTable(w io.Writer, rows []*usersessions.Session, geo *usersessions.Geo, now time.Time, state usersessions.State) error {
+// stateMatches reports whether a session that is active or not belongs in
+// a listing of state.
+func stateMatches(state usersessions.State, active bool) bool {
+	switch state {
+	case usersessions.ActiveOnly:
+		return active
+	case usersessions.ExpiredOnly:
+		return !active
+	}
+	return true
+}
+
+func printTable(w io.Writer, rows []*usersessions.Session, limit int, geo *usersessions.Geo, now time.Time, state usersessions.State, idle *idleFlag) error {
 	if len(rows) == 0 {
 		what := map[usersessions.State]string{
 			usersessions.ActiveOnly:  "no active sessions",
@@ -222,6 +407,10 @@ func printTable(w io.Writer, rows []*usersessions.Session, geo *usersessions.Geo
 	slices.SortFunc(rows, func(a, b *usersessions.Session) int {
 		return cmp.Or(b.LastSeen.Compare(a.LastSeen), strings.Compare(a.ID, b.ID))
 	})
+	total := len(rows)
+	if limit > 0 && limit < total {
+		rows = rows[:limit]
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tUSER\tDEVICE\tLOCATION\tIP\tLAST SEEN\tEXPIRES")
 	for _, s := range rows {
@@ -233,11 +422,16 @@ func printTable(w io.Writer, rows []*usersessions.Session, geo *usersessions.Geo
 		if s.IP.IsValid() {
 			ip = s.IP.String()
 		}
+		last, expires := relTimes(s.LastSeen, idle.deadline(s), now)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, printable(user),
 			dash(printable(usersessions.Device(s.UserAgent))), dash(printable(geo.Location(s.IP))), dash(ip),
-			relTime(s.LastSeen, now), relTime(s.Deadline(), now))
+			last, expires)
 	}
-	fmt.Fprintf(tw, "\n%d %s\n", len(rows), plural(len(rows), "session"))
+	if len(rows) < total {
+		fmt.Fprintf(tw, "\n%d of %d sessions (-limit %d)\n", len(rows), total, limit)
+	} else {
+		fmt.Fprintf(tw, "\n%d %s\n", total, plural(total, "session"))
+	}
 	return tw.Flush()
 }
 
@@ -262,19 +456,25 @@ func openGeo(path string) (*usersessions.Geo, error) {
 func cmdRevoke(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("revoke", "revoke [-db PATH] (-user U [-keep ID] | -id ID)", `
 Ends sessions: every session of a user (-keep spares one of them), or the one
-session with a given ID. Prints how many were ended.`, stderr)
+session with a given ID. Prints how many were ended; exits 1 when no
+session matched (an unknown -id, or a user without sessions).`, stderr)
 	db := addDBFlags(fs)
 	user := fs.String("user", "", "end the sessions of this user `ID`")
 	id := fs.String("id", "", "end the session with this `ID`")
 	keep := fs.String("keep", "", "with -user: keep the session with this `ID`")
+	hideFlags(fs, "idle-timeout")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	switch {
+	case *keep != "" && *user == "":
+		return usagef(fs, "-keep spares one session of a user: it needs -user (-keep %s -user USER)", *keep)
+	case db.idle.set:
+		// It used to be accepted and stored in the file, changing which
+		// sessions the next clear-expired removes.
+		return usagef(fs, "-idle-timeout does not apply to revoke: it ends the sessions named, idle or not")
 	case (*user == "") == (*id == ""):
 		return usagef(fs, "give exactly one of -user and -id")
-	case *keep != "" && *user == "":
-		return usagef(fs, "-keep goes with -user")
 	}
 	store, err := openExisting(db, stderr)
 	if err != nil {
@@ -308,6 +508,14 @@ session with a given ID. Prints how many were ended.`, stderr)
 	if err != nil {
 		return err
 	}
+	if n == 0 {
+		// Like an unknown -id: status 1, so a script sees that nothing
+		// happened (a mistyped user ID, say).
+		if *keep != "" {
+			return fmt.Errorf("user %q has no sessions besides %s; nothing revoked", *user, *keep)
+		}
+		return fmt.Errorf("no sessions of user %q matched; nothing revoked", *user)
+	}
 	fmt.Fprintf(stdout, "revoked %d %s\n", n, plural(n, "session"))
 	return nil
 }
@@ -317,7 +525,12 @@ session with a given ID. Prints how many were ended.`, stderr)
 // statsReport is the result of stats, also its -json form.
 type statsReport struct {
 	Path          string      `json:"path"`
+	Via           string      `json:"via,omitempty"` // the app's control socket, when the app holds the file
 	FileSize      int64       `json:"file_size"`
+	FreeBytes     *int64      `json:"free_bytes,omitempty"` // free pages and unused tail; nil: unknown
+	PageSize      int         `json:"page_size,omitempty"`
+	IdleTimeout   string      `json:"idle_timeout"`            // in force for active/expired: "0s" for none
+	IdleOverride  bool        `json:"idle_override,omitempty"` // IdleTimeout is -idle-timeout, not the stored one
 	Total         int         `json:"total"`
 	Active        int         `json:"active"`
 	Expired       int         `json:"expired"`
@@ -356,9 +569,17 @@ distinct users and the file size, gives the oldest and newest session and the
 	ctx, stop := signalContext()
 	defer stop()
 
-	rep := statsReport{Path: db.path, TopUsers: []userCount{}}
+	rep := statsReport{Path: db.path, TopUsers: []userCount{},
+		IdleTimeout: db.idle.effective(store).String(), IdleOverride: db.idle.set}
+	if db.viaSocket {
+		rep.Via = usersessions.ControlSocketPath(db.path)
+	}
 	if fi, err := os.Stat(db.path); err == nil {
 		rep.FileSize = fi.Size()
+		if p := db.probe; p.Status == probeOK && p.PageSize > 0 {
+			free := int64(p.FreePages)*int64(p.PageSize) + max(rep.FileSize-p.Pages*int64(p.PageSize), 0)
+			rep.FreeBytes, rep.PageSize = &free, p.PageSize
+		}
 	}
 	count, err := store.Count(ctx)
 	if err != nil {
@@ -380,7 +601,7 @@ distinct users and the file size, gives the oldest and newest session and the
 			return err
 		}
 		rep.Total++
-		active := s.Active(now)
+		active := db.idle.active(s, now)
 		if active {
 			rep.Active++
 		} else {
@@ -417,6 +638,12 @@ distinct users and the file size, gives the oldest and newest session and the
 	rep.TopUsers = rep.TopUsers[:min(len(rep.TopUsers), topUsers)]
 
 	if *asJSON {
+		for _, t := range []**time.Time{&rep.OldestCreated, &rep.NewestCreated} {
+			if *t != nil {
+				j := jsonTime(**t)
+				*t = &j
+			}
+		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {
@@ -433,8 +660,27 @@ distinct users and the file size, gives the oldest and newest session and the
 
 func printStats(w io.Writer, rep *statsReport, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "database\t%s\n", rep.Path)
+	if rep.Via != "" {
+		fmt.Fprintf(tw, "database\t%s (through %s)\n", rep.Path, rep.Via)
+	} else {
+		fmt.Fprintf(tw, "database\t%s\n", rep.Path)
+	}
 	fmt.Fprintf(tw, "file size\t%s\n", humanBytes(rep.FileSize))
+	if rep.FreeBytes != nil {
+		hint := ""
+		if *rep.FreeBytes > rep.FileSize/2 && *rep.FreeBytes > 1<<20 {
+			hint = " (usersessions compact gives it back)"
+		}
+		fmt.Fprintf(tw, "  free\t%s, %d%%%s\n", humanBytes(*rep.FreeBytes), *rep.FreeBytes*100/max(rep.FileSize, 1), hint)
+	}
+	idle := rep.IdleTimeout
+	if idle == "0s" {
+		idle = "none"
+	}
+	if rep.IdleOverride {
+		idle += " (-idle-timeout, not stored)"
+	}
+	fmt.Fprintf(tw, "idle timeout\t%s\n", idle)
 	fmt.Fprintf(tw, "sessions\t%d\n", rep.Total)
 	fmt.Fprintf(tw, "  active\t%d\n", rep.Active)
 	fmt.Fprintf(tw, "  expired\t%d (not cleared yet)\n", rep.Expired)
@@ -470,28 +716,60 @@ func printStats(w io.Writer, rep *statsReport, now time.Time) error {
 
 // ---- formatting ----
 
+// jsonTime is t as JSON shows it: UTC, whole seconds, so RFC 3339 without
+// a fraction ("2026-01-02T15:04:05Z"). Time marshals the nanoseconds it
+// has, and none are left.
+func jsonTime(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
+
 // relTime says when t is relative to now, compactly: "just now", "5m ago",
 // "3h ago", "2d ago", "in 13d".
 func relTime(t, now time.Time) string {
+	return relTimeIn(t, now, unitFor(t.Sub(now)))
+}
+
+// relTimes formats two times of one row (last seen, expires) in the same
+// unit when both are at least one of the coarser unit: "2d ago" beside
+// "in 1d", not beside "in 47h". A time shorter than that unit keeps its own
+// ("5m ago" beside "in 13d"), rather than reading "0d".
+func relTimes(a, b, now time.Time) (string, string) {
+	da, db := a.Sub(now).Abs(), b.Sub(now).Abs()
+	ua, ub := unitFor(da), unitFor(db)
+	u := max(ua, ub)
+	if da >= u {
+		ua = u
+	}
+	if db >= u {
+		ub = u
+	}
+	return relTimeIn(a, now, ua), relTimeIn(b, now, ub)
+}
+
+// unitFor is the unit relTime shows a distance d in: minutes below an hour,
+// hours below two days, then days.
+func unitFor(d time.Duration) time.Duration {
+	switch d = d.Abs(); {
+	case d < time.Hour:
+		return time.Minute
+	case d < 48*time.Hour:
+		return time.Hour
+	}
+	return 24 * time.Hour
+}
+
+// relTimeIn is relTime in the given unit (time.Minute, time.Hour or 24h),
+// rounded down.
+func relTimeIn(t, now time.Time, unit time.Duration) string {
 	d := t.Sub(now)
 	future := d > 0
-	if !future {
-		d = -d
-	}
-	var s string
-	switch {
-	case d < time.Minute:
+	d = d.Abs()
+	if d < time.Minute {
 		if future {
 			return "in <1m"
 		}
 		return "just now"
-	case d < time.Hour:
-		s = fmt.Sprintf("%dm", int(d/time.Minute))
-	case d < 48*time.Hour:
-		s = fmt.Sprintf("%dh", int(d/time.Hour))
-	default:
-		s = fmt.Sprintf("%dd", int(d/(24*time.Hour)))
 	}
+	suffix := map[time.Duration]string{time.Minute: "m", time.Hour: "h", 24 * time.Hour: "d"}[unit]
+	s := fmt.Sprintf("%d%s", int64(d/unit), suffix)
 	if future {
 		return "in " + s
 	}

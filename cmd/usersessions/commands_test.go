@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ func TestList(t *testing.T) {
 	}
 
 	stdout, _, _ = runCmd(t, "ls", "-db", sd.path, "-expired")
-	if !strings.Contains(stdout, "3 sessions") || strings.Contains(stdout, "alice") || !strings.Contains(stdout, "24h ago") {
+	if !strings.Contains(stdout, "3 sessions") || strings.Contains(stdout, "alice") || !strings.Contains(stdout, "2d ago     1d ago") {
 		t.Errorf("ls -expired:\n%s", stdout)
 	}
 	stdout, _, _ = runCmd(t, "ls", "-db", sd.path, "-all", "-user", "bob")
@@ -86,6 +87,22 @@ func TestList(t *testing.T) {
 		}
 	}
 
+	// JSON times are whole seconds.
+	for _, field := range []string{"created_at", "last_seen", "expires_at"} {
+		if !regexp.MustCompile(`"` + field + `":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"`).MatchString(stdout) {
+			t.Errorf("ls -json: %s is not RFC 3339 in whole seconds:\n%s", field, stdout)
+		}
+	}
+
+	stdout, _, code = runCmd(t, "ls", "-db", sd.path, "-limit", "2")
+	if lines := strings.Split(strings.TrimSpace(stdout), "\n"); code != exitOK || len(lines) != 5 || lines[4] != "2 of 5 sessions (-limit 2)" {
+		t.Errorf("ls -limit 2: status %d\n%s", code, stdout)
+	}
+	stdout, _, code = runCmd(t, "ls", "-db", sd.path, "-limit", "2", "-json", "-all")
+	if code != exitOK || strings.Count(stdout, "\n") != 2 {
+		t.Errorf("ls -limit 2 -json: status %d\n%s", code, stdout)
+	}
+
 	_, stderr, code = runCmd(t, "ls", "-db", sd.path, "-geoip", filepath.Join(t.TempDir(), "none.mmdb"))
 	if code != exitError || !strings.Contains(stderr, "none.mmdb does not exist") {
 		t.Errorf("ls with a missing -geoip: status %d, stderr %q", code, stderr)
@@ -126,9 +143,14 @@ func TestRevoke(t *testing.T) {
 	if code != exitOK || stdout != "revoked 2 sessions\n" || count("-all", "-user", "bob") != 0 {
 		t.Errorf("revoke -user bob: status %d, stdout %q", code, stdout)
 	}
-	stdout, _, code = runCmd(t, "revoke", "-db", sd.path, "-user", "nobody")
-	if code != exitOK || stdout != "revoked 0 sessions\n" {
-		t.Errorf("revoke -user nobody: status %d, stdout %q", code, stdout)
+	// Nothing matched: said, and status 1 as for an unknown -id.
+	stdout, stderr, code = runCmd(t, "revoke", "-db", sd.path, "-user", "nobody")
+	if code != exitError || stdout != "" || !strings.Contains(stderr, `no sessions of user "nobody" matched; nothing revoked`) {
+		t.Errorf("revoke -user nobody: status %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	stdout, stderr, code = runCmd(t, "revoke", "-db", sd.path, "-user", "alice", "-keep", sd.alice[1])
+	if code != exitError || stdout != "" || !strings.Contains(stderr, "no sessions besides") {
+		t.Errorf("revoke -user alice -keep (her only session): status %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
 
@@ -144,6 +166,9 @@ func TestStats(t *testing.T) {
 		}
 	}
 	stdout, _, code = runCmd(t, "stats", "-db", sd.path, "-json")
+	if !regexp.MustCompile(`"oldest_created": "[^".]+Z"`).MatchString(stdout) {
+		t.Errorf("stats -json: times with fractions or not in UTC:\n%s", stdout)
+	}
 	var rep statsReport
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != exitOK {
 		t.Fatalf("stats -json: status %d, %v: %q", code, err, stdout)
@@ -206,6 +231,27 @@ func TestProgressBar(t *testing.T) {
 	for n, want := range map[int64]string{512: "512 B", 1536: "1.5 KiB", 61 << 20: "61.0 MiB"} {
 		if got := humanBytes(n); got != want {
 			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// Within a row, last seen and expiry share a unit (issue 15).
+func TestRelTimes(t *testing.T) {
+	now := time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		last, dl     time.Duration // from now
+		wantA, wantB string
+	}{
+		{-49 * time.Hour, 47 * time.Hour, "2d ago", "in 1d"},
+		{-5 * time.Minute, 13*24*time.Hour + 23*time.Hour, "5m ago", "in 13d"},
+		{-3 * time.Hour, 30 * time.Minute, "3h ago", "in 30m"},
+		{-90 * time.Minute, 47 * time.Hour, "1h ago", "in 47h"},
+		{-20 * time.Second, 10 * time.Second, "just now", "in <1m"},
+		{-50 * time.Hour, -24 * time.Hour, "2d ago", "1d ago"},
+	} {
+		a, b := relTimes(now.Add(tc.last), now.Add(tc.dl), now)
+		if a != tc.wantA || b != tc.wantB {
+			t.Errorf("relTimes(%v, %v) = %q, %q; want %q, %q", tc.last, tc.dl, a, b, tc.wantA, tc.wantB)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -80,19 +81,32 @@ Stop it with Ctrl-C.`, stderr)
 		return err
 	}
 	defer geo.Close()
+	// Listen first: a demo that cannot bind its port leaves no new
+	// database (or folder) behind.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("%w (pick another -addr; port 0 takes any free one)", err)
+	}
 	if *dbPath == defaultDBPath() {
 		if err := os.MkdirAll(filepath.Dir(*dbPath), 0o700); err != nil {
+			ln.Close()
 			return err
 		}
 	}
-	store, err := openStore(*dbPath, &usersessions.Options{OpenTimeout: operatorOpenTimeout})
-	if err != nil {
-		return err
+	if fi, err := os.Stat(*dbPath); err == nil && fi.Size() > 0 {
+		// An existing file is checked first, as operator commands do.
+		if _, err := probeFile(*dbPath); err != nil {
+			ln.Close()
+			return err
+		}
 	}
-	ln, err := net.Listen("tcp", *addr)
+	// UseStoredIdleTimeout: a demo pointed at an app's file (stopped) must
+	// not store its own idle timeout there, which the next clear-expired
+	// would apply.
+	store, err := openStore(*dbPath, &usersessions.Options{OpenTimeout: operatorOpenTimeout, IdleTimeout: usersessions.UseStoredIdleTimeout})
 	if err != nil {
-		store.Close()
-		return fmt.Errorf("%w (pick another -addr; port 0 takes any free one)", err)
+		ln.Close()
+		return err
 	}
 	ctx, stop := signalContext()
 	defer stop()
@@ -104,6 +118,14 @@ Stop it with Ctrl-C.`, stderr)
 func serveDemo(ctx context.Context, ln net.Listener, store *usersessions.Store, geo *usersessions.Geo,
 	trusted []netip.Prefix, stdout, stderr io.Writer) (err error) {
 	defer closeStore(store, &err)
+	// Opt in to the control socket, so "usersessions ls/revoke -db FILE"
+	// work while the demo holds the file.
+	ctl, cerr := usersessions.ServeControl(store, "")
+	if cerr != nil {
+		fmt.Fprintf(stderr, "usersessions demo: no control socket (operator commands cannot reach the demo): %v\n", cerr)
+	} else {
+		defer ctl.Close() // before the store closes
+	}
 	srv := &http.Server{
 		Handler:           newDemoHandler(store, geo, trusted),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -114,6 +136,9 @@ func serveDemo(ctx context.Context, ln net.Listener, store *usersessions.Store, 
 	}
 	fmt.Fprintf(stdout, "usersessions demo listening on %s\n", demoURL(ln.Addr()))
 	fmt.Fprintf(stdout, "database %s; stop with Ctrl-C\n", store.Path())
+	if ctl != nil {
+		fmt.Fprintf(stdout, "control socket %s: usersessions ls, revoke, stats work meanwhile\n", ctl.Path())
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -178,6 +203,7 @@ type demoPage struct {
 	DBPath      string
 	Error       string // login form
 	Username    string // login form value
+	Next        string // login form: where to go after signing in
 	MaxUsername int
 }
 
@@ -228,7 +254,7 @@ func (d *demo) adminGate(admin http.Handler) http.Handler {
 		}
 		page := d.page(r, "Admins only")
 		if page.User == "" {
-			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
 			return
 		}
 		d.render(w, http.StatusForbidden, "forbidden.html", page)
@@ -260,7 +286,9 @@ func (d *demo) home(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *demo) loginForm(w http.ResponseWriter, r *http.Request) {
-	d.render(w, http.StatusOK, "login.html", d.page(r, "Sign in"))
+	page := d.page(r, "Sign in")
+	page.Next = httpx.NextURL(r, "")
+	d.render(w, http.StatusOK, "login.html", page)
 }
 
 func (d *demo) login(w http.ResponseWriter, r *http.Request) {
@@ -272,7 +300,7 @@ func (d *demo) login(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimSpace(r.PostForm.Get("username"))
 	if msg := checkUsername(name); msg != "" {
 		page := d.page(r, "Sign in")
-		page.Error, page.Username = msg, name
+		page.Error, page.Username, page.Next = msg, name, httpx.NextURL(r, "")
 		d.render(w, http.StatusBadRequest, "login.html", page)
 		return
 	}
@@ -281,7 +309,7 @@ func (d *demo) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "could not sign in", http.StatusInternalServerError)
 		return
 	}
-	http.Redirect(w, r, sessionsPath, http.StatusSeeOther)
+	http.Redirect(w, r, httpx.NextURL(r, sessionsPath), http.StatusSeeOther)
 }
 
 // checkUsername returns why name cannot be a user name, or "".

@@ -136,10 +136,10 @@ func TestDemoPages(t *testing.T) {
 		t.Errorf("GET /logout: %s", resp.Status)
 	}
 	// Not signed in: the views send the browser to the sign-in page.
-	if resp, _ := b.do("GET", "/account/sessions/", nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
+	if resp, _ := b.do("GET", "/account/sessions/", nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login?next=%2Faccount%2Fsessions%2F" {
 		t.Errorf("sessions page, anonymous: %s to %q", resp.Status, resp.Header.Get("Location"))
 	}
-	if resp, _ := b.do("GET", "/admin/sessions/", nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
+	if resp, _ := b.do("GET", "/admin/sessions/", nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login?next=%2Fadmin%2Fsessions%2F" {
 		t.Errorf("admin page, anonymous: %s to %q", resp.Status, resp.Header.Get("Location"))
 	}
 }
@@ -191,8 +191,9 @@ func TestDemoSignInAndEndSessions(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("end the other session: %s", resp.Status)
 	}
-	if resp, _ := phone.do("GET", "/account/sessions/", nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
-		t.Errorf("phone after its session ended: %s to %q", resp.Status, resp.Header.Get("Location"))
+	// It is told so, not just shown a sign-in page.
+	if resp, body := phone.do("GET", "/account/sessions/", nil); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Your session has ended") {
+		t.Errorf("phone after its session ended: %s, %q", resp.Status, body)
 	}
 	if got, _ := laptop.sessions(); len(got) != 1 || got[0] == other {
 		t.Errorf("laptop sees %v", got)
@@ -259,5 +260,25 @@ func TestDemoCrossSite(t *testing.T) {
 	}
 	if ids, _ := b.sessions(); len(ids) != 1 {
 		t.Error("a cross-site logout ended the session")
+	}
+}
+
+// The sign-in page carries the page a visitor was sent from, and signing in
+// returns there: same-site paths only.
+func TestDemoLoginReturnsToNext(t *testing.T) {
+	_, base := newDemo(t)
+	b := newBrowser(t, base, uaChrome)
+	if _, body := b.do("GET", "/login?next=%2Fadmin%2Fsessions%2F", nil); !strings.Contains(body, `name="next" value="/admin/sessions/"`) {
+		t.Fatalf("the sign-in form drops next: %s", body)
+	}
+	for next, want := range map[string]string{
+		"/admin/sessions/":      "/admin/sessions/",
+		"//evil.example/":       "/account/sessions/",
+		"https://evil.example/": "/account/sessions/",
+	} {
+		resp, _ := b.do("POST", "/login", url.Values{"username": {"admin"}, "next": {next}})
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != want {
+			t.Errorf("login with next=%q: %s to %q, want %q", next, resp.Status, resp.Header.Get("Location"), want)
+		}
 	}
 }

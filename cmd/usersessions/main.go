@@ -1,18 +1,28 @@
 // Command usersessions runs the demo web app of the usersessions package and
 // the jobs an operator needs on a session database: clearing expired
-// sessions, listing and revoking sessions, statistics, and downloading a
-// GeoIP database.
+// sessions, listing and revoking sessions, statistics, checking, compacting
+// and backing up the file, and downloading a GeoIP database.
 //
 //	usersessions demo [-db PATH] [-addr HOST:PORT] [-geoip PATH] [-trusted-proxies CIDR,...]
-//	usersessions clear-expired [-db PATH] [-skip-locked]
-//	usersessions ls [-db PATH] [-user U] [-expired | -all] [-json] [-geoip PATH]
+//	usersessions clear-expired [-db PATH] [-skip-locked] [-dry-run] [-idle-timeout D -force]
+//	usersessions ls [-db PATH] [-user U] [-expired | -all] [-json] [-limit N] [-geoip PATH] [-idle-timeout D]
 //	usersessions revoke [-db PATH] (-user U [-keep ID] | -id ID)
-//	usersessions stats [-db PATH] [-json]
+//	usersessions stats [-db PATH] [-json] [-idle-timeout D]
+//	usersessions check [-db PATH]
+//	usersessions compact [-db PATH]
+//	usersessions backup [-db PATH] -o FILE [-force]
 //	usersessions geoip download [-key KEY] [-edition NAME] [-dir DIR]
+//	usersessions help [COMMAND]
+//	usersessions version
 //
 // Every command that reads the session database takes -db PATH; the default
 // is the demo's database, demo.db in the usersessions folder of the user's
-// cache directory. Exit status: 0 success, 1 runtime error, 2 bad usage.
+// cache directory. Operator commands never store settings in the file: an
+// -idle-timeout is applied in memory only. Before opening a file they check
+// it in a child process, so a damaged file is reported, not a crash.
+//
+// Exit status: 0 success; 1 runtime error (a damaged, locked or missing
+// database, nothing matched by revoke); 2 bad usage, and only that.
 package main
 
 import (
@@ -21,11 +31,32 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strings"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	if len(os.Args) > 1 && os.Args[1] == probeCommand {
+		os.Exit(runProbe(os.Args[2:], os.Stdout))
+	}
+	os.Exit(runSafely(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// runSafely is run, with a panic (bbolt panics on some damaged pages, and
+// faults on the mapped file become panics here) reported as an error with
+// status 1: the runtime's own status for a crash is 2, the status of bad
+// usage.
+func runSafely(args []string, stdout, stderr io.Writer) (code int) {
+	debug.SetPanicOnFault(true)
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(stderr, "usersessions: internal error: %v\n"+
+				"(if the session database is damaged, \"usersessions check -db FILE\" says so)\n", p)
+			code = exitError
+		}
+	}()
+	return run(args, stdout, stderr)
 }
 
 // Exit statuses.
@@ -49,6 +80,9 @@ var commands = []command{
 	{"ls", "list sessions as a table or JSON lines", cmdList},
 	{"revoke", "end sessions of a user, or one session by ID", cmdRevoke},
 	{"stats", "counts, file size, oldest/newest, top users", cmdStats},
+	{"check", "check a database for damage, without changing it", cmdCheck},
+	{"compact", "give a database's free space back to the file system", cmdCompact},
+	{"backup", "write a consistent copy of a database", cmdBackup},
 	{"geoip", "download a GeoIP database (geoip download)", cmdGeoIP},
 }
 
@@ -69,8 +103,10 @@ Start here:
 
 Every command that reads the session database takes -db PATH
 (default %s).
-Run "usersessions <command> -h" for a command's flags.
-Exit status: 0 success, 1 error, 2 bad usage.
+Run "usersessions help <command>" for a command's flags,
+"usersessions version" for the version.
+Exit status: 0 success; 1 error (a damaged or locked database, nothing
+matched by revoke, ...); 2 bad usage only.
 `, defaultDBPath())
 }
 
@@ -84,7 +120,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	name := args[0]
 	switch name {
 	case "help", "-h", "-help", "--help":
+		if len(args) > 1 && name == "help" {
+			return helpFor(args[1], stdout, stderr)
+		}
 		usage(stdout)
+		return exitOK
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, versionString())
 		return exitOK
 	}
 	for _, c := range commands {
@@ -95,6 +137,48 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "usersessions: unknown command %q\n\n", name)
 	usage(stderr)
 	return exitUsage
+}
+
+// helpFor prints the usage of the command name on stdout: "help ls" is
+// "ls -h".
+func helpFor(name string, stdout, stderr io.Writer) int {
+	for _, c := range commands {
+		if c.name == name {
+			// The flag package prints usage on the FlagSet's output,
+			// which is stderr: make it stdout for this call.
+			return exitCode(c.run([]string{"-h"}, stdout, stdout), stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "usersessions: unknown command %q\n\n", name)
+	usage(stderr)
+	return exitUsage
+}
+
+// versionString is "usersessions VERSION" from the build information: the
+// module version, or the VCS revision of a build from a checkout.
+func versionString() string {
+	v, rev, modified, goVersion := "(devel)", "", false, runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	out := "usersessions " + v
+	if rev != "" && v == "(devel)" {
+		out += " " + rev[:min(len(rev), 12)]
+		if modified {
+			out += "+modified"
+		}
+	}
+	return out + " " + goVersion
 }
 
 // usageError is a bad command line. Its message is printed with the

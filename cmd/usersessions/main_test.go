@@ -20,11 +20,20 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// TestMain serves as the probe child when a test runs probeFile: the test
+// binary is the re-executed program then.
+func TestMain(m *testing.M) {
+	if os.Getenv(probeEnv) == "1" && len(os.Args) > 1 && os.Args[1] == probeCommand {
+		os.Exit(runProbe(os.Args[2:], os.Stdout))
+	}
+	os.Exit(m.Run())
+}
+
 // runCmd runs the program with args and returns its output and status.
 func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = run(args, &out, &errb)
+	code = runSafely(args, &out, &errb)
 	return out.String(), errb.String(), code
 }
 
@@ -114,6 +123,20 @@ func TestUsage(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "clear-expired") {
 		t.Errorf("help: status %d, stdout %q", code, stdout)
 	}
+	stdout, _, code = runCmd(t, "help", "ls")
+	if code != exitOK || !strings.Contains(stdout, "usersessions ls [-db PATH]") || !strings.Contains(stdout, "-limit") {
+		t.Errorf("help ls: status %d, stdout %q", code, stdout)
+	}
+	_, stderr, code = runCmd(t, "help", "frobnicate")
+	if code != exitUsage || !strings.Contains(stderr, `unknown command "frobnicate"`) {
+		t.Errorf("help frobnicate: status %d, stderr %q", code, stderr)
+	}
+	for _, arg := range []string{"version", "--version"} {
+		stdout, _, code = runCmd(t, arg)
+		if code != exitOK || !strings.HasPrefix(stdout, "usersessions ") || !strings.Contains(stdout, "go1.") {
+			t.Errorf("%s: status %d, stdout %q", arg, code, stdout)
+		}
+	}
 	_, stderr, code = runCmd(t, "frobnicate")
 	if code != exitUsage || !strings.Contains(stderr, `unknown command "frobnicate"`) {
 		t.Errorf("unknown command: status %d, stderr %q", code, stderr)
@@ -134,7 +157,9 @@ func TestBadUsage(t *testing.T) {
 		{[]string{"stats", "-json=maybe"}, "invalid boolean value"},
 		{[]string{"revoke"}, "give exactly one of -user and -id"},
 		{[]string{"revoke", "-user", "a", "-id", "b"}, "give exactly one of -user and -id"},
-		{[]string{"revoke", "-id", "b", "-keep", "c"}, "-keep goes with -user"},
+		{[]string{"revoke", "-id", "b", "-keep", "c"}, "-keep spares one session of a user: it needs -user"},
+		{[]string{"revoke", "-keep", "c"}, "-keep spares one session of a user: it needs -user"},
+		{[]string{"ls", "-limit", "-1"}, "-limit wants a number"},
 		{[]string{"demo", "-trusted-proxies", "10.0.0.0/8,nonsense"}, `"nonsense" is not a CIDR`},
 		{[]string{"demo", "-addr"}, "flag needs an argument"},
 		{[]string{"geoip"}, "geoip needs a subcommand"},
@@ -288,6 +313,17 @@ func TestBinary(t *testing.T) {
 		// on the sign-in page again.
 		t.Errorf("login: %s at %s", resp.Status, resp.Request.URL)
 	}
+	// While the demo runs, operator commands reach it through its
+	// control socket.
+	resp, err = http.PostForm(url+"login", map[string][]string{"username": {"erin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	out, err = exec.Command(bin, "revoke", "-db", sd.path, "-user", "erin").CombinedOutput()
+	if err != nil || string(out) != "revoked 1 session\n" {
+		t.Errorf("revoke while the demo runs: %v, %q", err, out)
+	}
 	demo.Process.Signal(syscall.SIGINT)
 	if err := demo.Wait(); err != nil {
 		t.Errorf("demo after SIGINT: %v", err)
@@ -295,5 +331,12 @@ func TestBinary(t *testing.T) {
 	out, err = exec.Command(bin, "ls", "-db", sd.path, "-user", "dave").Output()
 	if err != nil || !strings.Contains(string(out), "dave") {
 		t.Errorf("ls -user dave after the demo: %v, %q", err, out)
+	}
+	out, _ = exec.Command(bin, "ls", "-db", sd.path, "-user", "erin").Output()
+	if string(out) != "no active sessions\n" {
+		t.Errorf("ls -user erin after the demo: %q", out)
+	}
+	if _, err := os.Stat(sd.path + ".sock"); !os.IsNotExist(err) {
+		t.Errorf("the demo left its control socket: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -41,10 +42,17 @@ func defaultDBPath() string { return filepath.Join(cacheDir(), "demo.db") }
 type dbFlags struct {
 	path string
 	idle idleFlag
+
+	probe     probeResult // what openExisting's check of the file found
+	viaSocket bool        // openExisting reached the app's control socket
 }
 
-// idleFlag is -idle-timeout: unset, the store keeps the idle timeout the app
-// last opened the file with (usersessions.UseStoredIdleTimeout).
+// idleFlag is -idle-timeout. Operator commands always open the file with
+// usersessions.UseStoredIdleTimeout, so they never store a setting of their
+// own (a stored timeout is what the app's next cleanup, and every later
+// plain clear-expired, would apply). An -idle-timeout given on the command
+// line is applied in memory only: to what ls and stats show, and, with
+// clear-expired -force, to which sessions are removed.
 type idleFlag struct {
 	d   time.Duration
 	set bool
@@ -66,18 +74,40 @@ func (f *idleFlag) Set(s string) error {
 	return nil
 }
 
-func (f *idleFlag) timeout() time.Duration {
+// deadline is when s dies under the override, or under the store's own
+// idle timeout when none was given.
+func (f *idleFlag) deadline(s *usersessions.Session) time.Time {
 	if !f.set {
-		return usersessions.UseStoredIdleTimeout
+		return s.Deadline()
 	}
-	return f.d
+	dl := s.ExpiresAt
+	if f.d > 0 {
+		if idle := s.LastSeen.Add(f.d); idle.Before(dl) {
+			dl = idle
+		}
+	}
+	return dl
+}
+
+// active reports whether s is alive at now under the override.
+func (f *idleFlag) active(s *usersessions.Session, now time.Time) bool {
+	return now.Before(f.deadline(s))
+}
+
+// effective is the idle timeout in force for display: the override, or
+// the store's.
+func (f *idleFlag) effective(store sessionStore) time.Duration {
+	if f.set {
+		return f.d
+	}
+	return store.IdleTimeout()
 }
 
 func addDBFlags(fs *flag.FlagSet) *dbFlags {
 	d := new(dbFlags)
 	fs.StringVar(&d.path, "db", defaultDBPath(), "session database `file`")
 	fs.Var(&d.idle, "idle-timeout",
-		"idle timeout to apply (default: the one the app last opened the file with)")
+		"`duration` to treat as the idle timeout, in memory only (default: the app's, stored in the file)")
 	return d
 }
 
@@ -86,7 +116,8 @@ func addDBFlags(fs *flag.FlagSet) *dbFlags {
 // the store's own warnings on stderr.
 func storeOptions(d *dbFlags, stderr io.Writer) *usersessions.Options {
 	return &usersessions.Options{
-		IdleTimeout:     d.idle.timeout(),
+		IdleTimeout: usersessions.UseStoredIdleTimeout, // never store a setting
+
 		OpenTimeout:     operatorOpenTimeout,
 		CleanupInterval: -1,
 		NoCache:         true,
@@ -96,14 +127,59 @@ func storeOptions(d *dbFlags, stderr io.Writer) *usersessions.Options {
 
 // openExisting opens the database of an operator command. Unlike the demo
 // it never creates one: a wrong -db is an error, not a new empty file.
-func openExisting(d *dbFlags, stderr io.Writer) (*usersessions.Store, error) {
+func openExisting(d *dbFlags, stderr io.Writer) (sessionStore, error) {
 	if _, err := os.Stat(d.path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no session database at %s (start the demo or your app first, or pass -db)", d.path)
 		}
 		return nil, err
 	}
-	return openStore(d.path, storeOptions(d, stderr))
+	res, err := probeFile(d.path)
+	if err != nil {
+		return nil, err
+	}
+	d.probe = res
+	store, err := openStore(d.path, storeOptions(d, stderr))
+	if errors.Is(err, usersessions.ErrLocked) {
+		// The app holds the file: act through its control socket, if it
+		// serves one (usersessions.ServeControl).
+		if c, cerr := dialApp(d.path); cerr == nil {
+			d.viaSocket = true
+			return c, nil
+		} else if !errors.Is(cerr, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w; its control socket: %v", err, cerr)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return store, nil
+}
+
+// sessionStore is what operator commands need of a store: a
+// *usersessions.Store they opened, or a *usersessions.ControlClient
+// talking to the app that holds the file.
+type sessionStore interface {
+	All(ctx context.Context, f usersessions.Filter) iter.Seq2[*usersessions.Session, error]
+	Count(ctx context.Context) (int, error)
+	Get(ctx context.Context, id string) (*usersessions.Session, error)
+	Delete(ctx context.Context, id string) error
+	DeleteByUser(ctx context.Context, userID, keepID string) (int, error)
+	ClearExpired(ctx context.Context) (int, error)
+	Check(ctx context.Context) error
+	IdleTimeout() time.Duration
+	Path() string
+	Close() error
+}
+
+// controlDialTimeout bounds reaching an app's control socket.
+const controlDialTimeout = 2 * time.Second
+
+// dialApp connects to the control socket of the app holding path.
+func dialApp(path string) (*usersessions.ControlClient, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), controlDialTimeout)
+	defer cancel()
+	return usersessions.DialControl(ctx, usersessions.ControlSocketPath(path))
 }
 
 // openStore opens path and turns the store's errors into plain messages.
@@ -138,7 +214,7 @@ func (e *openError) Error() string { return e.msg }
 func (e *openError) Unwrap() error { return e.err }
 
 // closeStore closes store, keeping the first error.
-func closeStore(store *usersessions.Store, err *error) {
+func closeStore(store sessionStore, err *error) {
 	if cerr := store.Close(); cerr != nil && *err == nil {
 		*err = fmt.Errorf("closing %s: %w", store.Path(), cerr)
 	}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/usersessions/usersessions"
+)
+
+// churnedDB is a file where 10,000 sessions came and most went: the
+// sessions of u25 are left. It returns the path and the IDs left.
+func churnedDB(t *testing.T) (string, []string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "churned.db")
+	store, err := usersessions.Open(path, &usersessions.Options{CleanupInterval: -1, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if err := createMany(store, 10000, 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for u := range 25 {
+		if _, err := store.DeleteByUser(ctx, fmt.Sprintf("u%d", u), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := store.ListByUser(ctx, "u25")
+	if err != nil || len(list) == 0 {
+		t.Fatalf("u25: %d sessions, %v", len(list), err)
+	}
+	var ids []string
+	for _, s := range list {
+		ids = append(ids, s.ID)
+	}
+	slices.Sort(ids)
+	return path, ids
+}
+
+// liveIDs opens path as the app would and returns its sessions' IDs after
+// Store.Check.
+func liveIDs(t *testing.T, path string) []string {
+	t.Helper()
+	store, err := usersessions.Open(path, &usersessions.Options{IdleTimeout: usersessions.UseStoredIdleTimeout, CleanupInterval: -1, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.Check(context.Background()); err != nil {
+		t.Errorf("Check of %s: %v", filepath.Base(path), err)
+	}
+	var ids []string
+	for s, err := range store.All(context.Background(), usersessions.Filter{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, s.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+func TestCompact(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 10,000 sessions")
+	}
+	path, ids := churnedDB(t)
+	before := fileSize(t, path)
+
+	stdout, _, _ := runCmd(t, "stats", "-db", path)
+	if !strings.Contains(stdout, "usersessions compact gives it back") {
+		t.Errorf("stats on a churned file does not point at compact:\n%s", stdout)
+	}
+
+	// Refused while the app runs.
+	func() {
+		store, err := usersessions.Open(path, &usersessions.Options{CleanupInterval: -1, Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		_, stderr, code := runCmd(t, "compact", "-db", path)
+		if code != exitError || !strings.Contains(stderr, path+" is in use by another process") {
+			t.Errorf("compact of a file in use: status %d, stderr %q", code, stderr)
+		}
+	}()
+	if got := fileSize(t, path); got != before {
+		t.Errorf("a refused compact changed the size: %d -> %d", before, got)
+	}
+
+	stdout, stderr, code := runCmd(t, "compact", "-db", path)
+	after := fileSize(t, path)
+	if code != exitOK || !strings.HasPrefix(stdout, "compacted "+path) || !strings.Contains(stdout, fmt.Sprintf("%d sessions", len(ids))) {
+		t.Errorf("compact: status %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if after > before/2 {
+		t.Errorf("compact: %d -> %d bytes, want at most half", before, after)
+	}
+	if got := liveIDs(t, path); !slices.Equal(got, ids) {
+		t.Errorf("after compact: %d sessions, want the %d of u25", len(got), len(ids))
+	}
+	if left, _ := filepath.Glob(path + ".compact-*"); len(left) > 0 {
+		t.Errorf("compact left %q behind", left)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("compacted file mode %v", fi.Mode())
+	}
+}
+
+func TestCompactRefuses(t *testing.T) {
+	dir := t.TempDir()
+	_, stderr, code := runCmd(t, "compact", "-db", filepath.Join(dir, "none.db"))
+	if code != exitError || !strings.Contains(stderr, "no session database") {
+		t.Errorf("compact of a missing file: status %d, stderr %q", code, stderr)
+	}
+	garbage := filepath.Join(dir, "garbage.db")
+	os.WriteFile(garbage, []byte(strings.Repeat("x", 10000)), 0o600)
+	_, stderr, code = runCmd(t, "compact", "-db", garbage)
+	if code != exitError || !strings.Contains(stderr, "not a usersessions database") {
+		t.Errorf("compact of a non-database: status %d, stderr %q", code, stderr)
+	}
+	if data, _ := os.ReadFile(garbage); string(data) != strings.Repeat("x", 10000) {
+		t.Error("compact changed a file that is not a database")
+	}
+}
+
+func TestBackup(t *testing.T) {
+	sd := seedDB(t)
+	want := liveIDs(t, sd.path)
+	out := filepath.Join(t.TempDir(), "backup.db")
+	stdout, stderr, code := runCmd(t, "backup", "-db", sd.path, "-o", out)
+	if code != exitOK || stdout != fmt.Sprintf("backed up %s to %s: 8 sessions, %s\n", sd.path, out, humanBytes(fileSize(t, out))) {
+		t.Errorf("backup: status %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	// The backup restores to an equal store.
+	if got := liveIDs(t, out); !slices.Equal(got, want) {
+		t.Errorf("backup holds %v, the database %v", got, want)
+	}
+	stdout, _, _ = runCmd(t, "ls", "-db", out, "-all", "-json")
+	orig, _, _ := runCmd(t, "ls", "-db", sd.path, "-all", "-json")
+	if stdout != orig || stdout == "" {
+		t.Errorf("ls of the backup differs:\n%s\nfrom\n%s", stdout, orig)
+	}
+
+	// An existing file is kept, unless -force.
+	os.WriteFile(out, []byte("keep me"), 0o600)
+	_, stderr, code = runCmd(t, "backup", "-db", sd.path, "-o", out)
+	if data, _ := os.ReadFile(out); code != exitError || !strings.Contains(stderr, out+" exists") || string(data) != "keep me" {
+		t.Errorf("backup over an existing file: status %d, stderr %q, file %q", code, stderr, data)
+	}
+	_, stderr, code = runCmd(t, "backup", "-db", sd.path, "-o", out, "-force")
+	if code != exitOK || !slices.Equal(liveIDs(t, out), want) {
+		t.Errorf("backup -force: status %d, stderr %q", code, stderr)
+	}
+	if left, _ := filepath.Glob(out + ".tmp-*"); len(left) > 0 {
+		t.Errorf("backup left %q behind", left)
+	}
+	_, stderr, code = runCmd(t, "backup", "-db", sd.path, "-o", sd.path, "-force")
+	if code != exitUsage || !strings.Contains(stderr, "is the database itself") {
+		t.Errorf("backup onto itself: status %d, stderr %q", code, stderr)
+	}
+	_, stderr, code = runCmd(t, "backup", "-db", sd.path)
+	if code != exitUsage || !strings.Contains(stderr, "-o FILE is needed") {
+		t.Errorf("backup without -o: status %d, stderr %q", code, stderr)
+	}
+	holdDB(t, sd.path)
+	out2 := filepath.Join(t.TempDir(), "b2.db")
+	_, stderr, code = runCmd(t, "backup", "-db", sd.path, "-o", out2)
+	if _, err := os.Stat(out2); code != exitError || !strings.Contains(stderr, "in use by another process") || err == nil {
+		t.Errorf("backup of a file in use: status %d, stderr %q, output exists: %v", code, stderr, err == nil)
+	}
+}

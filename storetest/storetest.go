@@ -1,0 +1,650 @@
+// Package storetest is the contract every usersessions Backend passes: the
+// Store's promises (tokens, values, revocation, expiry, listing, activity)
+// checked through the public API, so that a Store means the same thing on
+// the embedded bbolt file and on PostgreSQL.
+//
+// A backend's tests call Run with a function that opens a fresh, empty
+// Store on that backend:
+//
+//	func TestContract(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T, opts *usersessions.Options) *usersessions.Store {
+//			s, err := usersessions.Open(filepath.Join(t.TempDir(), "db"), opts)
+//			if err != nil {
+//				t.Fatal(err)
+//			}
+//			t.Cleanup(func() { s.Close() })
+//			return s
+//		})
+//	}
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/usersessions/usersessions"
+)
+
+// Open returns a fresh, empty Store on the backend under test with opts
+// applied, closed when the test ends. opts is never nil; it always sets a
+// clock (Now) and disables background cleanup.
+type Open func(t *testing.T, opts *usersessions.Options) *usersessions.Store
+
+// Clock is a settable clock for Options.Now.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a Clock at a fixed moment.
+func NewClock() *Clock { return &Clock{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+var (
+	clientA = usersessions.Client{IP: netip.MustParseAddr("203.0.113.7"), UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"}
+	clientB = usersessions.Client{IP: netip.MustParseAddr("2001:db8::1"), UserAgent: "curl/8.5.0"}
+)
+
+// env is one test's Store with its clock.
+type env struct {
+	t     *testing.T
+	s     *usersessions.Store
+	clock *Clock
+	ctx   context.Context
+	// with opens another fresh Store, with the test's options changed by
+	// change.
+	with func(change func(*usersessions.Options)) *usersessions.Store
+}
+
+func (e *env) create(user string, c usersessions.Client) *usersessions.Session {
+	e.t.Helper()
+	sess, err := e.s.Create(e.ctx, user, c)
+	if err != nil {
+		e.t.Fatalf("Create(%q): %v", user, err)
+	}
+	return sess
+}
+
+// warm loads token until the Store serves it from its cache, so the tests
+// of the cached mode exercise hits and not only misses (the cache admits
+// entries asynchronously). It gives up quietly after a second.
+func (e *env) warm(token string) {
+	if !e.s.Stats().Cached {
+		return
+	}
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		before := e.s.Stats().Hits
+		e.s.Load(e.ctx, token)
+		if e.s.Stats().Hits > before {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Run runs the contract suite, every test in both cache modes.
+func Run(t *testing.T, open Open) {
+	tests := []struct {
+		name string
+		fn   func(e *env)
+	}{
+		{"CreateLoad", testCreateLoad},
+		{"MalformedTokens", testMalformedTokens},
+		{"Values", testValues},
+		{"SaveNeverResurrects", testSaveNeverResurrects},
+		{"SaveConflict", testSaveConflict},
+		{"Rotate", testRotate},
+		{"Delete", testDelete},
+		{"ListByUser", testListByUser},
+		{"DeleteByUser", testDeleteByUser},
+		{"Expiry", testExpiry},
+		{"ClearExpiredManyBatches", testClearExpiredManyBatches},
+		{"Touch", testTouch},
+		{"All", testAll},
+		{"Closed", testClosed},
+		{"RevokedNeverServed", testRevokedNeverServed},
+		{"ExtremeLifetime", testExtremeLifetime},
+	}
+	for _, tc := range tests {
+		for _, cached := range []bool{true, false} {
+			name := tc.name + "/uncached"
+			if cached {
+				name = tc.name + "/cached"
+			}
+			t.Run(name, func(t *testing.T) {
+				clock := NewClock()
+				options := func() *usersessions.Options {
+					return &usersessions.Options{
+						NoCache:         !cached,
+						Now:             clock.Now,
+						CleanupInterval: -1,
+						Lifetime:        10 * time.Hour,
+						TouchInterval:   time.Hour,
+					}
+				}
+				with := func(change func(*usersessions.Options)) *usersessions.Store {
+					o := options()
+					change(o)
+					return open(t, o)
+				}
+				tc.fn(&env{t: t, s: open(t, options()), clock: clock, ctx: context.Background(), with: with})
+			})
+		}
+	}
+}
+
+func testCreateLoad(e *env) {
+	t := e.t
+	sess := e.create("alice", clientA)
+	if len(sess.Token) != usersessions.TokenLength || len(sess.ID) != usersessions.IDLength {
+		t.Fatalf("token %q, ID %q", sess.Token, sess.ID)
+	}
+	e.warm(sess.Token)
+	got, err := e.s.Load(e.ctx, sess.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != sess.ID || got.UserID != "alice" || got.IP != clientA.IP || got.UserAgent != clientA.UserAgent || got.Token != "" {
+		t.Fatalf("Load = %+v", got)
+	}
+	if !got.ExpiresAt.Equal(e.clock.Now().Add(10 * time.Hour)) {
+		t.Fatalf("ExpiresAt %v, want created + Lifetime", got.ExpiresAt)
+	}
+	byID, err := e.s.Get(e.ctx, sess.ID)
+	if err != nil || byID.UserID != "alice" || byID.Token != "" {
+		t.Fatalf("Get = %+v, %v", byID, err)
+	}
+	anon := e.create("", clientB)
+	if got, err := e.s.Load(e.ctx, anon.Token); err != nil || got.UserID != "" {
+		t.Fatalf("anonymous Load = %+v, %v", got, err)
+	}
+	if n, err := e.s.Count(e.ctx); n != 2 || err != nil {
+		t.Fatalf("Count = %d, %v", n, err)
+	}
+}
+
+func testMalformedTokens(e *env) {
+	t := e.t
+	sess := e.create("alice", clientA)
+	bad := []string{"", "x", sess.Token[:len(sess.Token)-1], sess.Token + "x",
+		sess.Token[:40] + "!" + sess.Token[41:]}
+	// The same ID with another secret: the hash decides.
+	other := []byte(sess.Token)
+	other[len(other)-2] ^= 1
+	if other[len(other)-2] == '-' || other[len(other)-2] == '_' {
+		other[len(other)-2] = 'A'
+	}
+	bad = append(bad, string(other))
+	for _, tok := range bad {
+		if _, err := e.s.Load(e.ctx, tok); !errors.Is(err, usersessions.ErrNotFound) {
+			t.Errorf("Load(%q) = %v, want ErrNotFound", tok, err)
+		}
+	}
+	if _, err := e.s.Get(e.ctx, "nope"); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Errorf("Get(malformed) = %v", err)
+	}
+}
+
+func testValues(e *env) {
+	t := e.t
+	sess := e.create("alice", clientA)
+	want := map[string]any{"s": "x", "n": 42, "f": 1.5, "b": true, "bytes": []byte{1, 2}, "list": []any{"a", int64(1)},
+		"t": time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), "d": time.Minute}
+	for k, v := range want {
+		sess.Set(k, v)
+	}
+	if err := e.s.Save(e.ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	e.warm(sess.Token)
+	got, err := e.s.Load(e.ctx, sess.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range want {
+		g, ok := got.Get(k)
+		if !ok || fmt.Sprint(g) != fmt.Sprint(v) || fmt.Sprintf("%T", g) != fmt.Sprintf("%T", v) {
+			t.Errorf("value %q = %#v (%v), want %#v", k, g, ok, v)
+		}
+	}
+	// A caller's change does not reach another copy without Save.
+	got.Set("s", "changed")
+	again, _ := e.s.Load(e.ctx, sess.Token)
+	if v, _ := again.Get("s"); v != "x" {
+		t.Fatalf("an unsaved change leaked: %v", v)
+	}
+	type unregistered struct{ A int }
+	got.Set("u", unregistered{1})
+	if err := e.s.Save(e.ctx, got); !errors.Is(err, usersessions.ErrUnsupportedType) {
+		t.Fatalf("Save(unregistered type) = %v", err)
+	}
+}
+
+func testSaveNeverResurrects(e *env) {
+	t := e.t
+	sess := e.create("alice", clientA)
+	loaded, _ := e.s.Load(e.ctx, sess.Token)
+	if err := e.s.Delete(e.ctx, sess.ID); err != nil {
+		t.Fatal(err)
+	}
+	loaded.Set("k", 1)
+	if err := e.s.Save(e.ctx, loaded); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Fatalf("Save after Delete = %v, want ErrNotFound", err)
+	}
+	if _, err := e.s.Load(e.ctx, sess.Token); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Fatalf("the deleted session came back: %v", err)
+	}
+	if err := e.s.Touch(e.ctx, sess.ID, clientB); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Fatalf("Touch after Delete = %v", err)
+	}
+	if err := e.s.Flush(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := e.s.Count(e.ctx); n != 0 {
+		t.Fatalf("Count = %d after the delete", n)
+	}
+}
+
+func testSaveConflict(e *env) {
+	t := e.t
+	anon := e.create("", clientA)
+	a, _ := e.s.Load(e.ctx, anon.Token)
+	in, err := e.s.RotateUser(e.ctx, anon.Token, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Set("k", 1)
+	if err := e.s.Save(e.ctx, a); !errors.Is(err, usersessions.ErrConflict) {
+		t.Fatalf("a stale Save after a sign-in = %v, want ErrConflict", err)
+	}
+	got, err := e.s.Load(e.ctx, in.Token)
+	if err != nil || got.UserID != "alice" {
+		t.Fatalf("sign-in undone: %+v, %v", got, err)
+	}
+	got.UserID = "bob"
+	if err := e.s.Save(e.ctx, got); err != nil {
+		t.Fatalf("a Save that changes the user itself: %v", err)
+	}
+	got.Set("k", 2)
+	if err := e.s.Save(e.ctx, got); err != nil {
+		t.Fatalf("the next Save of that copy: %v", err)
+	}
+}
+
+func testRotate(e *env) {
+	t := e.t
+	sess := e.create("", clientA)
+	sess.Set("cart", "3 items")
+	if err := e.s.Save(e.ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	e.warm(sess.Token)
+	e.clock.Advance(time.Hour)
+	in, err := e.s.RotateUser(e.ctx, sess.Token, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.ID != sess.ID || in.Token == sess.Token || in.UserID != "alice" {
+		t.Fatalf("RotateUser = %+v", in)
+	}
+	if v, _ := in.Get("cart"); v != "3 items" {
+		t.Fatalf("values lost at sign-in: %v", v)
+	}
+	if !in.ExpiresAt.Equal(e.clock.Now().Add(10 * time.Hour)) {
+		t.Fatalf("lifetime not restarted at sign-in: %v", in.ExpiresAt)
+	}
+	if _, err := e.s.Load(e.ctx, sess.Token); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Fatalf("the old token still loads: %v", err)
+	}
+	again, err := e.s.Rotate(e.ctx, in.Token)
+	if err != nil || again.UserID != "alice" || !again.ExpiresAt.Equal(in.ExpiresAt) {
+		t.Fatalf("Rotate = %+v, %v", again, err)
+	}
+	if _, err := e.s.Load(e.ctx, in.Token); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Fatalf("the rotated-away token still loads: %v", err)
+	}
+	if _, err := e.s.Load(e.ctx, again.Token); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testDelete(e *env) {
+	t := e.t
+	a := e.create("alice", clientA)
+	b := e.create("bob", clientB)
+	e.warm(a.Token)
+	if err := e.s.DeleteForUser(e.ctx, "bob", a.ID); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Fatalf("bob ending alice's session = %v, want ErrNotFound", err)
+	}
+	if _, err := e.s.Load(e.ctx, a.Token); err != nil {
+		t.Fatalf("alice's session died from bob's attempt: %v", err)
+	}
+	if err := e.s.DeleteForUser(e.ctx, "alice", a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.Load(e.ctx, a.Token); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Fatalf("Load after DeleteForUser: %v", err)
+	}
+	if err := e.s.Delete(e.ctx, a.ID); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Fatalf("second Delete = %v", err)
+	}
+	if err := e.s.Delete(e.ctx, b.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testListByUser(e *env) {
+	t := e.t
+	var ann []*usersessions.Session
+	for range 3 {
+		ann = append(ann, e.create("ann", clientA))
+		e.clock.Advance(time.Minute)
+		e.create("anne", clientB) // a prefix neighbour must not leak in
+	}
+	e.create("", clientA)
+	e.clock.Advance(time.Minute)
+	if err := e.s.Touch(e.ctx, ann[0].ID, clientB); err != nil {
+		t.Fatal(err)
+	}
+	list, err := e.s.ListByUser(e.ctx, "ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range list {
+		ids = append(ids, s.ID)
+	}
+	if want := []string{ann[0].ID, ann[2].ID, ann[1].ID}; !slices.Equal(ids, want) {
+		t.Fatalf("ListByUser = %v, want %v (most recent activity first)", ids, want)
+	}
+	if list[0].IP != clientB.IP || !list[0].LastSeen.Equal(e.clock.Now()) {
+		t.Fatalf("fresh activity not reported: %+v", list[0])
+	}
+	if l, _ := e.s.ListByUser(e.ctx, ""); len(l) != 0 {
+		t.Fatalf("anonymous has a list: %v", l)
+	}
+}
+
+func testDeleteByUser(e *env) {
+	t := e.t
+	keep := e.create("alice", clientA)
+	var others []*usersessions.Session
+	for range 4 {
+		s := e.create("alice", clientB)
+		e.warm(s.Token)
+		others = append(others, s)
+	}
+	bob := e.create("bob", clientA)
+	n, err := e.s.DeleteByUser(e.ctx, "alice", keep.ID)
+	if err != nil || n != 4 {
+		t.Fatalf("DeleteByUser = %d, %v; want 4", n, err)
+	}
+	for _, s := range others {
+		if _, err := e.s.Load(e.ctx, s.Token); !errors.Is(err, usersessions.ErrNotFound) {
+			t.Fatalf("ended session still loads: %v", err)
+		}
+	}
+	for _, s := range []*usersessions.Session{keep, bob} {
+		if _, err := e.s.Load(e.ctx, s.Token); err != nil {
+			t.Fatalf("a kept session died: %v", err)
+		}
+	}
+	if n, _ := e.s.DeleteByUser(e.ctx, "alice", ""); n != 1 {
+		t.Fatalf("sign out everywhere removed %d, want 1", n)
+	}
+	if n, _ := e.s.DeleteByUser(e.ctx, "nobody", ""); n != 0 {
+		t.Fatalf("DeleteByUser(nobody) = %d", n)
+	}
+}
+
+func testExpiry(e *env) {
+	t := e.t
+	sess := e.create("alice", clientA)
+	e.warm(sess.Token)
+	e.clock.Advance(10*time.Hour - time.Second)
+	if _, err := e.s.Load(e.ctx, sess.Token); err != nil {
+		t.Fatalf("a second before its end: %v", err)
+	}
+	e.clock.Advance(time.Second)
+	if _, err := e.s.Load(e.ctx, sess.Token); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Fatalf("at its end: %v", err)
+	}
+	if l, _ := e.s.ListByUser(e.ctx, "alice"); len(l) != 0 {
+		t.Fatalf("expired session listed")
+	}
+	if n, err := e.s.ClearExpired(e.ctx); n != 1 || err != nil {
+		t.Fatalf("ClearExpired = %d, %v", n, err)
+	}
+	if n, _ := e.s.Count(e.ctx); n != 0 {
+		t.Fatalf("Count = %d", n)
+	}
+}
+
+func testClearExpiredManyBatches(e *env) {
+	t := e.t
+	const n = 1100 // more than one cleanup batch
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < n; i += 8 {
+				e.create(fmt.Sprint("u", i%7), clientA)
+			}
+		})
+	}
+	wg.Wait()
+	live := e.create("alice", clientA)
+	e.clock.Advance(10 * time.Hour)
+	fresh := e.create("bob", clientA)
+	_ = live
+	got, err := e.s.ClearExpired(e.ctx)
+	if err != nil || got != n+1 {
+		t.Fatalf("ClearExpired = %d, %v; want %d", got, err, n+1)
+	}
+	if _, err := e.s.Load(e.ctx, fresh.Token); err != nil {
+		t.Fatalf("a live session was cleared: %v", err)
+	}
+	if got, _ := e.s.ClearExpired(e.ctx); got != 0 {
+		t.Fatalf("second ClearExpired = %d", got)
+	}
+}
+
+func testTouch(e *env) {
+	t := e.t
+	sess := e.create("alice", clientA)
+	e.clock.Advance(time.Minute)
+	got, err := e.s.LoadTouch(e.ctx, sess.Token, clientB)
+	if err != nil || got.IP != clientB.IP || !got.LastSeen.Equal(e.clock.Now()) {
+		t.Fatalf("LoadTouch = %+v, %v", got, err)
+	}
+	if err := e.s.Flush(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	byID, _ := e.s.Get(e.ctx, sess.ID)
+	if byID == nil || !byID.LastSeen.Equal(e.clock.Now()) || byID.UserAgent != clientB.UserAgent {
+		t.Fatalf("after Flush: %+v", byID)
+	}
+	if err := e.s.Touch(e.ctx, "AAAAAAAAAAAAAAAAAAAAAA", clientA); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Fatalf("Touch(unknown) = %v", err)
+	}
+}
+
+func testAll(e *env) {
+	t := e.t
+	var alice []string
+	for i := range 300 { // more than one page
+		s := e.create("alice", usersessions.Client{IP: netip.AddrFrom4([4]byte{10, 0, byte(i % 3), 1})})
+		alice = append(alice, s.ID)
+	}
+	e.create("bob", clientB)
+	e.create("", clientA)
+	// All lists in ID order: the bytes', which creation order only
+	// approximates within a millisecond.
+	slices.SortFunc(alice, func(a, b string) int {
+		x, _ := usersessions.ParseID(a)
+		y, _ := usersessions.ParseID(b)
+		return bytes.Compare(x[:], y[:])
+	})
+	count := func(f usersessions.Filter) int {
+		n := 0
+		for s, err := range e.s.All(e.ctx, f) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Token != "" {
+				t.Fatal("All yields tokens")
+			}
+			n++
+		}
+		return n
+	}
+	for _, c := range []struct {
+		f    usersessions.Filter
+		want int
+	}{
+		{usersessions.Filter{}, 302},
+		{usersessions.Filter{UserID: "alice"}, 300},
+		{usersessions.Filter{Anonymous: true}, 1},
+		{usersessions.Filter{IPPrefix: netip.MustParsePrefix("10.0.1.0/24")}, 100},
+		{usersessions.Filter{IPPrefix: netip.MustParsePrefix("2001:db8::/32")}, 1},
+		{usersessions.Filter{Search: "bo"}, 1},
+		{usersessions.Filter{State: usersessions.ExpiredOnly}, 0},
+		{usersessions.Filter{UserID: "alice", After: alice[149]}, 150},
+	} {
+		if got := count(c.f); got != c.want {
+			t.Errorf("All(%+v) = %d sessions, want %d", c.f, got, c.want)
+		}
+	}
+	for _, err := range e.s.All(e.ctx, usersessions.Filter{After: "bad"}) {
+		if !errors.Is(err, usersessions.ErrNotFound) {
+			t.Fatalf("bad cursor: %v", err)
+		}
+	}
+}
+
+func testClosed(e *env) {
+	t := e.t
+	sess := e.create("alice", clientA)
+	if err := e.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := e.s.Load(e.ctx, sess.Token); !errors.Is(err, usersessions.ErrClosed) {
+		t.Errorf("Load = %v", err)
+	}
+	if _, err := e.s.Create(e.ctx, "bob", clientA); !errors.Is(err, usersessions.ErrClosed) {
+		t.Errorf("Create = %v", err)
+	}
+	if err := e.s.Delete(e.ctx, sess.ID); !errors.Is(err, usersessions.ErrClosed) {
+		t.Errorf("Delete = %v", err)
+	}
+	if _, err := e.s.ListByUser(e.ctx, "alice"); !errors.Is(err, usersessions.ErrClosed) {
+		t.Errorf("ListByUser = %v", err)
+	}
+	if _, err := e.s.ClearExpired(e.ctx); !errors.Is(err, usersessions.ErrClosed) {
+		t.Errorf("ClearExpired = %v", err)
+	}
+}
+
+// testRevokedNeverServed races loads against revocation: once Delete has
+// returned, no Load may succeed, cache or not.
+func testRevokedNeverServed(e *env) {
+	t := e.t
+	for round := range 30 {
+		sess := e.create("alice", clientA)
+		e.warm(sess.Token)
+		var deleted sync.WaitGroup
+		var mu sync.Mutex
+		done := false
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					mu.Lock()
+					after := done
+					mu.Unlock()
+					_, err := e.s.LoadTouch(e.ctx, sess.Token, clientA)
+					if after && err == nil {
+						t.Errorf("round %d: a load after Delete returned succeeded", round)
+						return
+					}
+				}
+			})
+		}
+		deleted.Add(1)
+		go func() {
+			defer deleted.Done()
+			if err := e.s.Delete(e.ctx, sess.ID); err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			done = true
+			mu.Unlock()
+		}()
+		deleted.Wait()
+		time.Sleep(time.Millisecond)
+		close(stop)
+		wg.Wait()
+		if err := e.s.Touch(e.ctx, sess.ID, clientA); !errors.Is(err, usersessions.ErrNotFound) {
+			t.Fatalf("round %d: Touch after Delete = %v", round, err)
+		}
+	}
+}
+
+// testExtremeLifetime: "no absolute limit" (math.MaxInt64) and "no idle
+// limit" saturate instead of wrapping into the past.
+func testExtremeLifetime(e *env) {
+	t := e.t
+	s := e.with(func(o *usersessions.Options) {
+		o.Lifetime = math.MaxInt64
+		o.IdleTimeout = math.MaxInt64
+	})
+	sess, err := s.Create(e.ctx, "alice", clientA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	far := e.clock.Now().Add(200 * 365 * 24 * time.Hour)
+	got, err := s.LoadTouch(e.ctx, sess.Token, clientB)
+	if err != nil || !got.ExpiresAt.After(far) || !got.Deadline().After(far) {
+		t.Fatalf("LoadTouch = %+v, %v", got, err)
+	}
+	if n, err := s.ClearExpired(e.ctx); n != 0 || err != nil {
+		t.Fatalf("ClearExpired = %d, %v", n, err)
+	}
+	in, err := s.RotateUser(e.ctx, sess.Token, "bob")
+	if err != nil || !in.ExpiresAt.After(far) {
+		t.Fatalf("RotateUser = %+v, %v", in, err)
+	}
+	if l, err := s.ListByUser(e.ctx, "bob"); len(l) != 1 || err != nil {
+		t.Fatalf("ListByUser = %v, %v", l, err)
+	}
+}
