@@ -52,6 +52,8 @@ type Cluster struct {
 	stopped bool
 	removed bool
 	tables  int
+
+	watchdog *os.Process // see startWatchdog
 }
 
 // binDirs are searched, in order, for initdb, pg_ctl and postgres before PATH.
@@ -206,8 +208,29 @@ func newCluster() (*Cluster, error) {
 		c.remove()
 		return nil, err
 	}
+	c.startWatchdog()
 	return c, nil
 }
+
+// startWatchdog starts a shell, in a process group of its own, that stops
+// the cluster and removes its directory if the test binary dies without
+// calling Close (a panic, a -timeout, a kill): no postmaster outlives it.
+func (c *Cluster) startWatchdog() {
+	stop := fmt.Sprintf("%s -D %s stop -m immediate -w -t 30", shellQuote(filepath.Join(c.bin, "pg_ctl")), shellQuote(c.data))
+	if c.asUser != "" {
+		stop = "runuser -u " + c.asUser + " -- " + stop
+	}
+	script := fmt.Sprintf("while kill -0 %d 2>/dev/null; do sleep 1; done; %s >/dev/null 2>&1; rm -rf %s",
+		os.Getpid(), stop, shellQuote(c.dir))
+	cmd := exec.Command("sh", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err == nil {
+		c.watchdog = cmd.Process
+		go func() { _ = cmd.Wait() }()
+	}
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // chown hands the temporary directory to the postgres user.
 func (c *Cluster) chown() error {
@@ -297,6 +320,9 @@ func (c *Cluster) Close() {
 		}
 	}
 	c.remove()
+	if c.watchdog != nil {
+		_ = c.watchdog.Kill()
+	}
 }
 
 func (c *Cluster) remove() {
