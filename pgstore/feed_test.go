@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -280,5 +281,38 @@ func TestCloseNeverHangsOnAFrozenServer(t *testing.T) {
 	_ = b.Close()
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("Close took %v", d)
+	}
+}
+
+func TestDeadlineOnAHungServerIsUnavailable(t *testing.T) {
+	e := sharedEnv(t)
+	e.dsn += " pool_max_conns=1 application_name=hung_pool"
+	b := e.open(t, 0, nil)
+	r := rec("alice", 0, time.Hour)
+	mustCreate(t, b, r)
+	thaw := freeze(t, e.c.WaitBackendPID(t, "hung_pool", 5*time.Second))
+	ctx, cancel := context.WithTimeout(ctxT(t), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	var got usersessions.Record
+	err := b.Get(ctx, r.ID, &got, false)
+	if !errors.Is(err, usersessions.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Get on a hung server: %v, want ErrUnavailable and DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Get took %v with a 300 ms deadline", d)
+	}
+	thaw()
+	// The interrupted connection is dropped; the next call works.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := b.Get(ctxT(t), r.ID, &got, false)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Get after thaw: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
