@@ -544,7 +544,7 @@ func (b *Backend) DeleteExpired(ctx context.Context, q usersessions.ExpiredQuery
 		// skipped, not counted, so a run of kept sessions at the front
 		// never stalls cleanup.
 		var afterDeadline int64 = math.MinInt64
-		var afterID []byte
+		afterID := []byte{} // not nil: NULL would make the row comparison unknown
 		page := min(limit, 500)
 		for len(removed) < limit {
 			rows, err := tx.Query(ctx, b.sql(`SELECT id, deadline FROM {t}
