@@ -47,9 +47,17 @@ exits 0, or names the problems and exits 1.`, stderr)
 		for _, p := range problems {
 			fmt.Fprintf(stdout, "%s: %s\n", db.path, strings.TrimPrefix(p, "usersessions: corrupt data: "))
 		}
+		if isPostgres(db.path) {
+			return &openError{fmt.Errorf("%s: %w", db.path, err),
+				fmt.Sprintf("%s is damaged: %d %s", db.path, len(problems), plural(len(problems), "problem"))}
+		}
 		return &openError{fmt.Errorf("%s: %w", db.path, err),
 			fmt.Sprintf("%s is damaged: %d %s between records and indexes (bbolt's pages are sound)",
 				db.path, len(problems), plural(len(problems), "problem"))}
+	}
+	if isPostgres(db.path) {
+		fmt.Fprintf(stdout, "%s: ok: %d %s, records and deadlines agree\n", db.path, n, plural(n, "session"))
+		return nil
 	}
 	if db.viaSocket {
 		fmt.Fprintf(stdout, "%s: ok: %d %s, records and indexes agree (checked by the running app through its control socket; "+

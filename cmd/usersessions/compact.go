@@ -31,6 +31,10 @@ const compactTxSize = 64 << 20
 // meanwhile. The free list is not written on open (the store's own
 // setting), so opening changes nothing.
 func openRaw(d *dbFlags, readOnly bool, what string) (*bolt.DB, error) {
+	if isPostgres(d.path) {
+		return nil, fmt.Errorf("%s: cannot %s a PostgreSQL database: %s works on the bbolt file only (PostgreSQL has VACUUM and pg_dump)",
+			displayURL(d.path), what, what)
+	}
 	if _, err := os.Stat(d.path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no session database at %s (check -db)", d.path)

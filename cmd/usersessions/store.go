@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"iter"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/pgstore"
 )
 
 // operatorOpenTimeout is how long operator commands wait for a database
@@ -128,6 +130,9 @@ func storeOptions(d *dbFlags, stderr io.Writer) *usersessions.Options {
 // openExisting opens the database of an operator command. Unlike the demo
 // it never creates one: a wrong -db is an error, not a new empty file.
 func openExisting(d *dbFlags, stderr io.Writer) (sessionStore, error) {
+	if isPostgres(d.path) {
+		return openPostgres(d, stderr)
+	}
 	if _, err := os.Stat(d.path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no session database at %s (start the demo or your app first, or pass -db)", d.path)
@@ -170,6 +175,63 @@ type sessionStore interface {
 	IdleTimeout() time.Duration
 	Path() string
 	Close() error
+}
+
+// isPostgres reports whether a -db value is a PostgreSQL URL (the shared
+// database of apps that run several instances, package pgstore) rather
+// than a file.
+func isPostgres(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+// postgresConnectTimeout bounds reaching a PostgreSQL server.
+const postgresConnectTimeout = 10 * time.Second
+
+// openPostgres opens the PostgreSQL database at the URL d.path (table
+// "usersessions", pgstore's default) with the operator commands' options.
+// From then on d.path is the URL without its password and parameters, for
+// messages.
+func openPostgres(d *dbFlags, stderr io.Writer) (sessionStore, error) {
+	shown := displayURL(d.path)
+	ctx, cancel := context.WithTimeout(context.Background(), postgresConnectTimeout)
+	defer cancel()
+	b, err := pgstore.Open(ctx, d.path, nil)
+	if err != nil {
+		// pgx's messages may quote parts of the URL: name the server by
+		// the redacted form only.
+		if errors.Is(err, usersessions.ErrUnavailable) {
+			return nil, &openError{err, fmt.Sprintf("cannot reach the PostgreSQL server of %s", shown)}
+		}
+		return nil, &openError{err, fmt.Sprintf("%s: cannot open the PostgreSQL database (check the URL)", shown)}
+	}
+	d.path = shown
+	store, err := usersessions.NewStore(b, storeOptions(d, stderr))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", shown, err)
+	}
+	return pgStore{store, shown}, nil
+}
+
+// pgStore is a Store on PostgreSQL, named by its redacted URL.
+type pgStore struct {
+	*usersessions.Store
+	name string
+}
+
+func (s pgStore) Path() string { return s.name }
+
+// displayURL is a PostgreSQL URL without password and query (which may
+// hold one): safe to print.
+func displayURL(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "the PostgreSQL database"
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return u.String()
 }
 
 // controlDialTimeout bounds reaching an app's control socket.
