@@ -82,6 +82,12 @@ func TestPostgresDatabase(t *testing.T) {
 	if app.IdleTimeout() != time.Hour {
 		t.Fatalf("the commands changed the stored idle timeout")
 	}
+	if out, errOut, code = runCmd(t, "clear-expired", "-db", dsn); code != 0 {
+		t.Fatalf("clear-expired: code %d\n%s\n%s", code, out, errOut)
+	}
+	if n, err := app.Count(ctx); err != nil || n != 1 {
+		t.Fatalf("clear-expired removed a live session: Count = %d, %v", n, err)
+	}
 	if _, errOut, code = runCmd(t, "compact", "-db", dsn); code != 1 || !strings.Contains(errOut, "bbolt file only") || strings.Contains(errOut, "secret-pw") {
 		t.Fatalf("compact: code %d\n%s", code, errOut)
 	}
