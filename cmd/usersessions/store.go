@@ -107,7 +107,7 @@ func (f *idleFlag) effective(store sessionStore) time.Duration {
 
 func addDBFlags(fs *flag.FlagSet) *dbFlags {
 	d := new(dbFlags)
-	fs.StringVar(&d.path, "db", defaultDBPath(), "session database `file`")
+	fs.StringVar(&d.path, "db", defaultDBPath(), "session database `file`, or the postgres:// URL of a shared PostgreSQL database (package pgstore)")
 	fs.Var(&d.idle, "idle-timeout",
 		"`duration` to treat as the idle timeout, in memory only (default: the app's, stored in the file)")
 	return d
