@@ -87,13 +87,15 @@ Stop it with Ctrl-C.`, stderr)
 	if err != nil {
 		return fmt.Errorf("%w (pick another -addr; port 0 takes any free one)", err)
 	}
-	if *dbPath == defaultDBPath() {
+	if isDatabaseURL(*dbPath) {
+		// A database server: no folder to make, no file to check.
+	} else if *dbPath == defaultDBPath() {
 		if err := os.MkdirAll(filepath.Dir(*dbPath), 0o700); err != nil {
 			ln.Close()
 			return err
 		}
 	}
-	if fi, err := os.Stat(*dbPath); err == nil && fi.Size() > 0 {
+	if fi, err := os.Stat(*dbPath); err == nil && fi.Size() > 0 && !isDatabaseURL(*dbPath) {
 		// An existing file is checked first, as operator commands do.
 		if _, err := probeFile(*dbPath); err != nil {
 			ln.Close()
@@ -120,7 +122,12 @@ func serveDemo(ctx context.Context, ln net.Listener, store *usersessions.Store, 
 	defer closeStore(store, &err)
 	// Opt in to the control socket, so "usersessions ls/revoke -db FILE"
 	// work while the demo holds the file.
-	ctl, cerr := usersessions.ServeControl(store, "")
+	// Only a file has a place for one beside it.
+	var ctl *usersessions.Control
+	var cerr error
+	if fi, err := os.Stat(store.Path()); err == nil && fi.Mode().IsRegular() {
+		ctl, cerr = usersessions.ServeControl(store, "")
+	}
 	if cerr != nil {
 		fmt.Fprintf(stderr, "usersessions demo: no control socket (operator commands cannot reach the demo): %v\n", cerr)
 	} else {
