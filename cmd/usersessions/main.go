@@ -3,7 +3,7 @@
 // sessions, listing and revoking sessions, statistics, checking, compacting
 // and backing up the file, and downloading a GeoIP database.
 //
-//	usersessions demo [-db PATH] [-addr HOST:PORT] [-geoip PATH] [-trusted-proxies CIDR,...]
+//	usersessions demo [-db PATH] [-addr HOST:PORT] [-geoip PATH] [-geoip-lang LANGS] [-trusted-proxies CIDR,...]
 //	usersessions clear-expired [-db PATH] [-skip-locked] [-dry-run] [-idle-timeout D -force]
 //	usersessions ls [-db PATH] [-user U] [-expired | -all] [-json] [-limit N] [-geoip PATH] [-idle-timeout D]
 //	usersessions revoke [-db PATH] (-user U [-keep ID] | -id ID)
@@ -20,8 +20,7 @@
 // cache directory. -db also takes the postgres:// URL of a database shared
 // by several app instances (package pgstore): ls, revoke, stats, check and
 // clear-expired work on it while the apps run. Operator commands never
-// store settings in the file: an
-// -idle-timeout is applied in memory only. Before opening a file they check
+// store settings in the file: an -idle-timeout is applied in memory only. Before opening a file they check
 // it in a child process, so a damaged file is reported, not a crash.
 //
 // Exit status: 0 success; 1 runtime error (a damaged, locked or missing

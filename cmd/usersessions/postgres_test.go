@@ -88,7 +88,7 @@ func TestPostgresDatabase(t *testing.T) {
 	if n, err := app.Count(ctx); err != nil || n != 1 {
 		t.Fatalf("clear-expired removed a live session: Count = %d, %v", n, err)
 	}
-	if _, errOut, code = runCmd(t, "compact", "-db", dsn); code != 1 || !strings.Contains(errOut, "bbolt file only") || strings.Contains(errOut, "secret-pw") {
+	if _, errOut, code = runCmd(t, "compact", "-db", dsn); code != 1 || !strings.Contains(errOut, "is a PostgreSQL server") || strings.Contains(errOut, "secret-pw") {
 		t.Fatalf("compact: code %d\n%s", code, errOut)
 	}
 	down := fmt.Sprintf("postgres://postgres:secret-pw@/postgres?host=%s&port=1&connect_timeout=2", url.QueryEscape(t.TempDir()))

@@ -107,7 +107,7 @@ func (f *idleFlag) effective(store sessionStore) time.Duration {
 
 func addDBFlags(fs *flag.FlagSet) *dbFlags {
 	d := new(dbFlags)
-	fs.StringVar(&d.path, "db", defaultDBPath(), "session database `file`, or the postgres:// URL of a shared PostgreSQL database (package pgstore)")
+	fs.StringVar(&d.path, "db", defaultDBPath(), "session database `file`, or a postgres:// URL (the database app instances share, package pgstore)")
 	fs.Var(&d.idle, "idle-timeout",
 		"`duration` to treat as the idle timeout, in memory only (default: the app's, stored in the file)")
 	return d
@@ -129,9 +129,10 @@ func storeOptions(d *dbFlags, stderr io.Writer) *usersessions.Options {
 
 // openExisting opens the database of an operator command. Unlike the demo
 // it never creates one: a wrong -db is an error, not a new empty file.
+// A PostgreSQL URL goes to openStore as it is.
 func openExisting(d *dbFlags, stderr io.Writer) (sessionStore, error) {
-	if isPostgres(d.path) {
-		return openPostgres(d, stderr)
+	if isDatabaseURL(d.path) {
+		return openStore(d.path, storeOptions(d, stderr))
 	}
 	if _, err := os.Stat(d.path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -177,63 +178,6 @@ type sessionStore interface {
 	Close() error
 }
 
-// isPostgres reports whether a -db value is a PostgreSQL URL (the shared
-// database of apps that run several instances, package pgstore) rather
-// than a file.
-func isPostgres(db string) bool {
-	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
-}
-
-// postgresConnectTimeout bounds reaching a PostgreSQL server.
-const postgresConnectTimeout = 10 * time.Second
-
-// openPostgres opens the PostgreSQL database at the URL d.path (table
-// "usersessions", pgstore's default) with the operator commands' options.
-// From then on d.path is the URL without its password and parameters, for
-// messages.
-func openPostgres(d *dbFlags, stderr io.Writer) (sessionStore, error) {
-	shown := displayURL(d.path)
-	ctx, cancel := context.WithTimeout(context.Background(), postgresConnectTimeout)
-	defer cancel()
-	b, err := pgstore.Open(ctx, d.path, nil)
-	if err != nil {
-		// pgx's messages may quote parts of the URL: name the server by
-		// the redacted form only.
-		if errors.Is(err, usersessions.ErrUnavailable) {
-			return nil, &openError{err, fmt.Sprintf("cannot reach the PostgreSQL server of %s", shown)}
-		}
-		return nil, &openError{err, fmt.Sprintf("%s: cannot open the PostgreSQL database (check the URL)", shown)}
-	}
-	d.path = shown
-	store, err := usersessions.NewStore(b, storeOptions(d, stderr))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", shown, err)
-	}
-	return pgStore{store, shown}, nil
-}
-
-// pgStore is a Store on PostgreSQL, named by its redacted URL.
-type pgStore struct {
-	*usersessions.Store
-	name string
-}
-
-func (s pgStore) Path() string { return s.name }
-
-// displayURL is a PostgreSQL URL without password and query (which may
-// hold one): safe to print.
-func displayURL(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "the PostgreSQL database"
-	}
-	if u.User != nil {
-		u.User = url.User(u.User.Username())
-	}
-	u.RawQuery, u.Fragment = "", ""
-	return u.String()
-}
-
 // controlDialTimeout bounds reaching an app's control socket.
 const controlDialTimeout = 2 * time.Second
 
@@ -244,8 +188,47 @@ func dialApp(path string) (*usersessions.ControlClient, error) {
 	return usersessions.DialControl(ctx, usersessions.ControlSocketPath(path))
 }
 
-// openStore opens path and turns the store's errors into plain messages.
-func openStore(path string, opts *usersessions.Options) (*usersessions.Store, error) {
+// isDatabaseURL reports whether a -db value names a database server (a
+// postgres:// or postgresql:// URL) rather than a file.
+func isDatabaseURL(db string) bool {
+	scheme, _, ok := strings.Cut(db, "://")
+	if !ok {
+		return false
+	}
+	scheme = strings.ToLower(scheme)
+	return scheme == "postgres" || scheme == "postgresql"
+}
+
+// redactDB is a -db value fit for messages: a URL's password (in the user
+// part or the password parameter) replaced by "xxxxx", and a URL that does not parse not shown at
+// all, since it may hold one.
+func redactDB(db string) string {
+	if !isDatabaseURL(db) {
+		return db
+	}
+	u, err := url.Parse(db)
+	if err != nil {
+		return "(a " + strings.ToLower(db[:strings.Index(db, "://")]) + ":// URL that does not parse)"
+	}
+	if q := u.Query(); q.Has("password") { // libpq's other place for it
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// postgresConnectTimeout bounds reaching a PostgreSQL server.
+const postgresConnectTimeout = 10 * time.Second
+
+// openStore opens the session database named by a -db value: a bbolt
+// file, or a PostgreSQL server for a postgres:// or postgresql:// URL
+// (openURL). It is the one place where commands open a store, and it turns
+// the store's errors into plain messages.
+func openStore(db string, opts *usersessions.Options) (*usersessions.Store, error) {
+	if isDatabaseURL(db) {
+		return openURL(db, opts)
+	}
+	path := db
 	store, err := usersessions.Open(path, opts)
 	if err == nil {
 		return store, nil
@@ -263,6 +246,28 @@ func openStore(path string, opts *usersessions.Options) (*usersessions.Store, er
 		return nil, &openError{err, fmt.Sprintf("%s is damaged and cannot be read (%s)", path, detail)}
 	}
 	return nil, err
+}
+
+// openURL opens the PostgreSQL database at dsn (package pgstore, its
+// default table "usersessions"): the database that app instances share,
+// which the commands may use while the apps run. Errors name redactDB(dsn),
+// never the password.
+func openURL(dsn string, opts *usersessions.Options) (*usersessions.Store, error) {
+	shown := redactDB(dsn)
+	ctx, cancel := context.WithTimeout(context.Background(), postgresConnectTimeout)
+	defer cancel()
+	b, err := pgstore.Open(ctx, dsn, nil)
+	if err != nil {
+		if errors.Is(err, usersessions.ErrUnavailable) {
+			return nil, &openError{err, fmt.Sprintf("cannot reach the PostgreSQL server of -db %s", shown)}
+		}
+		return nil, &openError{err, fmt.Sprintf("-db %s: cannot open the PostgreSQL database (check the URL)", shown)}
+	}
+	store, err := usersessions.NewStore(b, opts) // closes b on failure
+	if err != nil {
+		return nil, &openError{err, fmt.Sprintf("-db %s: %v", shown, err)}
+	}
+	return store, nil
 }
 
 // openError is an Open failure with a message for people; errors.Is still
