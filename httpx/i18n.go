@@ -27,9 +27,9 @@ const (
 // language uses, key+".one" and key+".other" (only ".other" in Chinese and
 // Japanese). Placeholders are written {name}.
 type catalog struct {
-	tag    string            // BCP 47, as in <html lang>: "pt-BR"
+	tag    string             // BCP 47, as in <html lang>: "pt-BR"
 	plural func(n int) string // CLDR plural category of n: "one" or "other"
-	date   string            // time layout of an absolute date and time, with its zone
+	date   string             // time layout of an absolute date and time, with its zone
 	msgs   map[string]string
 }
 
@@ -316,13 +316,13 @@ func (l localizer) funcs(now func() time.Time) template.FuncMap {
 				return "<strong>" + template.HTMLEscapeString(v) + "</strong>"
 			}))
 		},
-		"lang":      func() string { return l.tag },
+		"lang":        func() string { return l.tag },
 		"adminscript": func() template.JS { return template.JS(adminScript) }, // our constant
-		"date":      l.Date,
-		"device":    l.Device,
-		"location":  func(ip any) string { return locate(l.geo, ip) },
-		"timesince": func(t time.Time) string { return l.Since(t, now()) },
-		"timeuntil": func(t time.Time) string { return l.Until(t, now()) },
+		"date":        l.Date,
+		"device":      l.Device,
+		"location":    func(ip any) string { return locate(l.geo, ip) },
+		"timesince":   func(t time.Time) string { return l.Since(t, now()) },
+		"timeuntil":   func(t time.Time) string { return l.Until(t, now()) },
 	}
 }
 
