@@ -134,6 +134,10 @@ type admin struct {
 //	                         q=text (user ID or IP contains text; a CIDR
 //	                         such as 203.0.113.0/24 matches the prefix)
 //	                         after=ID (paging cursor)
+//	GET  {prefix}{id}/     the session's details: its values, full user
+//	                       agent, browser and OS versions, location and
+//	                       times (detail.html, data *AdminDetailPage; JSON
+//	                       {"session", "device", "location", "values"})
 //	GET  {prefix}{id}/end  asks before ending one session (HTML)
 //	POST {prefix}{id}/end  end one session
 //	GET  {prefix}end       asks before ending the sessions named by the
@@ -151,6 +155,18 @@ type admin struct {
 // a neutral notice and JSON with 404. Ending the admin's own current
 // session logs the admin out and redirects to LogoutURL. The POST routes
 // pass http.CrossOriginProtection.
+//
+// The list shows how many sessions the filter matches (counted up to
+// 10,000) and, for a search with a slash, the IP prefix searched or why it
+// is not one. ?select=all checks every box of the page (the "Select all on
+// this page" link, for browsers without JavaScript); with JavaScript a
+// select-all box in the table header does the same, and the page's CSP
+// allows that one script by its hash. The pages speak the languages of
+// SessionsHandler, chosen the same way (AdminOptions.Language).
+//
+// The detail page shows the session's stored values to whoever Allow
+// lets in: keep secrets (tokens, keys) out of session values, or out of
+// the admins' reach.
 func (m *Manager) AdminHandler(opts *AdminOptions) http.Handler {
 	var o AdminOptions
 	if opts != nil {

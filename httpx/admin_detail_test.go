@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/usersessions/usersessions"
 )
@@ -187,5 +188,27 @@ func TestAdminSelectAllAndNames(t *testing.T) {
 	}
 	if !strings.Contains(body, `href="./?q=20">Clear selection`) {
 		t.Error("no way to clear the selection")
+	}
+}
+
+// TestExpiryRoundsEverywhere: a 14-day session created a minute ago
+// expires "in 14 days" on every page, and absolute times name their zone.
+func TestExpiryRoundsEverywhere(t *testing.T) {
+	e := newEnv(t, &usersessions.Options{Lifetime: 14 * day}, nil)
+	admin := e.login("admin", uaChromeWin)
+	e.clock.Add(time.Minute)
+	id := e.sessionID(admin)
+	for _, target := range []string{"/account/sessions/", "/admin/sessions/", "/admin/sessions/" + id + "/"} {
+		body := readBody(t, e.do(call{method: "GET", target: target, token: admin}))
+		if !strings.Contains(body, "in 14 days") || strings.Contains(body, "in 13 days") {
+			t.Errorf("%s: expiry not rounded to 14 days", target)
+		}
+		if !strings.Contains(body, "15 Jun 2025, 12:00 UTC") && !strings.Contains(body, "2025-06-01 12:00 UTC") {
+			t.Errorf("%s: no absolute time with its zone", target)
+		}
+	}
+	body := readBody(t, e.do(call{method: "GET", target: "/account/sessions/end-all", token: admin}))
+	if !strings.Contains(body, `title="1 Jun 2025, 12:01 UTC"`) {
+		t.Errorf("confirmation page: last activity without its absolute time and zone:\n%s", body)
 	}
 }

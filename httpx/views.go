@@ -49,8 +49,9 @@ type ViewOptions struct {
 	// Templates overrides the embedded templates: every *.html file in it is
 	// parsed after them, so a "sessions.html" replaces the page (and a file
 	// defining "head" or "style" replaces just that block). The template
-	// functions device, location, timesince and timeuntil are available
-	// (see FuncMap), and the data is a *SessionsPage.
+	// functions of FuncMap are available (device, location, timesince,
+	// timeuntil, date, and t, tn, tf, tb for the views' messages), in the
+	// request's language, and the data is a *SessionsPage.
 	Templates fs.FS
 
 	// Geo resolves IP addresses to locations. Nil: locations are empty.
@@ -190,6 +191,15 @@ type views struct {
 //
 // The GET pages (confirm.html) are plain forms that POST to the same URL,
 // so every action works without JavaScript; the POST routes act at once.
+//
+// The pages speak English, German, Spanish, French, Dutch, Brazilian
+// Portuguese, Simplified Chinese and Japanese (see Languages): the
+// language comes from ViewOptions.Language, else the "lang" query
+// parameter, else the "lang" cookie, else Accept-Language (matched with
+// golang.org/x/text/language), else English, and sets <html lang>.
+// Relative times ("vor 5 Minuten"), dates (with their zone), device names
+// ("Chrome unter Windows"), notices and, with GeoByLanguage, locations
+// follow it.
 //
 // JSON is served when the request's Accept header prefers application/json
 // (or with ?format=json): GET {prefix} answers {"sessions": [...]} (see
