@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +109,26 @@ const borderContrastJS = `(() => {
   return weak;
 })()`
 
+// shoot keeps a screenshot of the page as a test artifact, in
+// USERSESSIONS_ARTIFACTS when set.
+func shoot(t *testing.T, tab context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("USERSESSIONS_ARTIFACTS")
+	if dir == "" {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // colorScheme emulates prefers-color-scheme.
 func colorScheme(scheme string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
@@ -207,6 +228,8 @@ func TestBrowserPagesAccessible(t *testing.T) {
 		"/admin/sessions/?select=all",
 		"/admin/sessions/" + bobID + "/",
 		"/admin/sessions/" + bobID + "/end",
+		"/admin/sessions/?lang=ja",               // long words without spaces
+		"/admin/sessions/" + bobID + "/?lang=de", // long German labels
 	}
 	dePages := []string{"/account/sessions/", "/account/sessions/end-others", "/account/sessions/end-all"}
 
@@ -253,6 +276,9 @@ func TestBrowserPagesAccessible(t *testing.T) {
 		withAxe := width != 320 // axe at a phone and a desktop width; overflow at all three
 		for _, p := range pages {
 			check(a, "admin", p, width, withAxe)
+			if width != 320 && (p == "/admin/sessions/" || strings.HasSuffix(p, "/?lang=de")) {
+				shoot(t, a, fmt.Sprintf("httpx-admin%s-%d.png", map[bool]string{true: "-detail-de"}[strings.HasSuffix(p, "/?lang=de")], width))
+			}
 		}
 		for _, p := range dePages {
 			check(de, "alice (de)", p, width, withAxe)
