@@ -200,8 +200,8 @@ func isDatabaseURL(db string) bool {
 }
 
 // redactDB is a -db value fit for messages: a URL's password (in the user
-// part or the password parameter) replaced by "xxxxx", and a URL that does not parse not shown at
-// all, since it may hold one.
+// part or the password parameter) replaced by "xxxxx", and a URL that does
+// not parse not shown at all, since it may hold one.
 func redactDB(db string) string {
 	if !isDatabaseURL(db) {
 		return db
