@@ -658,3 +658,17 @@ func TestTouchFromTwoBackendsInOppositeOrders(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestNewerSchemaIsRefused(t *testing.T) {
+	e := sharedEnv(t)
+	e.open(t, 0, nil)
+	e.exec(t, "UPDATE "+e.table+"_settings SET value = 99 WHERE name = 'schema_version'")
+	b, err := Open(ctxT(t), e.dsn, &Options{Table: e.table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.Open(ctxT(t), 0, discard()); !errors.Is(err, usersessions.ErrSchema) {
+		t.Fatalf("Open of a newer schema: %v, want ErrSchema", err)
+	}
+}
