@@ -642,8 +642,8 @@ func TestTouchFromTwoBackendsInOppositeOrders(t *testing.T) {
 	}
 	// A deadlock is retried, but only after deadlock_timeout (1 s): the
 	// rows must be locked in one order so that none happens.
-	if d := time.Since(start); d > 900*time.Millisecond {
-		t.Fatalf("60 concurrent Touches took %v: deadlocks?", d)
+	if n := a.retries.Load() + b.retries.Load(); n > 0 {
+		t.Fatalf("%d Touches ran again after a deadlock (took %v)", n, time.Since(start))
 	}
 	for _, r := range rs {
 		var got usersessions.Record

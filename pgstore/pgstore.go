@@ -65,6 +65,8 @@ type Backend struct {
 	idle   atomic.Int64 // idle timeout in force, ns (set by Open)
 	closed atomic.Bool
 
+	retries atomic.Int64 // transactions run again after a deadlock or serialization failure
+
 	// The change feed.
 	ctx        context.Context // cancelled by Close
 	cancel     context.CancelFunc
@@ -255,6 +257,7 @@ func (b *Backend) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 		if !isRetryable(err) {
 			return err
 		}
+		b.retries.Add(1)
 	}
 	return err
 }
@@ -429,6 +432,7 @@ func (b *Backend) Touch(ctx context.Context, acts []usersessions.Activity) error
 		if !isRetryable(err) {
 			break
 		}
+		b.retries.Add(1)
 	}
 	return b.mapErr("touch", err)
 }

@@ -172,13 +172,26 @@ func TestStoreFeedLostTrustsNoCache(t *testing.T) {
 		t.Fatal("B never served the session from its cache")
 	}
 	_ = freeze(t, e.c.WaitBackendPID(t, bb.ListenerName(), 5*time.Second))
-	time.Sleep(2 * 200 * time.Millisecond) // 2 ping intervals
+	frozen := time.Now()
 	if err := a.Delete(ctx, sess.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Load(ctx, sess.Token); !errors.Is(err, usersessions.ErrNotFound) {
-		t.Fatalf("B's Load with its feed lost, after A's Delete: %v", err)
+	// No notice can reach B; its feed's ping finds the connection hung
+	// (1.5 intervals, 300 ms) and B stops trusting its cache.
+	for {
+		_, err := b.Load(ctx, sess.Token)
+		if errors.Is(err, usersessions.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("B's Load: %v", err)
+		}
+		if time.Since(frozen) > 2*time.Second {
+			t.Fatal("B still serves a session revoked elsewhere 2 s after its feed hung")
+		}
+		time.Sleep(time.Millisecond)
 	}
+	t.Logf("B refused the token %v after its feed hung (PingInterval 200ms)", time.Since(frozen))
 }
 
 // warm loads token on s until s serves it from its cache, and reports
