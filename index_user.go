@@ -88,8 +88,8 @@ func openIndexes(tx *bolt.Tx, idle time.Duration) indexes {
 		history:  tx.Bucket(bucketHistory),
 
 		historyUntil: tx.Bucket(bucketHistoryUntil),
-		idle:     idle,
-		added:    new(int64),
+		idle:         idle,
+		added:        new(int64),
 	}
 }
 

@@ -333,4 +333,3 @@ func cmpOr[T comparable](a, b T) T {
 	}
 	return b
 }
-
