@@ -3,6 +3,7 @@ package usersessions
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // The control socket lets operators act on the sessions of a running app:
@@ -38,7 +41,11 @@ import (
 // there is no further authentication. The socket is created in a private
 // folder and moved into place, so it is never reachable with a wider mode.
 // It offers only what the exported Store API offers: listing, counting,
-// deleting, clearing expired sessions and checking; never tokens or values.
+// deleting, clearing expired sessions, checking, and Store.Backup; no
+// operation returns tokens or values, except the backup, which is a copy
+// of the whole file: it is served only to a peer running as the app's own
+// user or as root (checked with SO_PEERCRED on Linux), who can read the
+// database file anyway.
 
 // ControlSocketPath is the control socket of the database at dbPath.
 func ControlSocketPath(dbPath string) string { return dbPath + ".sock" }
@@ -207,7 +214,7 @@ func (c *Control) serve() {
 
 // controlRequest is one request: one JSON object, one per connection.
 type controlRequest struct {
-	Op        string `json:"op"` // info, list, get, delete, delete_user, clear_expired, check
+	Op        string `json:"op"` // info, list, get, delete, delete_user, clear_expired, check, backup
 	ID        string `json:"id,omitempty"`
 	UserID    string `json:"user_id,omitempty"`
 	Keep      string `json:"keep,omitempty"`
@@ -224,7 +231,9 @@ type controlReply struct {
 	N        int             `json:"n,omitempty"`
 	Problems []string        `json:"problems,omitempty"`
 	Err      string          `json:"error,omitempty"`
-	Kind     string          `json:"kind,omitempty"` // not_found, corrupt, closed
+	Kind     string          `json:"kind,omitempty"`   // not_found, corrupt, closed, not_supported
+	Stream   bool            `json:"stream,omitempty"` // backup: frames follow this line
+	Size     int64           `json:"size,omitempty"`   // backup: bytes sent
 	End      bool            `json:"end,omitempty"`
 }
 
@@ -243,8 +252,54 @@ type ControlInfo struct {
 	Path        string        `json:"path"`         // the database file
 	IdleTimeout time.Duration `json:"idle_timeout"` // in force in the app
 	Lifetime    time.Duration `json:"lifetime"`
-	Count       int           `json:"count"` // stored sessions, expired ones included
-	Stats       Stats         `json:"stats"` // the app's counters since Open
+	Count       int           `json:"count"`             // stored sessions, expired ones included
+	Stats       Stats         `json:"stats"`             // the app's counters since Open
+	Backend     string        `json:"backend,omitempty"` // "bbolt" for a file opened with Open
+	File        *ControlFile  `json:"file,omitempty"`    // nil unless the backend is a bbolt file
+}
+
+// ControlFile describes the bbolt file behind a control socket, as the app
+// that holds it sees it: an operator command cannot read the free pages of
+// a file another process holds.
+type ControlFile struct {
+	Size      int64 `json:"size"`       // the file's size in bytes
+	PageSize  int   `json:"page_size"`  // bbolt's page size
+	FreeBytes int64 `json:"free_bytes"` // free and pending pages, and the unused tail past the last page
+}
+
+// controlFile reports on s's bbolt file, or nil for other backends.
+func controlFile(s *Store) *ControlFile {
+	b, ok := s.b.(*boltBackend)
+	if !ok || b.db == nil {
+		return nil
+	}
+	var f ControlFile
+	var used int64
+	err := b.db.View(func(tx *bolt.Tx) error {
+		used = tx.Size()
+		f.PageSize = tx.DB().Info().PageSize
+		st := tx.DB().Stats()
+		f.FreeBytes = int64(st.FreePageN+st.PendingPageN) * int64(f.PageSize)
+		return nil
+	})
+	if err != nil {
+		return nil
+	}
+	fi, err := os.Stat(b.path)
+	if err != nil {
+		return nil
+	}
+	f.Size = fi.Size()
+	f.FreeBytes += max(f.Size-used, 0)
+	return &f
+}
+
+// backendName names s's backend for ControlInfo.
+func backendName(s *Store) string {
+	if _, ok := s.b.(*boltBackend); ok {
+		return "bbolt"
+	}
+	return fmt.Sprintf("%T", s.b)
 }
 
 func controlErrKind(err error) string {
@@ -255,6 +310,8 @@ func controlErrKind(err error) string {
 		return "corrupt"
 	case errors.Is(err, ErrClosed):
 		return "closed"
+	case errors.Is(err, ErrNotSupported):
+		return "not_supported"
 	}
 	return ""
 }
@@ -287,7 +344,8 @@ func (c *Control) handle(conn net.Conn) {
 			fail(err)
 			return
 		}
-		reply(controlReply{Info: &ControlInfo{Path: s.Path(), IdleTimeout: s.IdleTimeout(), Lifetime: s.Lifetime(), Count: n, Stats: s.Stats()}, End: true})
+		reply(controlReply{Info: &ControlInfo{Path: s.Path(), IdleTimeout: s.IdleTimeout(), Lifetime: s.Lifetime(),
+			Count: n, Stats: s.Stats(), Backend: backendName(s), File: controlFile(s)}, End: true})
 	case "list":
 		f := Filter{UserID: req.UserID, Anonymous: req.Anonymous, State: req.State, After: req.After}
 		for sess, err := range s.All(ctx, f) {
@@ -343,9 +401,107 @@ func (c *Control) handle(conn net.Conn) {
 			problems = strings.Split(err.Error(), "\n")
 		}
 		reply(controlReply{Problems: problems, End: true})
+	case "backup":
+		c.backup(conn, reply, fail)
 	default:
 		fail(fmt.Errorf("usersessions: control: unknown op %q", req.Op))
 	}
+}
+
+// Backup stream: after the request, a reply line with Stream set (or an
+// error line with End), then frames of a 4-byte big-endian length and that
+// many bytes of the file, a frame of length 0, and a last line with End and
+// Size, or with End and Err when the copy failed midway.
+const (
+	controlFrameSize = 256 << 10
+	// controlFrameTimeout bounds writing one frame. Store.Backup holds a
+	// read transaction, during which bbolt cannot grow its mapping for
+	// the app's writes: a client that stops reading is cut off soon.
+	controlFrameTimeout = 10 * time.Second
+)
+
+// errNotOwner refuses a backup to a peer that could not read the file.
+var errNotOwner = errors.New("usersessions: control: a backup is only served to the app's own user or root")
+
+func (c *Control) backup(conn net.Conn, reply func(controlReply) bool, fail func(error)) {
+	if err := checkPeerOwner(conn); err != nil {
+		fail(err)
+		return
+	}
+	if _, ok := c.store.b.(io.WriterTo); !ok {
+		fail(ErrNotSupported)
+		return
+	}
+	if !reply(controlReply{Stream: true}) {
+		return
+	}
+	fw := &frameWriter{conn: conn, buf: make([]byte, 4, 4+controlFrameSize)}
+	n, err := c.store.Backup(fw)
+	if err == nil {
+		err = fw.flush()
+	}
+	if err != nil {
+		if fw.broken {
+			return // the connection is gone: nobody to tell
+		}
+		// End the frames; the client reads the error line.
+		if fw.writeFrame(nil) == nil {
+			fail(err)
+		}
+		return
+	}
+	if fw.writeFrame(nil) != nil {
+		return
+	}
+	reply(controlReply{Size: n, End: true})
+}
+
+// frameWriter cuts what it is given into frames of controlFrameSize.
+type frameWriter struct {
+	conn   net.Conn
+	buf    []byte // 4 bytes for the length, then the data
+	broken bool   // a write to conn failed
+}
+
+func (f *frameWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		k := min(len(p), controlFrameSize-(len(f.buf)-4))
+		f.buf = append(f.buf, p[:k]...)
+		p, n = p[k:], n+k
+		if len(f.buf)-4 == controlFrameSize {
+			if err := f.flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+func (f *frameWriter) flush() error {
+	if len(f.buf) == 4 {
+		return nil
+	}
+	err := f.writeFrame(f.buf[4:])
+	f.buf = f.buf[:4]
+	return err
+}
+
+// writeFrame writes one frame; data nil is the end frame.
+func (f *frameWriter) writeFrame(data []byte) error {
+	var frame []byte
+	if data == nil {
+		frame = []byte{0, 0, 0, 0}
+	} else {
+		frame = f.buf[:4+len(data)]
+		binary.BigEndian.PutUint32(frame, uint32(len(data)))
+	}
+	f.conn.SetWriteDeadline(time.Now().Add(controlFrameTimeout))
+	if _, err := f.conn.Write(frame); err != nil {
+		f.broken = true
+		return err
+	}
+	return nil
 }
 
 func toControlSession(s *Session) *controlSession {
@@ -455,6 +611,8 @@ func controlReplyErr(r controlReply) error {
 		return fmt.Errorf("%w: %s", ErrCorrupt, strings.TrimPrefix(msg, "corrupt data: "))
 	case "closed":
 		return fmt.Errorf("%w (the app is shutting down)", ErrClosed)
+	case "not_supported":
+		return fmt.Errorf("%w (via the control socket)", ErrNotSupported)
 	}
 	return errors.New("usersessions: " + msg)
 }
@@ -568,4 +726,86 @@ func (c *ControlClient) Check(ctx context.Context) error {
 		return err
 	}
 	return errors.Join(problems...)
+}
+
+// Backup is Store.Backup through the socket: it writes a consistent copy of
+// the app's database to w and returns the bytes written. The app serves it
+// only to its own user or root. A copy cut short (the app stopped, the
+// connection broke) is an error, never a silently short copy.
+func (c *ControlClient) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.socket)
+	if err != nil {
+		return 0, fmt.Errorf("usersessions: control socket %s: %w", c.socket, err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	if err := json.NewEncoder(conn).Encode(controlRequest{Op: "backup"}); err != nil {
+		return 0, c.connErr(ctx, err)
+	}
+	br := bufio.NewReaderSize(conn, 64<<10)
+	readLine := func() (controlReply, error) {
+		var r controlReply
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return r, fmt.Errorf("usersessions: control socket %s: the app closed the connection early", c.socket)
+			}
+			return r, c.connErr(ctx, err)
+		}
+		if err := json.Unmarshal(line, &r); err != nil {
+			return r, fmt.Errorf("usersessions: control socket %s: bad reply: %v", c.socket, err)
+		}
+		return r, nil
+	}
+	r, err := readLine()
+	if err != nil {
+		return 0, err
+	}
+	if r.Err != "" {
+		return 0, controlReplyErr(r)
+	}
+	if !r.Stream {
+		return 0, fmt.Errorf("usersessions: control socket %s: the app does not offer backups (an older version?)", c.socket)
+	}
+	var written int64
+	var hdr [4]byte
+	for {
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return written, fmt.Errorf("usersessions: control socket %s: the backup was cut short after %d bytes", c.socket, written)
+			}
+			return written, c.connErr(ctx, err)
+		}
+		size := binary.BigEndian.Uint32(hdr[:])
+		if size == 0 {
+			break
+		}
+		if size > controlFrameSize {
+			return written, fmt.Errorf("usersessions: control socket %s: bad backup frame of %d bytes", c.socket, size)
+		}
+		n, err := io.CopyN(w, br, int64(size))
+		written += n
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return written, fmt.Errorf("usersessions: control socket %s: the backup was cut short after %d bytes", c.socket, written)
+			}
+			if ctx.Err() != nil {
+				return written, ctx.Err()
+			}
+			return written, err // the writer's error, or the connection's
+		}
+	}
+	r, err = readLine()
+	if err != nil {
+		return written, err
+	}
+	if r.Err != "" {
+		return written, controlReplyErr(r)
+	}
+	if !r.End || r.Size != written {
+		return written, fmt.Errorf("usersessions: control socket %s: the app sent %d bytes but reports %d", c.socket, written, r.Size)
+	}
+	return written, nil
 }

@@ -1,8 +1,12 @@
 package usersessions
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -160,5 +164,127 @@ func TestControlSocketInTheWay(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(path); string(data) != "mine" {
 		t.Error("the regular file was changed")
+	}
+}
+
+func TestControlBackup(t *testing.T) {
+	ctx := context.Background()
+	store, ctl := openControlled(t, &Options{IdleTimeout: time.Hour, CleanupInterval: -1})
+	want := map[string]string{}
+	for i := range 300 {
+		s, err := store.Create(ctx, fmt.Sprintf("user%d", i%7), Client{UserAgent: strings.Repeat("x", 200)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[s.ID] = s.UserID
+	}
+	c, err := DialControl(ctx, ctl.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := c.Info()
+	if info.Backend != "bbolt" || info.File == nil || info.File.Size <= 0 || info.File.PageSize <= 0 ||
+		info.File.FreeBytes < 0 || info.File.FreeBytes > info.File.Size {
+		t.Fatalf("info: %+v, file %+v", info, info.File)
+	}
+	var buf bytes.Buffer
+	n, err := c.Backup(ctx, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(buf.Len()) || n < 300*200 {
+		t.Fatalf("backup: %d bytes reported, %d received", n, buf.Len())
+	}
+	// Writes go on while and after the copy is taken; the copy is the
+	// state at its start.
+	if _, err := store.Create(ctx, "later", Client{}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "copy.db")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := Open(path, &Options{IdleTimeout: UseStoredIdleTimeout, CleanupInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	if err := cp.Check(ctx); err != nil {
+		t.Errorf("the copy: %v", err)
+	}
+	if cp.IdleTimeout() != time.Hour {
+		t.Errorf("copy's idle timeout %v", cp.IdleTimeout())
+	}
+	got := map[string]string{}
+	for s, err := range cp.All(ctx, Filter{State: AnyState}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[s.ID] = s.UserID
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("the copy holds %d sessions, want %d", len(got), len(want))
+	}
+}
+
+// A writer that fails ends the backup with its error, and the app goes on.
+func TestControlBackupWriterFails(t *testing.T) {
+	ctx := context.Background()
+	store, ctl := openControlled(t, &Options{CleanupInterval: -1})
+	for range 50 {
+		store.Create(ctx, "u", Client{UserAgent: strings.Repeat("y", 4000)})
+	}
+	c, err := DialControl(ctx, ctl.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("disk full")
+	if _, err := c.Backup(ctx, failingWriter{boom}); !errors.Is(err, boom) {
+		t.Errorf("backup into a failing writer: %v", err)
+	}
+	if _, err := store.Create(ctx, "u", Client{}); err != nil {
+		t.Errorf("the store after a failed backup: %v", err)
+	}
+	var buf bytes.Buffer
+	if _, err := c.Backup(ctx, &buf); err != nil || buf.Len() == 0 {
+		t.Errorf("a second backup: %d bytes, %v", buf.Len(), err)
+	}
+}
+
+type failingWriter struct{ err error }
+
+func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
+
+// A stream cut short (the app died midway) is an error, not a short copy.
+func TestControlBackupCutShort(t *testing.T) {
+	dir, err := os.MkdirTemp("", "usctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "fake.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			bufio.NewReader(conn).ReadString('\n')
+			conn.Write([]byte(`{"stream":true}` + "\n"))
+			conn.Write([]byte{0, 0, 0, 10, 1, 2, 3}) // 3 of 10 bytes, then gone
+			conn.Close()
+		}
+	}()
+	c := &ControlClient{socket: path}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var buf bytes.Buffer
+	if _, err := c.Backup(ctx, &buf); err == nil || !strings.Contains(err.Error(), "cut short") {
+		t.Errorf("a stream cut short: %v", err)
 	}
 }

@@ -149,9 +149,10 @@ type Options struct {
 	History time.Duration
 
 	// StrictRevocation makes every Load confirm the session with the
-	// Backend, even on a cache hit. On a shared Backend that closes the
-	// window (one change notice) in which another instance's revocation
-	// is not yet seen here, at the cost of one Backend read per Load.
+	// Backend: the Store keeps no cache (as with NoCache), so each Load is
+	// one Backend read. On a shared Backend that closes the window (one
+	// change notice) in which another instance's revocation is not yet
+	// seen here.
 	StrictRevocation bool
 
 	// Logger receives problems the Store handles by itself (a corrupt

@@ -3,7 +3,6 @@ package httpx
 import (
 	"cmp"
 	"errors"
-	"html/template"
 	"io/fs"
 	"net/http"
 	"net/netip"
@@ -44,6 +43,10 @@ type AdminOptions struct {
 
 	// PageSize is the number of sessions per page. Default 50, at most 500.
 	PageSize int
+
+	// Language and GeoByLanguage work as in ViewOptions.
+	Language      func(r *http.Request) string
+	GeoByLanguage map[string]*usersessions.Geo
 }
 
 // AdminSession is one session in the admin view.
@@ -51,6 +54,13 @@ type AdminSession struct {
 	SessionInfo
 	UserID string `json:"user_id"` // "" for an anonymous session
 	Active bool   `json:"active"`
+
+	// DetailURL leads to the session's detail page, relative to the list.
+	DetailURL string `json:"-"`
+	// Name describes the session for a screen reader, in the page's
+	// language: "alice, Chrome on Windows, Berlin, Germany". Set in the
+	// admin list.
+	Name string `json:"-"`
 }
 
 // AdminPage is the data of the admin.html template.
@@ -75,7 +85,25 @@ type AdminPage struct {
 	NextURL     string
 	FilterQuery string
 	Now         time.Time
+
+	// Matches is the number of sessions the filter matches, on every page;
+	// MatchesMore reports that there are more than Matches (counting
+	// stops at 10,000). QueryNote explains how Query was read: the IP
+	// prefix searched, or why it is not a valid prefix ("" for plain
+	// text), in the page's language.
+	Matches     int
+	MatchesMore bool
+	QueryNote   string
+	// SelectAll checks every box of the page (?select=all): "Select all"
+	// without JavaScript. SelectAllURL and ClearURL lead to the page with
+	// every box checked and with none.
+	SelectAll    bool
+	SelectAllURL string
+	ClearURL     string
 }
+
+// adminCountLimit bounds the matches the admin list counts.
+const adminCountLimit = 10000
 
 // adminJSON is the JSON answer of the admin list.
 type adminJSON struct {
@@ -88,9 +116,10 @@ type admin struct {
 	m     *Manager
 	mnt   mount
 	allow func(*http.Request) bool
-	tmpl  *template.Template
+	lt    localized
 	csp   map[string]string
-	geo   *usersessions.Geo
+	geos  geoSet
+	lang  func(*http.Request) string
 	now   func() time.Time
 	size  int
 
@@ -105,6 +134,10 @@ type admin struct {
 //	                         q=text (user ID or IP contains text; a CIDR
 //	                         such as 203.0.113.0/24 matches the prefix)
 //	                         after=ID (paging cursor)
+//	GET  {prefix}{id}/     the session's details: its values, full user
+//	                       agent, browser and OS versions, location and
+//	                       times (detail.html, data *AdminDetailPage; JSON
+//	                       {"session", "device", "location", "values"})
 //	GET  {prefix}{id}/end  asks before ending one session (HTML)
 //	POST {prefix}{id}/end  end one session
 //	GET  {prefix}end       asks before ending the sessions named by the
@@ -122,6 +155,18 @@ type admin struct {
 // a neutral notice and JSON with 404. Ending the admin's own current
 // session logs the admin out and redirects to LogoutURL. The POST routes
 // pass http.CrossOriginProtection.
+//
+// The list shows how many sessions the filter matches (counted up to
+// 10,000) and, for a search with a slash, the IP prefix searched or why it
+// is not one. ?select=all checks every box of the page (the "Select all on
+// this page" link, for browsers without JavaScript); with JavaScript a
+// select-all box in the table header does the same, and the page's CSP
+// allows that one script by its hash. The pages speak the languages of
+// SessionsHandler, chosen the same way (AdminOptions.Language).
+//
+// The detail page shows the session's stored values to whoever Allow
+// lets in: keep secrets (tokens, keys) out of session values, or out of
+// the admins' reach.
 func (m *Manager) AdminHandler(opts *AdminOptions) http.Handler {
 	var o AdminOptions
 	if opts != nil {
@@ -131,7 +176,8 @@ func (m *Manager) AdminHandler(opts *AdminOptions) http.Handler {
 		m:     m,
 		mnt:   mount{prefix: o.Prefix, known: adminRoute},
 		allow: o.Allow,
-		geo:   o.Geo,
+		geos:  newGeoSet(o.Geo, o.GeoByLanguage),
+		lang:  o.Language,
 		now:   o.Now,
 		size:  o.PageSize,
 
@@ -144,8 +190,12 @@ func (m *Manager) AdminHandler(opts *AdminOptions) http.Handler {
 		a.size = DefaultAdminPageSize
 	}
 	a.size = min(a.size, maxAdminPageSize)
-	a.tmpl = parseTemplates(o.Templates, FuncMap(o.Geo, a.now))
-	a.csp = pageCSPs(o.Templates, adminTemplate, confirmTemplate)
+	a.lt = parseLocalized(o.Templates, a.geos, a.now)
+	a.csp = pageCSPs(o.Templates, adminTemplate, confirmTemplate, detailTemplate)
+	if a.csp[adminTemplate] != "frame-ancestors 'none'" {
+		// The embedded admin page runs one script: its select-all box.
+		a.csp[adminTemplate] = strings.Replace(a.csp[adminTemplate], "default-src 'none';", "default-src 'none'; script-src '"+adminScriptHash+"';", 1)
+	}
 	cop := o.CrossOrigin
 	if cop == nil {
 		cop = http.NewCrossOriginProtection()
@@ -177,6 +227,12 @@ func (a *admin) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		a.confirm(w, r, r.URL.Query()["id"], "./")
 	default:
+		if id, ok := detailRoute(rel); ok {
+			if allow(w, r, http.MethodGet, http.MethodHead) {
+				a.detail(w, r, id)
+			}
+			return
+		}
 		id, ok := endRoute(rel)
 		if !ok {
 			fail(w, r, http.StatusNotFound)
@@ -191,6 +247,12 @@ func (a *admin) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		a.confirm(w, r, []string{id}, "../")
 	}
+}
+
+// localizer returns the language of a request's page and the Geo naming
+// places in it.
+func (a *admin) localizer(r *http.Request) localizer {
+	return a.geos.localizer(chooseLanguage(r, a.lang))
 }
 
 // confirm asks before ending the sessions ids (from the list's "End" link
@@ -216,6 +278,7 @@ func (a *admin) confirm(w http.ResponseWriter, r *http.Request, ids []string, li
 	ctx := r.Context()
 	current := FromContext(ctx)
 	now := a.now()
+	loc := a.localizer(r)
 	page := &ConfirmPage{Action: "end", CancelURL: back, Now: now}
 	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
@@ -231,15 +294,15 @@ func (a *admin) confirm(w http.ResponseWriter, r *http.Request, ids []string, li
 			a.m.serverError(w, r, "reading a session", err)
 			return
 		}
-		page.Sessions = append(page.Sessions, AdminSession{SessionInfo: info(s, current.ID, a.geo), UserID: s.UserID, Active: s.Active(now)})
+		page.Sessions = append(page.Sessions, AdminSession{SessionInfo: info(s, current.ID, loc), UserID: s.UserID, Active: s.Active(now)})
 		page.Hidden = append(page.Hidden, Field{"id", id})
 	}
 	if len(page.Sessions) == 0 {
-		text := noticeGone
+		key := noticeGone
 		if len(ids) == 0 {
-			text = "No sessions were selected."
+			key = noticeNone
 		}
-		setNotice(r, text, -1)
+		setNotice(r, key, -1)
 		seeOther(w, back)
 		return
 	}
@@ -249,13 +312,13 @@ func (a *admin) confirm(w http.ResponseWriter, r *http.Request, ids []string, li
 		}
 	}
 	n := len(page.Sessions)
-	page.Title = "End " + sessionCount(n) + "?"
-	page.Button = "End " + sessionCount(n)
-	page.Message = "The devices will be signed out at their next request."
+	page.Title = loc.N("confirm.admin.title", n)
+	page.Button = loc.N("confirm.admin.button", n)
+	page.Message = loc.T("confirm.admin.message")
 	if current != nil && seen[current.ID] {
-		page.Message += " Your own session is among them: you will be signed out too."
+		page.Message += " " + loc.T("confirm.admin.self")
 	}
-	a.m.render(w, r, a.tmpl, confirmTemplate, a.csp[confirmTemplate], page)
+	a.m.renderIn(w, r, a.lt, loc.catalog, confirmTemplate, a.csp[confirmTemplate], page)
 }
 
 // adminRoute reports whether rel is a route of AdminHandler.
@@ -264,8 +327,20 @@ func adminRoute(rel string) bool {
 	case "", "end":
 		return true
 	}
+	if _, ok := detailRoute(rel); ok {
+		return true
+	}
 	_, ok := endRoute(rel)
 	return ok
+}
+
+// detailRoute parses "{id}/", where id has the form of a session ID.
+func detailRoute(rel string) (string, bool) {
+	id, ok := strings.CutSuffix(rel, "/")
+	if !ok || !isID(id) {
+		return "", false
+	}
+	return id, true
 }
 
 // adminFilter is the filter part of the admin query.
@@ -329,11 +404,19 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := a.now()
 	current := FromContext(ctx)
+	asJSON := wantsJSON(r)
+	loc := a.localizer(r)
+	if asJSON {
+		loc = a.geos.localizer(catalogEN)
+	}
 	page := &AdminPage{
 		State: f.state, User: f.user, Anonymous: f.anon, Query: f.query, After: after,
 		Ended: -1, FilterQuery: f.values().Encode(), Now: now,
+		SelectAll: q.Get("select") == "all",
 	}
-	page.Notice, page.Ended = takeNotice(r)
+	if !asJSON {
+		page.Notice, page.Ended = takeNotice(r, loc.catalog)
+	}
 	var next string
 	for s, err := range a.m.store.All(ctx, f.store(after)) {
 		if err != nil {
@@ -345,11 +428,22 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if len(page.Sessions) == a.size {
-			next = page.Sessions[len(page.Sessions)-1].ID
-			break
+			if next == "" {
+				next = page.Sessions[len(page.Sessions)-1].ID
+			}
+			if asJSON || after != "" {
+				break
+			}
+			// The first page goes on counting the matches.
+			if page.Matches++; page.Matches >= adminCountLimit {
+				page.MatchesMore = true
+				break
+			}
+			continue
 		}
+		page.Matches++
 		page.Sessions = append(page.Sessions, AdminSession{
-			SessionInfo: info(s, current.ID, a.geo),
+			SessionInfo: info(s, current.ID, loc),
 			UserID:      s.UserID,
 			Active:      s.Active(now),
 		})
@@ -357,10 +451,22 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 	if page.Sessions == nil {
 		page.Sessions = []AdminSession{}
 	}
-	if page.FilterQuery != "" {
-		for i := range page.Sessions { // the confirmation page keeps the filter
-			page.Sessions[i].EndURL += "?" + page.FilterQuery
+	if after != "" && !asJSON {
+		n, more, err := a.countMatches(r, f)
+		if err != nil {
+			a.m.serverError(w, r, "counting sessions", err)
+			return
 		}
+		page.Matches, page.MatchesMore = n, more
+	}
+	for i := range page.Sessions {
+		s := &page.Sessions[i]
+		s.DetailURL = url.PathEscape(s.ID) + "/"
+		if page.FilterQuery != "" { // the next pages keep the filter
+			s.EndURL += "?" + page.FilterQuery
+			s.DetailURL += "?" + page.FilterQuery
+		}
+		s.Name = sessionName(loc, s)
 	}
 	total, err := a.m.store.Count(ctx)
 	if err != nil {
@@ -373,13 +479,75 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 		v.Set("after", next)
 		page.NextURL = "./?" + v.Encode()
 	}
+	sel := f.values()
+	if after != "" {
+		sel.Set("after", after)
+	}
+	page.ClearURL = "./"
+	if enc := sel.Encode(); enc != "" {
+		page.ClearURL += "?" + enc
+	}
+	sel.Set("select", "all")
+	page.SelectAllURL = "./?" + sel.Encode()
+	page.QueryNote = queryNote(loc.catalog, f.query)
 	noStore(w)
 	w.Header().Add("Vary", "Accept")
-	if wantsJSON(r) {
+	if asJSON {
 		writeJSON(w, http.StatusOK, adminJSON{Sessions: page.Sessions, Next: next, Total: total})
 		return
 	}
-	a.m.render(w, r, a.tmpl, adminTemplate, a.csp[adminTemplate], page)
+	a.m.renderIn(w, r, a.lt, loc.catalog, adminTemplate, a.csp[adminTemplate], page)
+}
+
+// countMatches counts the sessions f matches, up to adminCountLimit.
+func (a *admin) countMatches(r *http.Request, f adminFilter) (n int, more bool, err error) {
+	for _, err := range a.m.store.All(r.Context(), f.store("")) {
+		if err != nil {
+			return n, false, err
+		}
+		if n++; n >= adminCountLimit {
+			return n, true, nil
+		}
+	}
+	return n, false, nil
+}
+
+// sessionName describes a session of the admin list for assistive
+// technology: who, on what, where. IDs mean nothing to a person.
+func sessionName(loc localizer, s *AdminSession) string {
+	user := s.UserID
+	if user == "" {
+		user = loc.T("admin.anonymous")
+	}
+	device := cmp.Or(s.Device, loc.T("device.unknown"))
+	if s.Location != "" {
+		return loc.F("admin.sessionAt", "user", user, "device", device, "location", s.Location)
+	}
+	if s.IP != "" {
+		return loc.F("admin.sessionAt", "user", user, "device", device, "location", s.IP)
+	}
+	return loc.F("admin.session", "user", user, "device", device)
+}
+
+// queryNote explains how the admin search text was read: as an IP prefix
+// (which one), or why text with a slash is not a valid prefix. Plain text
+// gives "".
+func queryNote(c *catalog, query string) string {
+	if query == "" {
+		return ""
+	}
+	if p, err := netip.ParsePrefix(query); err == nil {
+		return c.F("admin.prefix", "prefix", p.Masked().String())
+	}
+	addr, _, ok := strings.Cut(query, "/")
+	if !ok {
+		return ""
+	}
+	reason := c.T("admin.badPrefix.bits")
+	if _, err := netip.ParseAddr(addr); err != nil {
+		reason = c.T("admin.badPrefix.addr")
+	}
+	return c.F("admin.badPrefix", "query", query, "reason", reason)
 }
 
 func (a *admin) endOne(w http.ResponseWriter, r *http.Request, id string) {
@@ -468,7 +636,7 @@ func (a *admin) done(w http.ResponseWriter, r *http.Request, list string, n int,
 		return
 	}
 	// Back to the list with the filter the form carried.
-	setNotice(r, endedNotice(n), n)
+	setNotice(r, noticeEnded, n)
 	seeOther(w, listURL(list, r.PostForm))
 }
 

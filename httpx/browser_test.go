@@ -25,9 +25,9 @@ func findChromium() string {
 
 // browser starts a headless Chromium with its own profile (so its own
 // cookie jar) and user agent, and returns a tab context.
-func browser(t *testing.T, ctx context.Context, exe, ua string) context.Context {
+func browser(t *testing.T, ctx context.Context, exe, ua string, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe),
 		chromedp.Flag("headless", true),
 		chromedp.Flag("no-sandbox", true),
@@ -46,6 +46,7 @@ func browser(t *testing.T, ctx context.Context, exe, ua string) context.Context 
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.UserAgent(ua),
 		chromedp.WindowSize(1000, 900),
+	}, extra...)...,
 	)
 	tab, cancelTab := chromedp.NewContext(alloc)
 	t.Cleanup(func() {

@@ -59,4 +59,13 @@
 //     Pages are sent with Cache-Control: no-store and may not be framed.
 //   - The admin view fails closed: without an Allow function it refuses
 //     everyone, with 403.
+//   - The pages are translated (en, de, es, fr, nl, pt-BR, zh-CN, ja; see
+//     Languages) and chosen per request: ViewOptions.Language, ?lang=, the
+//     lang cookie, then Accept-Language. JSON stays English. The texts live
+//     in Go catalogs, one file per language, and a test fails when one
+//     lacks a key.
+//   - The pages aim at WCAG 2.2 AA: controls are named by what they act on
+//     (a session's user, device and place, never its ID), control borders
+//     reach 3:1 in light and dark, nothing scrolls sideways at 320 CSS
+//     pixels, and everything works without JavaScript.
 package httpx

@@ -1,10 +1,16 @@
 package httpx
 
 import (
+	"bytes"
 	"encoding/json"
+	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
 
 	"github.com/usersessions/usersessions"
 	"github.com/usersessions/usersessions/internal/geotest"
@@ -45,5 +51,71 @@ func TestViewsShowLocation(t *testing.T) {
 	loc := FuncMap(geo, nil)["location"].(func(any) string)
 	if loc("198.51.100.1") != "Berlin, Germany" || loc("203.0.113.1") != "" || loc("not an ip") != "" {
 		t.Fatal("location func")
+	}
+}
+
+// multiGeo builds a City database placing 198.51.100.0/24 in Berlin with
+// English, German and Japanese names, a region, a continent, a time zone
+// and coordinates, and opens it with langs first.
+func multiGeo(t *testing.T, langs ...string) *usersessions.Geo {
+	t.Helper()
+	w, err := mmdbwriter.New(mmdbwriter.Options{
+		DatabaseType:            "GeoIP2-City",
+		Languages:               []string{"en", "de", "ja"},
+		RecordSize:              24,
+		IncludeReservedNetworks: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(en, de, ja string) mmdbtype.Map {
+		return mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String(en), "de": mmdbtype.String(de), "ja": mmdbtype.String(ja)}}
+	}
+	_, network, _ := net.ParseCIDR("198.51.100.0/24")
+	country := names("Germany", "Deutschland", "ドイツ")
+	country["iso_code"] = mmdbtype.String("DE")
+	continent := names("Europe", "Europa", "ヨーロッパ")
+	continent["code"] = mmdbtype.String("EU")
+	err = w.Insert(network, mmdbtype.Map{
+		"city":         names("Berlin", "Berlin", "ベルリン"),
+		"country":      country,
+		"continent":    continent,
+		"subdivisions": mmdbtype.Slice{names("Land Berlin", "Land Berlin", "ベルリン州")},
+		"location": mmdbtype.Map{
+			"time_zone": mmdbtype.String("Europe/Berlin"),
+			"latitude":  mmdbtype.Float64(52.52), "longitude": mmdbtype.Float64(13.405),
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	g, err := usersessions.OpenGeoBytes(buf.Bytes(), &usersessions.GeoOptions{Languages: langs, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	return g
+}
+
+func TestLocationsInThePageLanguage(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	resp := e.do(call{method: "POST", target: "/login", remote: "198.51.100.9:1", ua: uaChromeWin, form: url.Values{"user": {"alice"}}})
+	tok := sessionCookie(t, resp, "session").Value
+	byLang := map[string]*usersessions.Geo{"de-DE": multiGeo(t, "de"), "ja": multiGeo(t, "ja")}
+	h := e.m.SessionsHandler(&ViewOptions{Geo: multiGeo(t), GeoByLanguage: byLang, Now: e.clock.Now})
+	for lang, want := range map[string]string{"de": "Berlin, Deutschland", "ja": "ベルリン, ドイツ", "fr": "Berlin, Germany", "en": "Berlin, Germany"} {
+		body := readBody(t, serve(t, h, "session", call{method: "GET", target: "/", token: tok, remote: "198.51.100.9:1", header: http.Header{"Accept-Language": {lang}}}))
+		if !strings.Contains(body, want+" · ") {
+			t.Errorf("%s: no %q:\n%s", lang, want, body)
+		}
+	}
+	// JSON keeps the default Geo's names.
+	body := readBody(t, serve(t, h, "session", call{method: "GET", target: "/", token: tok, remote: "198.51.100.9:1", header: http.Header{"Accept-Language": {"de"}, "Accept": {"application/json"}}}))
+	if !strings.Contains(body, `"location":"Berlin, Germany"`) {
+		t.Errorf("JSON: %s", body)
 	}
 }

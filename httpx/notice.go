@@ -3,7 +3,6 @@ package httpx
 import (
 	"io/fs"
 	"net/http"
-	"strconv"
 
 	"github.com/usersessions/usersessions"
 )
@@ -13,46 +12,47 @@ import (
 // starting with "httpx." are reserved for this package.
 const noticeKey = "httpx.notice"
 
-// noticeGone is the neutral notice for a session that could not be ended:
-// it does not say whether it ever existed or whose it is.
-const noticeGone = "That session had already ended."
+// Notice keys: the notice is stored as a catalog key and a count, and
+// translated when the page shows it.
+const (
+	noticeGone  = "notice.gone"  // neutral: a session that could not be ended (already ended, or not the user's)
+	noticeEnded = "notice.ended" // plural, with the count
+	noticeNone  = "notice.none"  // an empty selection
+)
 
-// setNotice stores a notice for the next page in the signed-in session.
-// ended is the number of sessions ended, -1 for a neutral notice.
-func setNotice(r *http.Request, text string, ended int) {
+// setNotice stores a notice for the next page in the signed-in session:
+// a catalog key and the number of sessions ended (-1 for a neutral
+// notice).
+func setNotice(r *http.Request, key string, ended int) {
 	if s := FromContext(r.Context()); s != nil && s.ID != "" {
-		s.Set(noticeKey, map[string]any{"text": text, "ended": ended})
+		s.Set(noticeKey, map[string]any{"key": key, "ended": ended})
 	}
 }
 
-// takeNotice returns and removes the notice stored by setNotice: its text
-// ("" if none) and the number of sessions ended (-1 if none).
-func takeNotice(r *http.Request) (string, int) {
+// takeNotice returns and removes the notice stored by setNotice, in the
+// language of c: its text ("" if none) and the number of sessions ended
+// (-1 if none). A notice stored as text by an older version is shown as
+// it is.
+func takeNotice(r *http.Request, c *catalog) (string, int) {
 	s := FromContext(r.Context())
 	v, ok := usersessions.Value[map[string]any](s, noticeKey)
 	if !ok {
 		return "", -1
 	}
 	s.Delete(noticeKey)
-	text, _ := v["text"].(string)
 	ended, ok := v["ended"].(int)
 	if !ok {
 		ended = -1
 	}
-	return text, ended
-}
-
-// endedNotice says how many sessions were ended.
-func endedNotice(n int) string {
-	return sessionCount(n) + " ended."
-}
-
-// sessionCount is "1 session", "3 sessions".
-func sessionCount(n int) string {
-	if n == 1 {
-		return "1 session"
+	key, _ := v["key"].(string)
+	switch key {
+	case noticeEnded:
+		return c.N(noticeEnded, max(ended, 0)), ended
+	case noticeGone, noticeNone:
+		return c.T(key), ended
 	}
-	return strconv.Itoa(n) + " sessions"
+	text, _ := v["text"].(string)
+	return text, ended
 }
 
 // SessionEnded reports whether the request came with a session cookie that

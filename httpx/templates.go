@@ -57,8 +57,8 @@ var stylesheet = sync.OnceValue(func() template.CSS {
 	return template.CSS(b.String()) // our own embedded text, not user input
 })
 
-// FuncMap returns the template functions the views provide, for apps that
-// render sessions in their own templates:
+// FuncMap returns the template functions the views provide, in English,
+// for apps that render sessions in their own templates:
 //
 //   - device(userAgent string) string: "Chrome on Windows" (usersessions.Device)
 //   - location(ip) string: "Berlin, Germany" from geo, "" when unknown or geo
@@ -66,16 +66,18 @@ var stylesheet = sync.OnceValue(func() template.CSS {
 //   - timesince(t time.Time) string: "just now", "5 minutes ago",
 //     "2 hours ago", "3 days ago" (relative to now(); nil now means time.Now)
 //   - timeuntil(t time.Time) string: "in 5 minutes", "in 13 days"
+//   - date(t time.Time) string: "2 Jan 2006, 15:04 UTC", with the zone
+//   - t(key), tn(key, n, name, value...), tf(key, name, value...) and
+//     tb(key, name, value...): the views' messages (see Languages)
+//   - lang() string: "en"
+//
+// The views themselves render each page with the same functions in the
+// language of the request (see ViewOptions.Language).
 func FuncMap(geo *usersessions.Geo, now func() time.Time) template.FuncMap {
 	if now == nil {
 		now = time.Now
 	}
-	return template.FuncMap{
-		"device":    usersessions.Device,
-		"location":  func(ip any) string { return locate(geo, ip) },
-		"timesince": func(t time.Time) string { return TimeSince(t, now()) },
-		"timeuntil": func(t time.Time) string { return timeUntil(t, now()) },
-	}
+	return localizer{catalogEN, geo}.funcs(now)
 }
 
 // locate answers the location function.
@@ -105,74 +107,47 @@ func locate(geo *usersessions.Geo, ip any) string {
 // TimeSince describes how long before now t was, the way a person says it:
 // "just now" (under a minute, or in the future), "1 minute ago",
 // "5 minutes ago", "2 hours ago", "3 days ago", "2 months ago",
-// "1 year ago". The zero time gives "never".
-func TimeSince(t, now time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	d := now.Sub(t)
-	if d < time.Minute {
-		return "just now"
-	}
-	return span(d) + " ago"
-}
+// "1 year ago". The zero time gives "never". It counts whole units, so
+// 119 minutes is "1 hour ago".
+func TimeSince(t, now time.Time) string { return catalogEN.Since(t, now) }
 
 // timeUntil describes how long after now t is, rounded to the nearest
 // unit, so a 14-day session created a moment ago expires "in 14 days", not
 // "in 13 days".
-func timeUntil(t, now time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	d := t.Sub(now)
-	if d < time.Minute {
-		if d <= 0 {
-			return "expired"
-		}
-		return "in less than a minute"
-	}
-	return "in " + roundSpan(d)
-}
+func timeUntil(t, now time.Time) string { return catalogEN.Until(t, now) }
 
-// roundSpan renders d (at least one minute) in its largest unit, rounded
-// to the nearest whole one.
-func roundSpan(d time.Duration) string {
-	const day = 24 * time.Hour
+const day = 24 * time.Hour
+
+// roundUnit expresses d (at least one minute) in its largest unit,
+// rounded to the nearest whole one.
+func roundUnit(d time.Duration) (unit string, n int) {
 	if n := (d + time.Minute/2) / time.Minute; n < 60 {
-		return plural(int(n), "minute")
+		return "minute", int(n)
 	}
 	if n := (d + time.Hour/2) / time.Hour; n < 24 {
-		return plural(int(n), "hour")
+		return "hour", int(n)
 	}
 	if n := (d + day/2) / day; n < 30 {
-		return plural(int(n), "day")
+		return "day", int(n)
 	}
 	if n := (d + 15*day) / (30 * day); n < 12 {
-		return plural(int(n), "month")
+		return "month", int(n)
 	}
-	return plural(int((d+365*day/2)/(365*day)), "year")
+	return "year", int((d + 365*day/2) / (365 * day))
 }
 
-// span renders d (at least one minute) in its largest whole unit.
-func span(d time.Duration) string {
-	const day = 24 * time.Hour
+// floorUnit expresses d (at least one minute) in its largest whole unit.
+func floorUnit(d time.Duration) (unit string, n int) {
 	switch {
 	case d < time.Hour:
-		return plural(int(d/time.Minute), "minute")
+		return "minute", int(d / time.Minute)
 	case d < day:
-		return plural(int(d/time.Hour), "hour")
+		return "hour", int(d / time.Hour)
 	case d < 30*day:
-		return plural(int(d/day), "day")
+		return "day", int(d / day)
 	case d < 365*day:
-		return plural(int(d/(30*day)), "month")
+		return "month", int(d / (30 * day))
 	default:
-		return plural(int(d/(365*day)), "year")
+		return "year", int(d / (365 * day))
 	}
-}
-
-func plural(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return fmt.Sprintf("%d %ss", n, unit)
 }

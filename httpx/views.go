@@ -49,8 +49,9 @@ type ViewOptions struct {
 	// Templates overrides the embedded templates: every *.html file in it is
 	// parsed after them, so a "sessions.html" replaces the page (and a file
 	// defining "head" or "style" replaces just that block). The template
-	// functions device, location, timesince and timeuntil are available
-	// (see FuncMap), and the data is a *SessionsPage.
+	// functions of FuncMap are available (device, location, timesince,
+	// timeuntil, date, and t, tn, tf, tb for the views' messages), in the
+	// request's language, and the data is a *SessionsPage.
 	Templates fs.FS
 
 	// Geo resolves IP addresses to locations. Nil: locations are empty.
@@ -62,13 +63,31 @@ type ViewOptions struct {
 	// CrossOrigin guards the POST routes. Default
 	// http.NewCrossOriginProtection(); pass your own to add trusted origins.
 	CrossOrigin *http.CrossOriginProtection
+
+	// Language, when set, picks the language of a request's HTML pages
+	// (a BCP 47 tag such as "de" or "pt-BR", for example from the user's
+	// profile); "" or a language the views do not speak leaves the choice
+	// to the request: the "lang" query parameter (LanguageParam), then the
+	// "lang" cookie (LanguageCookie), then the Accept-Language header,
+	// matched with golang.org/x/text/language, then English. See
+	// Languages for the languages spoken. JSON answers are not translated.
+	Language func(r *http.Request) string
+
+	// GeoByLanguage holds, per language tag, a Geo opened with that
+	// language first in GeoOptions.Languages, so that locations show in
+	// the page's language ("Berlin, Deutschland"); a language without one
+	// uses Geo. Keys are matched like Language ("pt", "pt-BR" and "pt-br"
+	// all name Brazilian Portuguese).
+	GeoByLanguage map[string]*usersessions.Geo
 }
 
 // SessionInfo is one session as the views show it. Its JSON form is the
 // object of the JSON API; it never holds the token.
 type SessionInfo struct {
-	ID        string `json:"id"`
-	IP        string `json:"ip"`       // "" when unknown
+	ID string `json:"id"`
+	IP string `json:"ip"` // "" when unknown
+	// Location and Device are in the page's language in HTML ("Chrome
+	// unter Windows"), in English in JSON.
 	Location  string `json:"location"` // "" when unknown
 	Device    string `json:"device"`   // "Chrome on Windows"
 	UserAgent string `json:"user_agent"`
@@ -152,9 +171,10 @@ type views struct {
 	mnt       mount
 	loginURL  string
 	logoutURL string
-	tmpl      *template.Template
+	lt        localized         // the templates, per language
 	csp       map[string]string // per template
-	geo       *usersessions.Geo
+	geos      geoSet
+	lang      func(*http.Request) string
 	now       func() time.Time
 }
 
@@ -171,6 +191,15 @@ type views struct {
 //
 // The GET pages (confirm.html) are plain forms that POST to the same URL,
 // so every action works without JavaScript; the POST routes act at once.
+//
+// The pages speak English, German, Spanish, French, Dutch, Brazilian
+// Portuguese, Simplified Chinese and Japanese (see Languages): the
+// language comes from ViewOptions.Language, else the "lang" query
+// parameter, else the "lang" cookie, else Accept-Language (matched with
+// golang.org/x/text/language), else English, and sets <html lang>.
+// Relative times ("vor 5 Minuten"), dates (with their zone), device names
+// ("Chrome unter Windows"), notices and, with GeoByLanguage, locations
+// follow it.
 //
 // JSON is served when the request's Accept header prefers application/json
 // (or with ?format=json): GET {prefix} answers {"sessions": [...]} (see
@@ -205,13 +234,14 @@ func (m *Manager) SessionsHandler(opts *ViewOptions) http.Handler {
 		mnt:       mount{prefix: o.Prefix, known: sessionsRoute},
 		loginURL:  cmp.Or(o.LoginURL, DefaultLoginURL),
 		logoutURL: cmp.Or(o.LogoutURL, DefaultLogoutURL),
-		geo:       o.Geo,
+		geos:      newGeoSet(o.Geo, o.GeoByLanguage),
+		lang:      o.Language,
 		now:       o.Now,
 	}
 	if v.now == nil {
 		v.now = time.Now
 	}
-	v.tmpl = parseTemplates(o.Templates, FuncMap(o.Geo, v.now))
+	v.lt = parseLocalized(o.Templates, v.geos, v.now)
 	v.csp = pageCSPs(o.Templates, sessionsTemplate, confirmTemplate, endedTemplate)
 	cop := o.CrossOrigin
 	if cop == nil {
@@ -287,7 +317,8 @@ func (v *views) user(w http.ResponseWriter, r *http.Request) (*usersessions.Sess
 	login := withNext(v.loginURL, requestPath(r))
 	if SessionEnded(r) {
 		// Say what happened instead of a silent bounce to the login page.
-		v.m.render(w, r, v.tmpl, endedTemplate, v.csp[endedTemplate], &EndedPage{LoginURL: login})
+		loc := v.localizer(r)
+		v.m.renderIn(w, r, v.lt, loc.catalog, endedTemplate, v.csp[endedTemplate], &EndedPage{LoginURL: login})
 		return nil, false
 	}
 	seeOther(w, login)
@@ -305,10 +336,14 @@ func (v *views) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := v.now()
+	loc := v.localizer(r)
+	if wantsJSON(r) {
+		loc = v.geos.localizer(catalogEN)
+	}
 	page := &SessionsPage{UserID: sess.UserID, Ended: -1, EndOthersURL: "end-others", EndAllURL: "end-all", Now: now}
 	page.Sessions = make([]SessionInfo, 0, len(list))
 	for _, s := range list {
-		page.Sessions = append(page.Sessions, info(s, sess.ID, v.geo))
+		page.Sessions = append(page.Sessions, info(s, sess.ID, loc))
 	}
 	sortNewestFirst(page.Sessions)
 	for i := range page.Sessions {
@@ -324,8 +359,8 @@ func (v *views) list(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, sessionsJSON{Sessions: page.Sessions})
 		return
 	}
-	page.Notice, page.Ended = takeNotice(r)
-	v.m.render(w, r, v.tmpl, sessionsTemplate, v.csp[sessionsTemplate], page)
+	page.Notice, page.Ended = takeNotice(r, loc.catalog)
+	v.m.renderIn(w, r, v.lt, loc.catalog, sessionsTemplate, v.csp[sessionsTemplate], page)
 }
 
 func (v *views) endOne(w http.ResponseWriter, r *http.Request, id string) {
@@ -365,7 +400,7 @@ func (v *views) endOne(w http.ResponseWriter, r *http.Request, id string) {
 		writeJSON(w, http.StatusOK, endedJSON{Ended: 1})
 		return
 	}
-	setNotice(r, endedNotice(1), 1)
+	setNotice(r, noticeEnded, 1)
 	seeOther(w, "../")
 }
 
@@ -384,7 +419,7 @@ func (v *views) endOthers(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, endedJSON{Ended: n})
 		return
 	}
-	setNotice(r, endedNotice(n), n)
+	setNotice(r, noticeEnded, n)
 	seeOther(w, "./")
 }
 
@@ -424,22 +459,23 @@ func (v *views) confirmEnd(w http.ResponseWriter, r *http.Request, rel string) {
 		v.m.serverError(w, r, "listing sessions", err)
 		return
 	}
+	loc := v.localizer(r)
 	page := &ConfirmPage{Action: rel, CancelURL: "./", Now: v.now()}
 	for _, s := range list {
 		if rel == "end-others" && s.ID == sess.ID {
 			continue
 		}
-		page.Sessions = append(page.Sessions, AdminSession{SessionInfo: info(s, sess.ID, v.geo)})
+		page.Sessions = append(page.Sessions, AdminSession{SessionInfo: info(s, sess.ID, loc)})
 	}
 	n := len(page.Sessions)
 	if rel == "end-others" {
-		page.Title, page.Button = "End all other sessions?", "End "+sessionCount(n)
-		page.Message = "This signs out every other device where you are signed in (" + sessionCount(n) + "). This session stays signed in."
+		page.Title, page.Button = loc.T("confirm.others.title"), loc.N("confirm.others.button", n)
+		page.Message = loc.N("confirm.others.message", n)
 	} else {
-		page.Title, page.Button = "Sign out everywhere?", "Sign out everywhere"
-		page.Message = "This ends all " + sessionCount(n) + ", including this one. You will need to sign in again on every device."
+		page.Title, page.Button = loc.T("confirm.all.title"), loc.T("confirm.all.button")
+		page.Message = loc.N("confirm.all.message", n)
 	}
-	v.confirm(w, r, page)
+	v.confirm(w, r, loc, page)
 }
 
 // confirmEndOne asks before ending one session.
@@ -460,37 +496,44 @@ func (v *views) confirmEndOne(w http.ResponseWriter, r *http.Request, id string)
 		seeOther(w, "../")
 		return
 	}
+	loc := v.localizer(r)
 	page := &ConfirmPage{
-		Sessions:  []AdminSession{{SessionInfo: info(list[i], sess.ID, v.geo)}},
+		Sessions:  []AdminSession{{SessionInfo: info(list[i], sess.ID, loc)}},
 		Action:    "end",
 		CancelURL: "../",
 		Now:       v.now(),
 	}
 	if id == sess.ID {
-		page.Title, page.Button = "Sign out of this session?", "Sign out"
-		page.Message = "You will be signed out on this device."
+		page.Title, page.Button = loc.T("confirm.self.title"), loc.T("confirm.self.button")
+		page.Message = loc.T("confirm.self.message")
 	} else {
-		page.Title, page.Button = "End this session?", "End session"
-		page.Message = "The device will be signed out at its next request."
+		page.Title, page.Button = loc.T("confirm.one.title"), loc.T("confirm.one.button")
+		page.Message = loc.T("confirm.one.message")
 	}
-	v.confirm(w, r, page)
+	v.confirm(w, r, loc, page)
 }
 
-func (v *views) confirm(w http.ResponseWriter, r *http.Request, page *ConfirmPage) {
+// localizer returns the language of a request's page and the Geo naming
+// places in it.
+func (v *views) localizer(r *http.Request) localizer {
+	return v.geos.localizer(chooseLanguage(r, v.lang))
+}
+
+func (v *views) confirm(w http.ResponseWriter, r *http.Request, loc localizer, page *ConfirmPage) {
 	noStore(w)
 	if wantsJSON(r) {
 		w.Header().Set("Allow", "POST")
 		fail(w, r, http.StatusMethodNotAllowed)
 		return
 	}
-	v.m.render(w, r, v.tmpl, confirmTemplate, v.csp[confirmTemplate], page)
+	v.m.renderIn(w, r, v.lt, loc.catalog, confirmTemplate, v.csp[confirmTemplate], page)
 }
 
-// info turns a stored session into its view.
-func info(s *usersessions.Session, currentID string, geo *usersessions.Geo) SessionInfo {
+// info turns a stored session into its view, in loc's language.
+func info(s *usersessions.Session, currentID string, loc localizer) SessionInfo {
 	si := SessionInfo{
 		ID:        s.ID,
-		Device:    usersessions.Device(s.UserAgent),
+		Device:    loc.Device(s.UserAgent),
 		UserAgent: s.UserAgent,
 		CreatedAt: s.CreatedAt.UTC(),
 		LastSeen:  s.LastSeen.UTC(),
@@ -501,7 +544,7 @@ func info(s *usersessions.Session, currentID string, geo *usersessions.Geo) Sess
 	}
 	if s.IP.IsValid() {
 		si.IP = s.IP.String()
-		si.Location = locate(geo, s.IP)
+		si.Location = locate(loc.geo, s.IP)
 	}
 	return si
 }
@@ -821,6 +864,14 @@ func pageCSP(override fs.FS, name string) string {
 		}
 	}
 	return "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; frame-ancestors 'none'"
+}
+
+// renderIn renders a page in the language of c: with its copy of the
+// templates, varying on what chose the language.
+func (m *Manager) renderIn(w http.ResponseWriter, r *http.Request, lt localized, c *catalog, name, csp string, data any) {
+	w.Header().Add("Vary", "Accept-Language")
+	w.Header().Add("Vary", "Cookie")
+	m.render(w, r, lt.get(c), name, csp, data)
 }
 
 // render executes a template into a buffer, so a template error answers a

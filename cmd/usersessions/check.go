@@ -35,6 +35,7 @@ exits 0, or names the problems and exits 1.`, stderr)
 	ctx, stop := signalContext()
 	defer stop()
 
+	name := redactDB(db.path)
 	n, err := store.Count(ctx)
 	if err != nil {
 		return err
@@ -45,7 +46,11 @@ exits 0, or names the problems and exits 1.`, stderr)
 		}
 		problems := strings.Split(err.Error(), "\n")
 		for _, p := range problems {
-			fmt.Fprintf(stdout, "%s: %s\n", db.path, strings.TrimPrefix(p, "usersessions: corrupt data: "))
+			fmt.Fprintf(stdout, "%s: %s\n", name, strings.TrimPrefix(p, "usersessions: corrupt data: "))
+		}
+		if isDatabaseURL(db.path) {
+			return &openError{fmt.Errorf("%s: %w", name, err),
+				fmt.Sprintf("%s: %d %s between records and indexes", name, len(problems), plural(len(problems), "problem"))}
 		}
 		return &openError{fmt.Errorf("%s: %w", db.path, err),
 			fmt.Sprintf("%s is damaged: %d %s between records and indexes (bbolt's pages are sound)",
@@ -54,6 +59,10 @@ exits 0, or names the problems and exits 1.`, stderr)
 	if db.viaSocket {
 		fmt.Fprintf(stdout, "%s: ok: %d %s, records and indexes agree (checked by the running app through its control socket; "+
 			"bbolt's page check needs the file free)\n", db.path, n, plural(n, "session"))
+		return nil
+	}
+	if isDatabaseURL(db.path) {
+		fmt.Fprintf(stdout, "%s: ok: %d %s, records and indexes agree\n", name, n, plural(n, "session"))
 		return nil
 	}
 	size := int64(0)

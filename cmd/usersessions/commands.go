@@ -50,7 +50,7 @@ the app's setting): since that removes sessions the app would keep, it needs
 	store, err := openExisting(db, stderr)
 	if err != nil {
 		if *skipLocked && errors.Is(err, usersessions.ErrLocked) {
-			fmt.Fprintf(stdout, "skipped: %s is in use by another process\n", db.path)
+			fmt.Fprintf(stdout, "skipped: %s is in use by another process\n", redactDB(db.path))
 			return nil
 		}
 		return err
@@ -377,7 +377,7 @@ under that idle timeout; the file and the app are not changed.`, stderr)
 		}
 	}
 	if bad > 0 {
-		return fmt.Errorf("%d unreadable session %s skipped (%s is damaged)", bad, plural(bad, "record"), db.path)
+		return fmt.Errorf("%d unreadable session %s skipped (%s is damaged)", bad, plural(bad, "record"), redactDB(db.path))
 	}
 	return nil
 }
@@ -525,7 +525,8 @@ session matched (an unknown -id, or a user without sessions).`, stderr)
 // statsReport is the result of stats, also its -json form.
 type statsReport struct {
 	Path          string      `json:"path"`
-	Via           string      `json:"via,omitempty"` // the app's control socket, when the app holds the file
+	Via           string      `json:"via,omitempty"`    // the app's control socket, when the app holds the file
+	Server        bool        `json:"server,omitempty"` // a database server (PostgreSQL): no file, no file size
 	FileSize      int64       `json:"file_size"`
 	FreeBytes     *int64      `json:"free_bytes,omitempty"` // free pages and unused tail; nil: unknown
 	PageSize      int         `json:"page_size,omitempty"`
@@ -569,16 +570,27 @@ distinct users and the file size, gives the oldest and newest session and the
 	ctx, stop := signalContext()
 	defer stop()
 
-	rep := statsReport{Path: db.path, TopUsers: []userCount{},
+	rep := statsReport{Path: redactDB(db.path), TopUsers: []userCount{},
 		IdleTimeout: db.idle.effective(store).String(), IdleOverride: db.idle.set}
-	if db.viaSocket {
+	switch c, viaSocket := store.(*usersessions.ControlClient); {
+	case viaSocket:
+		// The app holds the file: only it knows the free pages.
 		rep.Via = usersessions.ControlSocketPath(db.path)
-	}
-	if fi, err := os.Stat(db.path); err == nil {
-		rep.FileSize = fi.Size()
-		if p := db.probe; p.Status == probeOK && p.PageSize > 0 {
-			free := int64(p.FreePages)*int64(p.PageSize) + max(rep.FileSize-p.Pages*int64(p.PageSize), 0)
-			rep.FreeBytes, rep.PageSize = &free, p.PageSize
+		if f := c.Info().File; f != nil {
+			free := f.FreeBytes
+			rep.FileSize, rep.FreeBytes, rep.PageSize = f.Size, &free, f.PageSize
+		} else if fi, err := os.Stat(db.path); err == nil {
+			rep.FileSize = fi.Size()
+		}
+	case isDatabaseURL(db.path):
+		rep.Server = true
+	default:
+		if fi, err := os.Stat(db.path); err == nil {
+			rep.FileSize = fi.Size()
+			if p := db.probe; p.Status == probeOK && p.PageSize > 0 {
+				free := int64(p.FreePages)*int64(p.PageSize) + max(rep.FileSize-p.Pages*int64(p.PageSize), 0)
+				rep.FreeBytes, rep.PageSize = &free, p.PageSize
+			}
 		}
 	}
 	count, err := store.Count(ctx)
@@ -653,7 +665,7 @@ distinct users and the file size, gives the oldest and newest session and the
 		return err
 	}
 	if rep.Unreadable > 0 {
-		return fmt.Errorf("%d unreadable session %s (%s is damaged)", rep.Unreadable, plural(rep.Unreadable, "record"), db.path)
+		return fmt.Errorf("%d unreadable session %s (%s is damaged)", rep.Unreadable, plural(rep.Unreadable, "record"), redactDB(db.path))
 	}
 	return nil
 }
@@ -665,7 +677,9 @@ func printStats(w io.Writer, rep *statsReport, now time.Time) error {
 	} else {
 		fmt.Fprintf(tw, "database\t%s\n", rep.Path)
 	}
-	fmt.Fprintf(tw, "file size\t%s\n", humanBytes(rep.FileSize))
+	if !rep.Server {
+		fmt.Fprintf(tw, "file size\t%s\n", humanBytes(rep.FileSize))
+	}
 	if rep.FreeBytes != nil {
 		hint := ""
 		if *rep.FreeBytes > rep.FileSize/2 && *rep.FreeBytes > 1<<20 {

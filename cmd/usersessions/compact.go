@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -115,8 +117,15 @@ original as it was. The app must be stopped: a file in use is refused.`, stderr)
 	if db.idle.set {
 		return usagef(fs, "-idle-timeout does not apply to compact")
 	}
+	if isDatabaseURL(db.path) {
+		return fmt.Errorf("compact rewrites a session database file; -db %s is a PostgreSQL server, "+
+			"which gives space back by itself (autovacuum; VACUUM FULL to shrink a table)", redactDB(db.path))
+	}
 	start := time.Now()
 	src, err := openRaw(db, false, "compact")
+	if errors.Is(err, usersessions.ErrLocked) {
+		return compactInUse(db.path, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -195,6 +204,23 @@ original as it was. The app must be stopped: a file in use is refused.`, stderr)
 	return nil
 }
 
+// compactInUse is compact's answer for a file the app holds: with a
+// control socket it names the app's free space and why the socket cannot
+// help.
+func compactInUse(path string, err error) error {
+	c, cerr := dialApp(path)
+	if cerr != nil {
+		return err // in use by another process; stop it to compact the file
+	}
+	free := ""
+	if f := c.Info().File; f != nil {
+		free = fmt.Sprintf(" (%s of its %s are free)", humanBytes(f.FreeBytes), humanBytes(f.Size))
+	}
+	return &openError{err, fmt.Sprintf("%s is in use by the running app%s; compact cannot go through its control socket "+
+		"(%s): a compacted copy cannot replace a file the app has open, so stop the app to compact it "+
+		"(backup works meanwhile)", path, free, usersessions.ControlSocketPath(path))}
+}
+
 func fsyncFile(path string) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -208,11 +234,14 @@ func fsyncFile(path string) error {
 
 func cmdBackup(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("backup", "backup [-db PATH] -o FILE [-force]", `
-Writes a consistent copy of the database to FILE (bbolt's Tx.WriteTo, one
-read transaction): first to a temporary file beside FILE, synced, then
-renamed to FILE. An existing FILE is kept unless -force. The app must be
-stopped; restore by copying the backup over the database while it is
-stopped.`, stderr)
+Writes a consistent copy of the database to FILE, from one read transaction
+(bbolt's Tx.WriteTo), while the app keeps running: when the app holds the
+file, the copy comes through its control socket (usersessions.ServeControl,
+Store.Backup), otherwise from the file itself. The copy goes to a temporary
+file beside FILE, is synced, checked (bbolt's page check, then the store's
+check that records and indexes agree) and only then renamed to FILE. An
+existing FILE is kept unless -force. To restore, stop the app and copy the
+backup over the database.`, stderr)
 	db := addDBFlags(fs)
 	hideFlags(fs, "idle-timeout")
 	out := fs.String("o", "", "backup `file` to write")
@@ -225,6 +254,10 @@ stopped.`, stderr)
 		return usagef(fs, "-idle-timeout does not apply to backup")
 	case *out == "":
 		return usagef(fs, "-o FILE is needed: where to write the backup")
+	case isDatabaseURL(db.path):
+		return fmt.Errorf("backup copies a session database file; -db %s is a PostgreSQL server: back it up with pg_dump", redactDB(db.path))
+	case isDatabaseURL(*out):
+		return usagef(fs, "-o wants a file, not a URL")
 	}
 	if same, _ := samePath(*out, db.path); same {
 		return usagef(fs, "-o %s is the database itself", *out)
@@ -232,16 +265,67 @@ stopped.`, stderr)
 	if _, err := os.Lstat(*out); err == nil && !*force {
 		return fmt.Errorf("%s exists; nothing written (-force replaces it)", *out)
 	}
+	ctx, stop := signalContext()
+	defer stop()
+
+	// copyTo writes the copy; via names the control socket when the app
+	// holds the file.
+	var copyTo func(w io.Writer) (int64, error)
+	var via string
+	var total int64
 	src, err := openRaw(db, true, "back up")
+	switch {
+	case err == nil:
+		defer src.Close()
+		copyTo = func(w io.Writer) (size int64, err error) {
+			err = src.View(func(tx *bolt.Tx) error {
+				size, err = tx.WriteTo(w)
+				return err
+			})
+			return size, err
+		}
+		if fi, err := os.Stat(db.path); err == nil {
+			total = fi.Size()
+		}
+	case errors.Is(err, usersessions.ErrLocked):
+		c, cerr := dialApp(db.path)
+		if cerr != nil {
+			if errors.Is(cerr, os.ErrNotExist) {
+				return fmt.Errorf("%s is in use by another process, which serves no control socket "+
+					"(usersessions.ServeControl); stop it to back up the file, or let the app serve one", db.path)
+			}
+			return fmt.Errorf("%s is in use by another process; its control socket: %v", db.path, cerr)
+		}
+		via = usersessions.ControlSocketPath(db.path)
+		copyTo = func(w io.Writer) (int64, error) { return c.Backup(ctx, w) }
+		if f := c.Info().File; f != nil {
+			total = f.Size
+		}
+	default:
+		return err
+	}
+
+	n, size, err := writeBackup(*out, *force, total, copyTo, stderr)
 	if err != nil {
 		return err
 	}
-	defer src.Close()
+	how := ""
+	if via != "" {
+		how = " (from the running app, through " + via + ")"
+	}
+	fmt.Fprintf(stdout, "backed up %s to %s%s: %d %s, %s\n", db.path, *out, how, n, plural(n, "session"), humanBytes(size))
+	return nil
+}
 
-	dir := filepath.Dir(*out)
-	tmp, err := os.CreateTemp(dir, filepath.Base(*out)+".tmp-*")
+// writeBackup writes a backup with copyTo into a temporary file beside
+// out, syncs and verifies it, and moves it to out: over an existing file
+// only with force. It returns the sessions and bytes in the copy. On any
+// failure nothing is left behind and out is as it was.
+func writeBackup(out string, force bool, total int64, copyTo func(io.Writer) (int64, error), stderr io.Writer) (sessions int, size int64, err error) {
+	dir := filepath.Dir(out)
+	tmp, err := os.CreateTemp(dir, filepath.Base(out)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("backup: %w", err)
+		return 0, 0, fmt.Errorf("backup: %w", err)
 	}
 	tmpPath := tmp.Name()
 	done := false
@@ -251,42 +335,83 @@ stopped.`, stderr)
 			os.Remove(tmpPath)
 		}
 	}()
-	var n int
-	var size int64
-	err = src.View(func(tx *bolt.Tx) error {
-		n = tx.Bucket(bucketSessions).Stats().KeyN
-		var werr error
-		size, werr = tx.WriteTo(tmp)
-		return werr
-	})
+	bar := newProgress(stderr, "copying", total, true)
+	size, err = copyTo(&progressWriter{w: tmp, bar: bar})
+	bar.Done()
 	if err != nil {
-		return fmt.Errorf("backup of %s: %w", db.path, err)
+		return 0, 0, fmt.Errorf("backup: %w; nothing written to %s", err, out)
 	}
 	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("backup: %w", err)
+		return 0, 0, fmt.Errorf("backup: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("backup: %w", err)
+		return 0, 0, fmt.Errorf("backup: %w", err)
 	}
-	if *force {
-		err = os.Rename(tmpPath, *out)
+	sessions, err = verifyBackup(tmpPath)
+	if err != nil {
+		return 0, 0, fmt.Errorf("backup: the copy does not check out, nothing written to %s: %w", out, err)
+	}
+	if force {
+		err = os.Rename(tmpPath, out)
 	} else {
-		// A link fails if FILE appeared meanwhile: never overwritten.
-		if err = os.Link(tmpPath, *out); err == nil {
+		// A link fails if out appeared meanwhile: never overwritten.
+		if err = os.Link(tmpPath, out); err == nil {
 			os.Remove(tmpPath)
 		} else if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%s exists; nothing written (-force replaces it)", *out)
+			return 0, 0, fmt.Errorf("%s exists; nothing written (-force replaces it)", out)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("backup: %w", err)
+		return 0, 0, fmt.Errorf("backup: %w", err)
 	}
 	done = true
 	if err := syncDir(dir); err != nil {
-		return err
+		return 0, 0, err
 	}
-	fmt.Fprintf(stdout, "backed up %s to %s: %d %s, %s\n", db.path, *out, n, plural(n, "session"), humanBytes(size))
-	return nil
+	return sessions, size, nil
+}
+
+// verifyBackup checks a fresh copy as "check" would: bbolt's page check in
+// a child process, then the store's own check, and counts its sessions.
+// It opens the copy with the operator commands' options: no setting is
+// stored, nothing cleaned up.
+func verifyBackup(path string) (int, error) {
+	if _, err := probeFile(path); err != nil {
+		return 0, err
+	}
+	store, err := openStore(path, &usersessions.Options{
+		IdleTimeout:     usersessions.UseStoredIdleTimeout,
+		OpenTimeout:     operatorOpenTimeout,
+		CleanupInterval: -1,
+		NoCache:         true,
+		Logger:          slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return 0, err
+	}
+	ctx := context.Background()
+	n, err := store.Count(ctx)
+	if err == nil {
+		err = store.Check(ctx)
+	}
+	if cerr := store.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
+}
+
+// progressWriter advances a progress bar by what is written through it.
+type progressWriter struct {
+	w   io.Writer
+	bar *progressBar
+	n   int64
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.n += int64(n)
+	p.bar.Set(p.n)
+	return n, err
 }
 
 // samePath reports whether a and b name the same file.

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -183,5 +186,47 @@ func TestBackup(t *testing.T) {
 	_, stderr, code = runCmd(t, "backup", "-db", sd.path, "-o", out2)
 	if _, err := os.Stat(out2); code != exitError || !strings.Contains(stderr, "in use by another process") || err == nil {
 		t.Errorf("backup of a file in use: status %d, stderr %q, output exists: %v", code, stderr, err == nil)
+	}
+}
+
+// A copy that fails, or does not check out, is never placed at -o, and
+// leaves no temporary file behind.
+func TestWriteBackupRefusesBadCopies(t *testing.T) {
+	sd := seedDB(t)
+	good, err := os.ReadFile(sd.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "b.db")
+	for name, copyTo := range map[string]func(io.Writer) (int64, error){
+		"garbage": func(w io.Writer) (int64, error) {
+			n, err := w.Write(bytes.Repeat([]byte("x"), 64<<10))
+			return int64(n), err
+		},
+		"truncated": func(w io.Writer) (int64, error) {
+			n, err := w.Write(good[:len(good)/2])
+			return int64(n), err
+		},
+		"failed midway": func(w io.Writer) (int64, error) {
+			n, _ := w.Write(good[:4096])
+			return int64(n), errors.New("connection reset")
+		},
+		"empty": func(w io.Writer) (int64, error) { return 0, nil },
+	} {
+		_, _, err := writeBackup(out, false, 0, copyTo, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "nothing written to "+out) {
+			t.Errorf("%s: %v", name, err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+			t.Errorf("%s: left %v", name, entries)
+		}
+	}
+	n, size, err := writeBackup(out, false, 0, func(w io.Writer) (int64, error) {
+		n, err := w.Write(good)
+		return int64(n), err
+	}, io.Discard)
+	if err != nil || n != 8 || size != int64(len(good)) {
+		t.Errorf("a good copy: %d sessions, %d bytes, %v", n, size, err)
 	}
 }

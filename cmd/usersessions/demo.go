@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/usersessions/usersessions"
 	"github.com/usersessions/usersessions/httpx"
+	"golang.org/x/text/language"
 )
 
 //go:embed templates/*.html
@@ -61,13 +63,20 @@ const maxUsername = 64
 const demoCSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 func cmdDemo(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("demo", "demo [-db PATH] [-addr HOST:PORT] [-geoip PATH] [-trusted-proxies CIDR,...]", `
+	fs := newFlagSet("demo", "demo [-db PATH] [-addr HOST:PORT] [-geoip PATH] [-geoip-lang LANGS] [-trusted-proxies CIDR,...]", `
 Runs a small web app: sign in under any name, see your sessions at
 /account/sessions/, end them; sign in as "admin" for /admin/sessions/.
-Stop it with Ctrl-C.`, stderr)
+Stop it with Ctrl-C.
+
+Without -geoip the demo builds a small GeoIP database of six cities
+(Zwolle, London, San Francisco, Tokyo, São Paulo, Berlin) with made-up
+networks, and its sign-in form offers to sign in "as if from" one of them,
+so sessions show a location out of the box. A real database given with
+-geoip replaces it, and the form then offers no places.`, stderr)
 	dbPath := fs.String("db", defaultDBPath(), "session database `file` (created if missing)")
 	addr := fs.String("addr", "127.0.0.1:8080", "listen `address`; port 0 picks a free port")
-	geoPath := fs.String("geoip", "", "GeoIP City or Country `.mmdb` file (or folder) for locations")
+	geoPath := fs.String("geoip", "", "GeoIP City or Country `.mmdb` file (or folder) for locations (default: a built-in demo database of six cities)")
+	geoLang := fs.String("geoip-lang", "en", "comma-separated `languages` of place names, best first (en, de, es, fr, ja, pt-BR, zh-CN, nl, ...)")
 	proxies := fs.String("trusted-proxies", "", "comma-separated `CIDRs` of proxies whose X-Forwarded-For is believed")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -76,9 +85,31 @@ Stop it with Ctrl-C.`, stderr)
 	if err != nil {
 		return usagef(fs, "-trusted-proxies: %v", err)
 	}
-	geo, err := openGeo(*geoPath)
-	if err != nil {
-		return err
+	var langs []string
+	for l := range strings.SplitSeq(*geoLang, ",") {
+		if l = strings.TrimSpace(l); l != "" {
+			if _, err := language.Parse(l); err != nil {
+				return usagef(fs, "-geoip-lang: %q is not a language tag such as en, de or pt-BR", l)
+			}
+			langs = append(langs, l)
+		}
+	}
+	var geo *usersessions.Geo
+	var places []demoPlace // what the sign-in form offers: only with the demo's own database
+	if *geoPath != "" {
+		geo, err = usersessions.OpenGeo(*geoPath, &usersessions.GeoOptions{Languages: langs})
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("GeoIP database %s does not exist (get one with \"usersessions geoip download\")", *geoPath)
+			}
+			return fmt.Errorf("GeoIP database %s: %w", *geoPath, err)
+		}
+	} else {
+		// No MaxMind key needed: the demo's own six cities.
+		if geo, err = openDemoGeo(langs); err != nil {
+			return err
+		}
+		places = demoPlaces
 	}
 	defer geo.Close()
 	// Listen first: a demo that cannot bind its port leaves no new
@@ -87,13 +118,15 @@ Stop it with Ctrl-C.`, stderr)
 	if err != nil {
 		return fmt.Errorf("%w (pick another -addr; port 0 takes any free one)", err)
 	}
-	if *dbPath == defaultDBPath() {
+	if isDatabaseURL(*dbPath) {
+		// A database server: no folder to make, no file to check.
+	} else if *dbPath == defaultDBPath() {
 		if err := os.MkdirAll(filepath.Dir(*dbPath), 0o700); err != nil {
 			ln.Close()
 			return err
 		}
 	}
-	if fi, err := os.Stat(*dbPath); err == nil && fi.Size() > 0 {
+	if fi, err := os.Stat(*dbPath); err == nil && fi.Size() > 0 && !isDatabaseURL(*dbPath) {
 		// An existing file is checked first, as operator commands do.
 		if _, err := probeFile(*dbPath); err != nil {
 			ln.Close()
@@ -110,24 +143,37 @@ Stop it with Ctrl-C.`, stderr)
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	return serveDemo(ctx, ln, store, geo, trusted, stdout, stderr)
+	return serveDemo(ctx, ln, store, demoConfig{geo: geo, trusted: trusted, places: places}, stdout, stderr)
+}
+
+// demoConfig is how the demo shows and finds addresses.
+type demoConfig struct {
+	geo     *usersessions.Geo // nil: no locations
+	trusted []netip.Prefix    // proxies whose X-Forwarded-For is believed
+	// places are what the sign-in form offers to sign in "as if from":
+	// the networks of the demo's own GeoIP database. Empty with a real one.
+	places []demoPlace
 }
 
 // serveDemo serves the demo on ln until ctx is done, then shuts down
 // gracefully and closes the store (which flushes pending activity).
-func serveDemo(ctx context.Context, ln net.Listener, store *usersessions.Store, geo *usersessions.Geo,
-	trusted []netip.Prefix, stdout, stderr io.Writer) (err error) {
+func serveDemo(ctx context.Context, ln net.Listener, store *usersessions.Store, cfg demoConfig, stdout, stderr io.Writer) (err error) {
 	defer closeStore(store, &err)
 	// Opt in to the control socket, so "usersessions ls/revoke -db FILE"
 	// work while the demo holds the file.
-	ctl, cerr := usersessions.ServeControl(store, "")
+	// Only a file has a place for one beside it.
+	var ctl *usersessions.Control
+	var cerr error
+	if fi, err := os.Stat(store.Path()); err == nil && fi.Mode().IsRegular() {
+		ctl, cerr = usersessions.ServeControl(store, "")
+	}
 	if cerr != nil {
 		fmt.Fprintf(stderr, "usersessions demo: no control socket (operator commands cannot reach the demo): %v\n", cerr)
 	} else {
 		defer ctl.Close() // before the store closes
 	}
 	srv := &http.Server{
-		Handler:           newDemoHandler(store, geo, trusted),
+		Handler:           newDemoHandler(store, cfg),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -137,7 +183,10 @@ func serveDemo(ctx context.Context, ln net.Listener, store *usersessions.Store, 
 	fmt.Fprintf(stdout, "usersessions demo listening on %s\n", demoURL(ln.Addr()))
 	fmt.Fprintf(stdout, "database %s; stop with Ctrl-C\n", store.Path())
 	if ctl != nil {
-		fmt.Fprintf(stdout, "control socket %s: usersessions ls, revoke, stats work meanwhile\n", ctl.Path())
+		fmt.Fprintf(stdout, "control socket %s: usersessions ls, revoke, stats, backup work meanwhile\n", ctl.Path())
+	}
+	if len(cfg.places) > 0 {
+		fmt.Fprintln(stdout, "locations: a built-in demo GeoIP database of six cities (sign in \"as if from\" one); -geoip FILE for a real one")
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -205,27 +254,44 @@ type demoPage struct {
 	Username    string // login form value
 	Next        string // login form: where to go after signing in
 	MaxUsername int
+	Places      []placeOption // login form: "sign in as if from"; empty with a real GeoIP database
+	From        string        // login form: the chosen place's key
+}
+
+// placeOption is one choice of the login form's "as if from" list.
+type placeOption struct {
+	Key, Label string
 }
 
 type demo struct {
-	m     *httpx.Manager
-	store *usersessions.Store
-	geo   *usersessions.Geo
-	log   *slog.Logger
+	m      *httpx.Manager
+	store  *usersessions.Store
+	geo    *usersessions.Geo
+	places []demoPlace
+	log    *slog.Logger
 }
 
 // newDemoHandler returns the demo app: the home page, sign-in and sign-out,
 // the httpx session views at /account/sessions/ and the admin view at
 // /admin/sessions/ for the user named "admin". Every request goes through
 // the httpx session middleware, and every POST through
-// http.CrossOriginProtection.
-func newDemoHandler(store *usersessions.Store, geo *usersessions.Geo, trustedProxies []netip.Prefix) http.Handler {
+// http.CrossOriginProtection. With cfg.places, the sign-in form offers to
+// sign in as if from one of them (withPlace).
+func newDemoHandler(store *usersessions.Store, cfg demoConfig) http.Handler {
 	d := &demo{
-		m:     httpx.New(store, &httpx.Options{TrustedProxies: trustedProxies}),
-		store: store,
-		geo:   geo,
-		log:   slog.Default(),
+		store:  store,
+		geo:    cfg.geo,
+		places: cfg.places,
+		log:    slog.Default(),
 	}
+	trusted := cfg.trusted
+	d.m = httpx.New(store, &httpx.Options{ClientIP: func(r *http.Request) netip.Addr {
+		if p := placeFrom(r.Context()); p != nil {
+			return p.Addr
+		}
+		return httpx.ClientIP(r, trusted)
+	}})
+	geo := cfg.geo
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", d.home)
 	mux.HandleFunc("GET /login", d.loginForm)
@@ -233,7 +299,82 @@ func newDemoHandler(store *usersessions.Store, geo *usersessions.Geo, trustedPro
 	mux.HandleFunc("POST /logout", d.logout)
 	mux.Handle(sessionsPath, d.m.SessionsHandler(&httpx.ViewOptions{Geo: geo, LoginURL: "/login", LogoutURL: "/", Templates: viewTemplates()}))
 	mux.Handle(adminPath, d.adminGate(d.m.AdminHandler(&httpx.AdminOptions{Allow: isAdmin, Geo: geo, LogoutURL: "/", Templates: viewTemplates()})))
-	return d.m.Handler(http.NewCrossOriginProtection().Handler(mux))
+	return d.withPlace(d.m.Handler(http.NewCrossOriginProtection().Handler(mux)))
+}
+
+// Signing in "as if from" a place (a demo feature, with the demo's own
+// GeoIP database only): the sign-in form's "from" field names a place, the
+// demo remembers it in a cookie, and while the cookie is there the
+// session middleware sees the place's address as the client's, so the
+// session shows that city. Signing in without a place, or signing out,
+// drops the cookie.
+
+// fromCookie remembers the place a browser signed in "as if from".
+const fromCookie = "usersessions_demo_from"
+
+type placeKey struct{}
+
+// placeFrom returns the place withPlace found for the request, or nil.
+func placeFrom(ctx context.Context) *demoPlace {
+	p, _ := ctx.Value(placeKey{}).(*demoPlace)
+	return p
+}
+
+// maxLoginForm bounds the sign-in form's body.
+const maxLoginForm = 4 << 10
+
+// withPlace runs before the session middleware, which takes the client's
+// address at the start of each request: it finds the place of the request
+// (the sign-in form's choice, or the cookie of an earlier one) and puts it
+// in the context for the middleware's ClientIP.
+func (d *demo) withPlace(next http.Handler) http.Handler {
+	if len(d.places) == 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p *demoPlace
+		if r.Method == http.MethodPost && r.URL.Path == "/login" {
+			r.Body = http.MaxBytesReader(w, r.Body, maxLoginForm)
+			if err := r.ParseForm(); err != nil {
+				http.Error(w, "bad form", http.StatusBadRequest)
+				return
+			}
+			p = d.place(r.PostForm.Get("from"))
+		} else if c, err := r.Cookie(fromCookie); err == nil {
+			p = d.place(c.Value)
+		}
+		if p != nil {
+			r = r.WithContext(context.WithValue(r.Context(), placeKey{}, p))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// place returns the offered place with key, or nil.
+func (d *demo) place(key string) *demoPlace {
+	for i := range d.places {
+		if d.places[i].Key == key {
+			return &d.places[i]
+		}
+	}
+	return nil
+}
+
+// setFrom remembers the place of a sign-in, or forgets it (p nil).
+func (d *demo) setFrom(w http.ResponseWriter, r *http.Request, p *demoPlace) {
+	if len(d.places) == 0 {
+		return
+	}
+	c := &http.Cookie{Name: fromCookie, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil}
+	if p != nil {
+		c.Value = p.Key
+	} else {
+		if _, err := r.Cookie(fromCookie); err != nil {
+			return // nothing to forget
+		}
+		c.MaxAge = -1
+	}
+	http.SetCookie(w, c)
 }
 
 // isAdmin is the admin view's Allow: the signed-in user is exactly "admin".
@@ -269,6 +410,12 @@ func wantsJSON(r *http.Request) bool {
 
 func (d *demo) page(r *http.Request, title string) *demoPage {
 	p := &demoPage{Title: title, DBPath: d.store.Path(), MaxUsername: maxUsername}
+	for _, pl := range d.places {
+		p.Places = append(p.Places, placeOption{Key: pl.Key, Label: d.geo.Location(pl.Addr)})
+	}
+	if pl := placeFrom(r.Context()); pl != nil {
+		p.From = pl.Key
+	}
 	if s := httpx.FromContext(r.Context()); s != nil {
 		p.User = s.UserID
 		p.Admin = s.UserID == adminUser
@@ -292,13 +439,18 @@ func (d *demo) loginForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *demo) login(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginForm)
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "bad form", http.StatusBadRequest)
 		return
 	}
 	name := strings.TrimSpace(r.PostForm.Get("username"))
-	if msg := checkUsername(name); msg != "" {
+	from := r.PostForm.Get("from")
+	msg := checkUsername(name)
+	if msg == "" && from != "" && d.place(from) == nil {
+		msg = "Choose a place from the list, or your own address."
+	}
+	if msg != "" {
 		page := d.page(r, "Sign in")
 		page.Error, page.Username, page.Next = msg, name, httpx.NextURL(r, "")
 		d.render(w, http.StatusBadRequest, "login.html", page)
@@ -309,6 +461,7 @@ func (d *demo) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "could not sign in", http.StatusInternalServerError)
 		return
 	}
+	d.setFrom(w, r, d.place(from))
 	http.Redirect(w, r, httpx.NextURL(r, sessionsPath), http.StatusSeeOther)
 }
 
@@ -336,6 +489,7 @@ func (d *demo) logout(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "could not sign out", http.StatusInternalServerError)
 		return
 	}
+	d.setFrom(w, r, nil)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 

@@ -28,7 +28,7 @@ func newDemo(t *testing.T) (*usersessions.Store, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	srv := httptest.NewServer(newDemoHandler(store, nil, nil))
+	srv := httptest.NewServer(newDemoHandler(store, demoConfig{}))
 	t.Cleanup(srv.Close)
 	return store, srv.URL
 }

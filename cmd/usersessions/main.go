@@ -3,7 +3,7 @@
 // sessions, listing and revoking sessions, statistics, checking, compacting
 // and backing up the file, and downloading a GeoIP database.
 //
-//	usersessions demo [-db PATH] [-addr HOST:PORT] [-geoip PATH] [-trusted-proxies CIDR,...]
+//	usersessions demo [-db PATH] [-addr HOST:PORT] [-geoip PATH] [-geoip-lang LANGS] [-trusted-proxies CIDR,...]
 //	usersessions clear-expired [-db PATH] [-skip-locked] [-dry-run] [-idle-timeout D -force]
 //	usersessions ls [-db PATH] [-user U] [-expired | -all] [-json] [-limit N] [-geoip PATH] [-idle-timeout D]
 //	usersessions revoke [-db PATH] (-user U [-keep ID] | -id ID)

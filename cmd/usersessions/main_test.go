@@ -162,6 +162,8 @@ func TestBadUsage(t *testing.T) {
 		{[]string{"ls", "-limit", "-1"}, "-limit wants a number"},
 		{[]string{"demo", "-trusted-proxies", "10.0.0.0/8,nonsense"}, `"nonsense" is not a CIDR`},
 		{[]string{"demo", "-addr"}, "flag needs an argument"},
+		{[]string{"demo", "-geoip-lang", "nl,!!"}, `-geoip-lang: "!!" is not a language tag`},
+		{[]string{"backup", "-db", db, "-o", "postgres://h/db"}, "-o wants a file, not a URL"},
 		{[]string{"geoip"}, "geoip needs a subcommand"},
 		{[]string{"geoip", "upload"}, `unknown geoip subcommand "upload"`},
 		{[]string{"geoip", "download", "-dir", t.TempDir()}, "a license key is needed: set MAXMIND_LICENSE_KEY"},

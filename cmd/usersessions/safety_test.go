@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -229,8 +230,75 @@ func TestThroughControlSocket(t *testing.T) {
 		t.Errorf("check through the socket: status %d, %q", code, stdout)
 	}
 	_, stderr, code = runCmd(t, "compact", "-db", sd.path)
-	if code != exitError || !strings.Contains(stderr, "in use by another process") {
+	if code != exitError || !strings.Contains(stderr, "in use by the running app") ||
+		!strings.Contains(stderr, "cannot go through its control socket") || !strings.Contains(stderr, " free)") {
 		t.Errorf("compact while the app runs: status %d, stderr %q", code, stderr)
+	}
+	// stats knows the free space from the app.
+	stdout, stderr, code = runCmd(t, "stats", "-db", sd.path)
+	if code != exitOK || !regexp.MustCompile(`(?m)^  free +\d`).MatchString(stdout) || !strings.Contains(stdout, "(through "+sd.path+".sock)") {
+		t.Errorf("stats through the socket: status %d, stderr %q\n%s", code, stderr, stdout)
+	}
+}
+
+// backup takes a copy through the control socket while the app holds the
+// file (issue 15): the copy opens to an equal store, and checks clean.
+func TestBackupThroughControlSocket(t *testing.T) {
+	sd := seedDB(t)
+	want, _, _ := runCmd(t, "ls", "-all", "-json", "-db", sd.path)
+	store, err := usersessions.Open(sd.path, &usersessions.Options{CleanupInterval: -1, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	out := filepath.Join(t.TempDir(), "copy.db")
+
+	// Without a socket: refused, nothing written.
+	_, stderr, code := runCmd(t, "backup", "-db", sd.path, "-o", out)
+	if _, err := os.Stat(out); code != exitError || !strings.Contains(stderr, "serves no control socket") || err == nil {
+		t.Fatalf("backup of a held file without a socket: status %d, stderr %q, output exists: %v", code, stderr, err == nil)
+	}
+
+	ctl, err := usersessions.ServeControl(store, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	stdout, stderr, code := runCmd(t, "backup", "-db", sd.path, "-o", out)
+	if code != exitOK || !strings.Contains(stdout, "from the running app, through "+sd.path+".sock") || !strings.Contains(stdout, ": 8 sessions") {
+		t.Fatalf("backup through the socket: status %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("backup file: %v, %v", fi, err)
+	}
+	// The app keeps running meanwhile, and the copy is the state it had.
+	if _, err := store.Create(context.Background(), "later", usersessions.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	got, stderr, code := runCmd(t, "ls", "-all", "-json", "-db", out)
+	if code != exitOK || got != want || got == "" {
+		t.Errorf("ls of the copy: status %d, stderr %q\n%s\nwant\n%s", code, stderr, got, want)
+	}
+	stdout, _, code = runCmd(t, "check", "-db", out)
+	if code != exitOK || !strings.Contains(stdout, "ok: bbolt pages consistent, 8 sessions") {
+		t.Errorf("check of the copy: status %d, %q", code, stdout)
+	}
+
+	// An existing backup is kept without -force, replaced with it.
+	before, _ := os.ReadFile(out)
+	_, stderr, code = runCmd(t, "backup", "-db", sd.path, "-o", out)
+	if after, _ := os.ReadFile(out); code != exitError || !strings.Contains(stderr, "exists; nothing written") || !bytes.Equal(before, after) {
+		t.Errorf("backup over an existing file: status %d, stderr %q", code, stderr)
+	}
+	_, stderr, code = runCmd(t, "backup", "-db", sd.path, "-o", out, "-force")
+	if code != exitOK {
+		t.Errorf("backup -force: status %d, stderr %q", code, stderr)
+	}
+	if stdout, _, _ := runCmd(t, "ls", "-user", "later", "-db", out); !strings.Contains(stdout, "1 session") {
+		t.Errorf("the forced backup lacks the newer session:\n%s", stdout)
+	}
+	if left, _ := filepath.Glob(out + ".tmp-*"); len(left) > 0 {
+		t.Errorf("backup left %q behind", left)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"iter"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -127,7 +128,11 @@ func storeOptions(d *dbFlags, stderr io.Writer) *usersessions.Options {
 
 // openExisting opens the database of an operator command. Unlike the demo
 // it never creates one: a wrong -db is an error, not a new empty file.
+// A PostgreSQL URL goes to openStore as it is.
 func openExisting(d *dbFlags, stderr io.Writer) (sessionStore, error) {
+	if isDatabaseURL(d.path) {
+		return openStore(d.path, storeOptions(d, stderr))
+	}
 	if _, err := os.Stat(d.path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no session database at %s (start the demo or your app first, or pass -db)", d.path)
@@ -182,8 +187,44 @@ func dialApp(path string) (*usersessions.ControlClient, error) {
 	return usersessions.DialControl(ctx, usersessions.ControlSocketPath(path))
 }
 
-// openStore opens path and turns the store's errors into plain messages.
-func openStore(path string, opts *usersessions.Options) (*usersessions.Store, error) {
+// isDatabaseURL reports whether a -db value names a database server (a
+// postgres:// or postgresql:// URL) rather than a file.
+func isDatabaseURL(db string) bool {
+	scheme, _, ok := strings.Cut(db, "://")
+	if !ok {
+		return false
+	}
+	scheme = strings.ToLower(scheme)
+	return scheme == "postgres" || scheme == "postgresql"
+}
+
+// redactDB is a -db value fit for messages: a URL's password replaced by
+// "xxxxx" (url.URL.Redacted), and a URL that does not parse not shown at
+// all, since it may hold one.
+func redactDB(db string) string {
+	if !isDatabaseURL(db) {
+		return db
+	}
+	u, err := url.Parse(db)
+	if err != nil {
+		return "(a " + strings.ToLower(db[:strings.Index(db, "://")]) + ":// URL that does not parse)"
+	}
+	return u.Redacted()
+}
+
+// errNoPostgres is what a PostgreSQL URL gets from a build without the
+// PostgreSQL backend.
+var errNoPostgres = errors.New("PostgreSQL support: not built in to this usersessions command")
+
+// openStore opens the session database named by a -db value: a bbolt
+// file, or a PostgreSQL server for a postgres:// or postgresql:// URL
+// (openURL). It is the one place where commands open a store, and it turns
+// the store's errors into plain messages.
+func openStore(db string, opts *usersessions.Options) (*usersessions.Store, error) {
+	if isDatabaseURL(db) {
+		return openURL(db, opts)
+	}
+	path := db
 	store, err := usersessions.Open(path, opts)
 	if err == nil {
 		return store, nil
@@ -201,6 +242,17 @@ func openStore(path string, opts *usersessions.Options) (*usersessions.Store, er
 		return nil, &openError{err, fmt.Sprintf("%s is damaged and cannot be read (%s)", path, detail)}
 	}
 	return nil, err
+}
+
+// openURL opens the PostgreSQL database at dsn. This build has no
+// PostgreSQL backend; with package pgstore it is
+//
+//	b, err := pgstore.Open(ctx, dsn, pgOpts)
+//	store, err := usersessions.NewStore(b, opts)
+//
+// with errors that name redactDB(dsn), never the password.
+func openURL(dsn string, opts *usersessions.Options) (*usersessions.Store, error) {
+	return nil, fmt.Errorf("-db %s: %w", redactDB(dsn), errNoPostgres)
 }
 
 // openError is an Open failure with a message for people; errors.Is still

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/usersessions/usersessions"
+)
+
+// Every place of the demo database is found at its address, in English and
+// in the other languages.
+func TestDemoGeo(t *testing.T) {
+	want := map[string]string{
+		"zwolle": "Zwolle, Netherlands", "london": "London, United Kingdom",
+		"sanfrancisco": "San Francisco, United States", "tokyo": "Tokyo, Japan",
+		"saopaulo": "São Paulo, Brazil", "berlin": "Berlin, Germany",
+	}
+	geo, err := openDemoGeo(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer geo.Close()
+	if len(demoPlaces) != len(want) {
+		t.Errorf("%d places", len(demoPlaces))
+	}
+	for _, p := range demoPlaces {
+		if got := geo.Location(p.Addr); got != want[p.Key] {
+			t.Errorf("%s: %q, want %q", p.Key, got, want[p.Key])
+		}
+		if got := geo.Location(p.Addr.Prev().Prev()); p.Network.Contains(p.Addr.Prev().Prev()) && got != want[p.Key] {
+			t.Errorf("%s: another address of the network: %q", p.Key, got)
+		}
+		info, ok := geo.LocationInfo(p.Addr)
+		if !ok || info.CountryCode != p.ISO || info.TimeZone != p.TimeZone || info.Region == "" || info.Continent == "" {
+			t.Errorf("%s: %+v, %v", p.Key, info, ok)
+		}
+		if demoPlaceByKey(p.Key) == nil {
+			t.Errorf("%s not found by key", p.Key)
+		}
+	}
+	if got := geo.Location(demoPlaces[0].Network.Addr().Prev()); got != "" {
+		t.Errorf("an address outside the networks: %q", got)
+	}
+	if demoPlaceByKey("atlantis") != nil || demoPlaceByKey("") != nil {
+		t.Error("an unknown key found a place")
+	}
+	for lang, w := range map[string]string{"nl": "Zwolle, Nederland", "de": "Zwolle, Niederlande", "ja": "ズヴォレ, オランダ王国", "zh-CN": "兹沃勒, 荷兰"} {
+		g, err := openDemoGeo([]string{lang})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := g.Location(demoPlaces[0].Addr); got != w {
+			t.Errorf("%s: %q, want %q", lang, got, w)
+		}
+		g.Close()
+	}
+}
+
+// newGeoDemo is the demo as "usersessions demo" starts it without -geoip:
+// with its own GeoIP database and places.
+func newGeoDemo(t *testing.T, cfg demoConfig) (*usersessions.Store, string) {
+	t.Helper()
+	store, err := usersessions.Open(filepath.Join(t.TempDir(), "demo.db"), &usersessions.Options{CleanupInterval: -1, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	srv := httptest.NewServer(newDemoHandler(store, cfg))
+	t.Cleanup(srv.Close)
+	return store, srv.URL
+}
+
+func demoGeoConfig(t *testing.T) demoConfig {
+	geo, err := openDemoGeo(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { geo.Close() })
+	return demoConfig{geo: geo, places: demoPlaces}
+}
+
+// Signing in "as if from" Zwolle shows Zwolle on the sessions page, and
+// keeps showing it (issue 14).
+func TestDemoSignInFromPlace(t *testing.T) {
+	store, base := newGeoDemo(t, demoGeoConfig(t))
+	phone := newBrowser(t, base, uaIPhone)
+
+	_, body := phone.do("GET", "/login", nil)
+	for _, want := range []string{`name="from"`, `<option value="zwolle">Zwolle, Netherlands</option>`,
+		`<option value="tokyo">Tokyo, Japan</option>`, "demo feature", `<option value="">Your own address</option>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the login form lacks %q", want)
+		}
+	}
+	resp, _ := phone.do("POST", "/login", url.Values{"username": {"alice"}, "from": {"zwolle"}}, "Sec-Fetch-Site", "same-origin")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign in from Zwolle: %s", resp.Status)
+	}
+	for range 2 { // the next requests come "from" Zwolle too
+		resp, body = phone.do("GET", "/account/sessions/", nil)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Zwolle, Netherlands") || !strings.Contains(body, "Safari on iPhone") {
+			t.Errorf("sessions page: %s\n%s", resp.Status, body)
+		}
+	}
+	if _, body = phone.do("GET", "/", nil); !strings.Contains(body, "Zwolle, Netherlands") || !strings.Contains(body, "82.161.34.117") {
+		t.Errorf("home page of a session from Zwolle:\n%s", body)
+	}
+	list, err := store.ListByUser(context.Background(), "alice")
+	if err != nil || len(list) != 1 || list[0].IP != netip.MustParseAddr("82.161.34.117") {
+		t.Fatalf("alice's sessions: %v, %v", list, err)
+	}
+
+	// Another browser at its own address: no location, and Zwolle's
+	// cookie is this browser's only.
+	laptop := newBrowser(t, base, uaChrome)
+	laptop.login("alice")
+	_, body = laptop.do("GET", "/", nil)
+	if strings.Contains(body, "Zwolle") {
+		t.Errorf("a session from the real address shows Zwolle:\n%s", body)
+	}
+
+	// Signing out forgets the place; signing in from another one moves.
+	phone.do("POST", "/logout", nil, "Sec-Fetch-Site", "same-origin")
+	if _, body = phone.do("GET", "/login", nil); strings.Contains(body, `value="zwolle" selected`) {
+		t.Error("the place is still chosen after signing out")
+	}
+	phone.do("POST", "/login", url.Values{"username": {"alice"}, "from": {"saopaulo"}}, "Sec-Fetch-Site", "same-origin")
+	if _, body = phone.do("GET", "/account/sessions/", nil); !strings.Contains(body, "São Paulo, Brazil") {
+		t.Errorf("sessions page after signing in from São Paulo:\n%s", body)
+	}
+
+	// An unknown place is refused, not ignored.
+	resp, body = phone.do("POST", "/login", url.Values{"username": {"alice"}, "from": {"atlantis"}}, "Sec-Fetch-Site", "same-origin")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Choose a place from the list") {
+		t.Errorf("sign in from atlantis: %s", resp.Status)
+	}
+	// A forged cookie with an unknown place is the real address.
+	forged := newBrowser(t, base, uaChrome)
+	u, _ := url.Parse(base)
+	forged.client.Jar.SetCookies(u, []*http.Cookie{{Name: fromCookie, Value: "atlantis"}})
+	forged.login("mallory")
+	if list, _ := store.ListByUser(context.Background(), "mallory"); len(list) != 1 || !list[0].IP.IsLoopback() {
+		t.Errorf("mallory's session: %v", list)
+	}
+}
+
+// With a real GeoIP database (-geoip), the form offers no places and the
+// field is ignored.
+func TestDemoRealGeoOffersNoPlaces(t *testing.T) {
+	geo, err := usersessions.OpenGeoBytes(testMMDB(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer geo.Close()
+	store, base := newGeoDemo(t, demoConfig{geo: geo})
+	b := newBrowser(t, base, uaIPhone)
+	if _, body := b.do("GET", "/login", nil); strings.Contains(body, `name="from"`) {
+		t.Error("the form offers places with a real database")
+	}
+	resp, _ := b.do("POST", "/login", url.Values{"username": {"alice"}, "from": {"zwolle"}}, "Sec-Fetch-Site", "same-origin")
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a place without places: %s", resp.Status)
+	}
+	b.login("alice")
+	if list, _ := store.ListByUser(context.Background(), "alice"); len(list) != 1 || !list[0].IP.IsLoopback() {
+		t.Errorf("alice's session: %v", list)
+	}
+}

@@ -1,0 +1,200 @@
+package httpx
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+	"unicode/utf8"
+
+	"github.com/usersessions/usersessions"
+)
+
+// detailTemplate is the admin detail page; data: *AdminDetailPage.
+const detailTemplate = "detail.html"
+
+// maxShownValue bounds the text of one session value on the detail page.
+const maxShownValue = 2000
+
+// AdminDetailPage is the data of the detail.html template: one session,
+// everything the store and the user agent say about it.
+type AdminDetailPage struct {
+	Session AdminSession
+	// Device is the parsed user agent: browser and OS with versions.
+	Device usersessions.DeviceInfo
+	// Place is what the GeoIP database knows of the address (names in the
+	// page's language when GeoByLanguage has it); HasPlace is false when
+	// it knows nothing.
+	Place    usersessions.LocationInfo
+	HasPlace bool
+	// Zone is the time zone of Place, nil when unknown, for showing the
+	// times as they were at the session's location.
+	Zone   *time.Location
+	Values []SessionValue
+	// EndURL leads to the confirmation of ending the session, ListURL back
+	// to the list (with its filter); both relative to the page.
+	EndURL  string
+	ListURL string
+	Now     time.Time
+}
+
+// SessionValue is one value stored in a session, as the detail page shows
+// it: its key, Go type and text (cut to 2,000 bytes). In JSON, Value is
+// the value's JSON encoding, or its text when it has none.
+type SessionValue struct {
+	Key   string          `json:"key"`
+	Type  string          `json:"type"`
+	Text  string          `json:"-"`
+	Value json.RawMessage `json:"value"`
+}
+
+// detailJSON is the JSON answer of the detail page.
+type detailJSON struct {
+	Session  AdminSession   `json:"session"`
+	Device   deviceJSON     `json:"device"`
+	Location *locationJSON  `json:"location,omitempty"`
+	Values   []SessionValue `json:"values"`
+}
+
+type deviceJSON struct {
+	Browser        string `json:"browser"`
+	BrowserVersion string `json:"browser_version"`
+	Platform       string `json:"platform"`
+	OSVersion      string `json:"os_version"`
+	Mobile         bool   `json:"mobile"`
+	Bot            bool   `json:"bot"`
+}
+
+type locationJSON struct {
+	City          string  `json:"city,omitempty"`
+	Region        string  `json:"region,omitempty"`
+	Country       string  `json:"country,omitempty"`
+	CountryCode   string  `json:"country_code,omitempty"`
+	Continent     string  `json:"continent,omitempty"`
+	ContinentCode string  `json:"continent_code,omitempty"`
+	TimeZone      string  `json:"time_zone,omitempty"`
+	Latitude      float64 `json:"latitude,omitempty"`
+	Longitude     float64 `json:"longitude,omitempty"`
+}
+
+// detail serves GET {prefix}{id}/.
+func (a *admin) detail(w http.ResponseWriter, r *http.Request, id string) {
+	ctx := r.Context()
+	s, err := a.m.store.Get(ctx, id)
+	if errors.Is(err, usersessions.ErrNotFound) {
+		fail(w, r, http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		a.m.serverError(w, r, "reading a session", err)
+		return
+	}
+	asJSON := wantsJSON(r)
+	loc := a.localizer(r)
+	if asJSON {
+		loc = a.geos.localizer(catalogEN)
+	}
+	now := a.now()
+	current := FromContext(ctx)
+	page := &AdminDetailPage{
+		Session: AdminSession{SessionInfo: info(s, current.ID, loc), UserID: s.UserID, Active: s.Active(now)},
+		Device:  usersessions.ParseDevice(s.UserAgent),
+		EndURL:  "end",
+		ListURL: listURL("../", r.URL.Query()),
+		Now:     now,
+	}
+	if enc := readFilter(r.URL.Query()).values().Encode(); enc != "" {
+		page.EndURL += "?" + enc
+	}
+	if s.IP.IsValid() {
+		page.Place, page.HasPlace = loc.geo.LocationInfo(s.IP)
+		if page.Place.TimeZone != "" {
+			if z, err := time.LoadLocation(page.Place.TimeZone); err == nil {
+				page.Zone = z
+			}
+		}
+	}
+	for _, k := range s.Keys() {
+		v, _ := s.Get(k)
+		page.Values = append(page.Values, sessionValue(k, v))
+	}
+	noStore(w)
+	w.Header().Add("Vary", "Accept")
+	if asJSON {
+		out := detailJSON{Session: page.Session, Values: page.Values}
+		d := page.Device
+		out.Device = deviceJSON{d.Browser, d.BrowserVersion, d.Platform, d.OSVersion, d.Mobile, d.Bot}
+		if page.HasPlace {
+			p := page.Place
+			out.Location = &locationJSON{p.City, p.Region, p.Country, p.CountryCode, p.Continent, p.ContinentCode, p.TimeZone, p.Latitude, p.Longitude}
+		}
+		if out.Values == nil {
+			out.Values = []SessionValue{}
+		}
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	a.m.renderIn(w, r, a.lt, loc.catalog, detailTemplate, a.csp[detailTemplate], page)
+}
+
+// sessionValue describes one stored value. The text is for an HTML
+// template, which escapes it; the JSON is the value's own encoding when
+// it has one.
+func sessionValue(key string, v any) SessionValue {
+	sv := SessionValue{Key: key, Type: fmt.Sprintf("%T", v)}
+	if v == nil {
+		sv.Type = "nil"
+	}
+	text := fmt.Sprintf("%v", v)
+	if s, ok := v.(string); ok {
+		text = s
+	}
+	if len(text) > maxShownValue {
+		cut := maxShownValue
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = text[:cut] + "…"
+	}
+	sv.Text = text
+	if b, err := json.Marshal(v); err == nil && len(b) <= 4*maxShownValue {
+		sv.Value = b
+	} else {
+		b, _ := json.Marshal(text) // a string always encodes
+		sv.Value = b
+	}
+	return sv
+}
+
+// adminScript progressively enhances the admin list: it shows the
+// select-all box of the table header (hidden without JavaScript, where
+// the "Select all on this page" link does the same) and keeps it in step
+// with the row boxes. The CSP of the embedded page allows exactly this
+// script, by hash.
+const adminScript = `(function () {
+  var all = document.getElementById("select-all");
+  if (!all) return;
+  var boxes = Array.prototype.slice.call(document.querySelectorAll("#bulk input[name=id]"));
+  if (!boxes.length) return;
+  all.hidden = false;
+  function sync() {
+    var n = boxes.filter(function (b) { return b.checked; }).length;
+    all.checked = n === boxes.length;
+    all.indeterminate = n > 0 && n < boxes.length;
+  }
+  all.addEventListener("change", function () {
+    boxes.forEach(function (b) { b.checked = all.checked; });
+    sync();
+  });
+  boxes.forEach(function (b) { b.addEventListener("change", sync); });
+  sync();
+})();`
+
+// adminScriptHash is the CSP source allowing adminScript.
+var adminScriptHash = func() string {
+	sum := sha256.Sum256([]byte(adminScript))
+	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
+}()
