@@ -79,6 +79,41 @@ type ExpiredQuery struct {
 	IdleGrace time.Duration
 	Limit     int              // at most this many per call
 	Keep      func(id ID) bool // the Store's veto: fresh activity in its memory
+	// History is how long the removed records stay in the history
+	// (0: they don't), with reason EndExpired when Expires has passed,
+	// else EndIdle. DeleteExpired also drops history entries kept past
+	// their time.
+	History time.Duration
+}
+
+// Ending says why records end and for how long history keeps them. A
+// Backend writes the history entry in the same transaction as the removal.
+type Ending struct {
+	At     int64 // Unix nanoseconds
+	Reason EndReason
+	By     string        // see Ended.By
+	Keep   time.Duration // how long history keeps the record; 0: no history
+}
+
+// EndedRecord is a history entry: a record as it was when it ended.
+type EndedRecord struct {
+	Record
+	EndedAt int64 // Unix nanoseconds
+	Reason  EndReason
+	By      string
+}
+
+// UserLimit caps a user's live sessions on a write that gives the user one
+// more (Options.MaxPerUser). The Backend applies it in the same
+// transaction as the write, serialized per user, so concurrent sign-ins
+// cannot overshoot it: it counts the user's records for which Live is true
+// (the written one included) and removes the least recent by Recency,
+// never the written one, recording each with Ending (Reason EndLimit).
+type UserLimit struct {
+	Max     int
+	Live    func(r *Record) bool
+	Recency func(r *Record) int64
+	Ending  Ending
 }
 
 // Backend is the storage under a Store (see NewStore). The Store owns it
@@ -97,15 +132,19 @@ type Backend interface {
 	// values false, r.Values may be left nil.
 	Get(ctx context.Context, id ID, r *Record, values bool) error
 
-	// Create stores the new record r. It fails if r.ID exists.
-	Create(ctx context.Context, r *Record) error
+	// Create stores the new record r. It fails if r.ID exists. With a
+	// limit, it also removes what the limit says in the same transaction,
+	// and returns those records.
+	Create(ctx context.Context, r *Record, limit *UserLimit) (evicted []Record, err error)
 
 	// Update reads the record of id, calls change with it, and stores
 	// the changed record with its index entries moved, in one
 	// transaction. It returns ErrNotFound (change not called) when there
 	// is no record, and change's error, storing nothing, when change
-	// fails. change may run more than once and must have no other effects.
-	Update(ctx context.Context, id ID, change func(r *Record) error) error
+	// fails. change may run more than once and must have no other
+	// effects. With a limit, and when change gave the record another
+	// non-empty UserID, it applies the limit to that user as Create does.
+	Update(ctx context.Context, id ID, change func(r *Record) error, limit *UserLimit) (evicted []Record, err error)
 
 	// Touch writes activity in one transaction: LastSeen (never moved
 	// backwards) and the client of each record. A missing record is
@@ -113,19 +152,24 @@ type Backend interface {
 	Touch(ctx context.Context, acts []Activity) error
 
 	// Delete removes the record of id, only if it belongs to *owner
-	// when owner is not nil, and returns ErrNotFound when it removed
-	// nothing. A record that cannot be read is removed too (its owner
-	// taken from the user index): revocation never depends on a record
-	// being readable.
-	Delete(ctx context.Context, id ID, owner *string) error
+	// when owner is not nil, records it in history as end says, and
+	// returns it; ErrNotFound when it removed nothing. A record that
+	// cannot be read is removed too (its owner taken from the user index;
+	// the returned record then has only its ID): revocation never depends
+	// on a record being readable.
+	Delete(ctx context.Context, id ID, owner *string, end Ending) (Record, error)
 
 	// DeleteByUser removes every record of userID but keep (the zero ID:
-	// none), unreadable ones too, and returns the IDs it removed.
-	DeleteByUser(ctx context.Context, userID string, keep ID) ([]ID, error)
+	// none), unreadable ones too, records them in history as end says,
+	// and returns them.
+	DeleteByUser(ctx context.Context, userID string, keep ID, end Ending) ([]Record, error)
 
-	// DeleteExpired removes records as q says and returns their IDs, and
+	// DeleteExpired removes records as q says and returns them, and
 	// more = true when it stopped at q.Limit with more possibly due.
-	DeleteExpired(ctx context.Context, q ExpiredQuery) (removed []ID, more bool, err error)
+	DeleteExpired(ctx context.Context, q ExpiredQuery) (removed []Record, more bool, err error)
+
+	// History returns the history entries of userID, most recent first.
+	History(ctx context.Context, userID string) ([]EndedRecord, error)
 
 	// ListByUser calls fn for each record of userID, or with an error
 	// for each one that cannot be read.

@@ -193,7 +193,7 @@ func (b *boltBackend) Open(ctx context.Context, idle time.Duration, log *slog.Lo
 		default:
 			return false, fmt.Errorf("%w: schema version %q, this package reads versions %d and %d", ErrSchema, v, schemaVersionV1, schemaVersion)
 		}
-		for _, name := range [][]byte{bucketSessions, bucketByUser, bucketByExpiry} {
+		for _, name := range [][]byte{bucketSessions, bucketByUser, bucketByExpiry, bucketHistory, bucketHistoryUntil} {
 			if tx.Bucket(name) != nil {
 				continue
 			}
@@ -453,18 +453,26 @@ func (b *boltBackend) Count(ctx context.Context) (int, error) {
 // ---- writing ----
 
 // Create writes a new record through the group committer.
-func (b *boltBackend) Create(ctx context.Context, r *Record) error {
-	return b.write(ctx, func(ix indexes) error {
+func (b *boltBackend) Create(ctx context.Context, r *Record, limit *UserLimit) ([]Record, error) {
+	var evicted []Record
+	err := b.write(ctx, func(ix indexes) error {
+		evicted = evicted[:0] // the op may run twice (see runBatch)
 		if ix.sessions.Get(r.ID[:]) != nil {
 			return errors.New("usersessions: session ID collision") // 2^-128: a broken RNG
 		}
-		return ix.put(r.ID, nil, r)
+		if err := ix.put(r.ID, nil, r); err != nil {
+			return err
+		}
+		return b.applyLimit(ix, r, limit, &evicted)
 	})
+	return evicted, err
 }
 
 // Update changes a record through the group committer.
-func (b *boltBackend) Update(ctx context.Context, id ID, change func(*Record) error) error {
-	return b.write(ctx, func(ix indexes) error {
+func (b *boltBackend) Update(ctx context.Context, id ID, change func(*Record) error, limit *UserLimit) ([]Record, error) {
+	var evicted []Record
+	err := b.write(ctx, func(ix indexes) error {
+		evicted = evicted[:0]
 		old, err := ix.get(id, false)
 		if err != nil || old == nil {
 			return orErr(err, ErrNotFound)
@@ -474,8 +482,65 @@ func (b *boltBackend) Update(ctx context.Context, id ID, change func(*Record) er
 		if err := change(&r); err != nil {
 			return err
 		}
-		return ix.put(id, old, &r)
+		if err := ix.put(id, old, &r); err != nil {
+			return err
+		}
+		if r.UserID == old.UserID {
+			return nil // the user gained no session
+		}
+		return b.applyLimit(ix, &r, limit, &evicted)
 	})
+	return evicted, err
+}
+
+// applyLimit removes the least recent of r's user's live sessions beyond
+// limit.Max, never r itself. The committer runs one transaction at a time,
+// so the count cannot race another sign-in.
+func (b *boltBackend) applyLimit(ix indexes, r *Record, limit *UserLimit, evicted *[]Record) error {
+	if limit == nil || limit.Max <= 0 || r.UserID == "" {
+		return nil
+	}
+	var live []*Record
+	for _, id := range ix.userIDs(r.UserID) {
+		if id == r.ID {
+			continue
+		}
+		other, err := ix.get(id, false)
+		if err != nil || other == nil {
+			continue // damaged or dangling: not a live session
+		}
+		other.ID = id
+		if limit.Live(other) {
+			live = append(live, other)
+		}
+	}
+	excess := len(live) + 1 - limit.Max
+	if excess <= 0 {
+		return nil
+	}
+	slices.SortFunc(live, func(a, c *Record) int {
+		return cmpInt64(limit.Recency(a), limit.Recency(c))
+	})
+	for _, victim := range live[:excess] {
+		if err := ix.remove(victim.ID, victim); err != nil {
+			return err
+		}
+		if err := ix.ended(victim, limit.Ending); err != nil {
+			return err
+		}
+		*evicted = append(*evicted, *victim)
+	}
+	return nil
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // orErr returns err, or otherwise when err is nil.
@@ -511,9 +576,11 @@ func (b *boltBackend) Touch(ctx context.Context, acts []Activity) error {
 }
 
 // Delete removes one record, damaged ones included.
-func (b *boltBackend) Delete(ctx context.Context, id ID, owner *string) error {
-	return b.write(ctx, func(ix indexes) error {
-		r, err := ix.get(id, false)
+func (b *boltBackend) Delete(ctx context.Context, id ID, owner *string, end Ending) (Record, error) {
+	var removed Record
+	err := b.write(ctx, func(ix indexes) error {
+		removed = Record{ID: id}
+		r, err := ix.get(id, true)
 		if err != nil {
 			// A damaged record still ends: the user index decides whose
 			// it is (see removeDamaged).
@@ -526,27 +593,33 @@ func (b *boltBackend) Delete(ctx context.Context, id ID, owner *string) error {
 		if r == nil || owner != nil && r.UserID != *owner {
 			return ErrNotFound
 		}
-		return ix.remove(id, r)
+		r.ID = id
+		removed = *r
+		if err := ix.remove(id, r); err != nil {
+			return err
+		}
+		return ix.ended(r, end)
 	})
+	return removed, err
 }
 
 // DeleteByUser removes one user's records, reading only that user's index
 // entries.
-func (b *boltBackend) DeleteByUser(ctx context.Context, userID string, keep ID) ([]ID, error) {
-	var removed []ID
+func (b *boltBackend) DeleteByUser(ctx context.Context, userID string, keep ID, end Ending) ([]Record, error) {
+	var removed []Record
 	err := b.write(ctx, func(ix indexes) error {
 		removed = removed[:0] // the op may run twice (see runBatch)
 		for _, id := range ix.userIDs(userID) {
 			if id == keep {
 				continue
 			}
-			r, err := ix.get(id, false)
+			r, err := ix.get(id, true)
 			if err != nil { // damaged: revocation must still happen
 				b.log.Error("usersessions: removing a damaged session record", "user", userID, "id", id.String(), "err", err)
 				if err := ix.removeDamaged(id); err != nil {
 					return err
 				}
-				removed = append(removed, id)
+				removed = append(removed, Record{ID: id, UserID: userID})
 				continue
 			}
 			if r == nil {
@@ -556,10 +629,14 @@ func (b *boltBackend) DeleteByUser(ctx context.Context, userID string, keep ID) 
 				}
 				continue
 			}
+			r.ID = id
 			if err := ix.remove(id, r); err != nil {
 				return err
 			}
-			removed = append(removed, id)
+			if err := ix.ended(r, end); err != nil {
+				return err
+			}
+			removed = append(removed, *r)
 		}
 		return nil
 	})
@@ -569,16 +646,32 @@ func (b *boltBackend) DeleteByUser(ctx context.Context, userID string, keep ID) 
 	return removed, nil
 }
 
+// History reads userID's history entries, most recent first.
+func (b *boltBackend) History(ctx context.Context, userID string) ([]EndedRecord, error) {
+	var out []EndedRecord
+	err := b.view(func(ix indexes) error {
+		var err error
+		out, err = ix.historyOf(userID)
+		slices.Reverse(out)
+		return err
+	})
+	return out, err
+}
+
 // DeleteExpired walks the expiry index from the front and stops at the
 // first deadline in the future, so it touches only what has expired. With
 // nothing due it costs a read, not a durable write.
-func (b *boltBackend) DeleteExpired(ctx context.Context, q ExpiredQuery) (removed []ID, more bool, err error) {
+func (b *boltBackend) DeleteExpired(ctx context.Context, q ExpiredQuery) (removed []Record, more bool, err error) {
 	if due, err := b.expiryDue(q.Now); err != nil || !due {
 		return nil, false, err
 	}
 	err = b.update(func(tx *bolt.Tx) error {
 		removed, more = removed[:0], false
 		ix := openIndexes(tx, b.idle)
+		var err error
+		if more, err = ix.purgeHistory(q.Now, q.Limit); err != nil || more {
+			return err
+		}
 		now := q.Now
 		type victim struct {
 			id      ID
@@ -633,7 +726,7 @@ func (b *boltBackend) DeleteExpired(ctx context.Context, q ExpiredQuery) (remove
 				if err := ix.removeDamaged(v.id); err != nil {
 					return err
 				}
-				removed = append(removed, v.id)
+				removed = append(removed, Record{ID: v.id})
 			case v.r == nil: // re-index a record whose entry was wrong
 				r, err := ix.get(v.id, false)
 				if err != nil {
@@ -646,7 +739,11 @@ func (b *boltBackend) DeleteExpired(ctx context.Context, q ExpiredQuery) (remove
 				if err := ix.remove(v.id, v.r); err != nil {
 					return err
 				}
-				removed = append(removed, v.id)
+				v.r.ID = v.id
+				if err := ix.ended(v.r, Ending{At: now, Reason: expiryReason(v.r, now), Keep: q.History}); err != nil {
+					return err
+				}
+				removed = append(removed, *v.r)
 			}
 		}
 		return ix.saveCount()
@@ -661,6 +758,9 @@ func (b *boltBackend) expiryDue(now int64) (due bool, err error) {
 		k, _ := ix.byExpiry.Cursor().First()
 		dl, _, ok := splitExpiryKey(k)
 		due = k != nil && (!ok || dl <= max(now, 0))
+		if h, _ := ix.historyUntil.Cursor().First(); h != nil {
+			due = due || len(h) < 8 || int64(binary.BigEndian.Uint64(h)) <= max(now, 0)
+		}
 		return nil
 	})
 	return due, err

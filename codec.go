@@ -162,6 +162,32 @@ func decodeRecordOf(id *ID, data []byte, withValues bool) (Record, error) {
 	return r, nil
 }
 
+// encodeEnded appends a history entry: varint "keep until", the reason
+// and By as length-prefixed strings, then the record (encodeRecord).
+func encodeEnded(dst []byte, r *Record, e Ending, until int64) []byte {
+	dst = binary.AppendVarint(dst, until)
+	dst = appendString(dst, string(e.Reason))
+	dst = appendString(dst, e.By)
+	return encodeRecord(dst, r)
+}
+
+// decodeEnded decodes a history entry of the session id, ended at the
+// time in its key.
+func decodeEnded(id ID, data []byte) (EndedRecord, int64, error) {
+	d := decoder{buf: bytes.Clone(data)}
+	until := d.varint()
+	reason := d.str()
+	by := d.str()
+	if d.err != nil {
+		return EndedRecord{}, 0, d.err
+	}
+	r, err := decodeRecordOf(&id, d.buf[d.off:], true)
+	if err != nil {
+		return EndedRecord{}, 0, err
+	}
+	return EndedRecord{Record: r, Reason: EndReason(reason), By: by}, until, nil
+}
+
 // decoder reads a record front to back. The first error sticks and later
 // reads return zero values, so callers check once at the end.
 type decoder struct {

@@ -3,6 +3,7 @@ package usersessions
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,6 +28,13 @@ var (
 	bucketByUser   = []byte("by_user")
 	bucketByExpiry = []byte("by_expiry")
 	bucketMeta     = []byte("meta")
+
+	// History (Options.History): entries by user, key = userPrefix ||
+	// big-endian end time || ID, value = encodeEnded; and by the time
+	// they go, key = big-endian "keep until" || the by-user key, so
+	// cleanup walks only what is due, as for sessions.
+	bucketHistory      = []byte("history")
+	bucketHistoryUntil = []byte("history_until")
 )
 
 func userPrefix(userID string) []byte {
@@ -66,6 +74,7 @@ func splitExpiryKey(k []byte) (deadline int64, id ID, ok bool) {
 // indexes bundles the buckets a write touches, opened once per transaction.
 type indexes struct {
 	sessions, byUser, byExpiry, meta *bolt.Bucket
+	history, historyUntil            *bolt.Bucket
 	idle                             time.Duration
 	added                            *int64 // records added minus removed in this transaction
 }
@@ -76,8 +85,11 @@ func openIndexes(tx *bolt.Tx, idle time.Duration) indexes {
 		byUser:   tx.Bucket(bucketByUser),
 		byExpiry: tx.Bucket(bucketByExpiry),
 		meta:     tx.Bucket(bucketMeta),
-		idle:     idle,
-		added:    new(int64),
+		history:  tx.Bucket(bucketHistory),
+
+		historyUntil: tx.Bucket(bucketHistoryUntil),
+		idle:         idle,
+		added:        new(int64),
 	}
 }
 
@@ -180,6 +192,66 @@ func (ix indexes) removeDamaged(id ID) error {
 	}
 	*ix.added--
 	return ix.sessions.Delete(id[:])
+}
+
+// ended records r, which just ended as e says, in the history (nothing
+// when e keeps no history or r has no user).
+func (ix indexes) ended(r *Record, e Ending) error {
+	if e.Keep <= 0 || r.UserID == "" {
+		return nil
+	}
+	key := binary.BigEndian.AppendUint64(userPrefix(r.UserID), uint64(max(e.At, 0)))
+	key = append(key, r.ID[:]...)
+	until := addNanos(e.At, e.Keep)
+	if err := ix.history.Put(key, encodeEnded(nil, r, e, until)); err != nil {
+		return err
+	}
+	return ix.historyUntil.Put(append(binary.BigEndian.AppendUint64(nil, uint64(max(until, 0))), key...), nil)
+}
+
+// historyOf returns userID's history entries, oldest first.
+func (ix indexes) historyOf(userID string) ([]EndedRecord, error) {
+	prefix := userPrefix(userID)
+	var out []EndedRecord
+	c := ix.history.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(k) != len(prefix)+8+idBytes {
+			continue
+		}
+		e, _, err := decodeEnded(ID(k[len(k)-idBytes:]), v)
+		if err != nil {
+			return out, fmt.Errorf("history of %q: %w", userID, err)
+		}
+		e.EndedAt = int64(binary.BigEndian.Uint64(k[len(prefix):]))
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// purgeHistory removes history entries kept until now or before, at most
+// limit of them, and reports whether it stopped at the limit.
+func (ix indexes) purgeHistory(now int64, limit int) (more bool, err error) {
+	var due [][]byte
+	c := ix.historyUntil.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if len(k) < 8 || int64(binary.BigEndian.Uint64(k)) > max(now, 0) {
+			break
+		}
+		if len(due) >= limit {
+			more = true
+			break
+		}
+		due = append(due, bytes.Clone(k))
+	}
+	for _, k := range due {
+		if err := ix.history.Delete(k[8:]); err != nil {
+			return false, err
+		}
+		if err := ix.historyUntil.Delete(k); err != nil {
+			return false, err
+		}
+	}
+	return more, nil
 }
 
 // userIDs returns the IDs of userID's sessions from the user index.

@@ -130,6 +130,24 @@ type Options struct {
 	// load path (see Store.Touch).
 	Now func() time.Time
 
+	// MaxPerUser caps the live sessions of one user; 0 means no cap.
+	// Creating one more (Create, RotateUser, or a Save that sets the
+	// UserID) ends the least recently active of the others, with reason
+	// EndLimit, in the same transaction: concurrent sign-ins cannot
+	// overshoot it.
+	MaxPerUser int
+
+	// Privacy limits what is kept of clients' addresses and user agents.
+	Privacy Privacy
+
+	// Hooks are called on sign-ins and on every end of a session.
+	Hooks Hooks
+
+	// History keeps ended sessions this long, for Store.History ("recently
+	// ended" lists, who ended what and why); 0 keeps none. Cleanup removes
+	// them with expired sessions.
+	History time.Duration
+
 	// StrictRevocation makes every Load confirm the session with the
 	// Backend: the Store keeps no cache (as with NoCache), so each Load is
 	// one Backend read. On a shared Backend that closes the window (one

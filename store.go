@@ -37,7 +37,8 @@ type Store struct {
 	closed  atomic.Bool
 	closeMu sync.Mutex
 
-	clock *clock
+	clock   *clock
+	privacy bool // Options.Privacy changes clients: see private
 
 	// Striped: Load runs in parallel. A Load served by the token fast path
 	// counts in hitLoads alone, as a load and a cache hit.
@@ -104,6 +105,10 @@ func newStore(b Backend, opts *Options, name string) (*Store, error) {
 		b.Close()
 		return nil, err
 	}
+	if err := o.Privacy.validate(); err != nil {
+		return fail(err)
+	}
+	s.privacy = o.Privacy.active()
 	idle, err := b.Open(s.bg, o.IdleTimeout, s.log)
 	if err != nil {
 		return fail(err)
@@ -280,6 +285,9 @@ func (s *Store) LoadTouch(ctx context.Context, token string, c Client) (*Session
 	}
 	if s.closed.Load() {
 		return nil, ErrClosed
+	}
+	if s.privacy {
+		c = s.private(c)
 	}
 	if e := s.cacheByToken(token); e != nil {
 		// The common case: the session is cached and has an activity
@@ -609,6 +617,7 @@ func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, 
 	if err != nil {
 		return nil, fmt.Errorf("usersessions: random token: %w", err)
 	}
+	c = s.private(c)
 	r := &Record{
 		ID:        id,
 		Hash:      sec.hash(),
@@ -624,16 +633,23 @@ func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, 
 	if s.cache != nil {
 		t = s.cache.ticket(id)
 	}
-	if err := s.b.Create(ctx, r); err != nil {
+	var limit *UserLimit
+	if userID != "" {
+		limit = s.limit(id)
+	}
+	evicted, err := s.b.Create(ctx, r, limit)
+	if err != nil {
 		return nil, s.closedErr(err)
 	}
 	s.creates.Add(1)
+	s.ended(ctx, evicted, func(*Record) EndReason { return EndLimit })
 	sess := r.session(id, s.opts.IdleTimeout)
 	token := formatToken(id, sec)
 	if s.cache != nil {
 		s.cache.put(id, t, r.Hash, token, sess, len(r.UserID)+len(r.UserAgent)+64)
 	}
 	sess.Token = token
+	s.created(ctx, sess)
 	return sess, nil
 }
 
@@ -664,7 +680,7 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 	var saved Record
 	var absorbed *activityEntry
 	var snap activity
-	err = s.b.Update(ctx, id, func(r *Record) error {
+	evicted, err := s.b.Update(ctx, id, func(r *Record) error {
 		if r.Identity != identity {
 			return fmt.Errorf("save %s: %w: its user changed from %q (sign-in, sign-out or another Save)", sess.ID, ErrConflict, r.UserID)
 		}
@@ -680,16 +696,21 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 		r.LastSeen = max(r.LastSeen, now)
 		saved = *r
 		return nil
-	})
+	}, s.limit(id))
 	if err != nil {
 		return s.closedErr(err)
 	}
 	s.settle(id, absorbed, snap)
 	s.saves.Add(1)
+	s.ended(ctx, evicted, func(*Record) EndReason { return EndLimit })
 	sess.IP, sess.UserAgent = saved.IP, saved.UserAgent
 	sess.LastSeen, sess.ExpiresAt, sess.CreatedAt = unixNano(saved.LastSeen), unixNano(saved.Expires), unixNano(saved.Created)
+	signedIn := sess.identity != saved.Identity && saved.UserID != ""
 	sess.identity = saved.Identity
 	sess.modified = false
+	if signedIn {
+		s.created(ctx, sess)
+	}
 	return nil
 }
 
@@ -738,6 +759,9 @@ func (s *Store) Touch(ctx context.Context, id string, c Client) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
+	if s.privacy {
+		c = s.private(c)
+	}
 	if s.active.touch(sid, nil, s.clock, c, s.opts.IdleTimeout) != nil {
 		return nil
 	}
@@ -777,7 +801,11 @@ func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Sess
 	var rotated Record
 	var absorbed *activityEntry
 	var snap activity
-	err = s.b.Update(ctx, id, func(r *Record) error {
+	var limit *UserLimit
+	if userID != nil && *userID != "" {
+		limit = s.limit(id)
+	}
+	evicted, err := s.b.Update(ctx, id, func(r *Record) error {
 		if subtle.ConstantTimeCompare(r.Hash[:], oldHash[:]) != 1 {
 			return ErrNotFound
 		}
@@ -794,11 +822,12 @@ func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Sess
 		}
 		rotated = *r
 		return nil
-	})
+	}, limit)
 	if err != nil {
 		return nil, s.closedErr(err)
 	}
 	s.settle(id, absorbed, snap)
+	s.ended(ctx, evicted, func(*Record) EndReason { return EndLimit })
 	if userID != nil {
 		// The lifetime restarted: drop the in-memory entry, which holds
 		// the old deadline (the Backend now has its activity).
@@ -809,63 +838,34 @@ func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Sess
 	}
 	sess := rotated.session(id, s.opts.IdleTimeout)
 	sess.Token = formatToken(id, sec)
+	if userID != nil {
+		s.created(ctx, sess)
+	}
 	return sess, nil
 }
 
 // Delete ends the session id. It returns nil when a session was removed
 // (even an expired one, or a damaged record) and ErrNotFound when there was
-// none.
+// none. History and Hooks.Ended get reason EndRevoked; End says another.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	return s.deleteOne(ctx, id, nil)
+	return s.endOne(ctx, id, nil, EndOptions{})
 }
 
 // DeleteForUser ends the session id only if it belongs to userID, checked
 // in the same transaction. Another user's session, like a missing one, is
-// ErrNotFound: use it wherever a user names a session to end.
+// ErrNotFound: use it wherever a user names a session to end. The reason
+// is EndRevoked; EndForUser says another.
 func (s *Store) DeleteForUser(ctx context.Context, userID, id string) error {
-	return s.deleteOne(ctx, id, &userID)
-}
-
-func (s *Store) deleteOne(ctx context.Context, id string, owner *string) error {
-	sid, ok := parseID(id)
-	if !ok {
-		return ErrNotFound
-	}
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	if err := s.b.Delete(ctx, sid, owner); err != nil {
-		return s.closedErr(err)
-	}
-	s.forget(sid)
-	s.deletes.Add(1)
-	return nil
+	return s.endOne(ctx, id, &userID, EndOptions{})
 }
 
 // DeleteByUser ends every session of userID except keepID ("" keeps none):
-// "log out everywhere" or "end all other sessions". It reads only that
-// user's index entries, removes damaged records too, and returns how many
-// sessions it removed. An empty userID removes nothing.
+// "log out everywhere" (reason EndEverywhere) or "end all other sessions"
+// (EndOthers, by keepID). It reads only that user's index entries, removes
+// damaged records too, and returns how many sessions it removed. An empty
+// userID removes nothing.
 func (s *Store) DeleteByUser(ctx context.Context, userID, keepID string) (int, error) {
-	if userID == "" {
-		return 0, nil
-	}
-	if s.closed.Load() {
-		return 0, ErrClosed
-	}
-	var keep ID
-	if keepID != "" {
-		keep, _ = parseID(keepID) // a malformed keepID keeps nothing
-	}
-	removed, err := s.b.DeleteByUser(ctx, userID, keep)
-	if err != nil {
-		return 0, s.closedErr(err)
-	}
-	for _, id := range removed {
-		s.forget(id)
-	}
-	s.deletes.Add(uint64(len(removed)))
-	return len(removed), nil
+	return s.EndUser(ctx, userID, keepID, EndOptions{})
 }
 
 // forget drops every in-memory trace of id after a committed write.
@@ -910,6 +910,7 @@ func (s *Store) ClearExpired(ctx context.Context) (int, error) {
 			Now:       now,
 			IdleGrace: grace,
 			Limit:     clearBatch,
+			History:   max(s.opts.History, 0),
 			Keep: func(id ID) bool {
 				a, ok := s.active.lookup(id)
 				return ok && s.opts.IdleTimeout > 0 && addNanos(a.lastSeen, s.opts.IdleTimeout) > now
@@ -918,15 +919,20 @@ func (s *Store) ClearExpired(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, s.closedErr(err)
 		}
-		for _, id := range removed {
-			s.forget(id)
-		}
+		s.ended(ctx, removed, func(r *Record) EndReason { return expiryReason(r, now) })
 		total += len(removed)
-		s.deletes.Add(uint64(len(removed)))
 		if !more {
 			return total, nil
 		}
 	}
+}
+
+// expiryReason is why cleanup ended r at now.
+func expiryReason(r *Record, now int64) EndReason {
+	if r.Expires <= now {
+		return EndExpired
+	}
+	return EndIdle
 }
 
 // Flush writes pending activity (from Touch) to the Backend now. The Store

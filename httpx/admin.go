@@ -613,7 +613,11 @@ func (a *admin) end(w http.ResponseWriter, r *http.Request, ids []string) (n int
 			loggedOut = true
 			continue
 		}
-		switch err := a.m.store.Delete(ctx, id); {
+		by := "admin:"
+		if current != nil {
+			by += current.UserID
+		}
+		switch err := a.m.store.End(ctx, id, usersessions.EndOptions{Reason: usersessions.EndAdmin, By: by}); {
 		case err == nil:
 			n++
 		case errors.Is(err, usersessions.ErrNotFound):

@@ -99,7 +99,9 @@ func TestAdminDetailJSON(t *testing.T) {
 	if out.Session.ID != bob || out.Session.UA != uaChromeWin || out.Device.Browser != "Chrome" || out.Device.BrowserVersion != "124.0.0.0" || out.Device.Platform != "Windows" || out.Device.OSVersion != "10.0" {
 		t.Fatalf("detail JSON %+v", out)
 	}
-	if len(out.Values) != 1 || out.Values[0].Key != "theme" || string(out.Values[0].Value) != `"dark"` || out.Values[0].Type != "string" {
+	// Sign-in records when the person proved who they are (step-up).
+	if len(out.Values) != 2 || out.Values[0].Key != "httpx.authAt" || out.Values[0].Type != "time.Time" ||
+		out.Values[1].Key != "theme" || string(out.Values[1].Value) != `"dark"` || out.Values[1].Type != "string" {
 		t.Fatalf("values %+v", out.Values)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/usersessions/usersessions"
 )
 
 // findChromium returns the path of a Chromium or Chrome binary, or "".
@@ -74,7 +76,7 @@ func TestBrowserEndOtherSession(t *testing.T) {
 		t.Skip("skipping the real-browser test in -short mode")
 	}
 
-	store := openStore(t, nil)
+	store := openStore(t, &usersessions.Options{History: time.Hour})
 	m := New(store, &Options{Logger: quietLogger()})
 	srv := httptest.NewServer(m.Handler(testMux(m, time.Now))) // 127.0.0.1 only
 	defer srv.Close()
@@ -190,6 +192,11 @@ func TestBrowserEndOtherSession(t *testing.T) {
 	}
 	if n, err := chromedp.Run(a, chromedp.Evaluate[int](`document.querySelectorAll("li.session[data-session]").length`)); err != nil || n != 1 {
 		t.Fatalf("A sees %d sessions after ending B (%v)", n, err)
+	}
+	// ... and sees it under "Recently ended", with who ended it.
+	recent, err := chromedp.Run(a, chromedp.Text(chromedp.CSS("ul.ended")))
+	if err != nil || !strings.Contains(recent, "Firefox on macOS") || !strings.Contains(recent, "Ended from another session") {
+		t.Fatalf("Recently ended: %q (%v)", recent, err)
 	}
 
 	// B's next request is anonymous: the views say the session has ended

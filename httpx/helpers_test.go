@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -95,6 +96,9 @@ func newEnv(t *testing.T, storeOpts *usersessions.Options, opts *Options) *env {
 	if o.Logger == nil {
 		o.Logger = quietLogger()
 	}
+	if o.Now == nil {
+		o.Now = c.Now
+	}
 	m := New(store, &o)
 	return &env{t: t, clock: c, store: store, m: m, h: m.Handler(testMux(m, c.Now))}
 }
@@ -122,6 +126,25 @@ func testMux(m *Manager, now func() time.Time) *http.ServeMux {
 		}
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
+	mux.HandleFunc("POST /password", func(w http.ResponseWriter, r *http.Request) {
+		n, err := CredentialsChanged(w, r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintf(w, "ended %d", n)
+	})
+	mux.Handle("GET /sensitive", m.RequireRecentAuth(10*time.Minute, "")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "sensitive")
+	})))
+	mux.HandleFunc("POST /reauth", func(w http.ResponseWriter, r *http.Request) {
+		if err := MarkAuthenticated(w, r); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	mux.Handle("/strict/sessions/", m.SessionsHandler(&ViewOptions{Now: now, RecentAuth: 10 * time.Minute}))
 	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
 		s := FromContext(r.Context())
 		io.WriteString(w, "user="+s.UserID+" id="+s.ID)

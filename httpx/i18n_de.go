@@ -6,6 +6,18 @@ var catalogDE = &catalog{
 	plural: pluralOne,
 	date:   "2.1.2006, 15:04 MST",
 	msgs: map[string]string{
+		"sessions.recent":   "Kürzlich beendet",
+		"ended.logout":      "Abgemeldet",
+		"ended.revoked":     "Von einer anderen Sitzung beendet",
+		"ended.others":      "Zusammen mit allen anderen Sitzungen beendet",
+		"ended.everywhere":  "Überall abgemeldet",
+		"ended.expired":     "Abgelaufen",
+		"ended.idle":        "Wegen Inaktivität beendet",
+		"ended.limit":       "Beendet: Sitzungslimit erreicht",
+		"ended.credentials": "Nach einer Passwortänderung beendet",
+		"ended.admin":       "Von einem Administrator beendet",
+		"ended.unknown":     "Beendet",
+
 		"device.on":      "{browser} unter {platform}",
 		"device.unknown": "Unbekanntes Gerät",
 		"badge.current":  "Diese Sitzung",

@@ -7,6 +7,18 @@ var catalogEN = &catalog{
 	plural: pluralOne,
 	date:   "2 Jan 2006, 15:04 MST",
 	msgs: map[string]string{
+		"sessions.recent":   "Recently ended",
+		"ended.logout":      "Signed out",
+		"ended.revoked":     "Ended from another session",
+		"ended.others":      "Ended with all other sessions",
+		"ended.everywhere":  "Signed out everywhere",
+		"ended.expired":     "Expired",
+		"ended.idle":        "Ended after inactivity",
+		"ended.limit":       "Ended: session limit reached",
+		"ended.credentials": "Ended after a password change",
+		"ended.admin":       "Ended by an administrator",
+		"ended.unknown":     "Ended",
+
 		// Shared.
 		"device.on":      "{browser} on {platform}",
 		"device.unknown": "Unknown device",

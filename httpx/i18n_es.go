@@ -6,6 +6,18 @@ var catalogES = &catalog{
 	plural: pluralOne,
 	date:   "2/1/2006, 15:04 MST",
 	msgs: map[string]string{
+		"sessions.recent":   "Finalizadas recientemente",
+		"ended.logout":      "Sesión cerrada",
+		"ended.revoked":     "Finalizada desde otra sesión",
+		"ended.others":      "Finalizada junto con las demás sesiones",
+		"ended.everywhere":  "Sesión cerrada en todas partes",
+		"ended.expired":     "Caducada",
+		"ended.idle":        "Finalizada por inactividad",
+		"ended.limit":       "Finalizada: se alcanzó el límite de sesiones",
+		"ended.credentials": "Finalizada tras un cambio de contraseña",
+		"ended.admin":       "Finalizada por un administrador",
+		"ended.unknown":     "Finalizada",
+
 		"device.on":      "{browser} en {platform}",
 		"device.unknown": "Dispositivo desconocido",
 		"badge.current":  "Esta sesión",

@@ -6,6 +6,18 @@ var catalogFR = &catalog{
 	plural: pluralZeroOne,
 	date:   "02/01/2006 15:04 MST",
 	msgs: map[string]string{
+		"sessions.recent":   "Terminées récemment",
+		"ended.logout":      "Déconnectée",
+		"ended.revoked":     "Terminée depuis une autre session",
+		"ended.others":      "Terminée avec toutes les autres sessions",
+		"ended.everywhere":  "Déconnectée partout",
+		"ended.expired":     "Expirée",
+		"ended.idle":        "Terminée après une période d’inactivité",
+		"ended.limit":       "Terminée : limite de sessions atteinte",
+		"ended.credentials": "Terminée après un changement de mot de passe",
+		"ended.admin":       "Terminée par un administrateur",
+		"ended.unknown":     "Terminée",
+
 		"device.on":      "{browser} sur {platform}",
 		"device.unknown": "Appareil inconnu",
 		"badge.current":  "Cette session",

@@ -6,6 +6,18 @@ var catalogJA = &catalog{
 	plural: pluralNone,
 	date:   "2006年1月2日 15:04 MST",
 	msgs: map[string]string{
+		"sessions.recent":   "最近終了したセッション",
+		"ended.logout":      "サインアウト済み",
+		"ended.revoked":     "別のセッションから終了",
+		"ended.others":      "他のすべてのセッションとともに終了",
+		"ended.everywhere":  "すべての場所からサインアウト",
+		"ended.expired":     "期限切れ",
+		"ended.idle":        "操作がなかったため終了",
+		"ended.limit":       "終了：セッション数の上限に到達",
+		"ended.credentials": "パスワード変更により終了",
+		"ended.admin":       "管理者により終了",
+		"ended.unknown":     "終了",
+
 		"device.on":      "{browser}（{platform}）",
 		"device.unknown": "不明なデバイス",
 		"badge.current":  "このセッション",

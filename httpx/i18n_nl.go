@@ -6,6 +6,18 @@ var catalogNL = &catalog{
 	plural: pluralOne,
 	date:   "2-1-2006 15:04 MST",
 	msgs: map[string]string{
+		"sessions.recent":   "Onlangs beëindigd",
+		"ended.logout":      "Afgemeld",
+		"ended.revoked":     "Beëindigd vanuit een andere sessie",
+		"ended.others":      "Beëindigd samen met alle andere sessies",
+		"ended.everywhere":  "Overal afgemeld",
+		"ended.expired":     "Verlopen",
+		"ended.idle":        "Beëindigd na inactiviteit",
+		"ended.limit":       "Beëindigd: sessielimiet bereikt",
+		"ended.credentials": "Beëindigd na een wachtwoordwijziging",
+		"ended.admin":       "Beëindigd door een beheerder",
+		"ended.unknown":     "Beëindigd",
+
 		"device.on":      "{browser} op {platform}",
 		"device.unknown": "Onbekend apparaat",
 		"badge.current":  "Deze sessie",

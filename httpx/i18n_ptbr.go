@@ -6,6 +6,18 @@ var catalogPTBR = &catalog{
 	plural: pluralZeroOne,
 	date:   "02/01/2006, 15:04 MST",
 	msgs: map[string]string{
+		"sessions.recent":   "Encerradas recentemente",
+		"ended.logout":      "Saiu",
+		"ended.revoked":     "Encerrada por outra sessão",
+		"ended.others":      "Encerrada junto com as outras sessões",
+		"ended.everywhere":  "Saiu de todos os lugares",
+		"ended.expired":     "Expirada",
+		"ended.idle":        "Encerrada por inatividade",
+		"ended.limit":       "Encerrada: limite de sessões atingido",
+		"ended.credentials": "Encerrada após uma troca de senha",
+		"ended.admin":       "Encerrada por um administrador",
+		"ended.unknown":     "Encerrada",
+
 		"device.on":      "{browser} no {platform}",
 		"device.unknown": "Dispositivo desconhecido",
 		"badge.current":  "Esta sessão",

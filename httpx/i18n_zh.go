@@ -6,6 +6,18 @@ var catalogZHCN = &catalog{
 	plural: pluralNone,
 	date:   "2006年1月2日 15:04 MST",
 	msgs: map[string]string{
+		"sessions.recent":   "最近结束",
+		"ended.logout":      "已退出登录",
+		"ended.revoked":     "由另一个会话结束",
+		"ended.others":      "与所有其他会话一起结束",
+		"ended.everywhere":  "已在所有设备上退出登录",
+		"ended.expired":     "已过期",
+		"ended.idle":        "因长时间未活动而结束",
+		"ended.limit":       "已结束：达到会话数量上限",
+		"ended.credentials": "因密码更改而结束",
+		"ended.admin":       "由管理员结束",
+		"ended.unknown":     "已结束",
+
 		"device.on":      "{platform} 上的 {browser}",
 		"device.unknown": "未知设备",
 		"badge.current":  "当前会话",

@@ -36,6 +36,10 @@ var (
 
 	// ErrEmptyUserID reports a Login with an empty user ID.
 	ErrEmptyUserID = errors.New("httpx: empty user ID")
+
+	// ErrNotSignedIn reports a call that needs a signed-in session
+	// (MarkAuthenticated, CredentialsChanged) on an anonymous one.
+	ErrNotSignedIn = errors.New("httpx: not signed in")
 )
 
 // Options configure a Manager. The zero value (or nil) is useful.
@@ -68,6 +72,10 @@ type Options struct {
 	// Logger receives errors the middleware handles itself (a failed Touch,
 	// a store error turned into a 500). Default slog.Default().
 	Logger *slog.Logger
+
+	// Now is the clock of MarkAuthenticated and RequireRecentAuth.
+	// Default time.Now.
+	Now func() time.Time
 
 	// CrossOrigin protects every request with an unsafe method (POST, PUT,
 	// PATCH, DELETE, ...) that goes through Handler, the app's own routes
@@ -145,6 +153,7 @@ type Manager struct {
 	onSaveError func(http.ResponseWriter, *http.Request, error)
 	anon        AnonymousPolicy
 	warnedAnon  atomic.Bool
+	now         func() time.Time
 }
 
 // New returns a Manager for store. It panics on an impossible cookie
@@ -165,6 +174,10 @@ func New(store *usersessions.Store, opts *Options) *Manager {
 
 		onSaveError: o.OnSaveError,
 		anon:        o.AnonymousValues,
+		now:         o.Now,
+	}
+	if m.now == nil {
+		m.now = time.Now
 	}
 	if m.name == "" {
 		m.name = DefaultCookieName
@@ -637,6 +650,9 @@ func (st *state) login(userID string) error {
 	st.token = fresh.Token
 	adopt(sess, fresh, !rotated)
 	st.setCookie, st.clearCookie = true, false
+	// Signing in is proving who one is: see MarkAuthenticated. The value
+	// is saved with the response, like any other.
+	sess.Set(authKey, m.now().UTC())
 	return nil
 }
 
@@ -661,7 +677,8 @@ func (st *state) logout() error {
 		return ErrHeadersWritten
 	}
 	if id := st.sess.ID; id != "" {
-		if err := st.m.store.Delete(st, id); err != nil && !errors.Is(err, usersessions.ErrNotFound) {
+		err := st.m.store.End(st, id, usersessions.EndOptions{Reason: usersessions.EndLogout, By: id})
+		if err != nil && !errors.Is(err, usersessions.ErrNotFound) {
 			return err
 		}
 	}

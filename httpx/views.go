@@ -60,6 +60,13 @@ type ViewOptions struct {
 	// Now is the clock for "5 minutes ago". Default time.Now.
 	Now func() time.Time
 
+	// RecentAuth, when set, asks for a fresh proof of identity before
+	// "End all other sessions" and "Sign out everywhere": a person who
+	// last signed in (or called MarkAuthenticated) longer ago than this is
+	// sent to LoginURL with next= the confirmation page and reauth=1, as
+	// Manager.RequireRecentAuth does. 0: no such check.
+	RecentAuth time.Duration
+
 	// CrossOrigin guards the POST routes. Default
 	// http.NewCrossOriginProtection(); pass your own to add trusted origins.
 	CrossOrigin *http.CrossOriginProtection
@@ -124,7 +131,25 @@ type SessionsPage struct {
 	EndOthersURL string
 	EndAllURL    string
 	Now          time.Time
+	// Recent lists the user's recently ended sessions, most recent first
+	// (at most recentMax), when the Store keeps a History.
+	Recent []EndedInfo
 }
+
+// EndedInfo is a recently ended session, for the list's "Recently ended".
+type EndedInfo struct {
+	ID       string    `json:"id"`
+	Device   string    `json:"device"`
+	Location string    `json:"location"`
+	IP       string    `json:"ip"`
+	EndedAt  time.Time `json:"ended_at"`
+	Reason   string    `json:"reason"` // usersessions.EndReason: "logout", "others", ...
+	// ReasonText is Reason in the page's language ("Signed out").
+	ReasonText string `json:"-"`
+}
+
+// recentMax bounds the "Recently ended" list.
+const recentMax = 10
 
 // ConfirmPage is the data of the confirm.html template: the page a GET of
 // a destructive route shows, asking before its POST acts. It works without
@@ -153,6 +178,7 @@ type EndedPage struct {
 // sessionsJSON is the JSON answer of GET {prefix}.
 type sessionsJSON struct {
 	Sessions []SessionInfo `json:"sessions"`
+	Recent   []EndedInfo   `json:"recently_ended,omitempty"`
 }
 
 // endedJSON answers the POST routes for JSON clients.
@@ -176,6 +202,7 @@ type views struct {
 	geos      geoSet
 	lang      func(*http.Request) string
 	now       func() time.Time
+	recent    time.Duration // ViewOptions.RecentAuth
 }
 
 // SessionsHandler returns the views that let the signed-in user see and end
@@ -237,6 +264,7 @@ func (m *Manager) SessionsHandler(opts *ViewOptions) http.Handler {
 		geos:      newGeoSet(o.Geo, o.GeoByLanguage),
 		lang:      o.Language,
 		now:       o.Now,
+		recent:    o.RecentAuth,
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -276,6 +304,16 @@ func (v *views) serve(w http.ResponseWriter, r *http.Request) {
 		v.list(w, r)
 	case rel == "end-others" || rel == "end-all":
 		if !allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
+			return
+		}
+		if v.recent > 0 && FromContext(r.Context()) != nil && FromContext(r.Context()).UserID != "" &&
+			!v.m.recentlyAuthenticated(r, v.recent) {
+			// Step-up: back to this confirmation page after signing in.
+			page := requestPath(r)
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				page = originalPath(r)
+			}
+			v.m.askReauth(w, r, v.loginURL, page)
 			return
 		}
 		switch {
@@ -353,10 +391,18 @@ func (v *views) list(w http.ResponseWriter, r *http.Request) {
 			page.Others++
 		}
 	}
+	past, err := v.m.store.History(r.Context(), sess.UserID)
+	if err != nil {
+		v.m.serverError(w, r, "reading the history", err)
+		return
+	}
+	for _, e := range past[:min(len(past), recentMax)] {
+		page.Recent = append(page.Recent, endedInfo(e, loc))
+	}
 	noStore(w)
 	w.Header().Add("Vary", "Accept")
 	if wantsJSON(r) {
-		writeJSON(w, http.StatusOK, sessionsJSON{Sessions: page.Sessions})
+		writeJSON(w, http.StatusOK, sessionsJSON{Sessions: page.Sessions, Recent: page.Recent})
 		return
 	}
 	page.Notice, page.Ended = takeNotice(r, loc.catalog)
@@ -381,7 +427,7 @@ func (v *views) endOne(w http.ResponseWriter, r *http.Request, id string) {
 		seeOther(w, v.logoutURL)
 		return
 	}
-	err := v.m.store.DeleteForUser(r.Context(), sess.UserID, id)
+	err := v.m.store.EndForUser(r.Context(), sess.UserID, id, usersessions.EndOptions{Reason: usersessions.EndRevoked, By: sess.ID})
 	switch {
 	case errors.Is(err, usersessions.ErrNotFound):
 		// Already ended, or not this user's: the same neutral answer.
@@ -409,7 +455,7 @@ func (v *views) endOthers(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	n, err := v.m.store.DeleteByUser(r.Context(), sess.UserID, sess.ID)
+	n, err := v.m.store.EndUser(r.Context(), sess.UserID, sess.ID, usersessions.EndOptions{Reason: usersessions.EndOthers, By: sess.ID})
 	if err != nil {
 		v.m.serverError(w, r, "ending the other sessions", err)
 		return
@@ -430,7 +476,7 @@ func (v *views) endAll(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	n, err := v.m.store.DeleteByUser(r.Context(), sess.UserID, "")
+	n, err := v.m.store.EndUser(r.Context(), sess.UserID, "", usersessions.EndOptions{Reason: usersessions.EndEverywhere, By: sess.ID})
 	if err != nil {
 		v.m.serverError(w, r, "ending all sessions", err)
 		return
@@ -533,7 +579,7 @@ func (v *views) confirm(w http.ResponseWriter, r *http.Request, loc localizer, p
 func info(s *usersessions.Session, currentID string, loc localizer) SessionInfo {
 	si := SessionInfo{
 		ID:        s.ID,
-		Device:    loc.Device(s.UserAgent),
+		Device:    deviceOrStored(loc, s.UserAgent),
 		UserAgent: s.UserAgent,
 		CreatedAt: s.CreatedAt.UTC(),
 		LastSeen:  s.LastSeen.UTC(),
@@ -547,6 +593,28 @@ func info(s *usersessions.Session, currentID string, loc localizer) SessionInfo 
 		si.Location = locate(loc.geo, s.IP)
 	}
 	return si
+}
+
+// endedInfo is the view of a history entry.
+func endedInfo(e usersessions.Ended, loc localizer) EndedInfo {
+	i := info(&e.Session, "", loc)
+	key := "ended." + string(e.Reason)
+	text := loc.catalog.msgs[key]
+	if text == "" {
+		text = loc.catalog.msgs["ended.unknown"]
+	}
+	return EndedInfo{ID: i.ID, Device: i.Device, Location: i.Location, IP: i.IP,
+		EndedAt: e.EndedAt.UTC(), Reason: string(e.Reason), ReasonText: text}
+}
+
+// deviceOrStored names the device of a user agent, or returns a device
+// name kept in its place (usersessions.Privacy.NoUserAgent stores "Safari
+// on iPhone" itself: no raw user agent lacks a "/").
+func deviceOrStored(loc localizer, ua string) string {
+	if d := loc.Device(ua); d != "" || strings.Contains(ua, "/") {
+		return d
+	}
+	return ua
 }
 
 // sortNewestFirst orders by latest activity, then creation, newest first.
