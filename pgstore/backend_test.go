@@ -60,7 +60,7 @@ func TestCreateGetRoundTrip(t *testing.T) {
 	if err := b.Get(ctx, usersessions.ID{1}, &r, true); !errors.Is(err, usersessions.ErrNotFound) {
 		t.Fatalf("Get of a missing ID: %v", err)
 	}
-	if err := b.Create(ctx, v4); err == nil {
+	if err := create(b, ctx, v4); err == nil {
 		t.Fatal("Create of an existing ID succeeded")
 	}
 	if n, err := b.Count(ctx); err != nil || n != 3 {
@@ -79,7 +79,7 @@ func TestUpdate(t *testing.T) {
 	r := rec("alice", 0, 24*time.Hour)
 	mustCreate(t, b, r)
 
-	err := b.Update(ctx, r.ID, func(x *usersessions.Record) error {
+	err := update(b, ctx, r.ID, func(x *usersessions.Record) error {
 		if x.UserID != "alice" || string(x.Values) != "values" {
 			t.Errorf("change got %+v", *x)
 		}
@@ -112,14 +112,14 @@ func TestUpdate(t *testing.T) {
 	}
 
 	boom := errors.New("boom")
-	if err := b.Update(ctx, r.ID, func(x *usersessions.Record) error { x.UserID = "mallory"; return boom }); err != boom {
+	if err := update(b, ctx, r.ID, func(x *usersessions.Record) error { x.UserID = "mallory"; return boom }); err != boom {
 		t.Fatalf("Update with failing change: %v", err)
 	}
 	if err := b.Get(ctx, r.ID, &got, false); err != nil || got.UserID != "carol" {
 		t.Fatalf("failed change stored something: %+v, %v", got, err)
 	}
 	called := false
-	if err := b.Update(ctx, usersessions.ID{9}, func(*usersessions.Record) error { called = true; return nil }); !errors.Is(err, usersessions.ErrNotFound) || called {
+	if err := update(b, ctx, usersessions.ID{9}, func(*usersessions.Record) error { called = true; return nil }); !errors.Is(err, usersessions.ErrNotFound) || called {
 		t.Fatalf("Update of a missing ID: %v, change called %v", err, called)
 	}
 }
@@ -168,7 +168,7 @@ func TestTouchNeverResurrectsNorGoesBack(t *testing.T) {
 		t.Fatalf("stale Touch moved things back: %+v, %v", got, err)
 	}
 	// A deleted record stays deleted.
-	if err := b.Delete(ctx, r.ID, nil); err != nil {
+	if err := del(b, ctx, r.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Touch(ctx, []usersessions.Activity{{ID: r.ID, LastSeen: later + 1}}); err != nil {
@@ -199,7 +199,7 @@ func TestDeleteOwnerAndUnreadable(t *testing.T) {
 	}
 
 	mallory := "mallory"
-	if err := b.Delete(ctx, r.ID, &mallory); !errors.Is(err, usersessions.ErrNotFound) {
+	if err := del(b, ctx, r.ID, &mallory); !errors.Is(err, usersessions.ErrNotFound) {
 		t.Fatalf("Delete by the wrong owner: %v", err)
 	}
 	if err := b.Get(ctx, r.ID, &got, false); err != nil {
@@ -207,11 +207,11 @@ func TestDeleteOwnerAndUnreadable(t *testing.T) {
 	}
 	alice := "alice"
 	for _, id := range []usersessions.ID{r.ID, bad.ID} {
-		if err := b.Delete(ctx, id, &alice); err != nil {
+		if err := del(b, ctx, id, &alice); err != nil {
 			t.Fatalf("Delete by the owner: %v", err)
 		}
 	}
-	if err := b.Delete(ctx, r.ID, nil); !errors.Is(err, usersessions.ErrNotFound) {
+	if err := del(b, ctx, r.ID, nil); !errors.Is(err, usersessions.ErrNotFound) {
 		t.Fatalf("second Delete: %v", err)
 	}
 	if n, _ := b.Count(ctx); n != 0 {
@@ -232,7 +232,7 @@ func TestDeleteByUser(t *testing.T) {
 	mustCreate(t, b, bob)
 	e.exec(t, "UPDATE "+e.quoted()+" SET hash = '\\x' WHERE id = $1", alice[1].ID[:]) // unreadable, removed too
 
-	removed, err := b.DeleteByUser(ctx, "alice", alice[0].ID)
+	removed, err := delByUser(b, ctx, "alice", alice[0].ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,11 +245,11 @@ func TestDeleteByUser(t *testing.T) {
 	if n, _ := b.Count(ctx); n != 2 {
 		t.Fatalf("Count = %d, want alice's kept one and bob's", n)
 	}
-	removed, err = b.DeleteByUser(ctx, "alice", usersessions.ID{})
+	removed, err = delByUser(b, ctx, "alice", usersessions.ID{})
 	if err != nil || len(removed) != 1 || removed[0] != alice[0].ID {
 		t.Fatalf("DeleteByUser without keep: %v, %v", removed, err)
 	}
-	if removed, err = b.DeleteByUser(ctx, "nobody", usersessions.ID{}); err != nil || len(removed) != 0 {
+	if removed, err = delByUser(b, ctx, "nobody", usersessions.ID{}); err != nil || len(removed) != 0 {
 		t.Fatalf("DeleteByUser(nobody): %v, %v", removed, err)
 	}
 }
@@ -273,7 +273,7 @@ func TestDeleteExpiredGraceKeepLimit(t *testing.T) {
 	mustCreate(t, b, absolute, idleLong, idleRecent, live, kept)
 
 	keep := func(id usersessions.ID) bool { return id == kept.ID }
-	removed, more, err := b.DeleteExpired(ctx, usersessions.ExpiredQuery{Now: now, IdleGrace: grace, Limit: 100, Keep: keep})
+	removed, more, err := delExpired(b, ctx, usersessions.ExpiredQuery{Now: now, IdleGrace: grace, Limit: 100, Keep: keep})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +284,7 @@ func TestDeleteExpiredGraceKeepLimit(t *testing.T) {
 		t.Fatalf("removed %v more %v, want %v", removed, more, want)
 	}
 	// Without grace, the recent idle one goes too.
-	removed, _, err = b.DeleteExpired(ctx, usersessions.ExpiredQuery{Now: now, Limit: 100, Keep: keep})
+	removed, _, err = delExpired(b, ctx, usersessions.ExpiredQuery{Now: now, Limit: 100, Keep: keep})
 	if err != nil || len(removed) != 1 || removed[0] != idleRecent.ID {
 		t.Fatalf("without grace: %v, %v", removed, err)
 	}
@@ -303,7 +303,7 @@ func TestDeleteExpiredGraceKeepLimit(t *testing.T) {
 		if round > 10 {
 			t.Fatal("DeleteExpired never finished")
 		}
-		removed, more, err := b.DeleteExpired(ctx, usersessions.ExpiredQuery{Now: now, Limit: 10, Keep: keep})
+		removed, more, err := delExpired(b, ctx, usersessions.ExpiredQuery{Now: now, Limit: 10, Keep: keep})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -346,7 +346,7 @@ func TestDeleteExpiredFromTwoBackendsAtOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 100 {
-				removed, more, err := be.DeleteExpired(ctxT(t), usersessions.ExpiredQuery{Now: now, Limit: 15})
+				removed, more, err := delExpired(be, ctxT(t), usersessions.ExpiredQuery{Now: now, Limit: 15})
 				if err != nil {
 					errs <- err
 					return
@@ -534,7 +534,7 @@ func TestIdleChangeReindexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Expired under the new idle timeout: DeleteExpired finds it by index.
-	removed, _, err := b2.DeleteExpired(ctx, usersessions.ExpiredQuery{Now: r.LastSeen + int64(2*time.Hour), Limit: 10})
+	removed, _, err := delExpired(b2, ctx, usersessions.ExpiredQuery{Now: r.LastSeen + int64(2*time.Hour), Limit: 10})
 	if err != nil || len(removed) != 1 {
 		t.Fatalf("DeleteExpired under the new idle: %v, %v", removed, err)
 	}

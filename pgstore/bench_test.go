@@ -84,7 +84,7 @@ func BenchmarkCreate(b *testing.B) {
 						if i >= int64(b.N) {
 							return
 						}
-						if err := be.Create(context.Background(), recs[i]); err != nil {
+						if err := create(be, context.Background(), recs[i]); err != nil {
 							b.Error(err)
 							return
 						}
@@ -114,7 +114,7 @@ func BenchmarkChangeFeed(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		if err := a.Delete(ctx, recs[i].ID, nil); err != nil {
+		if err := del(a, ctx, recs[i].ID, nil); err != nil {
 			b.Fatal(err)
 		}
 		ev := f.waitKind(b, "changed", 5*time.Second)

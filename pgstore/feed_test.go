@@ -71,14 +71,14 @@ func TestFeedDeliversOthersChangesOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Update, Delete, DeleteByUser, DeleteExpired do, once each.
-	if err := a.Update(ctx, r.ID, func(x *usersessions.Record) error { x.UserAgent = "x"; return nil }); err != nil {
+	if err := update(a, ctx, r.ID, func(x *usersessions.Record) error { x.UserAgent = "x"; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	ev := fb.waitKind(t, "changed", 5*time.Second)
 	if len(ev.ids) != 1 || ev.ids[0] != r.ID {
 		t.Fatalf("Update's notice: %v", ev.ids)
 	}
-	if err := a.Delete(ctx, r.ID, nil); err != nil {
+	if err := del(a, ctx, r.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	if ev := fb.waitKind(t, "changed", 5*time.Second); len(ev.ids) != 1 || ev.ids[0] != r.ID {
@@ -89,7 +89,7 @@ func TestFeedDeliversOthersChangesOnly(t *testing.T) {
 		many = append(many, rec("bob", time.Duration(i), time.Minute))
 	}
 	mustCreate(t, a, many...)
-	removed, err := a.DeleteByUser(ctx, "bob", usersessions.ID{})
+	removed, err := delByUser(a, ctx, "bob", usersessions.ID{})
 	if err != nil || len(removed) != 230 {
 		t.Fatalf("DeleteByUser: %d, %v", len(removed), err)
 	}
@@ -104,7 +104,7 @@ func TestFeedDeliversOthersChangesOnly(t *testing.T) {
 	}
 	x := rec("carol", 0, time.Minute)
 	mustCreate(t, b, x)
-	removed, _, err = b.DeleteExpired(ctx, usersessions.ExpiredQuery{Now: base + int64(time.Hour), Limit: 10})
+	removed, _, err = delExpired(b, ctx, usersessions.ExpiredQuery{Now: base + int64(time.Hour), Limit: 10})
 	if err != nil || len(removed) != 1 {
 		t.Fatalf("DeleteExpired: %v %v", removed, err)
 	}
@@ -113,7 +113,7 @@ func TestFeedDeliversOthersChangesOnly(t *testing.T) {
 	}
 	// A failed change and a no-op delete send nothing; nothing else is
 	// pending on either side, and a's own changes never reached fa.
-	_ = a.Update(ctx, x.ID, func(*usersessions.Record) error { return errors.New("no") })
+	_ = update(a, ctx, x.ID, func(*usersessions.Record) error { return errors.New("no") })
 	if ev, ok := fb.next(t, 300*time.Millisecond); ok {
 		t.Fatalf("B got an unexpected %s %v", ev.kind, ev.ids)
 	}
@@ -143,7 +143,7 @@ func TestFeedLatency(t *testing.T) {
 	lat := make([]time.Duration, 0, rounds)
 	for i := range rounds {
 		start := time.Now()
-		if err := a.Update(ctx, r.ID, func(x *usersessions.Record) error { x.UserAgent = "round"; return nil }); err != nil {
+		if err := update(a, ctx, r.ID, func(x *usersessions.Record) error { x.UserAgent = "round"; return nil }); err != nil {
 			t.Fatal(err)
 		}
 		ev := fb.waitKind(t, "changed", 5*time.Second)
@@ -180,7 +180,7 @@ func TestFeedLostAndRestoredAfterTerminate(t *testing.T) {
 	// Live again: A's change reaches B.
 	r := rec("alice", 0, time.Hour)
 	mustCreate(t, a, r)
-	if err := a.Delete(ctxT(t), r.ID, nil); err != nil {
+	if err := del(a, ctxT(t), r.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	if ev := fb.waitKind(t, "changed", 5*time.Second); len(ev.ids) != 1 || ev.ids[0] != r.ID {
@@ -224,12 +224,12 @@ func TestCallsWhileServerDown(t *testing.T) {
 	var got usersessions.Record
 	calls := map[string]func() error{
 		"Get":    func() error { return a.Get(ctxT(t), r.ID, &got, true) },
-		"Create": func() error { return a.Create(ctxT(t), rec("x", 0, time.Hour)) },
-		"Delete": func() error { return a.Delete(ctxT(t), r.ID, nil) },
+		"Create": func() error { return create(a, ctxT(t), rec("x", 0, time.Hour)) },
+		"Delete": func() error { return del(a, ctxT(t), r.ID, nil) },
 		"Touch":  func() error { return a.Touch(ctxT(t), []usersessions.Activity{{ID: r.ID, LastSeen: 1}}) },
 		"Count":  func() error { _, err := a.Count(ctxT(t)); return err },
 		"Update": func() error {
-			return a.Update(ctxT(t), r.ID, func(*usersessions.Record) error { return nil })
+			return update(a, ctxT(t), r.ID, func(*usersessions.Record) error { return nil })
 		},
 	}
 	for name, call := range calls {
@@ -262,7 +262,7 @@ func TestCallsWhileServerDown(t *testing.T) {
 	if got.UserID != "alice" {
 		t.Fatalf("record after restart: %+v", got)
 	}
-	if err := a.Delete(ctxT(t), r.ID, nil); err != nil {
+	if err := del(a, ctxT(t), r.ID, nil); err != nil {
 		t.Fatalf("Delete after restart: %v", err)
 	}
 	if ev := fb.waitKind(t, "changed", 5*time.Second); len(ev.ids) != 1 || ev.ids[0] != r.ID {

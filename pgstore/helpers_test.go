@@ -110,7 +110,7 @@ func rec(user string, at, life time.Duration) *usersessions.Record {
 func mustCreate(t testing.TB, b *Backend, rs ...*usersessions.Record) {
 	t.Helper()
 	for _, r := range rs {
-		if err := b.Create(ctxT(t), r); err != nil {
+		if err := create(b, ctxT(t), r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -167,3 +167,31 @@ func startCluster(t testing.TB) *pgtest.Cluster { return pgtest.Start(t) }
 
 // freeze stops server process pid until the returned thaw or t's end.
 func freeze(t testing.TB, pid int) (thaw func()) { return pgtest.Freeze(t, pid) }
+
+// The Backend's methods as the tests written before History and
+// MaxPerUser call them: no limit, no history, IDs of what was removed.
+
+func create(b *Backend, ctx context.Context, r *usersessions.Record) error {
+	_, err := b.Create(ctx, r, nil)
+	return err
+}
+
+func update(b *Backend, ctx context.Context, id usersessions.ID, change func(*usersessions.Record) error) error {
+	_, err := b.Update(ctx, id, change, nil)
+	return err
+}
+
+func del(b *Backend, ctx context.Context, id usersessions.ID, owner *string) error {
+	_, err := b.Delete(ctx, id, owner, usersessions.Ending{})
+	return err
+}
+
+func delByUser(b *Backend, ctx context.Context, user string, keep usersessions.ID) ([]usersessions.ID, error) {
+	recs, err := b.DeleteByUser(ctx, user, keep, usersessions.Ending{})
+	return idsOf(recs), err
+}
+
+func delExpired(b *Backend, ctx context.Context, q usersessions.ExpiredQuery) ([]usersessions.ID, bool, error) {
+	recs, more, err := b.DeleteExpired(ctx, q)
+	return idsOf(recs), more, err
+}

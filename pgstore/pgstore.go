@@ -226,7 +226,25 @@ CREATE INDEX IF NOT EXISTS {idx_ip} ON {t} USING gist (ip inet_ops);
 CREATE TABLE IF NOT EXISTS {settings} (
 	name  text   PRIMARY KEY,
 	value bigint NOT NULL
-);`
+);
+CREATE TABLE IF NOT EXISTS {hist} (
+	user_id    text   NOT NULL,
+	ended_at   bigint NOT NULL,
+	id         bytea  NOT NULL,
+	keep_until bigint NOT NULL,
+	reason     text   NOT NULL,
+	ended_by   text   NOT NULL DEFAULT '',
+	hash       bytea  NOT NULL,
+	ip         inet,
+	user_agent text   NOT NULL DEFAULT '',
+	created    bigint NOT NULL,
+	last_seen  bigint NOT NULL,
+	expires    bigint NOT NULL,
+	identity   bigint NOT NULL DEFAULT 0,
+	vals       bytea,
+	PRIMARY KEY (user_id, ended_at, id)
+);
+CREATE INDEX IF NOT EXISTS {idx_hist_until} ON {hist} (keep_until);`
 
 // sql fills the table and index names into q.
 func (b *Backend) sql(q string) string {
@@ -236,6 +254,8 @@ func (b *Backend) sql(q string) string {
 		"{idx_user}", pgx.Identifier{b.name + "_user_idx"}.Sanitize(),
 		"{idx_deadline}", pgx.Identifier{b.name + "_deadline_idx"}.Sanitize(),
 		"{idx_ip}", pgx.Identifier{b.name + "_ip_idx"}.Sanitize(),
+		"{hist}", pgx.Identifier{b.name + "_history"}.Sanitize(),
+		"{idx_hist_until}", pgx.Identifier{b.name + "_history_until_idx"}.Sanitize(),
 	).Replace(q)
 }
 
@@ -332,31 +352,50 @@ func (b *Backend) Get(ctx context.Context, id usersessions.ID, r *usersessions.R
 }
 
 // Create stores the new record r; it fails if r.ID exists. It sends no
-// change notice.
-func (b *Backend) Create(ctx context.Context, r *usersessions.Record) error {
+// change notice, unless a limit removes other records.
+func (b *Backend) Create(ctx context.Context, r *usersessions.Record, limit *usersessions.UserLimit) ([]usersessions.Record, error) {
 	if b.closed.Load() {
-		return usersessions.ErrClosed
+		return nil, usersessions.ErrClosed
 	}
-	_, err := b.pool.Exec(ctx, b.sql(`INSERT INTO {t} (id, hash, user_id, ip, user_agent, created, last_seen, expires, deadline, identity, vals)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`),
-		r.ID[:], r.Hash[:], r.UserID, ipArg(r.IP), r.UserAgent, r.Created, r.LastSeen, r.Expires,
-		r.Deadline(b.idleNow()), int64(r.Identity), r.Values)
+	const insert = `INSERT INTO {t} (id, hash, user_id, ip, user_agent, created, last_seen, expires, deadline, identity, vals)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+	args := []any{r.ID[:], r.Hash[:], r.UserID, ipArg(r.IP), r.UserAgent, r.Created, r.LastSeen, r.Expires,
+		r.Deadline(b.idleNow()), int64(r.Identity), r.Values}
+	var err error
+	var evicted []usersessions.Record
+	if limit == nil || limit.Max <= 0 || r.UserID == "" {
+		_, err = b.pool.Exec(ctx, b.sql(insert), args...)
+	} else {
+		err = b.inTx(ctx, func(tx pgx.Tx) error {
+			if err := b.lockUser(ctx, tx, r.UserID); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, b.sql(insert), args...); err != nil {
+				return err
+			}
+			var err error
+			evicted, err = b.applyLimit(ctx, tx, r, limit)
+			return err
+		})
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-		return fmt.Errorf("pgstore: create %s: the ID exists", r.ID)
+		return nil, fmt.Errorf("pgstore: create %s: the ID exists", r.ID)
 	}
-	return b.mapErr("create", err)
+	return evicted, b.mapErr("create", err)
 }
 
 // Update reads the record of id with FOR UPDATE, calls change, and writes
 // the result with its deadline recomputed, in one transaction that also
 // sends the change notice. It returns ErrNotFound when there is no record.
-func (b *Backend) Update(ctx context.Context, id usersessions.ID, change func(r *usersessions.Record) error) error {
+func (b *Backend) Update(ctx context.Context, id usersessions.ID, change func(r *usersessions.Record) error, limit *usersessions.UserLimit) ([]usersessions.Record, error) {
 	if b.closed.Load() {
-		return usersessions.ErrClosed
+		return nil, usersessions.ErrClosed
 	}
 	var changeErr error
+	var evicted []usersessions.Record
 	err := b.inTx(ctx, func(tx pgx.Tx) error {
+		evicted = nil
 		var r usersessions.Record
 		err := scanRecord(tx.QueryRow(ctx, b.sql(`SELECT `+columns+`, vals FROM {t} WHERE id = $1 FOR UPDATE`), id[:]), &r, true)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -365,8 +404,14 @@ func (b *Backend) Update(ctx context.Context, id usersessions.ID, change func(r 
 		if err != nil {
 			return err
 		}
+		oldUser := r.UserID
 		if changeErr = change(&r); changeErr != nil {
 			return changeErr
+		}
+		if limit != nil && limit.Max > 0 && r.UserID != "" && r.UserID != oldUser {
+			if err := b.lockUser(ctx, tx, r.UserID); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.Exec(ctx, b.sql(`UPDATE {t} SET hash = $2, user_id = $3, ip = $4, user_agent = $5, created = $6,
 			last_seen = $7, expires = $8, deadline = $9, identity = $10, vals = $11 WHERE id = $1`),
@@ -374,12 +419,19 @@ func (b *Backend) Update(ctx context.Context, id usersessions.ID, change func(r 
 			r.Deadline(b.idleNow()), int64(r.Identity), r.Values); err != nil {
 			return err
 		}
+		if limit != nil && limit.Max > 0 && r.UserID != "" && r.UserID != oldUser {
+			r.ID = id
+			var err error
+			if evicted, err = b.applyLimit(ctx, tx, &r, limit); err != nil {
+				return err
+			}
+		}
 		return b.notify(ctx, tx, []usersessions.ID{id})
 	})
 	if changeErr != nil && errors.Is(err, changeErr) {
-		return changeErr // the Store's own error, as it made it
+		return nil, changeErr // the Store's own error, as it made it
 	}
-	return b.mapErr("update", err)
+	return evicted, b.mapErr("update", err)
 }
 
 // Touch writes activity in one statement: LastSeen moves only forward, the
@@ -448,49 +500,64 @@ func cmpInt(x, y int64) int {
 }
 
 // Delete removes the record of id (only if its user_id is *owner when owner
-// is not nil), sending the change notice, or returns ErrNotFound. The owner
-// is read from the user_id column, so an unreadable record is removed too.
-func (b *Backend) Delete(ctx context.Context, id usersessions.ID, owner *string) error {
+// is not nil), keeps it in the history as end says, sends the change
+// notice, and returns it; or returns ErrNotFound. The owner is read from
+// the user_id column, so an unreadable record is removed too (returned
+// with only its ID).
+func (b *Backend) Delete(ctx context.Context, id usersessions.ID, owner *string, end usersessions.Ending) (usersessions.Record, error) {
 	if b.closed.Load() {
-		return usersessions.ErrClosed
+		return usersessions.Record{}, usersessions.ErrClosed
 	}
+	var removed []usersessions.Record
 	err := b.inTx(ctx, func(tx pgx.Tx) error {
-		var tag pgconn.CommandTag
+		var rows pgx.Rows
 		var err error
 		if owner == nil {
-			tag, err = tx.Exec(ctx, b.sql(`DELETE FROM {t} WHERE id = $1`), id[:])
+			rows, err = tx.Query(ctx, b.sql(`DELETE FROM {t} WHERE id = $1 RETURNING `+columns+`, vals`), id[:])
 		} else {
-			tag, err = tx.Exec(ctx, b.sql(`DELETE FROM {t} WHERE id = $1 AND user_id = $2`), id[:], *owner)
+			rows, err = tx.Query(ctx, b.sql(`DELETE FROM {t} WHERE id = $1 AND user_id = $2 RETURNING `+columns+`, vals`), id[:], *owner)
 		}
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
+		if removed, err = collectRecords(rows, removed[:0]); err != nil {
+			return err
+		}
+		if len(removed) == 0 {
 			return usersessions.ErrNotFound
+		}
+		if err := b.keepEnded(ctx, tx, removed, func(*usersessions.Record) usersessions.Ending { return end }); err != nil {
+			return err
 		}
 		return b.notify(ctx, tx, []usersessions.ID{id})
 	})
-	return b.mapErr("delete", err)
+	if err != nil {
+		return usersessions.Record{ID: id}, b.mapErr("delete", err)
+	}
+	r := removed[0]
+	r.ID = id
+	return r, nil
 }
 
-// DeleteByUser removes every record of userID but keep, sending the change
-// notices, and returns the IDs it removed.
-func (b *Backend) DeleteByUser(ctx context.Context, userID string, keep usersessions.ID) ([]usersessions.ID, error) {
+// DeleteByUser removes every record of userID but keep, keeps them in the
+// history as end says, sends the change notices, and returns them.
+func (b *Backend) DeleteByUser(ctx context.Context, userID string, keep usersessions.ID, end usersessions.Ending) ([]usersessions.Record, error) {
 	if b.closed.Load() {
 		return nil, usersessions.ErrClosed
 	}
-	var removed []usersessions.ID
+	var removed []usersessions.Record
 	err := b.inTx(ctx, func(tx pgx.Tx) error {
-		removed = removed[:0]
-		rows, err := tx.Query(ctx, b.sql(`DELETE FROM {t} WHERE user_id = $1 AND id <> $2 RETURNING id`), userID, keep[:])
+		rows, err := tx.Query(ctx, b.sql(`DELETE FROM {t} WHERE user_id = $1 AND id <> $2 RETURNING `+columns+`, vals`), userID, keep[:])
 		if err != nil {
 			return err
 		}
-		removed, err = collectIDs(rows, removed)
-		if err != nil {
+		if removed, err = collectRecords(rows, removed[:0]); err != nil {
 			return err
 		}
-		return b.notify(ctx, tx, removed)
+		if err := b.keepEnded(ctx, tx, removed, func(*usersessions.Record) usersessions.Ending { return end }); err != nil {
+			return err
+		}
+		return b.notify(ctx, tx, idsOf(removed))
 	})
 	if err != nil {
 		return nil, b.mapErr("delete by user", err)
@@ -523,7 +590,7 @@ const DefaultExpiredLimit = 1000
 // not veto, sending the change notices. Candidates are locked with FOR
 // UPDATE SKIP LOCKED, so every instance may run it at once: each removes
 // different records, and none waits for another.
-func (b *Backend) DeleteExpired(ctx context.Context, q usersessions.ExpiredQuery) ([]usersessions.ID, bool, error) {
+func (b *Backend) DeleteExpired(ctx context.Context, q usersessions.ExpiredQuery) ([]usersessions.Record, bool, error) {
 	if b.closed.Load() {
 		return nil, false, usersessions.ErrClosed
 	}
@@ -539,11 +606,14 @@ func (b *Backend) DeleteExpired(ctx context.Context, q usersessions.ExpiredQuery
 		}
 	}
 	var (
-		removed []usersessions.ID
+		removed []usersessions.Record
 		more    bool
 	)
 	err := b.inTx(ctx, func(tx pgx.Tx) error {
 		removed, more = removed[:0], false
+		if _, err := tx.Exec(ctx, b.sql(`DELETE FROM {hist} WHERE keep_until <= $1`), q.Now); err != nil {
+			return err
+		}
 		// Pages of candidates in (deadline, id) order; vetoed ones are
 		// skipped, not counted, so a run of kept sessions at the front
 		// never stalls cleanup.
@@ -585,11 +655,11 @@ func (b *Backend) DeleteExpired(ctx context.Context, q usersessions.ExpiredQuery
 				return err
 			}
 			if len(batch) > 0 {
-				drows, err := tx.Query(ctx, b.sql(`DELETE FROM {t} WHERE id = ANY($1) RETURNING id`), batch)
+				drows, err := tx.Query(ctx, b.sql(`DELETE FROM {t} WHERE id = ANY($1) RETURNING `+columns+`, vals`), batch)
 				if err != nil {
 					return err
 				}
-				if removed, err = collectIDs(drows, removed); err != nil {
+				if removed, err = collectRecords(drows, removed); err != nil {
 					return err
 				}
 			}
@@ -600,7 +670,17 @@ func (b *Backend) DeleteExpired(ctx context.Context, q usersessions.ExpiredQuery
 				more = true
 			}
 		}
-		return b.notify(ctx, tx, removed)
+		err := b.keepEnded(ctx, tx, removed, func(r *usersessions.Record) usersessions.Ending {
+			reason := usersessions.EndIdle
+			if r.Expires <= q.Now {
+				reason = usersessions.EndExpired
+			}
+			return usersessions.Ending{At: q.Now, Reason: reason, Keep: q.History}
+		})
+		if err != nil {
+			return err
+		}
+		return b.notify(ctx, tx, idsOf(removed))
 	})
 	if err != nil {
 		return nil, false, b.mapErr("delete expired", err)

@@ -126,6 +126,11 @@ func Run(t *testing.T, open Open) {
 		{"Closed", testClosed},
 		{"RevokedNeverServed", testRevokedNeverServed},
 		{"ExtremeLifetime", testExtremeLifetime},
+		{"MaxPerUser", testMaxPerUser},
+		{"MaxPerUserConcurrent", testMaxPerUserConcurrent},
+		{"Privacy", testPrivacy},
+		{"History", testHistory},
+		{"CredentialsChanged", testCredentialsChanged},
 	}
 	for _, tc := range tests {
 		for _, cached := range []bool{true, false} {
