@@ -74,6 +74,10 @@ type Backend struct {
 	listenDone chan struct{} // closed when the listener goroutine ends
 	listenConn atomic.Pointer[pgx.Conn]
 	closeOnce  sync.Once
+
+	// Group commit of Create (batch.go).
+	creates     chan *createOp
+	createsOnce sync.Once
 }
 
 var (
@@ -357,27 +361,22 @@ func (b *Backend) Create(ctx context.Context, r *usersessions.Record, limit *use
 	if b.closed.Load() {
 		return nil, usersessions.ErrClosed
 	}
-	const insert = `INSERT INTO {t} (id, hash, user_id, ip, user_agent, created, last_seen, expires, deadline, identity, vals)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
-	args := []any{r.ID[:], r.Hash[:], r.UserID, ipArg(r.IP), r.UserAgent, r.Created, r.LastSeen, r.Expires,
-		r.Deadline(b.idleNow()), int64(r.Identity), r.Values}
-	var err error
-	var evicted []usersessions.Record
 	if limit == nil || limit.Max <= 0 || r.UserID == "" {
-		_, err = b.pool.Exec(ctx, b.sql(insert), args...)
-	} else {
-		err = b.inTx(ctx, func(tx pgx.Tx) error {
-			if err := b.lockUser(ctx, tx, r.UserID); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, b.sql(insert), args...); err != nil {
-				return err
-			}
-			var err error
-			evicted, err = b.applyLimit(ctx, tx, r, limit)
-			return err
-		})
+		return nil, b.createBatched(ctx, r) // batch.go
 	}
+	var evicted []usersessions.Record
+	err := b.inTx(ctx, func(tx pgx.Tx) error {
+		if err := b.lockUser(ctx, tx, r.UserID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, b.sql(insertSQL), r.ID[:], r.Hash[:], r.UserID, ipArg(r.IP), r.UserAgent,
+			r.Created, r.LastSeen, r.Expires, r.Deadline(b.idleNow()), int64(r.Identity), r.Values); err != nil {
+			return err
+		}
+		var err error
+		evicted, err = b.applyLimit(ctx, tx, r, limit)
+		return err
+	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 		return nil, fmt.Errorf("pgstore: create %s: the ID exists", r.ID)
