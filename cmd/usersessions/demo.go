@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"embed"
 	"errors"
@@ -136,7 +137,16 @@ so sessions show a location out of the box. A real database given with
 	// UseStoredIdleTimeout: a demo pointed at an app's file (stopped) must
 	// not store its own idle timeout there, which the next clear-expired
 	// would apply.
-	store, err := openStore(*dbPath, &usersessions.Options{OpenTimeout: operatorOpenTimeout, IdleTimeout: usersessions.UseStoredIdleTimeout})
+	store, err := openStore(*dbPath, &usersessions.Options{
+		OpenTimeout: operatorOpenTimeout,
+		IdleTimeout: usersessions.UseStoredIdleTimeout,
+		// The account-security features, shown: "Recently ended" on the
+		// sessions page, at most demoMaxPerUser sessions per user, and a
+		// log line where an app would email about a new device.
+		History:    demoHistory,
+		MaxPerUser: demoMaxPerUser,
+		Hooks:      usersessions.Hooks{Created: newSignInLogger(stderr, geo)},
+	})
 	if err != nil {
 		ln.Close()
 		return err
@@ -144,6 +154,28 @@ so sessions show a location out of the box. A real database given with
 	ctx, stop := signalContext()
 	defer stop()
 	return serveDemo(ctx, ln, store, demoConfig{geo: geo, trusted: trusted, places: places}, stdout, stderr)
+}
+
+// The demo's account-security settings.
+const (
+	demoHistory    = 7 * 24 * time.Hour
+	demoMaxPerUser = 10
+)
+
+// newSignInLogger returns the demo's Hooks.Created: where an app would
+// email "new sign-in from Chrome on Windows in London", the demo logs it.
+func newSignInLogger(w io.Writer, geo *usersessions.Geo) func(context.Context, *usersessions.Session, bool) {
+	log := slog.New(slog.NewTextHandler(w, nil))
+	return func(ctx context.Context, s *usersessions.Session, newDevice bool) {
+		if !newDevice {
+			return
+		}
+		msg := "demo: new sign-in from " + cmp.Or(usersessions.Device(s.UserAgent), "an unknown device")
+		if where := geo.Location(s.IP); where != "" {
+			msg += " in " + where
+		}
+		log.InfoContext(ctx, msg+" (an app would email the user now)", "user", s.UserID)
+	}
 }
 
 // demoConfig is how the demo shows and finds addresses.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
@@ -170,5 +171,31 @@ func TestDemoRealGeoOffersNoPlaces(t *testing.T) {
 	b.login("alice")
 	if list, _ := store.ListByUser(context.Background(), "alice"); len(list) != 1 || !list[0].IP.IsLoopback() {
 		t.Errorf("alice's session: %v", list)
+	}
+}
+
+// The demo logs a sign-in from a new device where an app would email the
+// user (issue 13's newDevice), with the device and the place.
+func TestDemoLogsNewSignIn(t *testing.T) {
+	cfg := demoGeoConfig(t)
+	var out bytes.Buffer
+	hook := newSignInLogger(&out, cfg.geo)
+	var london netip.Addr
+	for _, p := range cfg.places {
+		if p.Key == "london" {
+			london = p.Addr
+		}
+	}
+	if !london.IsValid() {
+		t.Fatal("the demo's places have no London")
+	}
+	s := &usersessions.Session{UserID: "alice", IP: london, UserAgent: uaChrome}
+	hook(context.Background(), s, false)
+	if out.Len() != 0 {
+		t.Fatalf("a known device was logged: %s", out.String())
+	}
+	hook(context.Background(), s, true)
+	if got := out.String(); !strings.Contains(got, "new sign-in from Chrome on Windows in London, United Kingdom") || !strings.Contains(got, "user=alice") {
+		t.Fatalf("log: %s", got)
 	}
 }
