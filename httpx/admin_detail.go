@@ -39,6 +39,9 @@ type AdminDetailPage struct {
 	EndURL  string
 	ListURL string
 	Now     time.Time
+	// Recent lists the user's recently ended sessions (usersessions
+	// Options.History), most recent first, with why and by whom.
+	Recent []EndedInfo
 }
 
 // SessionValue is one value stored in a session, as the detail page shows
@@ -57,6 +60,7 @@ type detailJSON struct {
 	Device   deviceJSON     `json:"device"`
 	Location *locationJSON  `json:"location,omitempty"`
 	Values   []SessionValue `json:"values"`
+	Recent   []EndedInfo    `json:"recently_ended,omitempty"`
 }
 
 type deviceJSON struct {
@@ -121,10 +125,20 @@ func (a *admin) detail(w http.ResponseWriter, r *http.Request, id string) {
 		v, _ := s.Get(k)
 		page.Values = append(page.Values, sessionValue(k, v))
 	}
+	if s.UserID != "" {
+		past, err := a.m.store.History(ctx, s.UserID)
+		if err != nil {
+			a.m.serverError(w, r, "reading the history", err)
+			return
+		}
+		for _, e := range past[:min(len(past), recentMax)] {
+			page.Recent = append(page.Recent, endedInfo(e, loc))
+		}
+	}
 	noStore(w)
 	w.Header().Add("Vary", "Accept")
 	if asJSON {
-		out := detailJSON{Session: page.Session, Values: page.Values}
+		out := detailJSON{Session: page.Session, Values: page.Values, Recent: page.Recent}
 		d := page.Device
 		out.Device = deviceJSON{d.Browser, d.BrowserVersion, d.Platform, d.OSVersion, d.Mobile, d.Bot}
 		if page.HasPlace {

@@ -99,6 +99,18 @@ func TestHistoryOnTheSessionsPage(t *testing.T) {
 	// An admin's end says who.
 	e.clock.Add(time.Minute)
 	admin := e.login("admin", uaChromeWin)
+	// The admin detail of a session shows its user's recently ended ones.
+	detail := e.do(call{method: "GET", target: "/admin/sessions/" + e.sessionID(laptop) + "/", token: admin, header: acceptJSON()})
+	var d struct {
+		Recent []EndedInfo `json:"recently_ended"`
+	}
+	if err := json.NewDecoder(detail.Body).Decode(&d); err != nil || len(d.Recent) != 2 || d.Recent[1].ID != phoneID {
+		t.Fatalf("admin detail recently_ended = %+v, %v", d.Recent, err)
+	}
+	html := readBody(t, e.do(call{method: "GET", target: "/admin/sessions/" + e.sessionID(laptop) + "/", token: admin}))
+	if !strings.Contains(html, "Recently ended") || !strings.Contains(html, "Ended from another session") {
+		t.Fatal("the admin detail page lacks Recently ended")
+	}
 	if resp := e.do(call{method: "POST", target: "/admin/sessions/" + e.sessionID(laptop) + "/end", token: admin, header: sameOrigin()}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("admin end: %d %s", resp.StatusCode, readBody(t, resp))
 	}
