@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -113,4 +115,51 @@ func warmLoad(s *usersessions.Store, token string) bool {
 		time.Sleep(100 * time.Microsecond)
 	}
 	return false
+}
+
+// Two demos on one PostgreSQL database are two instances of one app: a
+// user signed in on both sees both sessions on either, and ending one from
+// the other signs that browser out at its next request (issue 12).
+func TestTwoDemosOnePostgres(t *testing.T) {
+	c := pgtest.Start(t)
+	dsn := fmt.Sprintf("postgres://postgres@/postgres?host=%s&port=%d&sslmode=disable", url.QueryEscape(c.SocketDir()), pgtest.Port)
+	demo := func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		b, err := pgstore.Open(ctx, dsn, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		store, err := usersessions.NewStore(b, &usersessions.Options{CleanupInterval: -1, Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
+		srv := httptest.NewServer(newDemoHandler(store, demoConfig{}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	baseA, baseB := demo(), demo()
+	laptop := newBrowser(t, baseA, uaChrome)
+	phone := newBrowser(t, baseB, uaIPhone)
+	laptop.login("alice")
+	phone.login("alice")
+	ids, current := laptop.sessions()
+	if len(ids) != 2 {
+		t.Fatalf("instance A lists %d of alice's sessions, want both", len(ids))
+	}
+	other := ids[0]
+	if other == current {
+		other = ids[1]
+	}
+	if got, _ := phone.sessions(); len(got) != 2 {
+		t.Fatalf("instance B lists %d of alice's sessions, want both", len(got))
+	}
+	resp, _ := laptop.do("POST", "/account/sessions/"+other+"/end", nil, "Sec-Fetch-Site", "same-origin")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("A ends B's session: %s", resp.Status)
+	}
+	if resp, body := phone.do("GET", "/account/sessions/", nil); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Your session has ended") {
+		t.Fatalf("B's browser after its session was ended on A: %s", resp.Status)
+	}
 }
