@@ -1,5 +1,10 @@
 package usersessions
 
+// The account-security rules are tested through the public API on every
+// backend by storetest (MaxPerUser, History, Privacy, CredentialsChanged,
+// in both cache modes): here are what only the bbolt file shows (no full
+// address in the file) and the Store's own machinery (hooks, devices).
+
 import (
 	"bytes"
 	"context"
@@ -11,7 +16,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -64,101 +68,7 @@ func (h *hookLog) reason(id string) EndReason {
 	return h.ended[id]
 }
 
-func TestMaxPerUserEndsLeastRecentlyActive(t *testing.T) {
-	modes(t, func(t *testing.T, cached bool) {
-		clock := newFakeClock()
-		var s *Store
-		var h hookLog
-		s = openTest(t, cached, &Options{Now: clock.Now, MaxPerUser: 3, History: time.Hour, Hooks: h.hooks(&s, t)})
-		var list []*Session
-		for range 3 {
-			list = append(list, mustCreate(t, s, "alice", clientA))
-			clock.Advance(time.Minute)
-		}
-		// The oldest becomes the most recent by activity in memory only.
-		if _, err := s.LoadTouch(ctx, list[0].Token, clientA); err != nil {
-			t.Fatal(err)
-		}
-		for _, sess := range list {
-			s.Load(ctx, sess.Token)
-		}
-		settle(s)
-		fourth := mustCreate(t, s, "alice", clientB)
-		if _, err := s.Load(ctx, list[1].Token); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("the least recently active session still loads: %v", err)
-		}
-		for _, sess := range []*Session{list[0], list[2], fourth} {
-			if _, err := s.Load(ctx, sess.Token); err != nil {
-				t.Fatalf("a more recent session was evicted: %v", err)
-			}
-		}
-		if r := h.reason(list[1].ID); r != EndLimit {
-			t.Fatalf("Ended hook reason %q, want limit", r)
-		}
-		past, err := s.History(ctx, "alice")
-		if err != nil || len(past) != 1 || past[0].ID != list[1].ID || past[0].Reason != EndLimit || past[0].By != fourth.ID {
-			t.Fatalf("History = %+v, %v", past, err)
-		}
-		// A sign-in by RotateUser and a Save that sets the user count too.
-		anon := mustCreate(t, s, "", clientA)
-		if _, err := s.RotateUser(ctx, anon.Token, "alice"); err != nil {
-			t.Fatal(err)
-		}
-		other := mustCreate(t, s, "", clientA)
-		loaded, _ := s.Load(ctx, other.Token)
-		loaded.UserID = "alice"
-		if err := s.Save(ctx, loaded); err != nil {
-			t.Fatal(err)
-		}
-		if l, _ := s.ListByUser(ctx, "alice"); len(l) != 3 {
-			t.Fatalf("alice has %d live sessions, want 3", len(l))
-		}
-		if got := len(h.created); got != 6 {
-			t.Fatalf("Created hook ran %d times, want 6 (4 creates, a sign-in, a save)", got)
-		}
-	})
-}
 
-// Concurrent sign-ins never leave a user with more than MaxPerUser live
-// sessions, not even for a moment.
-func TestMaxPerUserConcurrent(t *testing.T) {
-	modes(t, func(t *testing.T, cached bool) {
-		s := openTest(t, cached, &Options{MaxPerUser: 3})
-		stop := make(chan struct{})
-		var worst atomic.Int64
-		var watch sync.WaitGroup
-		watch.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				l, _ := s.ListByUser(ctx, "alice")
-				if n := int64(len(l)); n > worst.Load() {
-					worst.Store(n)
-				}
-			}
-		})
-		var wg sync.WaitGroup
-		for range 16 {
-			wg.Go(func() {
-				for range 8 {
-					if _, err := s.Create(ctx, "alice", clientA); err != nil {
-						t.Error(err)
-					}
-				}
-			})
-		}
-		wg.Wait()
-		close(stop)
-		watch.Wait()
-		l, _ := s.ListByUser(ctx, "alice")
-		if len(l) != 3 || worst.Load() > 3 {
-			t.Fatalf("alice has %d sessions at the end, %d at worst; want 3 and at most 3", len(l), worst.Load())
-		}
-	})
-}
 
 func TestPrivacyKeepsNoFullAddress(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "private.db")
@@ -217,66 +127,6 @@ func TestPrivacyRejectsBadPrefixes(t *testing.T) {
 	}
 }
 
-func TestHistoryRecordsEveryEnd(t *testing.T) {
-	modes(t, func(t *testing.T, cached bool) {
-		clock := newFakeClock()
-		var s *Store
-		var h hookLog
-		s = openTest(t, cached, &Options{Now: clock.Now, Lifetime: 10 * time.Hour, IdleTimeout: 2 * time.Hour,
-			History: 24 * time.Hour, Hooks: h.hooks(&s, t)})
-		me := mustCreate(t, s, "alice", clientA)
-		revoked := mustCreate(t, s, "alice", clientA)
-		other := mustCreate(t, s, "alice", clientA)
-		admin := mustCreate(t, s, "alice", clientA)
-		if err := s.DeleteForUser(ctx, "alice", revoked.ID); err != nil {
-			t.Fatal(err)
-		}
-		clock.Advance(time.Second)
-		if err := s.End(ctx, admin.ID, EndOptions{Reason: EndAdmin, By: "admin:root"}); err != nil {
-			t.Fatal(err)
-		}
-		clock.Advance(time.Second)
-		if n, err := s.DeleteByUser(ctx, "alice", me.ID); n != 1 || err != nil {
-			t.Fatalf("DeleteByUser = %d, %v", n, err)
-		}
-		clock.Advance(time.Second)
-		idle := mustCreate(t, s, "alice", clientA)
-		clock.Advance(time.Hour)
-		if _, err := s.LoadTouch(ctx, me.Token, clientA); err != nil { // me stays active
-			t.Fatal(err)
-		}
-		clock.Advance(90 * time.Minute) // idle's 2h idle timeout passes
-		if n, err := s.ClearExpired(ctx); n != 1 || err != nil {
-			t.Fatalf("ClearExpired = %d, %v", n, err)
-		}
-		past, err := s.History(ctx, "alice")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, e := range past {
-			got = append(got, string(e.Reason)+" by "+e.By)
-			if _, err := s.Get(ctx, e.ID); !errors.Is(err, ErrNotFound) {
-				t.Errorf("an ended session loads: %v", err)
-			}
-		}
-		want := []string{"idle by ", "others by " + me.ID, "admin by admin:root", "revoked by "}
-		if !slices.Equal(got, want) {
-			t.Fatalf("History = %q, want %q (most recent first)", got, want)
-		}
-		for id, reason := range map[string]EndReason{revoked.ID: EndRevoked, admin.ID: EndAdmin, other.ID: EndOthers, idle.ID: EndIdle} {
-			if h.reason(id) != reason {
-				t.Errorf("Ended hook for %s: %q, want %q", id, h.reason(id), reason)
-			}
-		}
-		// History goes with age, in cleanup; me expires meanwhile.
-		clock.Advance(25 * time.Hour)
-		s.ClearExpired(ctx)
-		if past, _ := s.History(ctx, "alice"); len(past) != 1 || past[0].ID != me.ID || past[0].Reason != EndExpired {
-			t.Fatalf("History = %+v; want only me's end, by expiry: the rest is past Options.History", past)
-		}
-	})
-}
 
 func TestHookPanicIsRecovered(t *testing.T) {
 	var logged bytes.Buffer
@@ -327,41 +177,3 @@ func TestNewDevice(t *testing.T) {
 	}
 }
 
-func TestCredentialsChanged(t *testing.T) {
-	modes(t, func(t *testing.T, cached bool) {
-		s := openTest(t, cached, &Options{History: time.Hour})
-		me := mustCreate(t, s, "alice", clientA)
-		var others []*Session
-		for range 3 {
-			o := mustCreate(t, s, "alice", clientB)
-			s.Load(ctx, o.Token)
-			others = append(others, o)
-		}
-		settle(s)
-		bob := mustCreate(t, s, "bob", clientB)
-		fresh, n, err := s.CredentialsChanged(ctx, me.Token)
-		if err != nil || n != 3 || fresh.ID != me.ID || fresh.Token == me.Token {
-			t.Fatalf("CredentialsChanged = %+v, %d, %v", fresh, n, err)
-		}
-		if _, err := s.Load(ctx, me.Token); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("the old token still loads: %v", err)
-		}
-		for _, o := range others {
-			if _, err := s.Load(ctx, o.Token); !errors.Is(err, ErrNotFound) {
-				t.Fatalf("another session survived a credential change: %v", err)
-			}
-		}
-		if _, err := s.Load(ctx, bob.Token); err != nil {
-			t.Fatal(err)
-		}
-		past, _ := s.History(ctx, "alice")
-		for _, e := range past {
-			if e.Reason != EndCredentials || e.By != me.ID {
-				t.Fatalf("history entry %+v", e)
-			}
-		}
-		if len(past) != 3 {
-			t.Fatalf("%d history entries, want 3", len(past))
-		}
-	})
-}
