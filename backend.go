@@ -77,7 +77,7 @@ type ScanFilter struct {
 type ExpiredQuery struct {
 	Now       int64
 	IdleGrace time.Duration
-	Limit     int              // at most this many per call
+	Limit     int              // at most this many per call (0: the Backend's default); vetoed ones do not count
 	Keep      func(id ID) bool // the Store's veto: fresh activity in its memory
 	// History is how long the removed records stay in the history
 	// (0: they don't), with reason EndExpired when Expires has passed,
@@ -147,7 +147,8 @@ type Backend interface {
 	Update(ctx context.Context, id ID, change func(r *Record) error, limit *UserLimit) (evicted []Record, err error)
 
 	// Touch writes activity in one transaction: LastSeen (never moved
-	// backwards) and the client of each record. A missing record is
+	// backwards) and the client of the newest activity of each record
+	// (another instance may have written newer). A missing record is
 	// skipped: activity never brings a session back.
 	Touch(ctx context.Context, acts []Activity) error
 

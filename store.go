@@ -81,7 +81,11 @@ func NewStore(b Backend, opts *Options) (*Store, error) {
 	if b == nil {
 		return nil, errors.New("usersessions: NewStore: nil Backend")
 	}
-	return newStore(b, opts, fmt.Sprintf("%T", b))
+	name := fmt.Sprintf("%T", b)
+	if str, ok := b.(fmt.Stringer); ok {
+		name = str.String() // "postgres table usersessions"
+	}
+	return newStore(b, opts, name)
 }
 
 func newStore(b Backend, opts *Options, name string) (*Store, error) {
@@ -172,7 +176,7 @@ func (s *Store) every(interval time.Duration, fn func()) {
 }
 
 // Path returns the database file's path, or for a Store made by NewStore
-// the Backend's type.
+// the Backend's String (its type when it has none).
 func (s *Store) Path() string { return s.name }
 
 // Backend returns the Store's Backend, for tools that need what only it

@@ -136,6 +136,11 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Backend, error) {
 	return b, nil
 }
 
+// String describes the Backend for logs and Store.Path: "postgres table
+// usersessions". It never shows the connection string (it may hold a
+// password).
+func (b *Backend) String() string { return "postgres table " + b.name }
+
 // Table returns the name of the sessions table.
 func (b *Backend) Table() string { return b.name }
 
