@@ -272,10 +272,12 @@ func (t *activityTable) remove(id ID) {
 func (t *activityTable) clear() {
 	for i := range t.shards {
 		sh := &t.shards[i]
+		// Every shard, empty or not: a touch that read its session before
+		// the clear must not add an entry after it (see removals).
+		sh.removals.Add(1)
 		if len(*sh.m.Load()) == 0 {
 			continue
 		}
-		sh.removals.Add(1)
 		sh.mu.Lock()
 		for _, e := range *sh.m.Load() {
 			e.gone.Store(true)

@@ -650,10 +650,13 @@ func (b *boltBackend) DeleteByUser(ctx context.Context, userID string, keep ID, 
 func (b *boltBackend) History(ctx context.Context, userID string) ([]EndedRecord, error) {
 	var out []EndedRecord
 	err := b.view(func(ix indexes) error {
-		var err error
-		out, err = ix.historyOf(userID)
+		var damaged []error
+		out, damaged = ix.historyOf(userID)
+		for _, err := range damaged {
+			b.log.Error("usersessions: history skips a damaged entry", "err", err)
+		}
 		slices.Reverse(out)
-		return err
+		return nil
 	})
 	return out, err
 }

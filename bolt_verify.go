@@ -284,6 +284,11 @@ func (w *boltWalker) node(id uint64, p []byte, lo, hi []byte, depth int) ([]byte
 	if boltPageHeader+count*boltElementSize > len(p) {
 		return nil, fmt.Errorf("page %d: %d elements do not fit", id, count)
 	}
+	if flags == boltBranchPage && count == 0 {
+		// bbolt never writes one, and its cursor would read a child
+		// page number from past the (empty) element array.
+		return nil, fmt.Errorf("page %d: an empty branch page", id)
+	}
 	prev, last := lo, []byte(nil)
 	for i := range count {
 		e := boltPageHeader + i*boltElementSize

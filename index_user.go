@@ -209,10 +209,11 @@ func (ix indexes) ended(r *Record, e Ending) error {
 	return ix.historyUntil.Put(append(binary.BigEndian.AppendUint64(nil, uint64(max(until, 0))), key...), nil)
 }
 
-// historyOf returns userID's history entries, oldest first.
-func (ix indexes) historyOf(userID string) ([]EndedRecord, error) {
+// historyOf returns userID's history entries, oldest first, and the
+// errors of the entries it skipped because they cannot be decoded (one
+// damaged entry must not hide the rest, nor fail a sessions page).
+func (ix indexes) historyOf(userID string) (out []EndedRecord, damaged []error) {
 	prefix := userPrefix(userID)
-	var out []EndedRecord
 	c := ix.history.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		if len(k) != len(prefix)+8+idBytes {
@@ -220,12 +221,13 @@ func (ix indexes) historyOf(userID string) ([]EndedRecord, error) {
 		}
 		e, _, err := decodeEnded(ID(k[len(k)-idBytes:]), v)
 		if err != nil {
-			return out, fmt.Errorf("history of %q: %w", userID, err)
+			damaged = append(damaged, fmt.Errorf("history of %q, entry %x: %w", userID, k, err))
+			continue
 		}
 		e.EndedAt = int64(binary.BigEndian.Uint64(k[len(prefix):]))
 		out = append(out, e)
 	}
-	return out, nil
+	return out, damaged
 }
 
 // purgeHistory removes history entries kept until now or before, at most

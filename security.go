@@ -314,16 +314,26 @@ func (s *Store) EndUser(ctx context.Context, userID, keepID string, o EndOptions
 // change: it gives the session of token a new token (returned), and ends
 // every other session of its user with reason EndCredentials. A stolen
 // token, or a session signed in with the old password, is worthless after.
+//
+// The others end first: if that fails, nothing has changed, the token still
+// works, and the call can be repeated; if the rotation then fails, the
+// others are gone and the old token still works.
 func (s *Store) CredentialsChanged(ctx context.Context, token string) (*Session, int, error) {
-	sess, err := s.Rotate(ctx, token)
+	cur, err := s.Load(ctx, token)
 	if err != nil {
 		return nil, 0, err
 	}
-	if sess.UserID == "" {
-		return sess, 0, nil
+	n := 0
+	if cur.UserID != "" {
+		if n, err = s.EndUser(ctx, cur.UserID, cur.ID, EndOptions{Reason: EndCredentials, By: cur.ID}); err != nil {
+			return nil, 0, err
+		}
 	}
-	n, err := s.EndUser(ctx, sess.UserID, sess.ID, EndOptions{Reason: EndCredentials, By: sess.ID})
-	return sess, n, err
+	sess, err := s.Rotate(ctx, token)
+	if err != nil {
+		return nil, n, err
+	}
+	return sess, n, nil
 }
 
 func cmpOr[T comparable](a, b T) T {

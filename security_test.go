@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	bolt "go.etcd.io/bbolt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -68,8 +69,6 @@ func (h *hookLog) reason(id string) EndReason {
 	return h.ended[id]
 }
 
-
-
 func TestPrivacyKeepsNoFullAddress(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "private.db")
 	s, err := Open(path, &Options{CleanupInterval: -1, History: time.Hour,
@@ -127,7 +126,6 @@ func TestPrivacyRejectsBadPrefixes(t *testing.T) {
 	}
 }
 
-
 func TestHookPanicIsRecovered(t *testing.T) {
 	var logged bytes.Buffer
 	var mu sync.Mutex
@@ -177,3 +175,69 @@ func TestNewDevice(t *testing.T) {
 	}
 }
 
+// failingDeletes is the bbolt backend with DeleteByUser failing, as an
+// unreachable database would.
+type failingDeletes struct{ *boltBackend }
+
+func (failingDeletes) DeleteByUser(context.Context, string, ID, Ending) ([]Record, error) {
+	return nil, ErrUnavailable
+}
+
+// CredentialsChanged ends the others before it rotates: if ending them
+// fails, the person's token still works and the call can be repeated.
+func TestCredentialsChangedFailsSafe(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	b, err := openBoltBackend(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newStore(failingDeletes{b}, &Options{CleanupInterval: -1}, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	me := mustCreate(t, s, "alice", clientA)
+	mustCreate(t, s, "alice", clientB)
+	if _, _, err := s.CredentialsChanged(ctx, me.Token); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("CredentialsChanged = %v, want ErrUnavailable", err)
+	}
+	if _, err := s.Load(ctx, me.Token); err != nil {
+		t.Fatalf("the token died although the others were not ended: %v", err)
+	}
+}
+
+// A clear of the activity table (the change feed came back) fences a touch
+// that read its session before the clear, as a removal does.
+func TestActivityClearFencesAdd(t *testing.T) {
+	tbl := newActivityTable()
+	id := ID{0, 0, 0, 0, 0, 0, 7, 9}
+	since := tbl.removals(id)
+	tbl.clear()
+	if tbl.add(id, 1, clientA, activity{client: &clientInfo{}}, 1<<62, since) {
+		t.Fatal("an add that read before the clear created an entry")
+	}
+}
+
+// One damaged history entry does not hide the others.
+func TestDamagedHistoryEntrySkipped(t *testing.T) {
+	s := openTest(t, false, &Options{History: time.Hour, Logger: discardLogger()})
+	a := mustCreate(t, s, "alice", clientA)
+	bb := mustCreate(t, s, "alice", clientB)
+	if err := s.Delete(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, bb.ID); err != nil {
+		t.Fatal(err)
+	}
+	err := boltDB(s).Update(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketHistory).Cursor().First()
+		return tx.Bucket(bucketHistory).Put(k, []byte{0xff})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	past, err := s.History(ctx, "alice")
+	if err != nil || len(past) != 1 {
+		t.Fatalf("History = %d entries, %v; want the undamaged one", len(past), err)
+	}
+}

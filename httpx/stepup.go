@@ -109,14 +109,14 @@ func CredentialsChanged(w http.ResponseWriter, r *http.Request) (int, error) {
 		return 0, ErrNotSignedIn
 	}
 	fresh, n, err := st.m.store.CredentialsChanged(st, st.token)
-	if err != nil {
-		return n, err
+	if fresh == nil {
+		return n, err // nothing rotated: the cookie stays valid
 	}
 	st.token = fresh.Token
 	adopt(st.sess, fresh, false)
 	st.setCookie, st.clearCookie = true, false
 	st.sess.Set(authKey, st.m.now().UTC())
-	return n, nil
+	return n, err
 }
 
 // sameSiteReferer is the path and query of r's Referer when it is this

@@ -54,9 +54,29 @@ func TestViewsAskForRecentAuth(t *testing.T) {
 			t.Fatalf("%s end-others with a stale proof: %d to %q", method, resp.StatusCode, loc)
 		}
 	}
+	// Ending another session one by one needs the proof as well.
+	other := ""
+	if list, _ := e.store.ListByUser(t.Context(), "alice"); len(list) == 2 {
+		other = list[0].ID
+		if other == e.sessionID(tok) {
+			other = list[1].ID
+		}
+	}
+	for _, method := range []string{"GET", "POST"} {
+		resp := e.do(call{method: method, target: "/strict/sessions/" + other + "/end", token: tok, header: sameOrigin()})
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.Contains(loc, "reauth=1") {
+			t.Fatalf("%s ending another session with a stale proof: %d to %q", method, resp.StatusCode, loc)
+		}
+	}
 	if list, _ := e.store.ListByUser(t.Context(), "alice"); len(list) != 2 {
 		t.Fatalf("a stale proof ended sessions: %d left", len(list))
 	}
+	// Signing out of this session needs no proof.
+	own := e.sessionID(tok)
+	if resp := e.do(call{method: "POST", target: "/strict/sessions/" + own + "/end", token: tok, header: sameOrigin()}); resp.StatusCode != http.StatusSeeOther || strings.Contains(resp.Header.Get("Location"), "reauth") {
+		t.Fatalf("signing out of this session: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	tok = e.login("alice", uaChromeWin)
 	// The plain list needs no proof.
 	if resp := e.do(call{method: "GET", target: "/strict/sessions/", token: tok}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("the list: %d", resp.StatusCode)

@@ -61,7 +61,8 @@ type ViewOptions struct {
 	Now func() time.Time
 
 	// RecentAuth, when set, asks for a fresh proof of identity before
-	// "End all other sessions" and "Sign out everywhere": a person who
+	// ending another session, "End all other sessions" and "Sign out
+	// everywhere" (signing out of this session needs none): a person who
 	// last signed in (or called MarkAuthenticated) longer ago than this is
 	// sent to LoginURL with next= the confirmation page and reauth=1, as
 	// Manager.RequireRecentAuth does. 0: no such check.
@@ -331,6 +332,14 @@ func (v *views) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
+			return
+		}
+		// Ending another session needs the same fresh proof as ending
+		// all others (one by one it comes to the same); signing out of
+		// this one never does.
+		if sess := FromContext(r.Context()); v.recent > 0 && sess != nil && sess.UserID != "" && id != sess.ID &&
+			!v.m.recentlyAuthenticated(r, v.recent) {
+			v.m.askReauth(w, r, v.loginURL, originalPath(r))
 			return
 		}
 		if r.Method != http.MethodPost {
