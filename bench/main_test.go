@@ -39,7 +39,6 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
-	"github.com/usersessions/usersessions/internal/pgtest"
 )
 
 var bg = context.Background()
@@ -67,7 +66,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	tmpRoot = dir
-	code := pgtest.Main(m) // m.Run, then stops the PostgreSQL cluster if a benchmark started one
+	code := runTests(m) // m.Run, then stops the PostgreSQL cluster if a benchmark started one
 	closeScaleFixtures()
 	os.RemoveAll(dir)
 	os.Exit(code)

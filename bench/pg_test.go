@@ -1,3 +1,5 @@
+//go:build unix
+
 package bench
 
 import (
@@ -283,7 +285,8 @@ func benchCreatePG(b *testing.B) {
 // default cached mode. Per operation, A creates a session and B loads it
 // until it serves it from its cache (untimed); then A deletes it, and B's
 // Load is called until it returns ErrNotFound. The latency is from A's
-// Delete returning (the revocation committed) to B's first refusal; p50-ms,
+// Delete returning (the revocation committed) to B's first refusal, polled
+// every pollEvery; p50-ms,
 // p99-ms and max-ms are its percentiles over the b.N revocations. ns/op is
 // the timed part: the Delete and the wait.
 func BenchmarkRevokeToRefused(b *testing.B) {
@@ -317,7 +320,7 @@ func BenchmarkRevokeToRefused(b *testing.B) {
 			if time.Since(done) > 5*time.Second {
 				b.Fatal("B still accepts a revoked token 5 s after A's Delete returned")
 			}
-			time.Sleep(pollEvery)
+			pause(pollEvery)
 		}
 		lat = append(lat, time.Since(done))
 	}
@@ -332,8 +335,16 @@ func BenchmarkRevokeToRefused(b *testing.B) {
 // pollEvery is the pause between two of B's Loads while it waits for the
 // revocation: short against the latencies measured, long enough that the
 // waiting does not take a core from the PostgreSQL processes and the
-// change feed it waits for.
+// change feed it waits for (spinning instead made the p99 ~20 times
+// worse on 2 cores). It is a nanosleep of the thread, not time.Sleep:
+// the runtime's timers wake a process that has nothing else to do with
+// millisecond resolution, so time.Sleep(20µs) takes ~1 ms and the p99
+// would measure the poll, not the revocation.
 const pollEvery = 20 * time.Microsecond
+
+// runTests runs the tests of m and then stops the PostgreSQL cluster, if
+// a benchmark started one.
+func runTests(m *testing.M) int { return pgtest.Main(m) }
 
 // warmOne loads token from s until s serves it from its cache (ristretto
 // applies Sets asynchronously).
