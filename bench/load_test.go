@@ -192,28 +192,7 @@ func (fx *loadFixture) openLoad(b *testing.B, cached bool) *usersessions.Store {
 			b.Error(err)
 		}
 	})
-	// Every session loads, and in cached mode every one is in the cache:
-	// ristretto applies Sets asynchronously (and may drop one under
-	// contention), so load all until one full pass has no miss.
-	for pass := 0; ; pass++ {
-		before := s.Stats().Misses
-		for i, tok := range fx.tokens {
-			sess, err := s.Load(bg, tok)
-			if err != nil {
-				b.Fatalf("session %d: %v", i, err)
-			}
-			if v, _ := sess.Get("csrf"); v != fx.csrf[i] || sess.UserID != fx.users[i] {
-				b.Fatalf("session %d loaded wrong: %q %v", i, sess.UserID, v)
-			}
-		}
-		if !cached || s.Stats().Misses == before {
-			break
-		}
-		if pass == 100 {
-			b.Fatalf("cache still misses after %d passes", pass)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	fx.warm(b, s, fx.tokens, cached)
 	return s
 }
 
@@ -350,6 +329,8 @@ func BenchmarkLoad(b *testing.B) {
 			return len(user), nil
 		}, nil)
 	})
+
+	benchLoadPG(b, fx)
 }
 
 // BenchmarkLoadTouch is the middleware's per-request store work on the
@@ -405,4 +386,33 @@ func (fx *loadFixture) openTouched(b *testing.B) *usersessions.Store {
 // same random bits; to ristretto, any well-spread uint64 keys are alike.
 func cacheKey(id []byte) uint64 {
 	return binary.LittleEndian.Uint64(id[8:16])
+}
+
+// warm loads every session of tokens (the fixture's sessions, in order) from
+// s and checks it. In cached mode it repeats until one full pass has no
+// miss, so that every session is in the cache.
+func (fx *loadFixture) warm(b *testing.B, s *usersessions.Store, tokens []string, cached bool) {
+	b.Helper()
+	// Every session loads, and in cached mode every one is in the cache:
+	// ristretto applies Sets asynchronously (and may drop one under
+	// contention), so load all until one full pass has no miss.
+	for pass := 0; ; pass++ {
+		before := s.Stats().Misses
+		for i, tok := range tokens {
+			sess, err := s.Load(bg, tok)
+			if err != nil {
+				b.Fatalf("session %d: %v", i, err)
+			}
+			if v, _ := sess.Get("csrf"); v != fx.csrf[i] || sess.UserID != fx.users[i] {
+				b.Fatalf("session %d loaded wrong: %q %v", i, sess.UserID, v)
+			}
+		}
+		if !cached || s.Stats().Misses == before {
+			break
+		}
+		if pass == 100 {
+			b.Fatalf("cache still misses after %d passes", pass)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

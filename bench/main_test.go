@@ -1,7 +1,13 @@
 // Package bench holds the benchmark suite of usersessions: the store against
-// the raw layers it is built on (a ristretto cache, a bbolt file) and against
-// alexedwards/scs on bbolt, write throughput with group commit, and how the
-// indexed operations scale with the number of stored sessions.
+// the raw layers it is built on (a ristretto cache, a bbolt file, a pgx
+// SELECT) and against alexedwards/scs on bbolt and on PostgreSQL, write
+// throughput with group commit on both backends, how soon a revocation on
+// one pgstore instance is refused by another, and how the indexed
+// operations scale with the number of stored sessions.
+//
+// The PostgreSQL benchmarks (pg_test.go) start one throwaway cluster per
+// test binary through internal/pgtest, and skip when PostgreSQL is not
+// installed.
 //
 // Run it with
 //
@@ -13,7 +19,8 @@
 // Every comparison runs in one process, so the ratios hold on a noisy
 // machine; cpu-ns/op (process CPU time per operation) is reported next to
 // ns/op because it does not grow when other processes take the cores.
-// Plain `go test ./bench` runs only a sanity test of the scs bbolt store.
+// Plain `go test ./bench` runs only a sanity test of the scs bbolt store,
+// and starts no PostgreSQL.
 package bench
 
 import (
@@ -59,7 +66,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	tmpRoot = dir
-	code := m.Run()
+	code := runTests(m) // m.Run, then stops the PostgreSQL cluster if a benchmark started one
 	closeScaleFixtures()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -8,14 +8,22 @@ import (
 // A Target is one ratio of the issue: Num's metric divided by Den's, which
 // must be at most (AtLeast false) or at least (AtLeast true) Must, and
 // should reach Aim. A zero Must is informational: measured, not judged.
+//
+// A Target without Den is absolute: Num's metric itself is judged, such
+// as a latency percentile the benchmark reports in "p99-ms", and BoundUnit
+// ("ms") is shown after the bounds and the measured value.
 type Target struct {
-	What     string
-	Num, Den string // benchmark names
-	Unit     string // "ns/op" or a throughput such as "creates/s"
-	AtLeast  bool
-	Must     float64
-	Aim      float64
+	What      string
+	Num, Den  string // benchmark names; Den "" for an absolute target
+	Unit      string // "ns/op", a throughput such as "creates/s", or an absolute target's metric
+	AtLeast   bool
+	Must      float64
+	Aim       float64
+	BoundUnit string // unit of an absolute target's bounds, "ms"
 }
+
+// Absolute reports whether t judges a value rather than a ratio.
+func (t Target) Absolute() bool { return t.Den == "" }
 
 // Ratio is a Target measured.
 type Ratio struct {
@@ -57,9 +65,25 @@ func (t Target) Bound(v float64) string {
 		return "—"
 	}
 	if t.AtLeast {
-		return "≥ " + trimFloat(v)
+		return "≥ " + trimFloat(v) + t.unitSuffix()
 	}
-	return "≤ " + trimFloat(v)
+	return "≤ " + trimFloat(v) + t.unitSuffix()
+}
+
+func (t Target) unitSuffix() string {
+	if t.Absolute() && t.BoundUnit != "" {
+		return " " + t.BoundUnit
+	}
+	return ""
+}
+
+// Measured formats the measured value: the ratio, or an absolute target's
+// value with its unit ("0.84 ms").
+func (r Ratio) Measured() string {
+	if math.IsNaN(r.Value) {
+		return fmtRatio(r.Value)
+	}
+	return fmtRatio(r.Value) + r.unitSuffix()
 }
 
 // Targets returns the ratios of the issue for the benchmarks in o. The
@@ -75,6 +99,10 @@ func Targets(o *Output) []Target {
 			Target{What: "uncached Load ÷ cached Load (" + mode + ")", Num: load("uncached"), Den: load("cached"), Unit: "ns/op", AtLeast: true, Must: 5, Aim: 15},
 			Target{What: "scs-on-bbolt Load ÷ cached Load (" + mode + ")", Num: load("scs-bbolt"), Den: load("cached"), Unit: "ns/op", AtLeast: true, Must: 10, Aim: 30},
 			Target{What: "Load+Touch ÷ Load, cached (" + mode + ")", Num: "LoadTouch/" + mode, Den: load("cached"), Unit: "ns/op", Must: 1.3, Aim: 1.1},
+			// PostgreSQL (pgstore), beside the bbolt figures above.
+			Target{What: "cached Load on pgstore ÷ cached Load on bbolt (" + mode + ")", Num: load("pgstore-cached"), Den: load("cached"), Unit: "ns/op", Must: 1.3, Aim: 1.1},
+			Target{What: "uncached Load on pgstore ÷ raw pgx SELECT by primary key (" + mode + ")", Num: load("pgstore-uncached"), Den: load("pgx"), Unit: "ns/op", Must: 1.5, Aim: 1.2},
+			Target{What: "scs-on-PostgreSQL Load ÷ cached Load on pgstore (" + mode + ")", Num: load("scs-postgres"), Den: load("pgstore-cached"), Unit: "ns/op", AtLeast: true, Must: 20, Aim: 50},
 		)
 	}
 	for _, mode := range []string{"serial", "parallel"} {
@@ -85,7 +113,11 @@ func Targets(o *Output) []Target {
 			})
 		}
 	}
-	ts = append(ts, Target{What: "Create throughput, 64 writers ÷ 1 writer", Num: "Create/writers=64", Den: "Create/writers=1", Unit: "creates/s", AtLeast: true, Must: 10, Aim: 30})
+	ts = append(ts,
+		Target{What: "Create throughput, 64 writers ÷ 1 writer", Num: "Create/writers=64", Den: "Create/writers=1", Unit: "creates/s", AtLeast: true, Must: 10, Aim: 30},
+		Target{What: "Create throughput on pgstore, 64 writers ÷ 1 writer", Num: "Create/pgstore/writers=64", Den: "Create/pgstore/writers=1", Unit: "creates/s", AtLeast: true, Must: 8, Aim: 15},
+		Target{What: "pgstore: revoke on A → refused on B, p99", Num: "RevokeToRefused", Unit: "p99-ms", Must: 5, Aim: 1, BoundUnit: "ms"},
+	)
 	if s := o.Sizes("ListByUser/"); len(s) >= 2 {
 		lo, hi := s[0], s[len(s)-1]
 		ts = append(ts, Target{
@@ -117,6 +149,11 @@ func Targets(o *Output) []Target {
 func Measure(o *Output, ts []Target) []Ratio {
 	rs := make([]Ratio, len(ts))
 	for i, t := range ts {
+		if t.Absolute() {
+			v := value(o, t.Num, t.Unit)
+			rs[i] = Ratio{Target: t, Value: v, NumV: v, DenV: math.NaN(), CPU: math.NaN()}
+			continue
+		}
 		rs[i] = Ratio{Target: t, Value: ratio(o, t.Num, t.Den, t.Unit), CPU: math.NaN(),
 			NumV: value(o, t.Num, t.Unit), DenV: value(o, t.Den, t.Unit)}
 		if t.Unit == "ns/op" {
@@ -133,8 +170,13 @@ func value(o *Output, name, unit string) float64 {
 	return math.NaN()
 }
 
-// From shows the two measurements of the ratio: "422 ns / 80.6 ns".
+// From shows the two measurements of the ratio: "422 ns / 80.6 ns"; for
+// an absolute target, the metric and its benchmark: "p99-ms of
+// RevokeToRefused".
 func (r Ratio) From() string {
+	if r.Absolute() {
+		return r.Unit + " of " + r.Num
+	}
 	f := func(v float64) string {
 		switch {
 		case math.IsNaN(v):

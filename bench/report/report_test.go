@@ -289,3 +289,116 @@ func TestWriteMarkdown(t *testing.T) {
 		}
 	}
 }
+
+// pgSample is output of the PostgreSQL benchmarks (go test ./bench -bench
+// 'Load$|Create|RevokeToRefused' -short), trimmed to what the pgstore
+// targets read, with the bbolt cached Load beside them.
+const pgSample = `fixture: built PostgreSQL load fixture (1024 sessions in pgstore, 300-byte rows; the same scs sessions in postgresstore) in 645ms
+cpu: AMD EPYC
+BenchmarkLoad/cached/serial-2  	 2000000	       160.0 ns/op	       170.0 cpu-ns/op	         0 misses/op	     224 B/op	       1 allocs/op
+BenchmarkLoad/cached/parallel-2  	 2000000	       200.0 ns/op	       0 misses/op	     224 B/op	       1 allocs/op
+BenchmarkLoad/pgstore-cached/serial-2  	 1982089	       174.7 ns/op	       175.8 cpu-ns/op	         0 misses/op	     224 B/op	       1 allocs/op
+BenchmarkLoad/pgstore-cached/parallel-2         	 2761509	       174.9 ns/op	       204.4 cpu-ns/op	         0 misses/op	     224 B/op	       1 allocs/op
+BenchmarkLoad/pgstore-uncached/serial-2         	    8992	     45256 ns/op	     34667 cpu-ns/op	    5171 B/op	      60 allocs/op
+BenchmarkLoad/pgstore-uncached/parallel-2       	   10296	     31223 ns/op	     25543 cpu-ns/op	    5172 B/op	      60 allocs/op
+BenchmarkLoad/pgx/serial-2                      	    7251	     43542 ns/op	     23788 cpu-ns/op	    1340 B/op	      23 allocs/op
+BenchmarkLoad/pgx/parallel-2                    	   15747	     22874 ns/op	     15275 cpu-ns/op	    1340 B/op	      23 allocs/op
+BenchmarkLoad/scs-postgres/serial-2             	    8037	     48919 ns/op	     46657 cpu-ns/op	   10031 B/op	     219 allocs/op
+BenchmarkLoad/scs-postgres/parallel-2           	    8163	     45037 ns/op	     37717 cpu-ns/op	   10031 B/op	     219 allocs/op
+BenchmarkRevokeToRefused-2                      	     300	    785563 ns/op	         2.157 max-ms	         0.1057 p50-ms	         1.242 p99-ms	   12579 B/op	     164 allocs/op
+BenchmarkCreate/pgstore/writers=1-2             	     252	   2363919 ns/op	       423.0 creates/s	    6296 B/op	      69 allocs/op
+BenchmarkCreate/pgstore/writers=64-2            	    7488	     44723 ns/op	     22360 creates/s	    4027 B/op	      26 allocs/op
+`
+
+func TestPGTargets(t *testing.T) {
+	o, err := Parse(strings.NewReader(pgSample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byWhat := map[string]Ratio{}
+	for _, r := range Measure(o, Targets(o)) {
+		byWhat[r.What] = r
+	}
+	check := func(what string, want float64, status string) Ratio {
+		t.Helper()
+		r, ok := byWhat[what]
+		if !ok {
+			t.Fatalf("no target %q", what)
+		}
+		if math.Abs(r.Value-want) > 1e-9 {
+			t.Errorf("%s = %v, want %v", what, r.Value, want)
+		}
+		if r.Status() != status {
+			t.Errorf("%s: status %q, want %q", what, r.Status(), status)
+		}
+		return r
+	}
+	check("cached Load on pgstore ÷ cached Load on bbolt (serial)", 174.7/160, "PASS, aim met")
+	check("cached Load on pgstore ÷ cached Load on bbolt (parallel)", 174.9/200, "PASS, aim met")
+	check("uncached Load on pgstore ÷ raw pgx SELECT by primary key (serial)", 45256/43542.0, "PASS, aim met")
+	check("uncached Load on pgstore ÷ raw pgx SELECT by primary key (parallel)", 31223/22874.0, "PASS")
+	check("scs-on-PostgreSQL Load ÷ cached Load on pgstore (serial)", 48919/174.7, "PASS, aim met")
+	check("Create throughput on pgstore, 64 writers ÷ 1 writer", 22360/423.0, "PASS, aim met")
+	// The bbolt targets of a run without their benchmarks are missing.
+	check("Create throughput, 64 writers ÷ 1 writer", math.NaN(), "missing")
+
+	// The absolute target: the p99 itself, in ms, with no CPU ratio.
+	r := check("pgstore: revoke on A → refused on B, p99", 1.242, "PASS")
+	if !r.Absolute() || !math.IsNaN(r.CPU) || !math.IsNaN(r.DenV) {
+		t.Errorf("absolute target measured as %+v", r)
+	}
+	if r.Bound(r.Must) != "≤ 5 ms" || r.Bound(r.Aim) != "≤ 1 ms" || r.Measured() != "1.24 ms" || r.From() != "p99-ms of RevokeToRefused" {
+		t.Errorf("absolute target shown as %q %q %q %q", r.Bound(r.Must), r.Bound(r.Aim), r.Measured(), r.From())
+	}
+	abs := Target{What: "p99", Num: "RevokeToRefused", Unit: "p99-ms", Must: 5, Aim: 1, BoundUnit: "ms"}
+	for _, c := range []struct {
+		p99    string
+		status string
+	}{{"0.8", "PASS, aim met"}, {"1", "PASS, aim met"}, {"5", "PASS"}, {"5.1", "MISS"}} {
+		o, err := Parse(strings.NewReader("BenchmarkRevokeToRefused-2 100 1000 ns/op " + c.p99 + " p99-ms\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Measure(o, []Target{abs})[0].Status(); got != c.status {
+			t.Errorf("p99 %s ms: status %q, want %q", c.p99, got, c.status)
+		}
+	}
+	// Without the benchmark, or without its metric, the target is missing.
+	for _, tg := range []Target{{What: "x", Num: "Nope", Unit: "p99-ms", Must: 5, Aim: 1, BoundUnit: "ms"}, {What: "y", Num: "RevokeToRefused", Unit: "p95-ms", Must: 5, Aim: 1}} {
+		r := Measure(o, []Target{tg})[0]
+		if r.Status() != "missing" || r.Measured() != "—" {
+			t.Errorf("%s: status %q, measured %q; want missing", tg.What, r.Status(), r.Measured())
+		}
+	}
+
+	var buf bytes.Buffer
+	m := MachineInfo{OS: "linux", Arch: "amd64", CPU: "AMD EPYC", Cores: 2, GoVersion: "go1.26"}
+	WriteMarkdown(&buf, o, Measure(o, Targets(o)), m, RunInfo{Command: "go test ./bench", Count: 1, Date: time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)})
+	md := buf.String()
+	for _, want := range []string{
+		"| pgstore: revoke on A → refused on B, p99 | ≤ 5 ms | ≤ 1 ms | 1.24 ms | p99-ms of RevokeToRefused | — | PASS |",
+		"| cached Load on pgstore ÷ cached Load on bbolt (serial) | ≤ 1.3 | ≤ 1.1 | 1.09 | 175 ns / 160 ns | 1.03 | PASS, aim met |",
+		"| Create throughput on pgstore, 64 writers ÷ 1 writer | ≥ 8 | ≥ 15 | 52.9 | 22360 creates/s / 423 creates/s | — | PASS, aim met |",
+		"| RevokeToRefused | 785563 |  | 12579 | 164 | 2.16 max-ms, 0.106 p50-ms, 1.24 p99-ms |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+
+	// The chart has the PostgreSQL modes beside the bbolt ones.
+	var labels []string
+	for _, b := range LoadBars(o) {
+		labels = append(labels, b.Label)
+	}
+	want := []string{
+		"Load, cached (serial)", "Load, cached (parallel)",
+		"Load on pgstore, cached (serial)", "Load on pgstore, cached (parallel)",
+		"raw pgx SELECT (serial)", "raw pgx SELECT (parallel)",
+		"Load on pgstore, uncached (serial)", "Load on pgstore, uncached (parallel)",
+		"scs Load on PostgreSQL (serial)", "scs Load on PostgreSQL (parallel)",
+	}
+	if strings.Join(labels, "|") != strings.Join(want, "|") {
+		t.Errorf("bars %q, want %q", labels, want)
+	}
+}
