@@ -3,9 +3,11 @@
 // and last activity, so an application can list "your active sessions", end
 // one of them, end all others, or log a user out everywhere.
 //
-// It is an embedded, single-node library. Sessions live in one bbolt file,
-// with secondary indexes by user and by expiry kept in the same transaction,
-// and a ristretto cache in front for the hot load path.
+// By default it is embedded: Open keeps sessions in one bbolt file, with
+// secondary indexes by user and by expiry kept in the same transaction, and
+// a ristretto cache in front for the hot load path. NewStore runs the same
+// rules over any Backend, such as package pgstore's PostgreSQL one for apps
+// that run several instances.
 //
 // A session is addressed two ways:
 //
