@@ -93,7 +93,11 @@ func (b *Backend) runCreates(batch []*createOp) {
 	if len(batch) == 1 {
 		err = b.insertOne(ctx, batch[0].r)
 	} else {
-		err = b.insertMany(ctx, batch)
+		for attempt := 0; attempt < 5; attempt++ { // see isRetryable
+			if err = b.insertMany(ctx, batch); !isRetryable(err) {
+				break
+			}
+		}
 		if err != nil && !isConnError(err) {
 			for _, op := range batch {
 				op.err = b.insertOne(ctx, op.r)
@@ -116,8 +120,14 @@ const insertSQL = `INSERT INTO {t} (id, hash, user_id, ip, user_agent, created, 
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 
 func (b *Backend) insertOne(ctx context.Context, r *usersessions.Record) error {
-	_, err := b.pool.Exec(ctx, b.sql(insertSQL), r.ID[:], r.Hash[:], r.UserID, ipArg(r.IP), r.UserAgent,
-		r.Created, r.LastSeen, r.Expires, r.Deadline(b.idleNow()), int64(r.Identity), r.Values)
+	var err error
+	for attempt := 0; attempt < 5; attempt++ { // see isRetryable
+		_, err = b.pool.Exec(ctx, b.sql(insertSQL), r.ID[:], r.Hash[:], r.UserID, ipArg(r.IP), r.UserAgent,
+			r.Created, r.LastSeen, r.Expires, r.Deadline(b.idleNow()), int64(r.Identity), r.Values)
+		if !isRetryable(err) {
+			break
+		}
+	}
 	return b.createErr(r, err)
 }
 

@@ -48,7 +48,14 @@ func isConnError(err error) bool {
 // run again: a deadlock or a serialization failure.
 func isRetryable(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "40P01" || pgErr.Code == "40001"
+	}
+	// A connection that died before anything was sent on it (a pooled
+	// connection to a server that restarted since): nothing reached the
+	// server, so running the transaction again on another connection
+	// cannot apply it twice.
+	return pgconn.SafeToRetry(err)
 }
 
 // mapErr turns errors of the database into the usersessions sentinels:

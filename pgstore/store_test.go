@@ -218,3 +218,79 @@ func warm(t testing.TB, s *usersessions.Store, token string) bool {
 	}
 	return false
 }
+
+// A killed postmaster: while the server is down, B (which had the session
+// cached) never serves it from its cache, its Loads fail with
+// ErrUnavailable, not ErrNotFound; after the restart it serves it again,
+// and a revocation on A reaches it (issue 12's fault test, at Store level).
+func TestStoreKilledPostmaster(t *testing.T) {
+	c := startCluster(t)
+	e := env{c: c, dsn: c.DSN(""), table: "sessions"}
+	a := e.store(t, nil)
+	b := e.store(t, nil)
+	ctx := context.Background()
+	sess, err := a.Create(ctx, "alice", client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !warm(t, b, sess.Token) {
+		t.Fatal("B never served the session from its cache")
+	}
+	if err := c.Stop(); err != nil { // pg_ctl stop -m immediate
+		t.Fatal(err)
+	}
+	down := time.Now()
+	// The feed's connection breaks at once: B stops trusting its cache.
+	for {
+		_, err := b.Load(ctx, sess.Token)
+		if errors.Is(err, usersessions.ErrUnavailable) {
+			break
+		}
+		if err != nil && !errors.Is(err, usersessions.ErrUnavailable) {
+			t.Fatalf("B's Load while down: %v, want ErrUnavailable (not a sign-out)", err)
+		}
+		if time.Since(down) > 2*time.Second {
+			t.Fatal("B still serves from its cache 2 s after the server died")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Logf("B stopped serving from its cache %v after the server died", time.Since(down))
+	for range 20 { // and never serves it again while down
+		if _, err := b.Load(ctx, sess.Token); !errors.Is(err, usersessions.ErrUnavailable) {
+			t.Fatalf("B's Load while down: %v, want ErrUnavailable", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := b.Load(ctx, sess.Token); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("B after the restart: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Once B's feed listens again, a revocation on A reaches its cache.
+	deadline = time.Now().Add(15 * time.Second)
+	for !warm(t, b, sess.Token) {
+		if time.Now().After(deadline) {
+			t.Fatal("B never caches again after the restart")
+		}
+	}
+	if err := a.Delete(ctx, sess.ID); err != nil {
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	for {
+		if _, err := b.Load(ctx, sess.Token); errors.Is(err, usersessions.ErrNotFound) {
+			break
+		}
+		if time.Since(revoked) > 2*time.Second {
+			t.Fatal("B serves a session revoked on A after the restart")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
