@@ -2,6 +2,7 @@ package usersessions
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -475,7 +476,7 @@ func (b *boltBackend) Update(ctx context.Context, id ID, change func(*Record) er
 		evicted = evicted[:0]
 		old, err := ix.get(id, false)
 		if err != nil || old == nil {
-			return orErr(err, ErrNotFound)
+			return cmp.Or(err, ErrNotFound)
 		}
 		r := *old
 		r.ID = id
@@ -519,7 +520,7 @@ func (b *boltBackend) applyLimit(ix indexes, r *Record, limit *UserLimit, evicte
 		return nil
 	}
 	slices.SortFunc(live, func(a, c *Record) int {
-		return cmpInt64(limit.Recency(a), limit.Recency(c))
+		return cmp.Compare(limit.Recency(a), limit.Recency(c))
 	})
 	for _, victim := range live[:excess] {
 		if err := ix.remove(victim.ID, victim); err != nil {
@@ -531,24 +532,6 @@ func (b *boltBackend) applyLimit(ix indexes, r *Record, limit *UserLimit, evicte
 		*evicted = append(*evicted, *victim)
 	}
 	return nil
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// orErr returns err, or otherwise when err is nil.
-func orErr(err, otherwise error) error {
-	if err != nil {
-		return err
-	}
-	return otherwise
 }
 
 // Touch writes activity in one transaction of its own.

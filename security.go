@@ -1,6 +1,7 @@
 package usersessions
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"runtime/debug"
@@ -271,7 +272,7 @@ func (s *Store) endOne(ctx context.Context, id string, owner *string, o EndOptio
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	reason := cmpOr(o.Reason, EndRevoked)
+	reason := cmp.Or(o.Reason, EndRevoked)
 	r, err := s.b.Delete(ctx, sid, owner, s.ending(reason, o.By))
 	if err != nil {
 		return s.closedErr(err)
@@ -299,7 +300,7 @@ func (s *Store) EndUser(ctx context.Context, userID, keepID string, o EndOptions
 	if reason == "" {
 		reason = EndEverywhere
 		if keepID != "" {
-			reason, by = EndOthers, cmpOr(by, keepID)
+			reason, by = EndOthers, cmp.Or(by, keepID)
 		}
 	}
 	removed, err := s.b.DeleteByUser(ctx, userID, keep, s.ending(reason, by))
@@ -334,12 +335,4 @@ func (s *Store) CredentialsChanged(ctx context.Context, token string) (*Session,
 		return nil, n, err
 	}
 	return sess, n, nil
-}
-
-func cmpOr[T comparable](a, b T) T {
-	var zero T
-	if a != zero {
-		return a
-	}
-	return b
 }

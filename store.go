@@ -413,12 +413,9 @@ func (s *Store) load(ctx context.Context, id ID, sec *secret, token string) (*Se
 			return nil, ErrNotFound
 		}
 	}
-	if r.decoded == nil && len(r.Values) > 1 {
-		var err error
-		if r.decoded, err = decodeValues(r.Values); err != nil {
-			s.log.Error("usersessions: unreadable session values", "id", id.String(), "err", err)
-			return nil, err
-		}
+	if err := s.decode(&r); err != nil {
+		s.log.Error("usersessions: unreadable session values", "id", id.String(), "err", err)
+		return nil, err
 	}
 	sess := r.session(id, s.opts.IdleTimeout)
 	if s.cache != nil {

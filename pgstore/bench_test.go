@@ -1,8 +1,12 @@
 package pgstore
 
+// Backend-level benchmarks. The Store-level ones on PostgreSQL (cached and
+// uncached Load against raw pgx and scs, Create with 1 and 64 writers, the
+// revocation latency between two instances) are in bench/, beside the
+// bbolt ones, where the report judges them.
+
 import (
 	"context"
-	"errors"
 	"os"
 	"slices"
 	"sync"
@@ -119,118 +123,6 @@ func BenchmarkChangeFeed(b *testing.B) {
 		}
 		ev := f.waitKind(b, "changed", 5*time.Second)
 		lat = append(lat, ev.at.Sub(start))
-	}
-	b.StopTimer()
-	slices.Sort(lat)
-	b.ReportMetric(float64(percentile(lat, 50).Nanoseconds()), "p50-ns")
-	b.ReportMetric(float64(percentile(lat, 99).Nanoseconds()), "p99-ns")
-}
-
-// BenchmarkStoreLoadUncachedVsRawSelect interleaves an uncached Store.Load
-// (NoCache: every Load reads PostgreSQL and checks the token's hash) with
-// a raw pgx SELECT of the same row by primary key, on a pool of its own.
-func BenchmarkStoreLoadUncachedVsRawSelect(b *testing.B) {
-	e := sharedEnv(b)
-	s := e.store(b, &usersessions.Options{NoCache: true})
-	ctx := context.Background()
-	sess, err := s.Create(ctx, "alice", client)
-	if err != nil {
-		b.Fatal(err)
-	}
-	id, _ := usersessions.ParseID(sess.ID)
-	raw, err := pgxpool.New(ctx, e.dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer raw.Close()
-	q := `SELECT id, hash, user_id, ip, user_agent, created, last_seen, expires, identity, vals FROM ` + e.quoted() + ` WHERE id = $1`
-	var got usersessions.Record
-	var loadT, rawT time.Duration
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		t0 := time.Now()
-		if _, err := s.Load(ctx, sess.Token); err != nil {
-			b.Fatal(err)
-		}
-		t1 := time.Now()
-		if err := scanRecord(raw.QueryRow(ctx, q, id[:]), &got, true); err != nil {
-			b.Fatal(err)
-		}
-		t2 := time.Now()
-		loadT += t1.Sub(t0)
-		rawT += t2.Sub(t1)
-	}
-	b.ReportMetric(float64(loadT.Nanoseconds())/float64(b.N), "ns/load")
-	b.ReportMetric(float64(rawT.Nanoseconds())/float64(b.N), "ns/raw")
-	b.ReportMetric(float64(loadT)/float64(rawT), "load/raw")
-}
-
-// BenchmarkStoreCreate measures Store.Create with 1 and 64 concurrent
-// callers. PGSTORE_BENCH_CONNS sets pool_max_conns (default max(4, CPUs)).
-func BenchmarkStoreCreate(b *testing.B) {
-	for _, writers := range []int{1, 64} {
-		b.Run(map[int]string{1: "writers=1", 64: "writers=64"}[writers], func(b *testing.B) {
-			e := sharedEnv(b)
-			if n := os.Getenv("PGSTORE_BENCH_CONNS"); n != "" {
-				e.dsn += " pool_max_conns=" + n
-			}
-			s := e.store(b, nil)
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			start := time.Now()
-			for range writers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for next.Add(1) <= int64(b.N) {
-						if _, err := s.Create(context.Background(), "user", client); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "creates/s")
-		})
-	}
-}
-
-// BenchmarkRevokeToRefused measures, per revocation, the time from A's
-// Delete returning to B (which served the session from its cache) refusing
-// the token.
-func BenchmarkRevokeToRefused(b *testing.B) {
-	e := sharedEnv(b)
-	a, o := e.store(b, nil), e.store(b, nil)
-	ctx := context.Background()
-	lat := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		sess, err := a.Create(ctx, "user", client)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if !warm(b, o, sess.Token) {
-			b.Fatal("B never cached the session")
-		}
-		b.StartTimer()
-		if err := a.Delete(ctx, sess.ID); err != nil {
-			b.Fatal(err)
-		}
-		done := time.Now()
-		for {
-			if _, err := o.Load(ctx, sess.Token); errors.Is(err, usersessions.ErrNotFound) {
-				break
-			} else if err != nil {
-				b.Fatal(err)
-			}
-			if time.Since(done) > time.Second {
-				b.Fatal("B accepts a revoked token after 1 s")
-			}
-		}
-		lat = append(lat, time.Since(done))
 	}
 	b.StopTimer()
 	slices.Sort(lat)

@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -131,7 +132,7 @@ func (b *Backend) applyLimit(ctx context.Context, tx pgx.Tx, r *usersessions.Rec
 	if excess <= 0 {
 		return nil, nil
 	}
-	slices.SortFunc(live, func(x, y usersessions.Record) int { return cmpInt(limit.Recency(&x), limit.Recency(&y)) })
+	slices.SortFunc(live, func(x, y usersessions.Record) int { return cmp.Compare(limit.Recency(&x), limit.Recency(&y)) })
 	victims := slices.Clone(live[:excess])
 	ids := make([][]byte, len(victims))
 	for i := range victims {

@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -455,7 +456,7 @@ func (b *Backend) Touch(ctx context.Context, acts []usersessions.Activity) error
 		if c := strings.Compare(string(x.ID[:]), string(y.ID[:])); c != 0 {
 			return c
 		}
-		return -cmpInt(x.LastSeen, y.LastSeen) // newest first
+		return -cmp.Compare(x.LastSeen, y.LastSeen) // newest first
 	})
 	sorted = slices.CompactFunc(sorted, func(x, y usersessions.Activity) bool { return x.ID == y.ID })
 	ids := make([][]byte, len(sorted))
@@ -491,16 +492,6 @@ func (b *Backend) Touch(ctx context.Context, acts []usersessions.Activity) error
 		b.retries.Add(1)
 	}
 	return b.mapErr("touch", err)
-}
-
-func cmpInt(x, y int64) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
 }
 
 // Delete removes the record of id (only if its user_id is *owner when owner
