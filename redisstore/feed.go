@@ -142,7 +142,9 @@ func (b *Backend) feedLoop(c *feedConn, feed usersessions.ChangeFeed) {
 	defer close(b.feedDone)
 	for {
 		err := b.serve(c)
-		c.close()
+		// Closing a hung connection can take until rueidis gives up on
+		// it: report first, close aside.
+		go c.close()
 		if b.ctx.Err() != nil {
 			return
 		}

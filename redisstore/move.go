@@ -48,6 +48,9 @@ func (b *Backend) move(ctx context.Context, id usersessions.ID, from locator, ve
 	if ok, err := b.casLoc(ctx, id, from.String(), marker, lease); err != nil || !ok {
 		return nil, errOr(err, errMoved)
 	}
+	if err := b.moveStep(1); err != nil {
+		return nil, err
+	}
 	status, err := b.eval(ctx, sMoveOut, []string{fromG.idx()},
 		fromG.recPrefix(), id.String(), userFlag(fromG), version, b.channel(), b.tag).ToString()
 	if err != nil {
@@ -67,8 +70,14 @@ func (b *Backend) move(ctx context.Context, id usersessions.ID, from locator, ve
 		b.forget(ctx, b.anonGroup(id), []usersessions.ID{id}) // its P:all entry
 		return nil, usersessions.ErrNotFound
 	}
+	if err := b.moveStep(2); err != nil {
+		return nil, err
+	}
 	evicted, err := b.moveIn(ctx, toG, r, limit)
 	if err != nil {
+		return nil, err
+	}
+	if err := b.moveStep(3); err != nil {
 		return nil, err
 	}
 	ok, err := b.casLoc(ctx, id, marker, to.String(), ttl(r))
@@ -82,6 +91,15 @@ func (b *Backend) move(ctx context.Context, id usersessions.ID, from locator, ve
 		return nil, fmt.Errorf("redisstore: move of %s took longer than its lease (%v): %w", id, moveLease, usersessions.ErrUnavailable)
 	}
 	return evicted, nil
+}
+
+// moveStep runs a test's hook after step n of a move: an error stops the
+// move there, as if the process had died.
+func (b *Backend) moveStep(n int) error {
+	if b.testMoveStep == nil {
+		return nil
+	}
+	return b.testMoveStep(n)
 }
 
 // errOr is err, or other when err is nil.

@@ -101,8 +101,8 @@ func (b *Backend) readMoving(ctx context.Context, id usersessions.ID, marker loc
 }
 
 // moveLease is how long a move's marker lives: a mover that dies leaves
-// it behind for this long at most (move.go).
-const moveLease = 5 * time.Second
+// it behind for this long at most (move.go). A variable for tests.
+var moveLease = 5 * time.Second
 
 // awaitMove waits until id's locator is no longer marker (the move ended,
 // or its lease ran out).

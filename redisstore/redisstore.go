@@ -78,8 +78,10 @@ type Backend struct {
 	feedDone   chan struct{} // closed when the feed goroutine ends
 	closeOnce  sync.Once
 
-	// wrapFeedConn, when a test sets it, wraps the feed's connections.
+	// Test hooks: wrapFeedConn wraps the feed's connections; testMoveStep
+	// runs after each step of a move (move.go).
 	wrapFeedConn func(conn net.Conn) net.Conn
+	testMoveStep func(step int) error
 }
 
 var (
@@ -161,7 +163,11 @@ func parseURL(raw string) (rueidis.ClientOption, error) {
 	// rueidis's parser wants the scheme in lower case.
 	opt, err := rueidis.ParseURL(strings.ToLower(scheme) + raw[len(scheme):])
 	if err != nil {
-		return rueidis.ClientOption{}, fmt.Errorf("redisstore: %s", redactErr(err, raw))
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err // without the URL, which may hold a password
+		}
+		return rueidis.ClientOption{}, fmt.Errorf("redisstore: bad URL: %s", redactErr(err, raw))
 	}
 	if opt.Dialer.Timeout == 0 {
 		opt.Dialer.Timeout = 5 * time.Second

@@ -398,7 +398,7 @@ func (s *Server) Freeze(tb testing.TB) (thaw func()) {
 }
 
 // Do runs one command on the server over its unix socket and returns the
-// reply as text (arrays joined by newlines).
+// reply as text: arrays joined by newlines, "" for nil.
 func (s *Server) Do(tb testing.TB, args ...string) string {
 	tb.Helper()
 	c, err := s.unixClient()
@@ -409,7 +409,9 @@ func (s *Server) Do(tb testing.TB, args ...string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res := c.Do(ctx, c.B().Arbitrary(args...).Build())
-	if err := res.Error(); err != nil && !rueidis.IsRedisNil(err) {
+	if err := res.Error(); rueidis.IsRedisNil(err) {
+		return ""
+	} else if err != nil {
 		tb.Fatalf("redistest: %s: %v", strings.Join(args, " "), err)
 	}
 	if list, err := res.AsStrSlice(); err == nil {
