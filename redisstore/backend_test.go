@@ -383,8 +383,8 @@ func TestDeleteExpiredGraceKeepLimit(t *testing.T) {
 	now := base + int64(10*time.Hour)
 	grace := 10 * time.Minute
 
-	absolute := rec("a", 0, time.Hour)              // expired 9h ago (absolute)
-	idleLong := rec("", 8*time.Hour, 24*time.Hour)  // idle deadline 9h: 1h past, beyond grace
+	absolute := rec("a", 0, time.Hour)             // expired 9h ago (absolute)
+	idleLong := rec("", 8*time.Hour, 24*time.Hour) // idle deadline 9h: 1h past, beyond grace
 	idleRecent := rec("c", 9*time.Hour-5*time.Minute, 24*time.Hour)
 	idleRecent.LastSeen = now - int64(idle) - int64(5*time.Minute) // idle deadline 5 min ago: within grace
 	live := rec("d", 9*time.Hour+30*time.Minute, 24*time.Hour)     // idle deadline in 30 min
