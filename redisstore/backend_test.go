@@ -908,3 +908,25 @@ func TestMoveInterrupted(t *testing.T) {
 		t.Fatal("a move past its lease left its copy in bob's group")
 	}
 }
+
+// A server that forgot the scripts (SCRIPT FLUSH, as after a restart or on
+// a new cluster node) is sent their source again.
+func TestScriptsAfterScriptFlush(t *testing.T) {
+	e := sharedEnv(t)
+	b := e.open(t, 0, nil)
+	ctx := ctxT(t)
+	r := rec("alice", 0, time.Hour)
+	mustCreate(t, b, r)
+	e.do(t, "SCRIPT", "FLUSH")
+	if err := update(b, ctx, r.ID, func(x *usersessions.Record) error { x.UserAgent = "after flush"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	var got usersessions.Record
+	if err := b.Get(ctx, r.ID, &got, false); err != nil || got.UserAgent != "after flush" {
+		t.Fatalf("after SCRIPT FLUSH: %+v, %v", got, err)
+	}
+	e.do(t, "SCRIPT", "FLUSH")
+	if _, err := b.DeleteByUser(ctx, "alice", usersessions.ID{}, usersessions.Ending{}); err != nil {
+		t.Fatal(err)
+	}
+}

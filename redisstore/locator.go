@@ -130,12 +130,18 @@ func (b *Backend) locate(ctx context.Context, id usersessions.ID, cached bool) (
 	return l, nil
 }
 
-// retryRead runs a read, and runs it once more after a broken connection
-// (a pooled connection to a server that restarted since): reads have no
-// effect, so running one again is safe.
+// retryRead runs a read, and runs it again after a broken connection:
+// once for any, a few times while they are pooled connections that died
+// with a server restarted since (see pipe). Reads have no effect, so
+// running one again is safe.
 func (b *Backend) retryRead(ctx context.Context, read func() error) error {
 	err := read()
-	if err != nil && isConnError(err) && ctx.Err() == nil && !b.closed.Load() {
+	wait := time.Millisecond
+	for i := 0; i < 5 && isConnError(err) && (i == 0 || unsent(err)); i++ {
+		if b.closed.Load() || sleep(ctx, wait) != nil {
+			break
+		}
+		wait *= 2
 		err = read()
 	}
 	return err
