@@ -30,8 +30,10 @@ func splitNetstr(s string) ([]string, error) {
 	var parts []string
 	for s != "" {
 		n, rest, ok := strings.Cut(s, ":")
+		// Only what the scripts write: decimal digits, no sign, no
+		// leading zero.
 		size, err := strconv.Atoi(n)
-		if !ok || err != nil || size < 0 || size > len(rest) || len(n) > 10 {
+		if !ok || err != nil || n[0] < '0' || n[0] > '9' || (n[0] == '0' && len(n) > 1) || size > len(rest) {
 			return nil, errEntry
 		}
 		parts, s = append(parts, rest[:size]), rest[size:]
