@@ -331,6 +331,7 @@ func BenchmarkLoad(b *testing.B) {
 	})
 
 	benchLoadPG(b, fx)
+	benchLoadRedis(b, fx)
 }
 
 // BenchmarkLoadTouch is the middleware's per-request store work on the

@@ -196,7 +196,7 @@ func (b *Backend) checkIndexes(ctx context.Context, listed map[usersessions.ID]s
 	}
 	for tag := range tags {
 		g, _ := b.groupOfTag(tag)
-		ids, err := b.client.Do(ctx, b.client.B().Zrangebyscore().Key(g.idx()).Min("-inf").Max("(+inf").Build()).AsStrSlice()
+		ids, err := b.client.Do(ctx, b.client.B().Zrangebyscore().Key(g.idx()).Min("-inf").Max("+inf").Build()).AsStrSlice()
 		if err != nil {
 			return err
 		}

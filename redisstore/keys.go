@@ -19,8 +19,7 @@ import (
 // Keys, for prefix P, group tag G and session ID X (its 22-character text):
 //
 //	P:s:{G}:X     hash    the record (fields in record.go)
-//	P:idx:{G}     zset    a user's IDs scored by deadline (µs), and the
-//	                      group's version (versionMember, score +inf)
+//	P:idx:{G}     zset    a user's IDs scored by deadline (µs)
 //	P:hist:{G}    zset    a user's history entries scored by keep-until (µs)
 //	P:loc:{aX}    string  the locator of X: which group holds it (locator.go)
 //	P:all         zset    every ID (16 raw bytes, score 0), in ID order
@@ -96,9 +95,3 @@ func (b *Backend) dueKey() string      { return b.base + "due" }
 func (b *Backend) settingsKey() string { return b.base + "settings" }
 func (b *Backend) lockKey() string     { return b.base + "lock" }
 func (b *Backend) channel() string     { return b.base + "changes" }
-
-// versionMember is the member of a user's index whose score (+inf, after
-// every deadline) is never read: its name carries the group's version, which
-// every change of the group's membership bumps (scripts.go), so that a
-// MaxPerUser decision made on a snapshot is applied only to that snapshot.
-const versionMember = "~v"

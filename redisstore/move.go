@@ -118,11 +118,11 @@ func (b *Backend) moveIn(ctx context.Context, g group, r *usersessions.Record, l
 		return evicted, err
 	}
 	for range maxAttempts {
-		version, recs, _, err := b.readGroup(ctx, g)
+		snapshot, recs, _, err := b.readGroup(ctx, g)
 		if err != nil {
 			return nil, err
 		}
-		evicted, status, err := b.insert(ctx, g, r, version, victimsOf(recs, r, limit), limit.Ending, "force", false)
+		evicted, status, err := b.insert(ctx, g, r, snapshot, victimsOf(recs, r, limit), limit.Ending, "force", false)
 		if status != "retry" {
 			return evicted, err
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -124,9 +125,9 @@ func (b *Backend) awaitMove(ctx context.Context, id usersessions.ID, marker loca
 	return fmt.Errorf("redisstore: session %s is still moving after %v: %w", id, moveLease, usersessions.ErrUnavailable)
 }
 
-// readGroup reads a user's group in one round trip: its version, and its
-// records with, for each, its read error.
-func (b *Backend) readGroup(ctx context.Context, g group) (version string, recs []usersessions.Record, errs []error, err error) {
+// readGroup reads a user's group in one round trip: the snapshot of its
+// index (for scriptCreate), and its records with, for each, its read error.
+func (b *Backend) readGroup(ctx context.Context, g group) (snapshot string, recs []usersessions.Record, errs []error, err error) {
 	var arr []rueidis.RedisMessage
 	err = b.retryRead(ctx, func() error {
 		var err error
@@ -139,9 +140,15 @@ func (b *Backend) readGroup(ctx context.Context, g group) (version string, recs 
 	if len(arr) == 0 {
 		return "", nil, nil, fmt.Errorf("redisstore: read user: empty reply")
 	}
-	version, _ = arr[0].ToString()
+	snapshot, recs, errs = groupReply(b, g, arr)
+	return snapshot, recs, errs, nil
+}
+
+// groupReply reads scriptReadGroup's reply.
+func groupReply(b *Backend, g group, arr []rueidis.RedisMessage) (snapshot string, recs []usersessions.Record, errs []error) {
+	ids, _ := arr[0].AsStrSlice()
 	recs, errs = b.records(g, arr[1:])
-	return version, recs, errs, nil
+	return "=" + strings.Join(ids, " "), recs, errs
 }
 
 // records reads a script's list of removed or read records: ID, fields,

@@ -1,7 +1,7 @@
 package redisstore
 
 // The Lua scripts. Each changes one group (one hash tag, so one Cluster
-// slot) atomically: a record, its index entry, the group's version and
+// slot) atomically: a record, its index entry, the group's history and
 // history, and the change notice it publishes, all or nothing. Keys other
 // than KEYS are built from a group's record prefix (ARGV[1]), so they share
 // the group's slot.
@@ -34,25 +34,16 @@ local function expire(key, ttl, grow)
   else redis.call('PEXPIRE', key, ttl) end
 end
 
--- version is the group's version: the name of its index's +inf member.
-local function version(idx)
-  local m = redis.call('ZRANGEBYSCORE', idx, '+inf', '+inf')
-  if #m == 0 then return '0' end
-  return string.sub(m[1], 3)
-end
-
--- bump moves the group's version on after a change of its membership. An
--- index left with only the version expires a day later instead of at once,
--- so a version is never reused while a decision taken on it may be pending.
-local function bump(idx)
-  local v = tonumber(version(idx))
-  redis.call('ZREMRANGEBYSCORE', idx, '+inf', '+inf')
-  redis.call('ZADD', idx, '+inf', '~v' .. string.format('%.0f', v + 1))
-  if redis.call('ZCARD', idx) == 1 then
-    redis.call('PEXPIRE', idx, 86400000)
-  else
-    redis.call('PERSIST', idx)
+-- unchanged reports whether a group's index holds exactly the IDs of
+-- snapshot (space-separated): a MaxPerUser decision taken on a snapshot is
+-- applied only to that snapshot.
+local function unchanged(idx, snapshot)
+  local n = 0
+  for id in string.gmatch(snapshot, '%S+') do
+    if not redis.call('ZSCORE', idx, id) then return false end
+    n = n + 1
   end
+  return redis.call('ZCARD', idx) == n
 end
 
 -- publish sends the change notice of ids: "v1 TAG ID ID ...", at most 200
@@ -98,23 +89,45 @@ end
 // scriptCreate writes a new record (mode "new": only if its key is free;
 // "force": replacing what is there, for a session moving in), adds it to
 // the user's index, and removes the MaxPerUser victims with their history
-// entries and notice. With an expected version, it does nothing and
-// answers {"retry"} unless the group is still at that version: the
+// entries and notice. With a snapshot of the group, it does nothing and
+// answers {"retry"} unless the group still holds exactly those IDs: the
 // victims were chosen on a snapshot that has changed.
 //
-// KEYS: idx, hist. ARGV: 1 record prefix, 2 id, 3 user group ("1" or ""),
-// 4 mode, 5 expected version ("" for none), 6 score, 7 ttl, 8 channel,
-// 9 instance tag, 10-14 the victims' ending: at, reason, by, history
-// score ("" for none), history ttl; 15-24 the record's fields (recordArgs);
-// 25... the victims' IDs.
+// On a single server (not a cluster) it also writes what lives outside
+// the group, in the same step: given KEYS 3-5, it sets the locator (only
+// if there is none: else it answers {"taken"} and writes nothing), adds
+// the ID to P:all and lowers the group's score in P:due.
+//
+// KEYS: idx, hist[, locator, P:all, P:due]. ARGV: 1 record prefix, 2 id,
+// 3 user group ("1" or ""), 4 mode, 5 the snapshot ("" for no check, else
+// "=" and the IDs the group held, space-separated),
+// 6 score, 7 ttl, 8 channel, 9 instance tag, 10-14 the victims' ending:
+// at, reason, by, history score ("" for none), history ttl; 15-24 the
+// record's fields (recordArgs); 25 the locator, 26 the raw ID, 27 the
+// group's tag (with KEYS 3-5); 28... the victims' IDs.
 // Reply: {"ok", id, fields, id, fields...} for the removed victims,
-// {"exists"} or {"retry"}.
+// {"exists"}, {"taken"} or {"retry"}.
 const scriptCreate = `
 local idx, hist, pre, id, user = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3] == '1'
-if ARGV[5] ~= '' and version(idx) ~= ARGV[5] then return {'retry'} end
+if ARGV[5] ~= '' and not unchanged(idx, string.sub(ARGV[5], 2)) then return {'retry'} end
 local key = pre .. id
-if ARGV[4] == 'new' and redis.call('EXISTS', key) == 1 then return {'exists'} end
-redis.call('DEL', key)
+if ARGV[4] == 'force' then
+  redis.call('DEL', key)
+elseif #KEYS == 2 and redis.call('EXISTS', key) == 1 then
+  return {'exists'} -- (with the locator, its SET NX below is the check)
+end
+if #KEYS > 2 then
+  local set
+  if ARGV[7] == '0' then
+    set = redis.call('SET', KEYS[3], ARGV[25], 'NX')
+  else
+    set = redis.call('SET', KEYS[3], ARGV[25], 'NX', 'PX', ARGV[7])
+  end
+  if not set then return {'taken'} end
+  redis.call('ZADD', KEYS[4], 0, ARGV[26])
+  redis.call('ZADD', KEYS[5], 'LT', ARGV[6], ARGV[27])
+  if ARGV[13] ~= '' then redis.call('ZADD', KEYS[5], 'LT', ARGV[13], ARGV[27]) end
+end
 redis.call('HSET', key, 'h', ARGV[15], 'u', ARGV[16], 'ip', ARGV[17], 'ua', ARGV[18], 'c', ARGV[19],
   'ls', ARGV[20], 'x', ARGV[21], 'd', ARGV[22], 'i', ARGV[23], 'v', ARGV[24], 'n', '1')
 expire(key, ARGV[7], false)
@@ -122,7 +135,7 @@ local out = {'ok'}
 if user then
   redis.call('ZADD', idx, ARGV[6], id)
   local gone = {}
-  for i = 25, #ARGV do
+  for i = 28, #ARGV do
     local f = remove(pre, ARGV[i], idx, hist, ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14])
     if f then
       out[#out + 1] = ARGV[i]
@@ -130,7 +143,6 @@ if user then
       gone[#gone + 1] = ARGV[i]
     end
   end
-  bump(idx)
   publish(ARGV[8], ARGV[9], gone)
 end
 return out
@@ -199,7 +211,6 @@ if user then idx = KEYS[1] end
 local f = remove(ARGV[1], ARGV[2], idx, KEYS[2], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10])
 if not user and redis.call('GET', KEYS[3]) == 'a' then redis.call('DEL', KEYS[3]) end
 if not f then return false end
-if user then bump(idx) end
 publish(ARGV[4], ARGV[5], {ARGV[2]})
 return f
 `
@@ -209,7 +220,7 @@ return f
 // KEYS: idx, hist. ARGV: 1 record prefix, 2 the ID to keep ("" for none),
 // 3 channel, 4 instance tag, 5-9 ending. Reply: {id, fields, ...}.
 const scriptDeleteUser = `
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(+inf')
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '+inf')
 local out, gone = {}, {}
 for _, id in ipairs(ids) do
   if id ~= ARGV[2] then
@@ -221,19 +232,20 @@ for _, id in ipairs(ids) do
     end
   end
 end
-if #ids > 0 and (#ids > 1 or ids[1] ~= ARGV[2]) then bump(KEYS[1]) end
 publish(ARGV[3], ARGV[4], gone)
 return out
 `
 
-// scriptReadGroup reads a user's group: its version and every record.
+// scriptReadGroup reads a user's group: the IDs its index holds and every
+// record.
 //
-// KEYS: idx. ARGV: 1 record prefix. Reply: {version, id, fields, ...},
-// fields {} for a record that cannot be read; records that are gone (an
-// index entry Redis's expiry left behind) are left out.
+// KEYS: idx. ARGV: 1 record prefix. Reply: {ids, id, fields, ...}, fields
+// {} for a record that cannot be read; records that are gone (an index
+// entry Redis's expiry left behind) are in ids only.
 const scriptReadGroup = `
-local out = {version(KEYS[1])}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(+inf')) do
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local out = {ids}
+for _, id in ipairs(ids) do
   local f = redis.pcall('HGETALL', ARGV[1] .. id)
   if type(f) ~= 'table' or f.err then
     out[#out + 1] = id
@@ -247,7 +259,7 @@ return out
 `
 
 // scriptMoveOut removes a record from the group it is leaving, only if it
-// is still at the version the mover read, and publishes its notice (move.go).
+// is still the one the mover read, and publishes its notice (move.go).
 //
 // KEYS: idx. ARGV: 1 record prefix, 2 id, 3 user group, 4 expected
 // version, 5 channel, 6 instance tag. Reply: "ok", "missing", "conflict".
@@ -257,10 +269,7 @@ local n = redis.call('HGET', key, 'n')
 if not n then return 'missing' end
 if n ~= ARGV[4] then return 'conflict' end
 redis.call('DEL', key)
-if ARGV[3] == '1' then
-  redis.call('ZREM', KEYS[1], ARGV[2])
-  bump(KEYS[1])
-end
+if ARGV[3] == '1' then redis.call('ZREM', KEYS[1], ARGV[2]) end
 publish(ARGV[5], ARGV[6], {ARGV[2]})
 return 'ok'
 `
@@ -317,7 +326,7 @@ const scriptExpireApply = `
 local user = ARGV[2] == '1'
 local idx = false
 if user then idx = KEYS[1] end
-local out, gone, changed = {''}, {}, false
+local out, gone = {''}, {}
 for i = 11, #ARGV do
   local id = ARGV[i]
   local key = ARGV[1] .. id
@@ -332,7 +341,6 @@ for i = 11, #ARGV do
   end
   if reason then
     local r = remove(ARGV[1], id, idx, KEYS[2], ARGV[3], reason, '', ARGV[7], ARGV[8])
-    changed = true
     if r then
       out[#out + 1] = id
       out[#out + 1] = r
@@ -341,7 +349,7 @@ for i = 11, #ARGV do
   elseif redis.call('EXISTS', key) == 0 then
     local vanished = true
     if user then
-      if redis.call('ZREM', idx, id) == 1 then changed = true end
+      redis.call('ZREM', idx, id)
     else
       local l = redis.call('GET', KEYS[3])
       if l == 'a' then redis.call('DEL', KEYS[3]) elseif l then vanished = false end
@@ -354,10 +362,9 @@ for i = 11, #ARGV do
 end
 local earliest = ''
 if user then
-  if changed then bump(idx) end
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[9])
   local first = redis.call('ZRANGE', idx, 0, 0, 'WITHSCORES')
-  if #first == 2 and string.sub(first[1], 1, 2) ~= '~v' then earliest = first[2] end
+  if #first == 2 then earliest = first[2] end
   local h = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
   if #h == 2 and (earliest == '' or tonumber(h[2]) < tonumber(earliest)) then earliest = h[2] end
 else

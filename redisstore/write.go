@@ -89,9 +89,8 @@ func (b *Backend) createLimited(ctx context.Context, g group, r *usersessions.Re
 		if len(arr) == 0 {
 			return nil, fmt.Errorf("redisstore: create: empty reply")
 		}
-		version, _ := arr[0].ToString()
-		recs, _ := b.records(g, arr[1:])
-		evicted, status, err := b.insert(ctx, g, r, version, victimsOf(recs, r, limit), limit.Ending, "new", false)
+		snapshot, recs, _ := groupReply(b, g, arr)
+		evicted, status, err := b.insert(ctx, g, r, snapshot, victimsOf(recs, r, limit), limit.Ending, "new", false)
 		if status != "retry" {
 			return evicted, err
 		}
@@ -150,34 +149,46 @@ func parseInt(s string) int64 {
 }
 
 // insert writes r into g with the create script (mode "new" or "force"),
-// removing victims as end says when the group is still at version (""
-// for no check), and with withLoc its locator and P:all entry too. It
-// returns the victims removed and the script's status ("ok", "retry").
-func (b *Backend) insert(ctx context.Context, g group, r *usersessions.Record, version string, victims []usersessions.ID,
+// removing victims as end says when the group still holds snapshot (""
+// for no check), and with withLoc its locator and P:all entry too: on a
+// single server in the same script, in a cluster in the same round trip
+// (see the top of this file). It returns the victims removed and the
+// script's status ("ok", "retry").
+func (b *Backend) insert(ctx context.Context, g group, r *usersessions.Record, snapshot string, victims []usersessions.ID,
 	end usersessions.Ending, mode string, withLoc bool) ([]usersessions.Record, string, error) {
 	d := r.Deadline(b.idleNow())
 	s := score(d)
 	e := ending(g, end)
-	args := []string{g.recPrefix(), r.ID.String(), userFlag(g), mode, version, s, ttl(r), b.channel(), b.tag}
+	keys := []string{g.idx(), g.hist()}
+	args := []string{g.recPrefix(), r.ID.String(), userFlag(g), mode, snapshot, s, ttl(r), b.channel(), b.tag}
 	args = append(args, e...)
 	args = append(args, recordArgs(r, d)...)
+	whole := withLoc && b.client.Mode() != rueidis.ClientModeCluster
+	if whole {
+		keys = append(keys, b.loc(r.ID), b.allKey(), b.dueKey())
+		args = append(args, locatorOf(r.UserID).String(), string(r.ID[:]), g.tag)
+	} else {
+		args = append(args, "", "", "")
+	}
 	for _, v := range victims {
 		args = append(args, v.String())
 	}
-	steps := []step{b.dueLT(g, s)}
-	if e[3] != "" {
-		steps = append(steps, b.dueLT(g, e[3]))
-	}
+	steps := []step{b.call(sCreate, keys, args...)}
 	locAt := -1
-	if withLoc {
-		locAt = len(steps)
-		steps = append(steps, plain(b.setLoc(r)), plain(b.addAll(r.ID)))
+	if withLoc && !whole {
+		after := []step{b.dueLT(g, s)}
+		if e[3] != "" {
+			after = append(after, b.dueLT(g, e[3]))
+		}
+		locAt = len(after) // after the P:due steps, before the script
+		steps = slices.Concat(after, []step{plain(b.setLoc(r)), plain(b.addAll(r.ID))}, steps, after)
+	} else if !whole {
+		steps = append(steps, b.dueLT(g, s))
+		if e[3] != "" {
+			steps = append(steps, b.dueLT(g, e[3]))
+		}
 	}
-	at := len(steps)
-	steps = append(steps, b.call(sCreate, []string{g.idx(), g.hist()}, args...), b.dueLT(g, s))
-	if e[3] != "" {
-		steps = append(steps, b.dueLT(g, e[3]))
-	}
+	at := slices.IndexFunc(steps, func(st step) bool { return st.s == sCreate })
 	res := b.pipe(ctx, steps...)
 	if err := firstErr(res); err != nil {
 		return nil, "", b.mapErr("create", err)
@@ -188,7 +199,7 @@ func (b *Backend) insert(ctx context.Context, g group, r *usersessions.Record, v
 	}
 	status, _ := arr[0].ToString()
 	switch {
-	case status == "exists":
+	case status == "exists", status == "taken":
 		return nil, status, fmt.Errorf("redisstore: create %s: the ID exists", r.ID)
 	case status != "ok":
 		return nil, status, nil
