@@ -80,22 +80,7 @@ func buildRedisFixture(fx *loadFixture) (*redisFixture, error) {
 		return rf, err
 	}
 	ids := make([]string, loadSessions)
-	err = parallelDo(loadSessions, 64, func(i int) error {
-		sess, err := s.Create(bg, fx.users[i], client)
-		if err != nil {
-			return err
-		}
-		sess.Set("csrf", fx.csrf[i])
-		if err := s.Save(bg, sess); err != nil {
-			return err
-		}
-		rf.tokens[i], ids[i] = sess.Token, sess.ID
-		return nil
-	})
-	if cerr := s.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := fx.fill(s, rf.tokens, ids, make([][]byte, loadSessions)); err != nil {
 		return rf, err
 	}
 	if err := rf.findKeys(ids); err != nil {
@@ -181,16 +166,7 @@ func (rf *redisFixture) newStore(prefix string, opts *usersessions.Options) (*us
 // openStore is newStore for b: the Store is closed when b ends.
 func (rf *redisFixture) openStore(b *testing.B, prefix string, opts *usersessions.Options) *usersessions.Store {
 	b.Helper()
-	s, err := rf.newStore(prefix, opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			b.Error(err)
-		}
-	})
-	return s
+	return openStoreFor(b, func() (*usersessions.Store, error) { return rf.newStore(prefix, opts) })
 }
 
 // benchLoadRedis adds the Redis modes to BenchmarkLoad, on the same
@@ -207,30 +183,10 @@ func (rf *redisFixture) openStore(b *testing.B, prefix string, opts *usersession
 //     plus reading the user ID.
 func benchLoadRedis(b *testing.B, fx *loadFixture) {
 	mask := loadSessions - 1
-	for _, cached := range []bool{true, false} {
-		name := "redisstore-uncached"
-		if cached {
-			name = "redisstore-cached"
-		}
-		b.Run(name, func(b *testing.B) {
-			rf := getRedisFixture(b, fx)
-			opts := benchOptions()
-			opts.NoCache = !cached
-			s := rf.openStore(b, rf.prefix, opts)
-			fx.warm(b, s, rf.tokens, cached)
-			var misses func() uint64
-			if cached {
-				misses = func() uint64 { return s.Stats().Misses }
-			}
-			serialAndParallel(b, func(i int) (int, error) {
-				sess, err := s.Load(bg, rf.tokens[i&mask])
-				if err != nil {
-					return 0, err
-				}
-				return len(sess.UserID), nil
-			}, misses)
-		})
-	}
+	benchServerLoads(b, fx, "redisstore", func(b *testing.B) (func(*usersessions.Options) *usersessions.Store, []string) {
+		rf := getRedisFixture(b, fx)
+		return func(o *usersessions.Options) *usersessions.Store { return rf.openStore(b, rf.prefix, o) }, rf.tokens
+	})
 
 	b.Run("rueidis", func(b *testing.B) {
 		rf := getRedisFixture(b, fx)
@@ -254,17 +210,7 @@ func benchLoadRedis(b *testing.B, fx *loadFixture) {
 		defer pool.Close()
 		sm := scs.New()
 		sm.Store = scsredis.NewWithPrefix(pool, rf.scsPrefix)
-		serialAndParallel(b, func(i int) (int, error) {
-			ctx, err := sm.Load(bg, fx.scsTokens[i&mask])
-			if err != nil {
-				return 0, err
-			}
-			user := sm.GetString(ctx, "userID")
-			if user == "" {
-				return 0, errMiss // scs made a new, empty session
-			}
-			return len(user), nil
-		}, nil)
+		benchSCSLoad(b, fx, sm)
 	})
 }
 

@@ -1,9 +1,7 @@
 package redisstore
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -11,7 +9,7 @@ import (
 
 	"github.com/redis/rueidis"
 
-	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/internal/backendkit"
 )
 
 // isConnError reports whether err says the server could not be reached,
@@ -40,23 +38,7 @@ func isConnError(err error) bool {
 	return false
 }
 
-// mapErr turns the server's and the client's errors into the usersessions
-// sentinels: connection failures (and a deadline that passed while waiting
-// for the server) wrap ErrUnavailable. Errors that already carry a
-// sentinel, and errors of the command itself, are returned as they are.
+// mapErr maps err to the usersessions sentinels (backendkit.MapErr).
 func (b *Backend) mapErr(op string, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, usersessions.ErrNotFound), errors.Is(err, usersessions.ErrCorrupt),
-		errors.Is(err, usersessions.ErrUnavailable), errors.Is(err, usersessions.ErrClosed):
-		return err
-	case b.closed.Load():
-		return fmt.Errorf("redisstore: %s: %w", op, usersessions.ErrClosed)
-	case errors.Is(err, context.Canceled):
-		return fmt.Errorf("redisstore: %s: %w", op, err)
-	case errors.Is(err, context.DeadlineExceeded), isConnError(err):
-		return fmt.Errorf("redisstore: %s: %w: %w", op, usersessions.ErrUnavailable, err)
-	}
-	return fmt.Errorf("redisstore: %s: %w", op, err)
+	return backendkit.MapErr("redisstore", op, err, b.closed.Load(), isConnError)
 }

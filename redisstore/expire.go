@@ -2,12 +2,12 @@ package redisstore
 
 import (
 	"context"
-	"math"
 	"strconv"
 
 	"github.com/redis/rueidis"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/internal/backendkit"
 )
 
 // Cleanup.
@@ -27,7 +27,7 @@ import (
 // P:all entry.
 
 // DefaultExpiredLimit is DeleteExpired's batch when ExpiredQuery.Limit is 0.
-const DefaultExpiredLimit = 1000
+const DefaultExpiredLimit = backendkit.DefaultExpiredLimit
 
 // duePage is how many groups one round of DeleteExpired reads.
 const duePage = 200
@@ -49,16 +49,7 @@ func (b *Backend) DeleteExpired(ctx context.Context, q usersessions.ExpiredQuery
 	if b.closed.Load() {
 		return nil, false, usersessions.ErrClosed
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = DefaultExpiredLimit
-	}
-	cut := q.Now
-	if q.IdleGrace > 0 {
-		if cut = q.Now - int64(q.IdleGrace); cut > q.Now { // wrapped
-			cut = math.MinInt64
-		}
-	}
+	limit, cut := backendkit.Expiry(q)
 	// Scores are microseconds rounded down: look one millisecond further,
 	// the scripts check exactly.
 	maxScore := strconv.FormatInt(parseInt(score(q.Now))+1000, 10)

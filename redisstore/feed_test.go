@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,70 +12,11 @@ import (
 
 	"github.com/usersessions/usersessions"
 	"github.com/usersessions/usersessions/internal/redistest"
+	"github.com/usersessions/usersessions/storetest"
 )
 
-// feedEvent is one call a recorder received.
-type feedEvent struct {
-	kind string // "changed", "lost", "restored"
-	ids  []usersessions.ID
-	at   time.Time
-}
-
-// recorder is a ChangeFeed that queues what it receives.
-type recorder struct {
-	events chan feedEvent
-}
-
-func newRecorder() *recorder { return &recorder{events: make(chan feedEvent, 10000)} }
-
-func (r *recorder) Changed(ids []usersessions.ID) {
-	r.events <- feedEvent{kind: "changed", ids: append([]usersessions.ID(nil), ids...), at: time.Now()}
-}
-func (r *recorder) Lost()     { r.events <- feedEvent{kind: "lost", at: time.Now()} }
-func (r *recorder) Restored() { r.events <- feedEvent{kind: "restored", at: time.Now()} }
-
-// next waits up to d for the next event.
-func (r *recorder) next(d time.Duration) (feedEvent, bool) {
-	select {
-	case ev := <-r.events:
-		return ev, true
-	case <-time.After(d):
-		return feedEvent{}, false
-	}
-}
-
-// waitKind waits up to d for an event of kind, skipping others.
-func (r *recorder) waitKind(t testing.TB, kind string, d time.Duration) feedEvent {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ev, ok := r.next(time.Until(deadline))
-		if !ok {
-			t.Fatalf("no %q event within %v", kind, d)
-		}
-		if ev.kind == kind {
-			return ev
-		}
-	}
-}
-
 // subscribe subscribes a recorder to b.
-func subscribe(t testing.TB, b *Backend) *recorder {
-	t.Helper()
-	r := newRecorder()
-	if err := b.Subscribe(ctxT(t), r); err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-// percentile returns the p-th percentile (0..100) of sorted ds.
-func percentile(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	return ds[int(float64(len(ds)-1)*p/100)]
-}
+func subscribe(t testing.TB, b *Backend) *storetest.FeedRecorder { return storetest.Subscribe(t, b) }
 
 // killFeed ends b's feed connections from the server's side (CLIENT KILL),
 // as an administrator or a proxy restart would.
@@ -113,106 +53,6 @@ func TestNoticesParse(t *testing.T) {
 	}
 }
 
-func TestFeedDeliversOthersChangesOnly(t *testing.T) {
-	e := sharedEnv(t)
-	a := e.open(t, 0, nil)
-	b := e.open(t, 0, nil)
-	fa, fb := subscribe(t, a), subscribe(t, b)
-	if err := b.Subscribe(ctxT(t), newRecorder()); err == nil {
-		t.Fatal("second Subscribe accepted")
-	}
-	ctx := ctxT(t)
-
-	// Create and Touch send nothing.
-	r := rec("alice", 0, time.Hour)
-	mustCreate(t, a, r)
-	if err := a.Touch(ctx, []usersessions.Activity{{ID: r.ID, LastSeen: r.LastSeen + 1}}); err != nil {
-		t.Fatal(err)
-	}
-	// Update, a move, Delete, DeleteByUser, DeleteExpired do, once each.
-	for _, user := range []string{"alice", "bob"} {
-		if err := update(a, ctx, r.ID, func(x *usersessions.Record) error { x.UserAgent, x.UserID = "x", user; return nil }); err != nil {
-			t.Fatal(err)
-		}
-		if ev := fb.waitKind(t, "changed", 5*time.Second); len(ev.ids) != 1 || ev.ids[0] != r.ID {
-			t.Fatalf("Update's notice (user %s): %v", user, ev.ids)
-		}
-	}
-	if err := del(a, ctx, r.ID, nil); err != nil {
-		t.Fatal(err)
-	}
-	if ev := fb.waitKind(t, "changed", 5*time.Second); len(ev.ids) != 1 || ev.ids[0] != r.ID {
-		t.Fatalf("Delete's notice: %v", ev.ids)
-	}
-	var many []*usersessions.Record
-	for i := range 230 { // more than one notice's worth
-		many = append(many, rec("bob", time.Duration(i), time.Minute))
-	}
-	mustCreate(t, a, many...)
-	removed, err := a.DeleteByUser(ctx, "bob", usersessions.ID{}, usersessions.Ending{})
-	if err != nil || len(removed) != 230 {
-		t.Fatalf("DeleteByUser: %d, %v", len(removed), err)
-	}
-	var got []usersessions.ID
-	for len(got) < 230 {
-		got = append(got, fb.waitKind(t, "changed", 5*time.Second).ids...)
-	}
-	want := idsOf(removed)
-	slices.SortFunc(got, cmpID)
-	slices.SortFunc(want, cmpID)
-	if !slices.Equal(got, want) {
-		t.Fatal("DeleteByUser's notices do not list the removed IDs")
-	}
-	x := rec("carol", 0, time.Minute)
-	mustCreate(t, b, x)
-	expired, _, err := b.DeleteExpired(ctx, usersessions.ExpiredQuery{Now: base + int64(time.Hour), Limit: 10})
-	if err != nil || len(expired) != 1 {
-		t.Fatalf("DeleteExpired: %v %v", expired, err)
-	}
-	if ev := fa.waitKind(t, "changed", 5*time.Second); len(ev.ids) != 1 || ev.ids[0] != x.ID {
-		t.Fatalf("DeleteExpired's notice on A: %v", ev.ids)
-	}
-	// A failed change and a no-op delete send nothing; nothing else is
-	// pending on either side, and a's own changes never reached fa.
-	_ = update(a, ctx, x.ID, func(*usersessions.Record) error { return errors.New("no") })
-	_ = del(a, ctx, x.ID, nil)
-	if ev, ok := fb.next(300 * time.Millisecond); ok {
-		t.Fatalf("B got an unexpected %s %v", ev.kind, ev.ids)
-	}
-	if ev, ok := fa.next(50 * time.Millisecond); ok {
-		t.Fatalf("A got its own or an unexpected %s %v", ev.kind, ev.ids)
-	}
-}
-
-func TestFeedLatency(t *testing.T) {
-	e := sharedEnv(t)
-	a := e.open(t, 0, nil)
-	b := e.open(t, 0, nil)
-	fb := subscribe(t, b)
-	ctx := ctxT(t)
-	r := rec("alice", 0, time.Hour)
-	mustCreate(t, a, r)
-	const rounds = 300
-	lat := make([]time.Duration, 0, rounds)
-	for i := range rounds {
-		start := time.Now()
-		if err := update(a, ctx, r.ID, func(x *usersessions.Record) error { x.UserAgent = "round"; return nil }); err != nil {
-			t.Fatal(err)
-		}
-		ev := fb.waitKind(t, "changed", 5*time.Second)
-		if len(ev.ids) != 1 || ev.ids[0] != r.ID {
-			t.Fatalf("round %d: %v", i, ev.ids)
-		}
-		lat = append(lat, ev.at.Sub(start))
-	}
-	slices.Sort(lat)
-	t.Logf("change feed: Update on A started → Changed on B: p50 %v, p99 %v, max %v (%d rounds)",
-		percentile(lat, 50), percentile(lat, 99), lat[len(lat)-1], rounds)
-	if p99 := percentile(lat, 99); p99 > time.Second {
-		t.Fatalf("p99 delivery %v", p99)
-	}
-}
-
 func TestFeedLostAndRestoredAfterClientKill(t *testing.T) {
 	e := sharedEnv(t)
 	a := e.open(t, 0, nil)
@@ -223,10 +63,10 @@ func TestFeedLostAndRestoredAfterClientKill(t *testing.T) {
 	}
 	start := time.Now()
 	e.killFeed(t, b)
-	lost := fb.waitKind(t, "lost", 5*time.Second)
-	restored := fb.waitKind(t, "restored", 10*time.Second)
-	t.Logf("CLIENT KILL → Lost %v → Restored %v", lost.at.Sub(start), restored.at.Sub(start))
-	if d := lost.at.Sub(start); d > time.Second {
+	lost := fb.Wait(t, "lost", 5*time.Second)
+	restored := fb.Wait(t, "restored", 10*time.Second)
+	t.Logf("CLIENT KILL → Lost %v → Restored %v", lost.At.Sub(start), restored.At.Sub(start))
+	if d := lost.At.Sub(start); d > time.Second {
 		t.Fatalf("Lost took %v after the connection was killed", d)
 	}
 	// Live again: A's change reaches B.
@@ -235,8 +75,8 @@ func TestFeedLostAndRestoredAfterClientKill(t *testing.T) {
 	if err := del(a, ctxT(t), r.ID, nil); err != nil {
 		t.Fatal(err)
 	}
-	if ev := fb.waitKind(t, "changed", 5*time.Second); len(ev.ids) != 1 || ev.ids[0] != r.ID {
-		t.Fatalf("after Restored: %v", ev.ids)
+	if ev := fb.Wait(t, "changed", 5*time.Second); len(ev.IDs) != 1 || ev.IDs[0] != r.ID {
+		t.Fatalf("after Restored: %v", ev.IDs)
 	}
 }
 
@@ -283,17 +123,17 @@ func TestFeedLostWhenItsConnectionHangs(t *testing.T) {
 	fb := subscribe(t, b)
 	start := time.Now()
 	h.hung.Store(true)
-	lost := fb.waitKind(t, "lost", 5*ping)
-	d := lost.at.Sub(start)
+	lost := fb.Wait(t, "lost", 5*ping)
+	d := lost.At.Sub(start)
 	t.Logf("hung feed connection → Lost after %v (PingInterval %v)", d, ping)
 	if d > 2*ping {
 		t.Fatalf("Lost %v after the hang, want within 2 ping intervals (%v)", d, 2*ping)
 	}
-	if ev, ok := fb.next(2 * ping); ok {
-		t.Fatalf("%s while the network is still silent", ev.kind)
+	if ev, ok := fb.Next(2 * ping); ok {
+		t.Fatalf("%s while the network is still silent", ev.Kind)
 	}
 	h.hung.Store(false)
-	fb.waitKind(t, "restored", 15*time.Second)
+	fb.Wait(t, "restored", 15*time.Second)
 }
 
 func TestFeedLostWhenTheServerFreezes(t *testing.T) {
@@ -304,14 +144,14 @@ func TestFeedLostWhenTheServerFreezes(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	start := time.Now()
 	thaw := e.srv.Freeze(t)
-	lost := fb.waitKind(t, "lost", 5*ping)
-	d := lost.at.Sub(start)
+	lost := fb.Wait(t, "lost", 5*ping)
+	d := lost.At.Sub(start)
 	t.Logf("frozen server → Lost after %v (PingInterval %v)", d, ping)
 	if d > 2*ping {
 		t.Fatalf("Lost %v after the freeze, want within 2 ping intervals (%v)", d, 2*ping)
 	}
 	thaw()
-	fb.waitKind(t, "restored", 15*time.Second)
+	fb.Wait(t, "restored", 15*time.Second)
 }
 
 func TestCallsWhileServerDown(t *testing.T) {
@@ -323,7 +163,7 @@ func TestCallsWhileServerDown(t *testing.T) {
 	mustCreate(t, a, r)
 
 	e.srv.Kill()
-	fb.waitKind(t, "lost", 2*time.Second)
+	fb.Wait(t, "lost", 2*time.Second)
 	var got usersessions.Record
 	calls := map[string]func() error{
 		"Get":    func() error { return a.Get(ctxT(t), r.ID, &got, true) },
@@ -356,15 +196,15 @@ func TestCallsWhileServerDown(t *testing.T) {
 	if err := e.srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	fb.waitKind(t, "restored", 15*time.Second)
+	fb.Wait(t, "restored", 15*time.Second)
 	if err := a.Get(ctxT(t), r.ID, &got, true); err != nil || got.UserID != "alice" {
 		t.Fatalf("Get after restart (append-only file, fsync always): %+v, %v", got, err)
 	}
 	if err := del(a, ctxT(t), r.ID, nil); err != nil {
 		t.Fatalf("Delete after restart: %v", err)
 	}
-	if ev := fb.waitKind(t, "changed", 5*time.Second); len(ev.ids) != 1 || ev.ids[0] != r.ID {
-		t.Fatalf("feed after restart: %v", ev.ids)
+	if ev := fb.Wait(t, "changed", 5*time.Second); len(ev.IDs) != 1 || ev.IDs[0] != r.ID {
+		t.Fatalf("feed after restart: %v", ev.IDs)
 	}
 }
 

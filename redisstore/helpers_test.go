@@ -2,22 +2,19 @@ package redisstore
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"io"
 	"log/slog"
-	"net/netip"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/usersessions/usersessions"
 	"github.com/usersessions/usersessions/internal/redistest"
+	"github.com/usersessions/usersessions/storetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
 
-func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func discard() *slog.Logger { return storetest.Discard() }
 
 func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -69,23 +66,11 @@ func (e env) open(t testing.TB, idle time.Duration, opts *Options) *Backend {
 	return b
 }
 
-var base = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+var base = storetest.Base
 
 // rec returns a new record of user, created at base+at, expiring life later.
 func rec(user string, at, life time.Duration) *usersessions.Record {
-	r := &usersessions.Record{
-		UserID:    user,
-		IP:        netip.MustParseAddr("192.0.2.10"),
-		UserAgent: "test agent",
-		Created:   base + int64(at),
-		LastSeen:  base + int64(at),
-		Expires:   base + int64(at+life),
-		Identity:  1,
-		Values:    []byte("values"),
-	}
-	_, _ = rand.Read(r.ID[:])
-	r.Hash = sha256.Sum256(r.ID[:])
-	return r
+	return storetest.NewRecord(user, at, life)
 }
 
 func mustCreate(t testing.TB, b *Backend, rs ...*usersessions.Record) {

@@ -46,6 +46,16 @@ local function unchanged(idx, snapshot)
   return redis.call('ZCARD', idx) == n
 end
 
+-- stale checks the version (field n) of the record at key against want:
+-- it returns 'missing' or 'conflict', or nil and the version when it is
+-- still the record the caller read.
+local function stale(key, want)
+  local n = redis.call('HGET', key, 'n')
+  if not n then return 'missing' end
+  if n ~= want then return 'conflict' end
+  return nil, n
+end
+
 -- publish sends the change notice of ids: "v1 TAG ID ID ...", at most 200
 -- IDs per message.
 local function publish(chan, tag, ids)
@@ -156,9 +166,8 @@ return out
 // Reply: "ok", "missing" or "conflict".
 const scriptUpdate = `
 local key = ARGV[1] .. ARGV[2]
-local n = redis.call('HGET', key, 'n')
-if not n then return 'missing' end
-if n ~= ARGV[4] then return 'conflict' end
+local bad, n = stale(key, ARGV[4])
+if bad then return bad end
 redis.call('HSET', key, 'h', ARGV[9], 'u', ARGV[10], 'ip', ARGV[11], 'ua', ARGV[12], 'c', ARGV[13],
   'ls', ARGV[14], 'x', ARGV[15], 'd', ARGV[16], 'i', ARGV[17], 'v', ARGV[18],
   'n', string.format('%.0f', tonumber(n) + 1))
@@ -265,9 +274,8 @@ return out
 // version, 5 channel, 6 instance tag. Reply: "ok", "missing", "conflict".
 const scriptMoveOut = `
 local key = ARGV[1] .. ARGV[2]
-local n = redis.call('HGET', key, 'n')
-if not n then return 'missing' end
-if n ~= ARGV[4] then return 'conflict' end
+local bad = stale(key, ARGV[4])
+if bad then return bad end
 redis.call('DEL', key)
 if ARGV[3] == '1' then redis.call('ZREM', KEYS[1], ARGV[2]) end
 publish(ARGV[5], ARGV[6], {ARGV[2]})

@@ -82,23 +82,8 @@ func TestContractCluster(t *testing.T) {
 	})
 }
 
-// warm loads token on s until s serves it from its cache, and reports
-// whether it did within a second.
-func warm(t testing.TB, s *usersessions.Store, token string) bool {
-	t.Helper()
-	deadline := time.Now().Add(time.Second)
-	for time.Now().Before(deadline) {
-		before := s.Stats().Hits
-		if _, err := s.Load(context.Background(), token); err != nil {
-			t.Fatalf("Load while warming: %v", err)
-		}
-		if s.Stats().Hits > before {
-			return true
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
-	return false
-}
+// warm loads token on s until s serves it from its cache (storetest.Warm).
+func warm(t testing.TB, s *usersessions.Store, token string) bool { return storetest.Warm(t, s, token) }
 
 // loadQuick is a Load with a short deadline, for a server that may hang.
 func loadQuick(s *usersessions.Store, token string) error {

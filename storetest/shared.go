@@ -85,10 +85,9 @@ func RunShared(t *testing.T, sh Shared) {
 	}
 }
 
-// serveFromCache loads token on s until s serves it from its cache, and
-// reports whether it did within a second (never, for a Store without a
-// cache).
-func serveFromCache(t *testing.T, s *usersessions.Store, token string) bool {
+// Warm loads token on s until s serves it from its cache, and reports
+// whether it did within a second (never, for a Store without a cache).
+func Warm(t testing.TB, s *usersessions.Store, token string) bool {
 	t.Helper()
 	if !s.Stats().Cached {
 		if _, err := s.Load(context.Background(), token); err != nil {
@@ -214,7 +213,7 @@ func testRevocationAcrossInstances(e *sharedEnv) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if serveFromCache(t, b, sess.Token) == strict {
+					if Warm(t, b, sess.Token) == strict {
 						t.Fatalf("round %d: B served from its cache: %v, want %v", i, !strict, strict)
 					}
 					if err := rv.revoke(e.ctx, a, sess); err != nil {
@@ -240,7 +239,7 @@ func testSaveReachesOthers(e *sharedEnv) {
 		t.Fatal(err)
 	}
 	for i := range 20 {
-		if !serveFromCache(t, b, sess.Token) {
+		if !Warm(t, b, sess.Token) {
 			t.Fatal("B never served the session from its cache")
 		}
 		sess.Set("n", i)
@@ -273,14 +272,7 @@ func testFeedHung(e *sharedEnv) {
 	if e.sh.HangFeed == nil {
 		t.Skip("the backend's tests give no way to hang a feed")
 	}
-	a, b := e.store(nil), e.store(nil)
-	sess, err := a.Create(e.ctx, "alice", clientA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !serveFromCache(t, b, sess.Token) {
-		t.Fatal("B never served the session from its cache")
-	}
+	a, b, sess := e.cachedOnB()
 	restore := e.sh.HangFeed(t, b)
 	if err := a.Delete(e.ctx, sess.ID); err != nil {
 		t.Fatal(err)
@@ -291,6 +283,21 @@ func testFeedHung(e *sharedEnv) {
 	assertFeedBack(t, e.ctx, a, b)
 }
 
+// cachedOnB opens two instances, creates a session on A and waits until B
+// serves it from its cache.
+func (e *sharedEnv) cachedOnB() (a, b *usersessions.Store, sess *usersessions.Session) {
+	e.t.Helper()
+	a, b = e.store(nil), e.store(nil)
+	sess, err := a.Create(e.ctx, "alice", clientA)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if !Warm(e.t, b, sess.Token) {
+		e.t.Fatal("B never served the session from its cache")
+	}
+	return a, b, sess
+}
+
 // testFeedCut: a feed connection closed by the server is noticed at once
 // and reconnects; revocations reach B afterwards as before.
 func testFeedCut(e *sharedEnv) {
@@ -298,14 +305,7 @@ func testFeedCut(e *sharedEnv) {
 	if e.sh.CutFeed == nil {
 		t.Skip("the backend's tests give no way to cut a feed")
 	}
-	a, b := e.store(nil), e.store(nil)
-	sess, err := a.Create(e.ctx, "alice", clientA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !serveFromCache(t, b, sess.Token) {
-		t.Fatal("B never served the session from its cache")
-	}
+	a, b, sess := e.cachedOnB()
 	e.sh.CutFeed(t, b)
 	if err := a.Delete(e.ctx, sess.ID); err != nil {
 		t.Fatal(err)
@@ -323,7 +323,7 @@ func assertFeedBack(t *testing.T, ctx context.Context, a, b *usersessions.Store)
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for !serveFromCache(t, b, sess.Token) {
+	for !Warm(t, b, sess.Token) {
 		if time.Now().After(deadline) {
 			t.Fatal("B never caches again: its feed did not come back")
 		}
@@ -340,21 +340,7 @@ func testMaxPerUserAcrossInstances(e *sharedEnv) {
 	t := e.t
 	limit := func(o *usersessions.Options) { o.MaxPerUser = 3; o.Now = nil }
 	a, b := e.store(limit), e.store(limit)
-	var worst atomic.Int64
-	stop := make(chan struct{})
-	var watch sync.WaitGroup
-	watch.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if l, err := b.ListByUser(e.ctx, "alice"); err == nil && int64(len(l)) > worst.Load() {
-				worst.Store(int64(len(l)))
-			}
-		}
-	})
+	worst := watchWorst(e.ctx, b, "alice")
 	var wg sync.WaitGroup
 	for i := range 8 {
 		s := []*usersessions.Store{a, b}[i%2]
@@ -377,12 +363,36 @@ func testMaxPerUserAcrossInstances(e *sharedEnv) {
 		})
 	}
 	wg.Wait()
-	close(stop)
-	watch.Wait()
+	most := worst()
 	for _, s := range []*usersessions.Store{a, b} {
-		if l, _ := s.ListByUser(e.ctx, "alice"); len(l) != 3 || worst.Load() > 3 {
-			t.Fatalf("alice has %d sessions, %d at worst; want 3, never more", len(l), worst.Load())
+		if l, _ := s.ListByUser(e.ctx, "alice"); len(l) != 3 || most > 3 {
+			t.Fatalf("alice has %d sessions, %d at worst; want 3, never more", len(l), most)
 		}
+	}
+}
+
+// watchWorst lists user's sessions on s again and again until the returned
+// function is called, which returns the most it saw at once.
+func watchWorst(ctx context.Context, s *usersessions.Store, user string) (stop func() int) {
+	var worst atomic.Int64
+	done := make(chan struct{})
+	var watch sync.WaitGroup
+	watch.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if l, err := s.ListByUser(ctx, user); err == nil && int64(len(l)) > worst.Load() {
+				worst.Store(int64(len(l)))
+			}
+		}
+	})
+	return func() int {
+		close(done)
+		watch.Wait()
+		return int(worst.Load())
 	}
 }
 

@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
-	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -38,61 +35,9 @@ func redisApp(t *testing.T, url string, opts *usersessions.Options) *usersession
 func TestRedisDatabase(t *testing.T) {
 	url := redistest.Start(t, redistest.Config{}).URL()
 	app := redisApp(t, url, &usersessions.Options{IdleTimeout: time.Hour, CleanupInterval: -1, Logger: quietLogger()})
-	ctx := context.Background()
-	cl := usersessions.Client{IP: netip.MustParseAddr("192.0.2.10"), UserAgent: uaFirefox}
-	a1, err := app.Create(ctx, "alice", cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := app.Create(ctx, "alice", cl); err != nil {
-		t.Fatal(err)
-	}
-	bob, err := app.Create(ctx, "bob", cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !warmLoad(app, a1.Token) {
-		t.Fatal("the app never cached alice's session")
-	}
-
-	out, errOut, code := runCmd(t, "ls", "-db", url)
-	if code != 0 || !strings.Contains(out, "3 sessions") || !strings.Contains(out, bob.ID) {
-		t.Fatalf("ls: code %d\n%s\n%s", code, out, errOut)
-	}
-	if out, errOut, code = runCmd(t, "stats", "-db", url); code != 0 || !strings.Contains(out, "1h") {
-		t.Fatalf("stats (the app's stored idle timeout, 1h): code %d\n%s\n%s", code, out, errOut)
-	}
-	if out, errOut, code = runCmd(t, "check", "-db", url); code != 0 || !strings.Contains(out, "ok: 3 sessions") {
-		t.Fatalf("check: code %d\n%s\n%s", code, out, errOut)
-	}
-	// Revoking from the command line reaches the running app's cache.
-	if out, errOut, code = runCmd(t, "revoke", "-db", url, "-user", "alice"); code != 0 {
-		t.Fatalf("revoke: code %d\n%s\n%s", code, out, errOut)
-	}
-	deadline := time.Now().Add(time.Second)
-	for {
-		if _, err := app.Load(ctx, a1.Token); err != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the app still accepts alice's token 1 s after revoke")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if n, err := app.Count(ctx); err != nil || n != 1 {
-		t.Fatalf("Count after revoke = %d, %v", n, err)
-	}
-	if app.IdleTimeout() != time.Hour {
-		t.Fatalf("the commands changed the stored idle timeout")
-	}
-	if out, errOut, code = runCmd(t, "clear-expired", "-db", url); code != 0 {
-		t.Fatalf("clear-expired: code %d\n%s\n%s", code, out, errOut)
-	}
-	if n, err := app.Count(ctx); err != nil || n != 1 {
-		t.Fatalf("clear-expired removed a live session: Count = %d, %v", n, err)
-	}
+	operatorCommandsOnServer(t, url, "", app)
 	for _, cmd := range [][]string{{"compact"}, {"backup", "-o", t.TempDir() + "/b.db"}} {
-		if _, errOut, code = runCmd(t, append(cmd, "-db", url)...); code != 1 || !strings.Contains(errOut, "is a Redis server") {
+		if _, errOut, code := runCmd(t, append(cmd, "-db", url)...); code != 1 || !strings.Contains(errOut, "is a Redis server") {
 			t.Fatalf("%s: code %d\n%s", cmd[0], code, errOut)
 		}
 	}
@@ -138,33 +83,7 @@ func TestRedisURLWithoutServer(t *testing.T) {
 // other signs that browser out at its next request.
 func TestTwoDemosOneRedis(t *testing.T) {
 	url := redistest.Start(t, redistest.Config{}).URL()
-	demo := func() string {
-		store := redisApp(t, url, &usersessions.Options{CleanupInterval: -1, Logger: quietLogger()})
-		srv := httptest.NewServer(newDemoHandler(store, demoConfig{}))
-		t.Cleanup(srv.Close)
-		return srv.URL
-	}
-	baseA, baseB := demo(), demo()
-	laptop := newBrowser(t, baseA, uaChrome)
-	phone := newBrowser(t, baseB, uaIPhone)
-	laptop.login("alice")
-	phone.login("alice")
-	ids, current := laptop.sessions()
-	if len(ids) != 2 {
-		t.Fatalf("instance A lists %d of alice's sessions, want both", len(ids))
-	}
-	other := ids[0]
-	if other == current {
-		other = ids[1]
-	}
-	if got, _ := phone.sessions(); len(got) != 2 {
-		t.Fatalf("instance B lists %d of alice's sessions, want both", len(got))
-	}
-	resp, _ := laptop.do("POST", "/account/sessions/"+other+"/end", nil, "Sec-Fetch-Site", "same-origin")
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("A ends B's session: %s", resp.Status)
-	}
-	if resp, body := phone.do("GET", "/account/sessions/", nil); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Your session has ended") {
-		t.Fatalf("B's browser after its session was ended on A: %s", resp.Status)
-	}
+	twoDemosShareSessions(t, func() *usersessions.Store {
+		return redisApp(t, url, &usersessions.Options{CleanupInterval: -1, Logger: quietLogger()})
+	})
 }

@@ -83,20 +83,37 @@ func unavailable(tb testing.TB, err error) {
 	tb.Skipf("redistest: skipping, %v", err)
 }
 
+// Require skips tb (fails it under CI=true) when redis-server cannot be
+// found.
+func Require(tb testing.TB) {
+	tb.Helper()
+	if _, err := findServer(); err != nil {
+		unavailable(tb, err)
+	}
+}
+
 // Start starts a server for tb alone and stops and removes it when tb
 // ends. Use it for tests that kill, restart or freeze the server.
 func Start(tb testing.TB, cfg Config) *Server {
 	tb.Helper()
-	bin, err := findServer()
-	if err != nil {
-		unavailable(tb, err)
-	}
-	s, err := newServer(bin, cfg)
+	Require(tb)
+	s, err := New(cfg)
 	if err != nil {
 		tb.Fatalf("redistest: %v", err)
 	}
 	tb.Cleanup(s.Close)
 	return s
+}
+
+// New starts a server whose caller closes it (benchmarks that share one
+// across a binary); Start is New for one test. A watchdog kills it if the
+// process dies first.
+func New(cfg Config) (*Server, error) {
+	bin, err := findServer()
+	if err != nil {
+		return nil, err
+	}
+	return newServer(bin, cfg)
 }
 
 var shared struct {
@@ -111,11 +128,8 @@ var shared struct {
 // (Server.Prefix).
 func Shared(tb testing.TB) *Server {
 	tb.Helper()
-	bin, err := findServer()
-	if err != nil {
-		unavailable(tb, err)
-	}
-	shared.once.Do(func() { shared.s, shared.err = newServer(bin, Config{}) })
+	Require(tb)
+	shared.once.Do(func() { shared.s, shared.err = New(Config{}) })
 	if shared.err != nil {
 		tb.Fatalf("redistest: %v", shared.err)
 	}
