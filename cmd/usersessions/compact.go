@@ -48,7 +48,7 @@ func openRaw(d *dbFlags, readOnly bool, what string) (*bolt.DB, error) {
 	if res.Status == probeLocked {
 		return nil, inUse
 	}
-	db, err := bolt.Open(d.path, 0o600, &bolt.Options{
+	db, err := openBoltAt(d.path, bolt.Options{
 		ReadOnly:       readOnly,
 		Timeout:        operatorOpenTimeout,
 		NoFreelistSync: true,
@@ -73,6 +73,56 @@ func openRaw(d *dbFlags, readOnly bool, what string) (*bolt.DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// maxReopens bounds how often openBoltAt opens a path again: each time
+// needs another compact to replace the file meanwhile.
+const maxReopens = 100
+
+// openBoltAt opens the bbolt file at path with opts and makes sure the file
+// it locked is still the one at path. A compact renames its copy over the
+// file while it holds the lock: an open that waited for that lock gets the
+// old, unlinked file, and a compact of it would rename stale data over
+// what an app wrote to the new one meanwhile. Such an open is done again,
+// on the new file (as the store's Open does). A missing file is an error:
+// operator commands never create one.
+func openBoltAt(path string, opts bolt.Options) (*bolt.DB, error) {
+	for range maxReopens {
+		var file *os.File
+		opts.OpenFile = func(name string, flag int, mode os.FileMode) (*os.File, error) {
+			// Never create: a file removed meanwhile is an error, not
+			// a new empty database.
+			f, err := os.OpenFile(name, flag&^os.O_CREATE, mode)
+			file = f
+			return f, err
+		}
+		db, err := bolt.Open(path, 0o600, &opts)
+		if err != nil {
+			return nil, err
+		}
+		same, err := isFileAt(file, path)
+		if err == nil && same {
+			return db, nil
+		}
+		db.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return nil, bolt.ErrTimeout // replaced over and over: in use
+}
+
+// isFileAt reports whether the open file f is the file at path now.
+func isFileAt(f *os.File, path string) (bool, error) {
+	held, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	now, err := os.Stat(path)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(held, now), nil
 }
 
 // sessionCount is the number of records in the sessions bucket.

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/usersessions/usersessions"
+	bolt "go.etcd.io/bbolt"
 )
 
 // churnedDB is a file where 10,000 sessions came and most went: the
@@ -228,5 +229,19 @@ func TestWriteBackupRefusesBadCopies(t *testing.T) {
 	}, io.Discard)
 	if err != nil || n != 8 || size != int64(len(good)) {
 		t.Errorf("a good copy: %d sessions, %d bytes, %v", n, size, err)
+	}
+}
+
+// compact and backup never create a database: a file removed between their
+// checks and their open is an error, and stays removed.
+func TestOpenBoltAtCreatesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gone.db")
+	db, err := openBoltAt(path, bolt.Options{Timeout: operatorOpenTimeout})
+	if err == nil {
+		db.Close()
+		t.Fatal("openBoltAt of a missing file succeeded")
+	}
+	if _, serr := os.Stat(path); !errors.Is(serr, os.ErrNotExist) {
+		t.Errorf("openBoltAt of a missing file (%v) left a file: %v", err, serr)
 	}
 }
