@@ -157,8 +157,9 @@ Rewrites the database without its free pages, which bbolt keeps for reuse
 but never returns to the file system: after many sessions came and went the
 file is mostly free space ("stats" shows how much). The copy is made with
 bbolt's own compaction into a new file beside the database, synced, checked,
-and renamed over the original in one step: an interruption leaves the
-original as it was. The app must be stopped: a file in use is refused.`, stderr)
+given the original's owner, group and mode, and renamed over the original
+in one step: an interruption leaves the original as it was. The app must be
+stopped: a file in use is refused.`, stderr)
 	db := addDBFlags(fs)
 	hideFlags(fs, "idle-timeout")
 	if err := parseFlags(fs, args); err != nil {
@@ -201,10 +202,7 @@ original as it was. The app must be stopped: a file in use is refused.`, stderr)
 			os.Remove(tmpPath)
 		}
 	}()
-	if err := os.Chmod(tmpPath, fi.Mode().Perm()); err != nil {
-		return err
-	}
-	dst, err := bolt.Open(tmpPath, fi.Mode().Perm(), &bolt.Options{
+	dst, err := bolt.Open(tmpPath, 0o600, &bolt.Options{
 		NoSync: true, NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
 	})
 	if err != nil {
@@ -232,6 +230,11 @@ original as it was. The app must be stopped: a file in use is refused.`, stderr)
 	}
 	if got != want {
 		return fmt.Errorf("compacting %s: the copy holds %d sessions, the file %d; the file is left as it was", db.path, got, want)
+	}
+	// The app may run as another user (compact as root): the copy gets
+	// the file's owner, group and mode, or the file is left as it was.
+	if err := keepOwnerAndMode(tmpPath, fi); err != nil {
+		return fmt.Errorf("compacting %s: %w; the file is left as it was", db.path, err)
 	}
 	if err := fsyncFile(tmpPath); err != nil {
 		return err
@@ -271,6 +274,12 @@ func compactInUse(path string, err error) error {
 		"(backup works meanwhile)", path, free, usersessions.ControlSocketPath(path))}
 }
 
+// keptMode is the part of was's mode a replacing copy keeps: permissions
+// and the set-ID and sticky bits.
+func keptMode(was os.FileInfo) os.FileMode {
+	return was.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
+}
+
 func fsyncFile(path string) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -290,7 +299,8 @@ file, the copy comes through its control socket (usersessions.ServeControl,
 Store.Backup), otherwise from the file itself. The copy goes to a temporary
 file beside FILE, is synced, checked (bbolt's page check, then the store's
 check that records and indexes agree) and only then renamed to FILE. An
-existing FILE is kept unless -force. To restore, stop the app and copy the
+existing FILE is kept unless -force (the new one then keeps its owner,
+group and mode). To restore, stop the app and copy the
 backup over the database.`, stderr)
 	db := addDBFlags(fs)
 	hideFlags(fs, "idle-timeout")
@@ -402,6 +412,13 @@ func writeBackup(out string, force bool, total int64, copyTo func(io.Writer) (in
 		return 0, 0, fmt.Errorf("backup: the copy does not check out, nothing written to %s: %w", out, err)
 	}
 	if force {
+		// A replaced backup keeps its owner, group and mode, as a cp
+		// onto it would.
+		if was, lerr := os.Lstat(out); lerr == nil && was.Mode().IsRegular() {
+			if err := keepOwnerAndMode(tmpPath, was); err != nil {
+				return 0, 0, fmt.Errorf("backup: %w; nothing written to %s", err, out)
+			}
+		}
 		err = os.Rename(tmpPath, out)
 	} else {
 		// A link fails if out appeared meanwhile: never overwritten.
