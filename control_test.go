@@ -288,3 +288,53 @@ func TestControlBackupCutShort(t *testing.T) {
 		t.Errorf("a stream cut short: %v", err)
 	}
 }
+
+// A client that reads a backup slowly (a slow disk, or it stopped reading
+// for a while) holds up none of the app's writes: they go on, growing the
+// file, while the stream waits, and the copy is still whole.
+func TestControlBackupSlowClient(t *testing.T) {
+	ctx := context.Background()
+	store, ctl := openControlled(t, &Options{CleanupInterval: -1})
+	// More than the socket's buffers hold, so the app's side of the
+	// stream waits for the client.
+	var want []string
+	pad := strings.Repeat("0123456789abcdef", 2<<10)
+	for i := range 100 {
+		sess := mustCreate(t, store, fmt.Sprintf("u%d", i%5), clientA)
+		sess.Set("pad", pad)
+		if err := store.Save(ctx, sess); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, sess.ID)
+	}
+	fi, err := os.Stat(store.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := DialControl(ctx, ctl.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newGatedWriter()
+	type result struct {
+		n   int64
+		err error
+	}
+	backedUp := make(chan result, 1)
+	go func() {
+		n, err := c.Backup(ctx, w)
+		backedUp <- result{n, err}
+	}()
+	select {
+	case <-w.started:
+	case r := <-backedUp:
+		t.Fatalf("Backup ended before writing: %d, %v", r.n, r.err)
+	}
+	growFile(t, store, store.Path(), 2*fi.Size())
+	close(w.release)
+	r := <-backedUp
+	if r.err != nil || r.n != int64(w.buf.Len()) {
+		t.Fatalf("Backup = %d, %v; the writer got %d bytes", r.n, r.err, w.buf.Len())
+	}
+	checkBackupHolds(t, w.buf.Bytes(), want)
+}
