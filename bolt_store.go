@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/usersessions/usersessions/internal/spool"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -918,62 +919,19 @@ func (b *boltBackend) Close() error {
 // open, bbolt cannot remap the file, so every write that grows the file
 // would wait for a slow w (a slow disk, a client of the control socket
 // that stops reading) for as long as the copy takes. So the transaction
-// copies into a private temporary file at local-disk speed, and w gets the
-// copy from there.
+// copies into a private temporary file at local-disk speed (package spool),
+// and w gets the copy from there.
 func (b *boltBackend) WriteTo(w io.Writer) (int64, error) {
-	spool, err := b.spoolFile()
-	if err != nil {
-		return 0, fmt.Errorf("usersessions: backup: %w", err)
-	}
-	defer spool.Close()
-	var n int64
-	err = b.viewTx(func(tx *bolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(spool)
-		return err
+	// Beside the database: the space for a copy is likely there, and its
+	// folder protects the copy as it protects the file.
+	dirs := []string{filepath.Dir(b.path), ""}
+	return spool.Copy(w, filepath.Base(b.path)+".backup-*.tmp", dirs, func(f io.Writer) (n int64, err error) {
+		err = b.viewTx(func(tx *bolt.Tx) error {
+			n, err = tx.WriteTo(f)
+			return err
+		})
+		return n, err
 	})
-	if err != nil {
-		return 0, err
-	}
-	if _, err := spool.Seek(0, io.SeekStart); err != nil {
-		return 0, fmt.Errorf("usersessions: backup: %w", err)
-	}
-	written, err := io.Copy(w, spool)
-	if err == nil && written != n {
-		err = fmt.Errorf("usersessions: backup: the copy has %d bytes, %d were read back", n, written)
-	}
-	return written, err
-}
-
-// spoolFile creates the temporary file of WriteTo: mode 0600, beside the
-// database (where the space for it is likely to be, and whose folder
-// protects it like the database) or, failing that, in os.TempDir. It is
-// unlinked at once where the system allows it, so even a crash leaves no
-// copy of the sessions behind; Close removes it otherwise.
-func (b *boltBackend) spoolFile() (*spool, error) {
-	pattern := filepath.Base(b.path) + ".backup-*.tmp"
-	f, err := os.CreateTemp(filepath.Dir(b.path), pattern)
-	if err != nil {
-		if f, err = os.CreateTemp("", pattern); err != nil {
-			return nil, err
-		}
-	}
-	return &spool{File: f, removed: os.Remove(f.Name()) == nil}, nil
-}
-
-// spool is WriteTo's temporary file.
-type spool struct {
-	*os.File
-	removed bool // unlinked while open (not possible on every system)
-}
-
-// Close closes the file and removes it if it could not be unlinked earlier.
-func (s *spool) Close() error {
-	err := s.File.Close()
-	if !s.removed {
-		os.Remove(s.Name())
-	}
-	return err
 }
 
 // Check verifies that the indexes and the records agree: every record

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/internal/spool"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -296,12 +297,15 @@ func cmdBackup(args []string, stdout, stderr io.Writer) (err error) {
 Writes a consistent copy of the database to FILE, from one read transaction
 (bbolt's Tx.WriteTo), while the app keeps running: when the app holds the
 file, the copy comes through its control socket (usersessions.ServeControl,
-Store.Backup), otherwise from the file itself. The copy goes to a temporary
+Store.Backup), otherwise from the file itself. Either way the read
+transaction copies into a private temporary file beside the database (or
+in the temporary folder) and ends before FILE is written: a slow FILE holds
+up neither the app's writes nor its start. The copy goes to a temporary
 file beside FILE, is synced, checked (bbolt's page check, then the store's
 check that records and indexes agree) and only then renamed to FILE. An
 existing FILE is kept unless -force (the new one then keeps its owner,
-group and mode). To restore, stop the app and copy the
-backup over the database.`, stderr)
+group and mode). To restore, stop the app and copy the backup over the
+database.`, stderr)
 	db := addDBFlags(fs)
 	hideFlags(fs, "idle-timeout")
 	out := fs.String("o", "", "backup `file` to write")
@@ -337,13 +341,7 @@ backup over the database.`, stderr)
 	switch {
 	case err == nil:
 		defer src.Close()
-		copyTo = func(w io.Writer) (size int64, err error) {
-			err = src.View(func(tx *bolt.Tx) error {
-				size, err = tx.WriteTo(w)
-				return err
-			})
-			return size, err
-		}
+		copyTo = copyFromFile(src)
 		if fi, err := os.Stat(db.path); err == nil {
 			total = fi.Size()
 		}
@@ -375,6 +373,29 @@ backup over the database.`, stderr)
 	}
 	fmt.Fprintf(stdout, "backed up %s to %s%s: %d %s, %s\n", db.path, *out, how, n, plural(n, "session"), humanBytes(size))
 	return nil
+}
+
+// copyFromFile is backup's copy of a file no app holds, opened as src:
+// bbolt's Tx.WriteTo into a private temporary file (package spool), then
+// src is closed, releasing the file, and w gets the copy from there.
+// Writing w from the file itself would keep it locked for as long as w is
+// slow (-o on a slow disk), and an app starting meanwhile could not open
+// its database.
+func copyFromFile(src *bolt.DB) func(io.Writer) (int64, error) {
+	return func(w io.Writer) (int64, error) {
+		path := src.Path()
+		dirs := []string{filepath.Dir(path), ""}
+		return spool.Copy(w, filepath.Base(path)+".backup-*.tmp", dirs, func(f io.Writer) (n int64, err error) {
+			err = src.View(func(tx *bolt.Tx) error {
+				n, err = tx.WriteTo(f)
+				return err
+			})
+			if cerr := src.Close(); err == nil {
+				err = cerr // releases the file before w is written
+			}
+			return n, err
+		})
+	}
 }
 
 // writeBackup writes a backup with copyTo into a temporary file beside

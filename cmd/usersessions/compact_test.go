@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/usersessions/usersessions"
 	bolt "go.etcd.io/bbolt"
@@ -243,5 +245,64 @@ func TestOpenBoltAtCreatesNothing(t *testing.T) {
 	}
 	if _, serr := os.Stat(path); !errors.Is(serr, os.ErrNotExist) {
 		t.Errorf("openBoltAt of a missing file (%v) left a file: %v", err, serr)
+	}
+}
+
+// gatedWriter is a slow backup destination (-o on a slow disk): the first
+// Write closes started, and every Write waits until release is closed.
+type gatedWriter struct {
+	started chan struct{}
+	release chan struct{}
+	once    sync.Once
+	buf     bytes.Buffer
+}
+
+func (w *gatedWriter) Write(p []byte) (int, error) {
+	w.once.Do(func() { close(w.started) })
+	<-w.release
+	return w.buf.Write(p)
+}
+
+// A backup of a file no app holds, into a slow destination, lets the app
+// start meanwhile: the file's lock is not held while the copy is written.
+func TestBackupOfFileLetsTheAppStart(t *testing.T) {
+	sd := seedDB(t)
+	want := liveIDs(t, sd.path)
+	src, err := openRaw(&dbFlags{path: sd.path}, true, "back up")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	w := &gatedWriter{started: make(chan struct{}), release: make(chan struct{})}
+	copied := make(chan error, 1)
+	go func() {
+		_, err := copyFromFile(src)(w)
+		copied <- err
+	}()
+	select {
+	case <-w.started:
+	case err := <-copied:
+		t.Fatalf("the copy ended before writing: %v", err)
+	}
+	app, err := usersessions.Open(sd.path, &usersessions.Options{CleanupInterval: -1, OpenTimeout: 2 * time.Second, Logger: quietLogger()})
+	close(w.release)
+	if err != nil {
+		t.Fatalf("the app cannot open its file while a backup is written: %v", err)
+	}
+	// What the app writes now is not in the copy, which is the file as
+	// it was when the backup began.
+	if _, err := app.Create(context.Background(), "carol", usersessions.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	app.Close()
+	if err := <-copied; err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "b.db")
+	if err := os.WriteFile(out, w.buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := liveIDs(t, out); !slices.Equal(got, want) {
+		t.Errorf("the copy holds %v, want %v", got, want)
 	}
 }
