@@ -241,7 +241,10 @@ stopped: a file in use is refused.`, stderr)
 		return err
 	}
 	// The exclusive lock on the original is still held: no app opens it
-	// between the copy and the rename.
+	// between the copy and the rename. An app that waits for the lock
+	// meanwhile gets it on the unlinked original, sees that the file at
+	// the path is another, and opens that one (usersessions.Open, like
+	// openBoltAt here).
 	if err := os.Rename(tmpPath, db.path); err != nil {
 		return fmt.Errorf("compacting %s: %w", db.path, err)
 	}
