@@ -3,32 +3,57 @@ package usersessions
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/usersessions/usersessions/internal/filetest"
 )
 
-// gatedWriter is a slow backup destination (a slow disk, a client that
-// stops reading): the first Write closes started, and every Write waits
-// until release is closed.
-type gatedWriter struct {
-	started chan struct{}
-	release chan struct{}
-	once    sync.Once
-	buf     bytes.Buffer
+// slowBackup is a backup running into a filetest.GatedWriter.
+type slowBackup struct {
+	w    *filetest.GatedWriter
+	done chan error
+	n    int64
 }
 
-func newGatedWriter() *gatedWriter {
-	return &gatedWriter{started: make(chan struct{}), release: make(chan struct{})}
+// startSlowBackup runs backup into a GatedWriter and returns once it has
+// written its first bytes.
+func startSlowBackup(t *testing.T, backup func(io.Writer) (int64, error)) *slowBackup {
+	t.Helper()
+	b := &slowBackup{w: filetest.NewGatedWriter(), done: make(chan error, 1)}
+	go func() {
+		var err error
+		b.n, err = backup(b.w)
+		b.done <- err
+	}()
+	select {
+	case <-b.w.Started:
+	case err := <-b.done:
+		t.Fatalf("the backup ended before writing: %d bytes, %v", b.n, err)
+	}
+	return b
 }
 
-func (w *gatedWriter) Write(p []byte) (int, error) {
-	w.once.Do(func() { close(w.started) })
-	<-w.release
-	return w.buf.Write(p)
+// finish lets the writer go and returns the copy. It fails t unless the
+// backup was still running (its writer blocked it) and then succeeded,
+// reporting all it wrote.
+func (b *slowBackup) finish(t *testing.T) []byte {
+	t.Helper()
+	select {
+	case err := <-b.done:
+		t.Fatalf("the backup ended while its writer was blocked: %d bytes, %v", b.n, err)
+	default:
+	}
+	close(b.w.Release)
+	if err := <-b.done; err != nil || b.n != int64(len(b.w.Bytes())) {
+		t.Fatalf("backup = %d, %v; the writer got %d bytes", b.n, err, len(b.w.Bytes()))
+	}
+	return b.w.Bytes()
 }
 
 // stallLimit is how long a test waits for writes before calling them
@@ -88,37 +113,14 @@ func TestBackupToSlowWriterDoesNotStallWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newGatedWriter()
-	type result struct {
-		n   int64
-		err error
-	}
-	backedUp := make(chan result, 1)
-	go func() {
-		n, err := s.Backup(w)
-		backedUp <- result{n, err}
-	}()
-	select {
-	case <-w.started:
-	case r := <-backedUp:
-		t.Fatalf("Backup ended before writing: %d, %v", r.n, r.err)
-	}
+	b := startSlowBackup(t, s.Backup)
 	checkBackupTempFiles(t, filepath.Dir(s.Path()))
 	growFile(t, s, s.Path(), 4*fi.Size()+1<<20)
-	select {
-	case r := <-backedUp:
-		t.Fatalf("Backup ended while its writer was blocked: %d, %v", r.n, r.err)
-	default:
-	}
-	close(w.release)
-	r := <-backedUp
-	if r.err != nil || r.n != int64(w.buf.Len()) {
-		t.Fatalf("Backup = %d, %v; the writer got %d bytes", r.n, r.err, w.buf.Len())
-	}
+	backup := b.finish(t)
 	if entries, _ := os.ReadDir(filepath.Dir(s.Path())); len(entries) != 1 {
 		t.Errorf("the backup left files beside the database: %v", entries)
 	}
-	checkBackupHolds(t, w.buf.Bytes(), want)
+	checkBackupHolds(t, backup, want)
 }
 
 // checkBackupTempFiles checks, where /proc/self/fd shows them, that the

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/usersessions/usersessions/internal/filetest"
 )
 
 // lockToReplace starts what "usersessions compact" does to the file at
@@ -33,34 +35,11 @@ func lockToReplace(t *testing.T, path string) (replace func(waitFor int)) {
 	}
 	return func(waitFor int) {
 		defer old.Close()
-		waitOpenFiles(t, path, waitFor)
+		filetest.WaitOpen(t, path, waitFor)
 		if err := os.Rename(tmp, path); err != nil {
 			t.Fatal(err)
 		}
 	}
-}
-
-// waitOpenFiles waits until this process has n descriptors open on path
-// (read from /proc/self/fd), so a test knows an Open in another goroutine
-// has opened the file and waits for its lock.
-func waitOpenFiles(t *testing.T, path string, n int) {
-	t.Helper()
-	for start := time.Now(); time.Since(start) < time.Minute; time.Sleep(time.Millisecond) {
-		entries, err := os.ReadDir("/proc/self/fd")
-		if err != nil {
-			t.Skipf("no /proc/self/fd to see open files: %v", err)
-		}
-		open := 0
-		for _, e := range entries {
-			if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && target == path {
-				open++
-			}
-		}
-		if open >= n {
-			return
-		}
-	}
-	t.Fatalf("%d descriptors on %s never appeared", n, path)
 }
 
 // An app that starts while compact holds the lock must end up on the file

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"os"
@@ -315,26 +316,7 @@ func TestControlBackupSlowClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newGatedWriter()
-	type result struct {
-		n   int64
-		err error
-	}
-	backedUp := make(chan result, 1)
-	go func() {
-		n, err := c.Backup(ctx, w)
-		backedUp <- result{n, err}
-	}()
-	select {
-	case <-w.started:
-	case r := <-backedUp:
-		t.Fatalf("Backup ended before writing: %d, %v", r.n, r.err)
-	}
+	b := startSlowBackup(t, func(w io.Writer) (int64, error) { return c.Backup(ctx, w) })
 	growFile(t, store, store.Path(), 2*fi.Size())
-	close(w.release)
-	r := <-backedUp
-	if r.err != nil || r.n != int64(w.buf.Len()) {
-		t.Fatalf("Backup = %d, %v; the writer got %d bytes", r.n, r.err, w.buf.Len())
-	}
-	checkBackupHolds(t, w.buf.Bytes(), want)
+	checkBackupHolds(t, b.finish(t), want)
 }

@@ -10,11 +10,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/internal/filetest"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -248,21 +248,6 @@ func TestOpenBoltAtCreatesNothing(t *testing.T) {
 	}
 }
 
-// gatedWriter is a slow backup destination (-o on a slow disk): the first
-// Write closes started, and every Write waits until release is closed.
-type gatedWriter struct {
-	started chan struct{}
-	release chan struct{}
-	once    sync.Once
-	buf     bytes.Buffer
-}
-
-func (w *gatedWriter) Write(p []byte) (int, error) {
-	w.once.Do(func() { close(w.started) })
-	<-w.release
-	return w.buf.Write(p)
-}
-
 // A backup of a file no app holds, into a slow destination, lets the app
 // start meanwhile: the file's lock is not held while the copy is written.
 func TestBackupOfFileLetsTheAppStart(t *testing.T) {
@@ -273,19 +258,19 @@ func TestBackupOfFileLetsTheAppStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	w := &gatedWriter{started: make(chan struct{}), release: make(chan struct{})}
+	w := filetest.NewGatedWriter()
 	copied := make(chan error, 1)
 	go func() {
 		_, err := copyFromFile(src)(w)
 		copied <- err
 	}()
 	select {
-	case <-w.started:
+	case <-w.Started:
 	case err := <-copied:
 		t.Fatalf("the copy ended before writing: %v", err)
 	}
 	app, err := usersessions.Open(sd.path, &usersessions.Options{CleanupInterval: -1, OpenTimeout: 2 * time.Second, Logger: quietLogger()})
-	close(w.release)
+	close(w.Release)
 	if err != nil {
 		t.Fatalf("the app cannot open its file while a backup is written: %v", err)
 	}
@@ -299,7 +284,7 @@ func TestBackupOfFileLetsTheAppStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "b.db")
-	if err := os.WriteFile(out, w.buf.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(out, w.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if got := liveIDs(t, out); !slices.Equal(got, want) {

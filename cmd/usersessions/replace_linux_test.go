@@ -3,37 +3,14 @@ package main
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/internal/filetest"
 	bolt "go.etcd.io/bbolt"
 )
-
-// waitOpenFiles waits until this process has n descriptors open on path
-// (read from /proc/self/fd), so a test knows an open in another goroutine
-// has the file and waits for its lock.
-func waitOpenFiles(t *testing.T, path string, n int) {
-	t.Helper()
-	for start := time.Now(); time.Since(start) < time.Minute; time.Sleep(time.Millisecond) {
-		entries, err := os.ReadDir("/proc/self/fd")
-		if err != nil {
-			t.Skipf("no /proc/self/fd to see open files: %v", err)
-		}
-		open := 0
-		for _, e := range entries {
-			if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && target == path {
-				open++
-			}
-		}
-		if open >= n {
-			return
-		}
-	}
-	t.Fatalf("%d descriptors on %s never appeared", n, path)
-}
 
 // withOneMore writes a copy of the database at path beside it, with one
 // session more, and returns the copy's path and its number of sessions.
@@ -86,7 +63,7 @@ func TestOpenBoltAtFollowsAReplace(t *testing.T) {
 			db, err := openBoltAt(sd.path, bolt.Options{ReadOnly: readOnly, Timeout: time.Minute})
 			done <- opened{db, err}
 		}()
-		waitOpenFiles(t, sd.path, 2) // ours and openBoltAt's
+		filetest.WaitOpen(t, sd.path, 2) // ours and openBoltAt's
 		if err := os.Rename(repl, sd.path); err != nil {
 			t.Fatal(err)
 		}
