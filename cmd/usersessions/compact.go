@@ -186,12 +186,18 @@ stopped: a file in use is refused.`, stderr)
 			err = cerr
 		}
 	}()
-	fi, err := os.Stat(db.path)
+	// Through a symbolic link, the file it points to is replaced: a
+	// rename over the link would replace the link and leave the file.
+	file, err := filepath.EvalSymlinks(db.path)
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(db.path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(db.path)+".compact-*.tmp")
+	fi, err := os.Stat(file)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(file)
+	tmp, err := os.CreateTemp(dir, filepath.Base(file)+".compact-*.tmp")
 	if err != nil {
 		return fmt.Errorf("compacting %s: %w", db.path, err)
 	}
@@ -245,7 +251,7 @@ stopped: a file in use is refused.`, stderr)
 	// meanwhile gets it on the unlinked original, sees that the file at
 	// the path is another, and opens that one (usersessions.Open, like
 	// openBoltAt here).
-	if err := os.Rename(tmpPath, db.path); err != nil {
+	if err := os.Rename(tmpPath, file); err != nil {
 		return fmt.Errorf("compacting %s: %w", db.path, err)
 	}
 	renamed = true

@@ -291,3 +291,34 @@ func TestBackupOfFileLetsTheAppStart(t *testing.T) {
 		t.Errorf("the copy holds %v, want %v", got, want)
 	}
 }
+
+// compact of a database reached through a symbolic link compacts the file
+// the link points to and keeps the link: renaming the copy over the link
+// would leave the link's target behind, at its old size, and the link gone.
+func TestCompactThroughSymlink(t *testing.T) {
+	sd := seedDB(t)
+	want := liveIDs(t, sd.path)
+	link := filepath.Join(t.TempDir(), "current.db")
+	if err := os.Symlink(sd.path, link); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.Stat(sd.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := runCmd(t, "compact", "-db", link); code != exitOK {
+		t.Fatalf("compact: status %d, stderr %q", code, stderr)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode().Type() != os.ModeSymlink {
+		t.Errorf("the link is no longer a link: %v, %v", fi.Mode(), err)
+	}
+	if after, err := os.Stat(sd.path); err != nil || os.SameFile(before, after) {
+		t.Errorf("the link's target was not replaced by a compacted copy (%v)", err)
+	}
+	if got := liveIDs(t, sd.path); !slices.Equal(got, want) {
+		t.Errorf("the link's target holds %v, want %v", got, want)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(link), "*.compact-*")); len(left) > 0 {
+		t.Errorf("compact left %q behind", left)
+	}
+}
