@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/usersessions/usersessions/internal/geotest"
 )
 
 const (
@@ -108,7 +110,7 @@ func dirWithOldDB(t *testing.T) (dir, file string, old []byte) {
 	t.Helper()
 	dir = t.TempDir()
 	file = filepath.Join(dir, testEdition+".mmdb")
-	old = buildTestGeoDB(t, "GeoLite2-City", map[string]testGeoEntry{"192.0.2.0/24": {City: "Old", Country: "X"}})
+	old = geotest.Build(t, "GeoLite2-City", map[string]geotest.Entry{"192.0.2.0/24": {City: "Old", Country: "X"}})
 	if err := os.WriteFile(file, old, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +148,7 @@ func assertDirHolds(t *testing.T, dir string, names ...string) {
 
 func TestDownloadGeoIP(t *testing.T) {
 	dir, file, _ := dirWithOldDB(t)
-	newDB := buildTestGeoDB(t, "GeoLite2-City", testCities)
+	newDB := geotest.Build(t, "GeoLite2-City", testCities)
 	srv := &fakeMaxMind{archive: maxMindArchive(t, newDB)}
 	base := srv.start(t)
 
@@ -192,7 +194,7 @@ func TestDownloadGeoIP(t *testing.T) {
 }
 
 func TestDownloadGeoIPIntoNewDirectory(t *testing.T) {
-	srv := &fakeMaxMind{archive: maxMindArchive(t, buildTestGeoDB(t, "GeoLite2-City", testCities))}
+	srv := &fakeMaxMind{archive: maxMindArchive(t, geotest.Build(t, "GeoLite2-City", testCities))}
 	dir := filepath.Join(t.TempDir(), "var", "GeoIP")
 	got, err := DownloadGeoIP(context.Background(), testLicenseKey, testEdition, dir, DownloadBaseURL(srv.start(t)))
 	if err != nil {
@@ -206,7 +208,7 @@ func TestDownloadGeoIPIntoNewDirectory(t *testing.T) {
 // TestDownloadGeoIPFailures checks that every failure is reported as such,
 // names no license key, and leaves the old database and nothing else.
 func TestDownloadGeoIPFailures(t *testing.T) {
-	validDB := buildTestGeoDB(t, "GeoLite2-City", testCities)
+	validDB := geotest.Build(t, "GeoLite2-City", testCities)
 	good := maxMindArchive(t, validDB)
 	cases := []struct {
 		name    string
