@@ -65,7 +65,7 @@ func ExampleGeo_Location() {
 	}
 	defer os.RemoveAll(dir)
 	// In production: usersessions.OpenGeo("/var/lib/GeoIP", ...), the
-	// directory geoipupdate or DownloadGeoIP keeps current.
+	// directory geoipupdate or geoupdate.Download keeps current.
 	writeExampleCityDB(filepath.Join(dir, "GeoLite2-City.mmdb"))
 
 	geo, err := usersessions.OpenGeo(dir, &usersessions.GeoOptions{Languages: []string{"nl"}})

@@ -262,7 +262,7 @@ func TestOpenGeoErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	write("empty/notes.txt", []byte("not a database"))
-	write("empty/GeoLite2-City.mmdb.part", valid) // DownloadGeoIP's temporary files
+	write("empty/GeoLite2-City.mmdb.part", valid) // geoupdate.Download's temporary files
 	write("empty/.GeoLite2-City.mmdb", valid)
 
 	cases := []struct {

@@ -1,6 +1,7 @@
 // Package geotest builds small GeoIP2 databases (.mmdb files) with
-// github.com/maxmind/mmdbwriter, so that no test needs MaxMind's files. It
-// serves the tests of every package that shows locations, and the demo
+// github.com/maxmind/mmdbwriter, so that no test needs MaxMind's files, and
+// fakes MaxMind's download endpoint (MaxMind). It serves the tests of every
+// package that shows locations or downloads databases, and the demo
 // command's made-up database of six cities: one builder for all of them.
 package geotest
 
@@ -21,6 +22,7 @@ import (
 type TB interface {
 	Helper()
 	Fatal(args ...any)
+	Cleanup(func())
 }
 
 // Entry is one network's record in a database built by Encode. Names are
