@@ -361,7 +361,7 @@ func (v *views) user(w http.ResponseWriter, r *http.Request) (*usersessions.Sess
 		writeJSON(w, http.StatusUnauthorized, errorJSON{Error: "not signed in"})
 		return nil, false
 	}
-	login := withNext(v.loginURL, requestPath(r))
+	login := loginURLFor(v.loginURL, requestPath(r), false)
 	if SessionEnded(r) {
 		// Say what happened instead of a silent bounce to the login page.
 		loc := v.localizer(r)
