@@ -134,10 +134,13 @@ type admin struct {
 //	                         q=text (user ID or IP contains text; a CIDR
 //	                         such as 203.0.113.0/24 matches the prefix)
 //	                         after=ID (paging cursor)
-//	GET  {prefix}{id}/     the session's details: its values, full user
+//	GET  {prefix}{id}/     the session's details: the app's values (not
+//	                       the package's own "httpx." keys), full user
 //	                       agent, browser and OS versions, location and
-//	                       times (detail.html, data *AdminDetailPage; JSON
-//	                       {"session", "device", "location", "values"})
+//	                       times, with the last sign-in or re-authentication
+//	                       (detail.html, data *AdminDetailPage; JSON
+//	                       {"session", "authenticated_at", "device",
+//	                       "location", "values"})
 //	GET  {prefix}{id}/end  asks before ending one session (HTML)
 //	POST {prefix}{id}/end  end one session
 //	GET  {prefix}end       asks before ending the sessions named by the

@@ -99,10 +99,67 @@ func TestAdminDetailJSON(t *testing.T) {
 	if out.Session.ID != bob || out.Session.UA != uaChromeWin || out.Device.Browser != "Chrome" || out.Device.BrowserVersion != "124.0.0.0" || out.Device.Platform != "Windows" || out.Device.OSVersion != "10.0" {
 		t.Fatalf("detail JSON %+v", out)
 	}
-	// Sign-in records when the person proved who they are (step-up).
-	if len(out.Values) != 2 || out.Values[0].Key != "httpx.authAt" || out.Values[0].Type != "time.Time" ||
-		out.Values[1].Key != "theme" || string(out.Values[1].Value) != `"dark"` || out.Values[1].Type != "string" {
+	// The package's own keys (httpx.authAt from sign-in) are not session
+	// data: only the app's values are listed.
+	if len(out.Values) != 1 || out.Values[0].Key != "theme" || string(out.Values[0].Value) != `"dark"` || out.Values[0].Type != "string" {
 		t.Fatalf("values %+v", out.Values)
+	}
+}
+
+// TestAdminDetailHidesInternalKeys (issue 18 item 18): the keys the
+// package keeps in a session (httpx.authAt, httpx.notice, httpx.remember)
+// are not listed as session data, in HTML or JSON; the time of the last
+// sign-in or re-authentication is shown as a time, translated, instead.
+func TestAdminDetailHidesInternalKeys(t *testing.T) {
+	a := newAdminEnv(t)
+	self := a.sessionID(a.admin)
+	// An HTML POST leaves a notice in the admin's session; the admin's
+	// session also gets the remember-me choice.
+	a.do(call{method: "POST", target: "/admin/sessions/" + a.sessionID(a.alice1) + "/end", token: a.admin, header: sameOrigin(), form: url.Values{}})
+	s, err := a.store.Load(t.Context(), a.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Set(rememberKey, false)
+	s.Set("theme", "dark")
+	if err := a.store.Save(t.Context(), s); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := a.store.Load(t.Context(), a.admin); len(s.Keys()) != 4 {
+		t.Fatalf("setup: keys %v, want authAt, notice, remember and theme", s.Keys())
+	}
+	for _, lang := range []string{"en", "de"} {
+		resp := a.do(call{method: "GET", target: "/admin/sessions/" + self + "/?lang=" + lang, token: a.admin})
+		body := readBody(t, resp)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d", lang, resp.StatusCode)
+		}
+		if strings.Contains(body, "httpx.") {
+			t.Errorf("%s: the detail page shows an internal key:\n%s", lang, body)
+		}
+		label := catalogFor(lang).T("detail.authAt")
+		for _, want := range []string{label, `<time datetime="2025-06-01T21:00:00Z">` + catalogFor(lang).Date(time.Date(2025, 6, 1, 21, 0, 0, 0, time.UTC)), "theme"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s: the detail page lacks %q", lang, want)
+			}
+		}
+	}
+	resp := a.do(call{method: "GET", target: "/admin/sessions/" + self + "/", token: a.admin, header: acceptJSON()})
+	body := readBody(t, resp)
+	var out struct {
+		AuthAt time.Time `json:"authenticated_at"`
+		Values []struct {
+			Key string `json:"key"`
+		} `json:"values"`
+	}
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Values) != 1 || out.Values[0].Key != "theme" || strings.Contains(body, "httpx.") {
+		t.Errorf("JSON values %+v in %s", out.Values, body)
+	}
+	if !out.AuthAt.Equal(time.Date(2025, 6, 1, 21, 0, 0, 0, time.UTC)) {
+		t.Errorf("JSON authenticated_at %v", out.AuthAt)
 	}
 }
 

@@ -170,6 +170,7 @@ var catalogDE = &catalog{
 		"detail.times":     "Zeiten",
 		"detail.created":   "Angemeldet",
 		"detail.lastSeen":  "Letzte Aktivität",
+		"detail.authAt":    "Angemeldet oder Identität bestätigt",
 		"detail.expires":   "Läuft ab",
 		"detail.localTime": "{time} am Standort der Sitzung",
 		"detail.data":      "Sitzungsdaten",

@@ -179,6 +179,7 @@ var catalogEN = &catalog{
 		"detail.times":     "Times",
 		"detail.created":   "Signed in",
 		"detail.lastSeen":  "Last activity",
+		"detail.authAt":    "Signed in or re-authenticated",
 		"detail.expires":   "Expires",
 		"detail.localTime": "{time} at the session's location",
 		"detail.data":      "Session data",

@@ -170,6 +170,7 @@ var catalogES = &catalog{
 		"detail.times":     "Fechas",
 		"detail.created":   "Inicio de sesión",
 		"detail.lastSeen":  "Última actividad",
+		"detail.authAt":    "Inicio de sesión o reautenticación",
 		"detail.expires":   "Caduca",
 		"detail.localTime": "{time} en la ubicación de la sesión",
 		"detail.data":      "Datos de la sesión",

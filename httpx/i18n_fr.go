@@ -170,6 +170,7 @@ var catalogFR = &catalog{
 		"detail.times":     "Dates",
 		"detail.created":   "Connexion",
 		"detail.lastSeen":  "Dernière activité",
+		"detail.authAt":    "Connexion ou réauthentification",
 		"detail.expires":   "Expire",
 		"detail.localTime": "{time} au lieu de la session",
 		"detail.data":      "Données de la session",

@@ -160,6 +160,7 @@ var catalogJA = &catalog{
 		"detail.times":     "日時",
 		"detail.created":   "ログイン日時",
 		"detail.lastSeen":  "最終アクティビティ",
+		"detail.authAt":    "ログインまたは再認証の日時",
 		"detail.expires":   "有効期限",
 		"detail.localTime": "セッションの場所の時刻：{time}",
 		"detail.data":      "セッションデータ",

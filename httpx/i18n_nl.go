@@ -170,6 +170,7 @@ var catalogNL = &catalog{
 		"detail.times":     "Tijden",
 		"detail.created":   "Ingelogd",
 		"detail.lastSeen":  "Laatste activiteit",
+		"detail.authAt":    "Ingelogd of opnieuw geverifieerd",
 		"detail.expires":   "Verloopt",
 		"detail.localTime": "{time} op de locatie van de sessie",
 		"detail.data":      "Sessiedata",

@@ -170,6 +170,7 @@ var catalogPTBR = &catalog{
 		"detail.times":     "Horários",
 		"detail.created":   "Conectado em",
 		"detail.lastSeen":  "Última atividade",
+		"detail.authAt":    "Conectado ou reautenticado em",
 		"detail.expires":   "Expira",
 		"detail.localTime": "{time} no local da sessão",
 		"detail.data":      "Dados da sessão",

@@ -160,6 +160,7 @@ var catalogZHCN = &catalog{
 		"detail.times":     "时间",
 		"detail.created":   "登录时间",
 		"detail.lastSeen":  "最近活动",
+		"detail.authAt":    "登录或重新验证时间",
 		"detail.expires":   "过期时间",
 		"detail.localTime": "会话所在地时间：{time}",
 		"detail.data":      "会话数据",
