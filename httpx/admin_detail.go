@@ -102,11 +102,11 @@ func (a *admin) detail(w http.ResponseWriter, r *http.Request, id string) {
 	ctx := r.Context()
 	s, err := a.m.store.Get(ctx, id)
 	if errors.Is(err, usersessions.ErrNotFound) {
-		fail(w, r, http.StatusNotFound)
+		a.fail(w, r, http.StatusNotFound)
 		return
 	}
 	if err != nil {
-		a.m.serverError(w, r, "reading a session", err)
+		a.serverError(w, r, "reading a session", err)
 		return
 	}
 	asJSON := wantsJSON(r)
@@ -147,7 +147,7 @@ func (a *admin) detail(w http.ResponseWriter, r *http.Request, id string) {
 	if s.UserID != "" {
 		past, err := a.m.store.History(ctx, s.UserID)
 		if err != nil {
-			a.m.serverError(w, r, "reading the history", err)
+			a.serverError(w, r, "reading the history", err)
 			return
 		}
 		for _, e := range past[:min(len(past), recentMax)] {
@@ -170,7 +170,7 @@ func (a *admin) detail(w http.ResponseWriter, r *http.Request, id string) {
 		writeJSON(w, http.StatusOK, out)
 		return
 	}
-	a.m.renderIn(w, r, a.lt, loc.catalog, detailTemplate, a.csp[detailTemplate], page)
+	a.page(w, r, loc, detailTemplate, page)
 }
 
 // sessionValue describes one stored value. The text is for an HTML

@@ -179,5 +179,23 @@ var catalogDE = &catalog{
 		"detail.type":      "Typ",
 		"detail.value":     "Wert",
 		"detail.end":       "Diese Sitzung beenden",
+
+		// Error pages.
+		"error.400.title":     "Ungültige Anfrage",
+		"error.400.message":   "Die Anfrage konnte nicht gelesen werden. Gehen Sie zurück und versuchen Sie es erneut.",
+		"error.403.title":     "Zugriff verweigert",
+		"error.403.message":   "Nur Administratoren können diese Seite verwenden.",
+		"error.403.anonymous": "Sie sind nicht angemeldet.",
+		"error.403.signedIn":  "Sie sind als {user} angemeldet.",
+		"error.404.title":     "Seite nicht gefunden",
+		"error.404.message":   "Unter dieser Adresse gibt es keine Seite.",
+		"error.405.title":     "Hier nicht möglich",
+		"error.405.message":   "Diese Adresse nimmt diese Art von Anfrage nicht an.",
+		"error.413.title":     "Zu viele Sitzungen ausgewählt",
+		"error.413.message":   "Wählen Sie höchstens 1.000 Sitzungen auf einmal aus.",
+		"error.500.title":     "Etwas ist schiefgelaufen",
+		"error.500.message":   "Die Anfrage konnte nicht ausgeführt werden. Versuchen Sie es gleich noch einmal.",
+		"error.signIn":        "Anmelden",
+		"error.signInOther":   "Mit einem anderen Konto anmelden",
 	},
 }

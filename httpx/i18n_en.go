@@ -188,5 +188,23 @@ var catalogEN = &catalog{
 		"detail.type":      "Type",
 		"detail.value":     "Value",
 		"detail.end":       "End this session",
+
+		// Error pages.
+		"error.400.title":     "Bad request",
+		"error.400.message":   "The request could not be read. Go back and try again.",
+		"error.403.title":     "Access denied",
+		"error.403.message":   "Only administrators can use this page.",
+		"error.403.anonymous": "You are not signed in.",
+		"error.403.signedIn":  "You are signed in as {user}.",
+		"error.404.title":     "Page not found",
+		"error.404.message":   "There is no page at this address.",
+		"error.405.title":     "Not possible here",
+		"error.405.message":   "This address does not accept this kind of request.",
+		"error.413.title":     "Too many sessions selected",
+		"error.413.message":   "Select at most 1,000 sessions at a time.",
+		"error.500.title":     "Something went wrong",
+		"error.500.message":   "The request could not be completed. Try again in a moment.",
+		"error.signIn":        "Sign in",
+		"error.signInOther":   "Sign in with another account",
 	},
 }

@@ -179,5 +179,23 @@ var catalogES = &catalog{
 		"detail.type":      "Tipo",
 		"detail.value":     "Valor",
 		"detail.end":       "Cerrar esta sesión",
+
+		// Error pages.
+		"error.400.title":     "Solicitud no válida",
+		"error.400.message":   "No se pudo leer la solicitud. Vuelve atrás e inténtalo de nuevo.",
+		"error.403.title":     "Acceso denegado",
+		"error.403.message":   "Solo los administradores pueden usar esta página.",
+		"error.403.anonymous": "No has iniciado sesión.",
+		"error.403.signedIn":  "Has iniciado sesión como {user}.",
+		"error.404.title":     "Página no encontrada",
+		"error.404.message":   "No hay ninguna página en esta dirección.",
+		"error.405.title":     "No es posible aquí",
+		"error.405.message":   "Esta dirección no acepta este tipo de solicitud.",
+		"error.413.title":     "Demasiadas sesiones seleccionadas",
+		"error.413.message":   "Selecciona como máximo 1000 sesiones a la vez.",
+		"error.500.title":     "Algo salió mal",
+		"error.500.message":   "No se pudo completar la solicitud. Inténtalo de nuevo en un momento.",
+		"error.signIn":        "Iniciar sesión",
+		"error.signInOther":   "Iniciar sesión con otra cuenta",
 	},
 }

@@ -179,5 +179,23 @@ var catalogFR = &catalog{
 		"detail.type":      "Type",
 		"detail.value":     "Valeur",
 		"detail.end":       "Fermer cette session",
+
+		// Error pages.
+		"error.400.title":     "Requête invalide",
+		"error.400.message":   "La requête n’a pas pu être lue. Revenez en arrière et réessayez.",
+		"error.403.title":     "Accès refusé",
+		"error.403.message":   "Seuls les administrateurs peuvent utiliser cette page.",
+		"error.403.anonymous": "Vous n’êtes pas connecté.",
+		"error.403.signedIn":  "Vous êtes connecté en tant que {user}.",
+		"error.404.title":     "Page introuvable",
+		"error.404.message":   "Il n’y a aucune page à cette adresse.",
+		"error.405.title":     "Impossible ici",
+		"error.405.message":   "Cette adresse n’accepte pas ce type de requête.",
+		"error.413.title":     "Trop de sessions sélectionnées",
+		"error.413.message":   "Sélectionnez au plus 1 000 sessions à la fois.",
+		"error.500.title":     "Un problème est survenu",
+		"error.500.message":   "La requête n’a pas pu aboutir. Réessayez dans un instant.",
+		"error.signIn":        "Se connecter",
+		"error.signInOther":   "Se connecter avec un autre compte",
 	},
 }

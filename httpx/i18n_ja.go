@@ -169,5 +169,23 @@ var catalogJA = &catalog{
 		"detail.type":      "型",
 		"detail.value":     "値",
 		"detail.end":       "このセッションを終了",
+
+		// Error pages.
+		"error.400.title":     "無効なリクエスト",
+		"error.400.message":   "リクエストを読み取れませんでした。前のページに戻ってもう一度お試しください。",
+		"error.403.title":     "アクセスが拒否されました",
+		"error.403.message":   "このページは管理者のみが使用できます。",
+		"error.403.anonymous": "ログインしていません。",
+		"error.403.signedIn":  "{user} としてログインしています。",
+		"error.404.title":     "ページが見つかりません",
+		"error.404.message":   "このアドレスにはページがありません。",
+		"error.405.title":     "ここでは実行できません",
+		"error.405.message":   "このアドレスはこの種類のリクエストを受け付けません。",
+		"error.413.title":     "選択したセッションが多すぎます",
+		"error.413.message":   "一度に選択できるセッションは 1000 件までです。",
+		"error.500.title":     "問題が発生しました",
+		"error.500.message":   "リクエストを完了できませんでした。しばらくしてからもう一度お試しください。",
+		"error.signIn":        "ログイン",
+		"error.signInOther":   "別のアカウントでログイン",
 	},
 }

@@ -179,5 +179,23 @@ var catalogNL = &catalog{
 		"detail.type":      "Type",
 		"detail.value":     "Waarde",
 		"detail.end":       "Deze sessie beëindigen",
+
+		// Error pages.
+		"error.400.title":     "Ongeldig verzoek",
+		"error.400.message":   "Het verzoek kon niet worden gelezen. Ga terug en probeer het opnieuw.",
+		"error.403.title":     "Geen toegang",
+		"error.403.message":   "Alleen beheerders kunnen deze pagina gebruiken.",
+		"error.403.anonymous": "Je bent niet ingelogd.",
+		"error.403.signedIn":  "Je bent ingelogd als {user}.",
+		"error.404.title":     "Pagina niet gevonden",
+		"error.404.message":   "Op dit adres staat geen pagina.",
+		"error.405.title":     "Hier niet mogelijk",
+		"error.405.message":   "Dit adres accepteert dit soort verzoeken niet.",
+		"error.413.title":     "Te veel sessies geselecteerd",
+		"error.413.message":   "Selecteer maximaal 1.000 sessies tegelijk.",
+		"error.500.title":     "Er is iets misgegaan",
+		"error.500.message":   "Het verzoek kon niet worden voltooid. Probeer het zo opnieuw.",
+		"error.signIn":        "Inloggen",
+		"error.signInOther":   "Inloggen met een ander account",
 	},
 }

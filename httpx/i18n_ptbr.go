@@ -179,5 +179,23 @@ var catalogPTBR = &catalog{
 		"detail.type":      "Tipo",
 		"detail.value":     "Valor",
 		"detail.end":       "Encerrar esta sessão",
+
+		// Error pages.
+		"error.400.title":     "Solicitação inválida",
+		"error.400.message":   "Não foi possível ler a solicitação. Volte e tente novamente.",
+		"error.403.title":     "Acesso negado",
+		"error.403.message":   "Somente administradores podem usar esta página.",
+		"error.403.anonymous": "Você não está conectado.",
+		"error.403.signedIn":  "Você está conectado como {user}.",
+		"error.404.title":     "Página não encontrada",
+		"error.404.message":   "Não há nenhuma página neste endereço.",
+		"error.405.title":     "Não é possível aqui",
+		"error.405.message":   "Este endereço não aceita este tipo de solicitação.",
+		"error.413.title":     "Sessões demais selecionadas",
+		"error.413.message":   "Selecione no máximo 1.000 sessões por vez.",
+		"error.500.title":     "Algo deu errado",
+		"error.500.message":   "Não foi possível concluir a solicitação. Tente novamente em instantes.",
+		"error.signIn":        "Entrar",
+		"error.signInOther":   "Entrar com outra conta",
 	},
 }

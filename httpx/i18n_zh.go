@@ -169,5 +169,23 @@ var catalogZHCN = &catalog{
 		"detail.type":      "类型",
 		"detail.value":     "值",
 		"detail.end":       "结束此会话",
+
+		// Error pages.
+		"error.400.title":     "请求无效",
+		"error.400.message":   "无法读取该请求。请返回后重试。",
+		"error.403.title":     "拒绝访问",
+		"error.403.message":   "只有管理员可以使用此页面。",
+		"error.403.anonymous": "你尚未登录。",
+		"error.403.signedIn":  "你当前以 {user} 的身份登录。",
+		"error.404.title":     "找不到页面",
+		"error.404.message":   "此地址没有页面。",
+		"error.405.title":     "此处无法执行",
+		"error.405.message":   "此地址不接受这种请求。",
+		"error.413.title":     "选择的会话过多",
+		"error.413.message":   "每次最多选择 1000 个会话。",
+		"error.500.title":     "出错了",
+		"error.500.message":   "无法完成该请求。请稍后重试。",
+		"error.signIn":        "登录",
+		"error.signInOther":   "使用其他账户登录",
 	},
 }
