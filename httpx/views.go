@@ -891,4 +891,3 @@ func pageCSP(override fs.FS, name string) string {
 	}
 	return "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; frame-ancestors 'none'"
 }
-
