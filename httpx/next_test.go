@@ -98,7 +98,7 @@ func TestLoginRedirectCarriesNext(t *testing.T) {
 func TestLongURLsKeepTheLoginPath(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	tok := e.login("alice", uaChromeWin)
-	e.clock.Add(11 * time.Minute)
+	e.clock.Advance(11 * time.Minute)
 	long := "?q=" + strings.Repeat("x", 3000)
 	for _, tc := range []struct {
 		name, method, target, token string

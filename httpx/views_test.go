@@ -3,6 +3,7 @@ package httpx
 import (
 	"encoding/json"
 	"errors"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+	"unicode/utf8"
 
 	"github.com/usersessions/usersessions"
 )
@@ -489,4 +491,24 @@ func TestStylesheet(t *testing.T) {
 	if !strings.Contains(css, "--accent") || strings.Contains(css, "{{") {
 		t.Fatalf("Stylesheet() is not the views' CSS: %.80q", css)
 	}
+}
+
+// FuzzBreakable: breakable escapes its text and adds only <wbr> after
+// separators: without them it reads as the text itself.
+func FuzzBreakable(f *testing.F) {
+	for _, s := range []string{"2001:db8::1", "198.51.100.7", "America/Argentina/Buenos_Aires", "a.b@example.com", "<b>&", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := string(breakable(s))
+		if plain := html.UnescapeString(strings.ReplaceAll(got, "<wbr>", "")); plain != s && utf8.ValidString(s) && !strings.Contains(s, "\x00") { // html/template turns NUL into U+FFFD
+			t.Fatalf("breakable(%q) = %q: reads as %q", s, got, plain)
+		}
+		if strings.Count(got, "<") != strings.Count(got, "<wbr>") {
+			t.Fatalf("breakable(%q) = %q: markup besides <wbr>", s, got)
+		}
+		if want := strings.Count(s, ":") + strings.Count(s, ".") + strings.Count(s, "/") + strings.Count(s, "_") + strings.Count(s, "@"); strings.Count(got, "<wbr>") != want {
+			t.Fatalf("breakable(%q) = %q: %d break opportunities, want %d", s, got, strings.Count(got, "<wbr>"), want)
+		}
+	})
 }
