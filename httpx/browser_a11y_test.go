@@ -233,7 +233,7 @@ func TestBrowserPagesAccessible(t *testing.T) {
 		"/admin/sessions/" + bobID + "/?lang=de", // long German labels
 	}
 	dePages := []string{"/account/sessions/", "/account/sessions/end-others", "/account/sessions/end-all",
-		"/admin/sessions/",        // alice is no admin: the 403 page
+		"/admin/sessions/",       // alice is no admin: the 403 page
 		"/account/sessions/nope"} // the 404 page
 
 	// check loads a page and checks it in both color schemes.
