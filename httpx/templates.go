@@ -17,8 +17,9 @@ import (
 var embedded embed.FS
 
 // Template names. An override file system (ViewOptions.Templates,
-// AdminOptions.Templates) may replace either one, and the shared "head" and
-// "style" blocks defined in layout.html.
+// AdminOptions.Templates) may replace any of them, and the shared "nav",
+// "head" and "style" blocks defined in layout.html (see Templates in the
+// package documentation).
 const (
 	sessionsTemplate = "sessions.html"
 	adminTemplate    = "admin.html"

@@ -45,8 +45,9 @@ type ViewOptions struct {
 	LogoutURL string
 
 	// Templates overrides the embedded templates: every *.html file in it is
-	// parsed after them, so a "sessions.html" replaces the page (and a file
-	// defining "head" or "style" replaces just that block). The template
+	// parsed after them, so a "sessions.html" replaces the page, and a file
+	// defining "nav", "head" or "style" replaces just that block of every
+	// page (see Templates in the package documentation). The template
 	// functions of FuncMap are available (device, location, timesince,
 	// timeuntil, date, and t, tn, tf, tb for the views' messages), in the
 	// request's language, and the data is a *SessionsPage.
