@@ -204,19 +204,26 @@ func TestBrowserNarrowLayout(t *testing.T) {
 		}
 	}
 
-	// At 1280 px the admin list is a table, shown whole in every language.
-	if err := chromedp.Do(tab, chromedp.EmulateViewport(1280, 800)); err != nil {
-		t.Fatal(err)
-	}
-	for _, lang := range []string{"en", "de", "ja", "fr"} {
-		if err := chromedp.Do(tab, chromedp.Navigate(srv.URL+"/geo/admin/sessions/?state=all&lang="+lang), chromedp.WaitVisible(chromedp.CSS("h1"))); err != nil {
+	// From 1210 px (just above where the cards end) the admin list is a
+	// table, shown whole in every language; on a tablet, cards.
+	for _, width := range []int64{800, 1210, 1280} {
+		if err := chromedp.Do(tab, chromedp.EmulateViewport(width, 800)); err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range evalJS[[]string](t, tab, layoutJS) {
-			t.Errorf("admin list, %s, at 1280px: %s", lang, p)
-		}
-		if display := evalJS[string](t, tab, `getComputedStyle(document.querySelector("#bulk table")).display`); display != "table" {
-			t.Errorf("admin list, %s, at 1280px: the table is display: %s", lang, display)
+		for _, lang := range []string{"en", "de", "ja", "fr"} {
+			if err := chromedp.Do(tab, chromedp.Navigate(srv.URL+"/geo/admin/sessions/?state=all&lang="+lang), chromedp.WaitVisible(chromedp.CSS("h1"))); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range evalJS[[]string](t, tab, layoutJS) {
+				t.Errorf("admin list, %s, at %dpx: %s", lang, width, p)
+			}
+			want := map[bool]string{true: "table", false: "block"}[width > 1200]
+			if display := evalJS[string](t, tab, `getComputedStyle(document.querySelector("#bulk table")).display`); display != want {
+				t.Errorf("admin list, %s, at %dpx: the table is display: %s, want %s", lang, width, display, want)
+			}
+			if lang == "de" {
+				shoot(t, tab, fmt.Sprintf("httpx-layout-%d-admin_sessions_de.png", width))
+			}
 		}
 	}
 
@@ -231,6 +238,29 @@ func TestBrowserNarrowLayout(t *testing.T) {
 		t.Errorf("Recently ended titles (size, weight, line height, margins) %q, active sessions' titles %q", ended, active)
 	}
 	shoot(t, tab, "httpx-layout-recently-ended-390.png")
+
+	// The notice after ending a session, and the page of a browser whose
+	// session has ended, at 320 px.
+	if err := chromedp.Do(tab, chromedp.EmulateViewport(320, 800, chromedp.EmulateMobile),
+		chromedp.Click(chromedp.CSS("li.session:not(.current) button.end")), chromedp.WaitVisible(chromedp.CSS(".notice"))); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range evalJS[[]string](t, tab, layoutJS) {
+		t.Errorf("the notice at 320px: %s", p)
+	}
+	current := evalJS[string](t, tab, `document.querySelector("li.session.current").dataset.session`)
+	if err := store.End(t.Context(), current, usersessions.EndOptions{Reason: usersessions.EndAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(tab, chromedp.Navigate(srv.URL+"/geo/account/sessions/?"+strings.Repeat("x", 3000)), chromedp.WaitVisible(chromedp.CSS("a.button.primary"))); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range evalJS[[]string](t, tab, layoutJS) {
+		t.Errorf("the ended page at 320px: %s", p)
+	}
+	if href := evalJS[string](t, tab, `document.querySelector("a.button.primary").getAttribute("href")`); href != "/login?next=%2Fgeo%2Faccount%2Fsessions%2F" {
+		t.Errorf("the ended page of a long URL leads to %q", href)
+	}
 }
 
 // evalJS evaluates js in the tab and returns its value.
