@@ -139,21 +139,43 @@ func colorScheme(scheme string) chromedp.Action[chromedp.Void] {
 	})
 }
 
-// httpLogin signs user in outside the browsers, as another device.
-func httpLogin(t *testing.T, base, user, ua, forwarded string) {
+// browserSignIn signs user in through the test app's sign-in form, in tab,
+// and waits for the sessions page it leads to.
+func browserSignIn(t *testing.T, tab context.Context, base, user string) {
+	t.Helper()
+	if err := chromedp.Do(tab,
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(chromedp.CSS("#user")),
+		chromedp.SendKeys(chromedp.CSS("#user"), user),
+		chromedp.Click(chromedp.CSS("#signin")),
+		chromedp.WaitVisible(chromedp.CSS("li.session.current")),
+	); err != nil {
+		t.Fatalf("signing in %s: %v", user, err)
+	}
+}
+
+// httpLogin signs user in outside the browsers, as another device, from
+// the address forwarded (through a trusted proxy's X-Forwarded-For) when
+// not "", and returns the session token.
+func httpLogin(t *testing.T, base, user, ua, forwarded string) string {
 	t.Helper()
 	req, _ := http.NewRequest("POST", base+"/login", strings.NewReader(url.Values{"user": {user}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("User-Agent", ua)
+	if forwarded != "" {
+		req.Header.Set("X-Forwarded-For", forwarded)
+	}
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
+	c := sessionCookie(t, resp, "session")
+	if resp.StatusCode != http.StatusSeeOther || c == nil {
 		t.Fatalf("login %s: %d", user, resp.StatusCode)
 	}
+	return c.Value
 }
 
 // TestBrowserPagesAccessible signs in with real browsers and checks every
@@ -186,15 +208,7 @@ func TestBrowserPagesAccessible(t *testing.T) {
 	}
 	signIn := func(tab context.Context, user string) {
 		t.Helper()
-		if err := chromedp.Do(tab,
-			chromedp.Navigate(srv.URL+"/login"),
-			chromedp.WaitVisible(chromedp.CSS("#user")),
-			chromedp.SendKeys(chromedp.CSS("#user"), user),
-			chromedp.Click(chromedp.CSS("#signin")),
-			chromedp.WaitVisible(chromedp.CSS("li.session.current")),
-		); err != nil {
-			t.Fatalf("signing in %s: %v", user, err)
-		}
+		browserSignIn(t, tab, srv.URL, user)
 	}
 	signIn(a, "admin")
 	signIn(b, "admin")

@@ -41,27 +41,6 @@ func longPlaceGeo(t *testing.T) *usersessions.Geo {
 	return g
 }
 
-// loginFrom signs user in outside the browsers, from addr (through a
-// trusted proxy's X-Forwarded-For), and returns the session token.
-func loginFrom(t *testing.T, base, user, ua, addr string) string {
-	t.Helper()
-	req, _ := http.NewRequest("POST", base+"/login", strings.NewReader(url.Values{"user": {user}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("User-Agent", ua)
-	req.Header.Set("X-Forwarded-For", addr)
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	c := sessionCookie(t, resp, "session")
-	if resp.StatusCode != http.StatusSeeOther || c == nil {
-		t.Fatalf("login %s: %d", user, resp.StatusCode)
-	}
-	return c.Value
-}
-
 // layoutJS lists what a person on a narrow screen could not see: element
 // boxes reaching past the viewport's left or right edge, and boxes whose
 // content is cut (scrollWidth beyond clientWidth, as a scrolling table
@@ -132,20 +111,12 @@ func TestBrowserNarrowLayout(t *testing.T) {
 
 	const admin = "admin.konstantinopoulou@example.com"
 	tab := browser(t, ctx, exe, uaChromeWin)
-	if err := chromedp.Do(tab,
-		chromedp.Navigate(srv.URL+"/login"),
-		chromedp.WaitVisible(chromedp.CSS("#user")),
-		chromedp.SendKeys(chromedp.CSS("#user"), admin),
-		chromedp.Click(chromedp.CSS("#signin")),
-		chromedp.WaitVisible(chromedp.CSS("li.session.current")),
-	); err != nil {
-		t.Fatalf("signing in: %v", err)
-	}
-	phone := loginFrom(t, srv.URL, admin, uaSafariIOS, longIPv6)
-	loginFrom(t, srv.URL, admin, uaFirefoxMac, "198.51.100.7")
-	gone := loginFrom(t, srv.URL, admin, uaFirefoxMac, "2001:db8:ffff:eeee:dddd:cccc:bbbb:aaaa")
-	loginFrom(t, srv.URL, "alexandra.papadopoulou-montgomery@example.com", uaFirefoxMac, longIPv6)
-	loginFrom(t, srv.URL, "bob", uaChromeWin, "198.51.100.8")
+	browserSignIn(t, tab, srv.URL, admin)
+	phone := httpLogin(t, srv.URL, admin, uaSafariIOS, longIPv6)
+	httpLogin(t, srv.URL, admin, uaFirefoxMac, "198.51.100.7")
+	gone := httpLogin(t, srv.URL, admin, uaFirefoxMac, "2001:db8:ffff:eeee:dddd:cccc:bbbb:aaaa")
+	httpLogin(t, srv.URL, "alexandra.papadopoulou-montgomery@example.com", uaFirefoxMac, longIPv6)
+	httpLogin(t, srv.URL, "bob", uaChromeWin, "198.51.100.8")
 	setReq, _ := http.NewRequest("POST", srv.URL+"/set", strings.NewReader(url.Values{"k": {"cart_items_after_the_last_checkout"}, "v": {"three books, a lamp and a very long note about delivery times"}}.Encode()))
 	setReq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	setReq.Header.Set("User-Agent", uaSafariIOS)

@@ -35,7 +35,7 @@ func TestViewsShowLocation(t *testing.T) {
 	h := e.m.SessionsHandler(&ViewOptions{Geo: geo, Now: e.clock.Now})
 
 	body := readBody(t, serve(t, h, "session", call{method: "GET", target: "/", token: tok, remote: "198.51.100.9:1"}))
-	if !strings.Contains(body, "Berlin, Germany · <span class=\"ip\">198.51.100.9</span>") {
+	if !strings.Contains(body, `<span class="place">Berlin, Germany</span> · <span class="ip">`+string(breakable("198.51.100.9"))+`</span>`) {
 		t.Fatalf("no location in HTML:\n%s", body)
 	}
 	var got sessionsJSON
@@ -87,7 +87,7 @@ func TestLocationsInThePageLanguage(t *testing.T) {
 	h := e.m.SessionsHandler(&ViewOptions{Geo: multiGeo(t), GeoByLanguage: byLang, Now: e.clock.Now})
 	for lang, want := range map[string]string{"de": "Berlin, Deutschland", "ja": "ベルリン, ドイツ", "fr": "Berlin, Germany", "en": "Berlin, Germany"} {
 		body := readBody(t, serve(t, h, "session", call{method: "GET", target: "/", token: tok, remote: "198.51.100.9:1", header: http.Header{"Accept-Language": {lang}}}))
-		if !strings.Contains(body, want+" · ") {
+		if !strings.Contains(body, `<span class="place">`+want+"</span> · ") {
 			t.Errorf("%s: no %q:\n%s", lang, want, body)
 		}
 	}
