@@ -26,9 +26,9 @@ func TestAdminDetailHTML(t *testing.T) {
 	for _, want := range []string{
 		"<h1>Session details</h1>", bob, "bob",
 		"Chrome 124.0.0.0", "Windows 10.0", // browser and OS versions
-		html.EscapeString(uaChromeWin), // the full user agent
+		html.EscapeString(uaChromeWin),    // the full user agent
 		string(breakable("203.0.113.77")), // wraps at its dots on a phone
-		"1 Jun 2025, 21:00 UTC", // created, with its zone
+		"1 Jun 2025, 21:00 UTC",           // created, with its zone
 		"&lt;img src=x onerror=alert(1)&gt;", "&lt;b&gt;note&lt;/<wbr>b&gt;", "<code>string</code>",
 		`href="end?q=bo&amp;state=all"`, // the end action, through the confirmation page
 		`href="../?q=bo&amp;state=all"`, // back to the filtered list
