@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 // TestAdminRefusesWithAPage (issue 18 item 14): a signed-in visitor who is
@@ -109,5 +110,18 @@ func TestErrorsArePages(t *testing.T) {
 		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != tc.code || out.Error != strings.ToLower(http.StatusText(tc.code)) {
 			t.Errorf("%s, JSON: %d %+v (%v)", tc.name, resp.StatusCode, out, err)
 		}
+	}
+}
+
+// TestBrokenErrorTemplate: an override of error.html that fails to render
+// still answers the error's status, in plain text, instead of failing into
+// another error page.
+func TestBrokenErrorTemplate(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	tok := e.login("alice", uaChromeWin)
+	h := e.m.SessionsHandler(&ViewOptions{Templates: fstest.MapFS{"error.html": {Data: []byte(`{{.NoSuchField}}`)}}})
+	resp := serve(t, h, "session", call{method: "GET", target: "/nothing", token: tok})
+	if body := readBody(t, resp); resp.StatusCode != http.StatusNotFound || body != "Not Found\n" {
+		t.Fatalf("%d %q", resp.StatusCode, body)
 	}
 }
