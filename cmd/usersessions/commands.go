@@ -316,7 +316,7 @@ under that idle timeout; the file and the app are not changed.`, stderr)
 	case *all:
 		filter.State = usersessions.AnyState
 	}
-	geo, err := openGeo(*geoPath)
+	geo, err := openGeo(*geoPath, nil)
 	if err != nil {
 		return err
 	}
@@ -450,11 +450,11 @@ func printTable(w io.Writer, rows []*usersessions.Session, total, limit int, geo
 
 // openGeo opens the optional GeoIP database; "" gives a nil *Geo, which
 // knows no locations.
-func openGeo(path string) (*usersessions.Geo, error) {
+func openGeo(path string, opts *usersessions.GeoOptions) (*usersessions.Geo, error) {
 	if path == "" {
 		return nil, nil
 	}
-	geo, err := usersessions.OpenGeo(path, nil)
+	geo, err := usersessions.OpenGeo(path, opts)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("GeoIP database %s does not exist (get one with \"usersessions geoip download\")", path)
