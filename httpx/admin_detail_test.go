@@ -198,7 +198,7 @@ func TestAdminSelectAllAndNames(t *testing.T) {
 func TestExpiryRoundsEverywhere(t *testing.T) {
 	e := newEnv(t, &usersessions.Options{Lifetime: 14 * day}, nil)
 	admin := e.login("admin", uaChromeWin)
-	e.clock.Add(time.Minute)
+	e.clock.Advance(time.Minute)
 	id := e.sessionID(admin)
 	for _, target := range []string{"/account/sessions/", "/admin/sessions/", "/admin/sessions/" + id + "/"} {
 		body := readBody(t, e.do(call{method: "GET", target: target, token: admin}))

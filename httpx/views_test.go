@@ -20,9 +20,9 @@ import (
 // session of bob. It returns the tokens, newest (the Chrome one) last.
 func threeSessions(e *env) (firefox, safari, chrome, bob string) {
 	firefox = e.login("alice", uaFirefoxMac)
-	e.clock.Add(3 * time.Hour)
+	e.clock.Advance(3 * time.Hour)
 	safari = e.login("alice", uaSafariIOS)
-	e.clock.Add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 	bob = e.login("bob", uaChromeWin)
 	chrome = e.login("alice", uaChromeWin)
 	return
@@ -31,7 +31,7 @@ func threeSessions(e *env) (firefox, safari, chrome, bob string) {
 func TestSessionsListHTML(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	firefox, _, chrome, _ := threeSessions(e)
-	e.clock.Add(time.Minute)
+	e.clock.Advance(time.Minute)
 	resp := e.do(call{method: "GET", target: "/account/sessions/", token: chrome, ua: uaChromeWin, remote: "198.51.100.4:1234"})
 	body := readBody(t, resp)
 	if resp.StatusCode != 200 {

@@ -15,7 +15,8 @@ import (
 
 // testMMDB returns a City database placing 192.0.2.0/24 in Berlin.
 func testMMDB(t *testing.T) []byte {
-	return geotest.City(t, "192.0.2.0/24", "Berlin", "Germany", "DE")
+	return geotest.Build(t, "GeoIP2-City", map[string]geotest.Entry{
+		"192.0.2.0/24": {City: "Berlin", Country: "Germany", CountryCode: "DE"}})
 }
 
 func TestList(t *testing.T) {

@@ -1,15 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"net/netip"
 
 	"github.com/maxmind/mmdbwriter"
-	"github.com/maxmind/mmdbwriter/mmdbtype"
+
 	"github.com/usersessions/usersessions"
 	"github.com/usersessions/usersessions/httpx"
+	"github.com/usersessions/usersessions/internal/geotest"
 )
 
 // The demo shows locations without a MaxMind account: with no -geoip it
@@ -111,51 +110,25 @@ func demoPlaceByKey(key string) *demoPlace {
 // buildDemoGeo returns the demo's GeoIP2-City database, as a .mmdb file's
 // bytes.
 func buildDemoGeo() ([]byte, error) {
-	w, err := mmdbwriter.New(mmdbwriter.Options{
+	entries := make(map[string]geotest.Entry, len(demoPlaces))
+	for _, p := range demoPlaces {
+		if !p.Network.Contains(p.Addr) {
+			return nil, fmt.Errorf("demo place %s: %v is not in %v", p.Key, p.Addr, p.Network)
+		}
+		entries[p.Network.String()] = geotest.Entry{
+			CityNames: p.City, RegionNames: p.Region, CountryNames: p.Country, ContinentNames: p.Cont,
+			CountryCode: p.ISO, ContinentCode: p.Continent, TimeZone: p.TimeZone,
+			Latitude: p.Lat, Longitude: p.Lon,
+		}
+	}
+	return geotest.Encode(mmdbwriter.Options{
 		DatabaseType: "GeoIP2-City",
 		Languages:    demoLanguages,
 		Description: map[string]string{
 			"en": "usersessions demo: six made-up networks in six cities, not real locations",
 		},
 		RecordSize: 24,
-	})
-	if err != nil {
-		return nil, err
-	}
-	nameMap := func(m map[string]string) mmdbtype.Map {
-		out := mmdbtype.Map{}
-		for lang, name := range m {
-			out[mmdbtype.String(lang)] = mmdbtype.String(name)
-		}
-		return out
-	}
-	for _, p := range demoPlaces {
-		if !p.Network.Contains(p.Addr) {
-			return nil, fmt.Errorf("demo place %s: %v is not in %v", p.Key, p.Addr, p.Network)
-		}
-		_, network, err := net.ParseCIDR(p.Network.String())
-		if err != nil {
-			return nil, err
-		}
-		err = w.Insert(network, mmdbtype.Map{
-			"city":         mmdbtype.Map{"names": nameMap(p.City)},
-			"subdivisions": mmdbtype.Slice{mmdbtype.Map{"names": nameMap(p.Region)}},
-			"country":      mmdbtype.Map{"iso_code": mmdbtype.String(p.ISO), "names": nameMap(p.Country)},
-			"continent":    mmdbtype.Map{"code": mmdbtype.String(p.Continent), "names": nameMap(p.Cont)},
-			"location": mmdbtype.Map{
-				"latitude": mmdbtype.Float64(p.Lat), "longitude": mmdbtype.Float64(p.Lon),
-				"time_zone": mmdbtype.String(p.TimeZone),
-			},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("demo place %s: %w", p.Key, err)
-		}
-	}
-	var buf bytes.Buffer
-	if _, err := w.WriteTo(&buf); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	}, entries)
 }
 
 // geoSet is the demo's GeoIP database opened once per language of place
