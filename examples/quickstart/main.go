@@ -1,5 +1,5 @@
-// Command quickstart is the README's quick start: a sign-in form, sign-in,
-// sign-out and the "your sessions" page.
+// Command quickstart is a web app with sessions people can see and end: a
+// sign-in form, sign-in, sign-out and the "your sessions" page.
 package main
 
 import (
@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/usersessions/usersessions"
@@ -79,13 +80,13 @@ func run() error {
 	srv := &http.Server{Handler: m.Handler(mux), ReadHeaderTimeout: 10 * time.Second} // wrap the whole app
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	select {
 	case err := <-served:
 		return err
-	case <-ctx.Done(): // Ctrl-C
-		return srv.Shutdown(context.Background()) // lets requests finish
+	case <-ctx.Done(): // Ctrl-C, or a service manager's stop
+		return srv.Shutdown(context.Background()) // lets requests finish, then the store closes
 	}
 }
 

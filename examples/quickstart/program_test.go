@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -105,10 +104,10 @@ func freeAddr(t *testing.T) string {
 	return "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
-// stop sends SIGINT (Ctrl-C) and returns how the program exited.
+// stop sends an interrupt (Ctrl-C) and returns how the program exited.
 func (p *program) stop(t *testing.T) error {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -116,7 +115,7 @@ func (p *program) stop(t *testing.T) error {
 		p.done <- err // for the cleanup
 		return err
 	case <-time.After(30 * time.Second):
-		return errors.New("still running 30 s after SIGINT")
+		return errors.New("still running 30 s after Ctrl-C")
 	}
 }
 
