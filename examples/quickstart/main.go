@@ -39,7 +39,11 @@ func run() error {
 	}
 	defer store.Close() // writes activity still held in memory
 	m := httpx.New(store, nil)
+	return serve(m.Handler(routes(m))) // wrap the whole app
+}
 
+// routes are the app: its home page, sign-in and sign-out, and the views.
+func routes(m *httpx.Manager) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		sess := httpx.FromContext(r.Context()) // never nil behind m.Handler
@@ -71,13 +75,17 @@ func run() error {
 	})
 	// List, end one, end all others; LoginURL "/login" and LogoutURL "/" are the defaults.
 	mux.Handle("/account/sessions/", m.SessionsHandler(&httpx.ViewOptions{Templates: templates}))
+	return mux
+}
 
+// serve serves app on -addr until Ctrl-C.
+func serve(app http.Handler) error {
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err // "address already in use": another -addr
 	}
 	log.Printf("open http://%s/login", *addr)
-	srv := &http.Server{Handler: m.Handler(mux), ReadHeaderTimeout: 10 * time.Second} // wrap the whole app
+	srv := &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -86,7 +94,7 @@ func run() error {
 	case err := <-served:
 		return err
 	case <-ctx.Done(): // Ctrl-C, or a service manager's stop
-		return srv.Shutdown(context.Background()) // lets requests finish, then the store closes
+		return srv.Shutdown(context.Background()) // lets requests finish (then run closes the store)
 	}
 }
 
