@@ -7,6 +7,7 @@ import (
 	"github.com/maxmind/mmdbwriter"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/httpx"
 	"github.com/usersessions/usersessions/internal/geotest"
 )
 
@@ -130,16 +131,65 @@ func buildDemoGeo() ([]byte, error) {
 	}, entries)
 }
 
-// openDemoGeo opens the demo's own GeoIP database, with names in lang
-// (GeoOptions.Languages).
-func openDemoGeo(lang []string) (*usersessions.Geo, error) {
-	data, err := buildDemoGeo()
-	if err != nil {
-		return nil, fmt.Errorf("building the demo's GeoIP database: %w", err)
+// geoSet is the demo's GeoIP database opened once per language of place
+// names, as a multilingual app opens it for httpx's GeoByLanguage.
+type geoSet struct {
+	def    *usersessions.Geo            // names in the first language: other pages, the sign-in log
+	byLang map[string]*usersessions.Geo // by language of the views (httpx.Languages)
+	opened []*usersessions.Geo
+}
+
+// openGeos opens path (a .mmdb file or folder; "" is the demo's own
+// database) once per language in langs, each naming places in its
+// language (falling back to English). Without langs: every language of
+// the views for the demo's own database, which is tiny, and English only
+// for a real one, which each language holds in memory again.
+func openGeos(path string, langs []string) (*geoSet, error) {
+	var open func(lang string) (*usersessions.Geo, error)
+	if path == "" {
+		data, err := buildDemoGeo()
+		if err != nil {
+			return nil, fmt.Errorf("building the demo's GeoIP database: %w", err)
+		}
+		open = func(lang string) (*usersessions.Geo, error) {
+			geo, err := usersessions.OpenGeoBytes(data, &usersessions.GeoOptions{Languages: []string{lang}})
+			if err != nil {
+				return nil, fmt.Errorf("the demo's GeoIP database: %w", err)
+			}
+			return geo, nil
+		}
+		if len(langs) == 0 {
+			langs = httpx.Languages()
+		}
+	} else {
+		open = func(lang string) (*usersessions.Geo, error) {
+			return openGeo(path, &usersessions.GeoOptions{Languages: []string{lang}})
+		}
+		if len(langs) == 0 {
+			langs = []string{"en"}
+		}
 	}
-	geo, err := usersessions.OpenGeoBytes(data, &usersessions.GeoOptions{Languages: lang})
-	if err != nil {
-		return nil, fmt.Errorf("the demo's GeoIP database: %w", err)
+	gs := &geoSet{byLang: make(map[string]*usersessions.Geo)}
+	for _, lang := range langs {
+		geo, err := open(lang)
+		if err != nil {
+			gs.Close()
+			return nil, err
+		}
+		gs.opened = append(gs.opened, geo)
+		if gs.def == nil {
+			gs.def = geo
+		}
+		if tag := matchLanguage(lang); tag != "" && gs.byLang[tag] == nil {
+			gs.byLang[tag] = geo
+		}
 	}
-	return geo, nil
+	return gs, nil
+}
+
+// Close closes every database of the set.
+func (gs *geoSet) Close() {
+	for _, g := range gs.opened {
+		g.Close()
+	}
 }

@@ -22,17 +22,16 @@ const licenseKeyEnv = "MAXMIND_LICENSE_KEY"
 func cmdGeoIP(args []string, stdout, stderr io.Writer) error {
 	const synopsis = "geoip download [-key KEY] [-edition NAME] [-dir DIR]"
 	if len(args) == 0 || args[0] != "download" {
+		usage := func() { fmt.Fprintf(stderr, "Usage:\n  usersessions %s\n", synopsis) }
 		switch {
 		case len(args) == 0:
-			fmt.Fprintln(stderr, "usersessions: geoip needs a subcommand")
+			return &usageError{usage: usage, msg: "geoip needs a subcommand"}
 		case args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
-			fmt.Fprintf(stderr, "Usage:\n  usersessions %s\n", synopsis)
+			usage()
 			return errHelp
 		default:
-			fmt.Fprintf(stderr, "usersessions: unknown geoip subcommand %q\n", args[0])
+			return &usageError{usage: usage, msg: fmt.Sprintf("unknown geoip subcommand %q", args[0])}
 		}
-		fmt.Fprintf(stderr, "Usage:\n  usersessions %s\n", synopsis)
-		return &usageError{}
 	}
 	return cmdGeoIPDownload(args[1:], stdout, stderr)
 }
