@@ -70,10 +70,16 @@ type Ended struct {
 }
 
 // EndOptions say who ends sessions and why, for History and Hooks.Ended.
-// The zero value means each method's default reason.
+// The zero value means each method's default reason. Both are kept as
+// SanitizeText makes them.
 type EndOptions struct {
 	Reason EndReason
 	By     string // see Ended.By
+}
+
+// sanitized returns o as it is kept.
+func (o EndOptions) sanitized() EndOptions {
+	return EndOptions{Reason: EndReason(SanitizeText(string(o.Reason))), By: SanitizeText(o.By)}
 }
 
 // private applies Options.Privacy to a client.
@@ -239,7 +245,7 @@ func (s *Store) History(ctx context.Context, userID string) ([]Ended, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	past, err := s.b.History(ctx, userID)
+	past, err := s.b.History(ctx, SanitizeText(userID))
 	if err != nil {
 		return nil, s.closedErr(err)
 	}
@@ -272,6 +278,11 @@ func (s *Store) endOne(ctx context.Context, id string, owner *string, o EndOptio
 	if s.closed.Load() {
 		return ErrClosed
 	}
+	if owner != nil {
+		clean := SanitizeText(*owner)
+		owner = &clean
+	}
+	o = o.sanitized()
 	reason := cmp.Or(o.Reason, EndRevoked)
 	r, err := s.b.Delete(ctx, sid, owner, s.ending(reason, o.By))
 	if err != nil {
@@ -296,6 +307,7 @@ func (s *Store) EndUser(ctx context.Context, userID, keepID string, o EndOptions
 	if keepID != "" {
 		keep, _ = parseID(keepID) // a malformed keepID keeps nothing
 	}
+	userID, o = SanitizeText(userID), o.sanitized()
 	reason, by := o.Reason, o.By
 	if reason == "" {
 		reason = EndEverywhere

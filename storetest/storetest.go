@@ -79,7 +79,13 @@ type env struct {
 
 func (e *env) create(user string, c usersessions.Client) *usersessions.Session {
 	e.t.Helper()
-	sess, err := e.s.Create(e.ctx, user, c)
+	return e.createIn(e.s, user, c)
+}
+
+// createIn is create on s, a Store that e.with opened.
+func (e *env) createIn(s *usersessions.Store, user string, c usersessions.Client) *usersessions.Session {
+	e.t.Helper()
+	sess, err := s.Create(e.ctx, user, c)
 	if err != nil {
 		e.t.Fatalf("Create(%q): %v", user, err)
 	}
@@ -129,6 +135,7 @@ func Run(t *testing.T, open Open) {
 		{"MaxPerUser", testMaxPerUser},
 		{"MaxPerUserConcurrent", testMaxPerUserConcurrent},
 		{"Privacy", testPrivacy},
+		{"InvalidText", testInvalidText},
 		{"History", testHistory},
 		{"CredentialsChanged", testCredentialsChanged},
 	}
