@@ -241,3 +241,45 @@ func TestDamagedHistoryEntrySkipped(t *testing.T) {
 		t.Fatalf("History = %d entries, %v; want the undamaged one", len(past), err)
 	}
 }
+
+// failingTouch is the bbolt backend with Touch failing, as a PostgreSQL
+// batch did with a user agent that was not UTF-8 in it.
+type failingTouch struct{ *boltBackend }
+
+var errRefusedRow = errors.New("touch: a row the database refuses")
+
+func (failingTouch) Touch(context.Context, []Activity) error { return errRefusedRow }
+
+// A flush that fails does not stop cleanup: expired sessions are still
+// removed, one whose activity is only in memory is kept, and the flush's
+// error is reported.
+func TestClearExpiredRunsWhenFlushFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	b, err := openBoltBackend(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := newFakeClock()
+	s, err := newStore(failingTouch{b}, &Options{CleanupInterval: -1, Now: clock.Now, IdleTimeout: time.Hour, Logger: discardLogger()}, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	idle := mustCreate(t, s, "alice", clientA)
+	busy := mustCreate(t, s, "bob", clientA)
+	clock.Advance(50 * time.Minute)
+	if err := s.Touch(ctx, busy.ID, clientB); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(20 * time.Minute)
+	n, err := s.ClearExpired(ctx)
+	if n != 1 || !errors.Is(err, errRefusedRow) {
+		t.Fatalf("ClearExpired = %d, %v; want 1 and the flush's error", n, err)
+	}
+	if _, err := s.Get(ctx, idle.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the idle session is still there: %v", err)
+	}
+	if _, err := s.Get(ctx, busy.ID); err != nil {
+		t.Fatalf("the busy session was cleared: %v", err)
+	}
+}

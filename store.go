@@ -899,11 +899,20 @@ const clearBatch = 1000
 // the time in which another instance's activity reaches the Backend; so
 // every instance may run it at once, and an idle timeout never ends a
 // session that is active elsewhere. A damaged record whose indexed deadline
-// has passed is removed and logged.
+// has passed is removed and logged. A flush that fails does not stop
+// cleanup (the activity it could not write is still in memory, and keeps
+// its sessions): its error is returned with the count.
 func (s *Store) ClearExpired(ctx context.Context) (int, error) {
-	if err := s.Flush(ctx); err != nil {
-		return 0, err
+	flushErr := s.Flush(ctx)
+	if errors.Is(flushErr, ErrClosed) {
+		return 0, flushErr
 	}
+	n, err := s.clearExpired(ctx)
+	return n, errors.Join(flushErr, err)
+}
+
+// clearExpired is ClearExpired after its flush.
+func (s *Store) clearExpired(ctx context.Context) (int, error) {
 	var grace time.Duration
 	if s.shared {
 		grace = 2 * min(s.opts.TouchInterval, math.MaxInt64/4)
