@@ -270,9 +270,12 @@ func (s *Store) EndForUser(ctx context.Context, userID, id string, o EndOptions)
 	return s.endOne(ctx, id, &userID, o)
 }
 
+// endOne ends the session id, only if it belongs to *owner when owner is
+// not nil. The empty user owns nothing: anonymous sessions are nobody's,
+// and naming "" must not end another visitor's.
 func (s *Store) endOne(ctx context.Context, id string, owner *string, o EndOptions) error {
 	sid, ok := parseID(id)
-	if !ok {
+	if !ok || owner != nil && *owner == "" {
 		return ErrNotFound
 	}
 	if s.closed.Load() {

@@ -864,8 +864,9 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 
 // DeleteForUser ends the session id only if it belongs to userID, checked
 // in the same transaction. Another user's session, like a missing one, is
-// ErrNotFound: use it wherever a user names a session to end. The reason
-// is EndRevoked; EndForUser says another.
+// ErrNotFound: use it wherever a user names a session to end. An empty
+// userID owns nothing (anonymous sessions are nobody's): ErrNotFound. The
+// reason is EndRevoked; EndForUser says another.
 func (s *Store) DeleteForUser(ctx context.Context, userID, id string) error {
 	return s.endOne(ctx, id, &userID, EndOptions{})
 }

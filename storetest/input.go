@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"slices"
 	"time"
 
@@ -144,5 +145,41 @@ func testInvalidText(e *env) {
 	e.clock.Advance(10 * time.Hour)
 	if n, err := s.ClearExpired(e.ctx); n != 1 || err != nil {
 		t.Fatalf("ClearExpired = %d, %v; want 1", n, err)
+	}
+}
+
+// testEmptyUser: the empty user ID is no owner. Anonymous sessions are
+// nobody's, so no call naming "" as the user lists, ends or reports them.
+func testEmptyUser(e *env) {
+	t := e.t
+	s := e.s
+	anon, other := e.create("", clientA), e.create("", clientB)
+	e.warm(anon.Token)
+	if err := s.DeleteForUser(e.ctx, "", anon.ID); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Errorf(`DeleteForUser("", an anonymous session) = %v, want ErrNotFound`, err)
+	}
+	if err := s.EndForUser(e.ctx, "", anon.ID, usersessions.EndOptions{Reason: usersessions.EndLogout}); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Errorf(`EndForUser("", an anonymous session) = %v, want ErrNotFound`, err)
+	}
+	if n, err := s.DeleteByUser(e.ctx, "", ""); n != 0 || err != nil {
+		t.Errorf(`DeleteByUser("") = %d, %v; want 0`, n, err)
+	}
+	if n, err := s.EndUser(e.ctx, "", anon.ID, usersessions.EndOptions{}); n != 0 || err != nil {
+		t.Errorf(`EndUser("") = %d, %v; want 0`, n, err)
+	}
+	if l, err := s.ListByUser(e.ctx, ""); len(l) != 0 || err != nil {
+		t.Errorf(`ListByUser("") = %d sessions, %v`, len(l), err)
+	}
+	if _, n, err := s.CredentialsChanged(e.ctx, anon.Token); n != 0 || err != nil {
+		t.Errorf("CredentialsChanged(an anonymous session) ended %d, %v; want 0", n, err)
+	}
+	if past, err := s.History(e.ctx, ""); len(past) != 0 || err != nil {
+		t.Errorf(`History("") = %d entries, %v`, len(past), err)
+	}
+	if _, err := s.Load(e.ctx, other.Token); err != nil {
+		t.Fatalf("another visitor's anonymous session died: %v", err)
+	}
+	if _, err := s.Get(e.ctx, anon.ID); err != nil {
+		t.Fatalf("the anonymous session died: %v", err)
 	}
 }

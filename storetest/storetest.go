@@ -136,6 +136,7 @@ func Run(t *testing.T, open Open) {
 		{"MaxPerUserConcurrent", testMaxPerUserConcurrent},
 		{"Privacy", testPrivacy},
 		{"InvalidText", testInvalidText},
+		{"EmptyUser", testEmptyUser},
 		{"History", testHistory},
 		{"CredentialsChanged", testCredentialsChanged},
 	}
