@@ -1,6 +1,7 @@
 package usersessions
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -177,13 +178,14 @@ func (s *Store) sessionOf(r *Record) *Session {
 	return r.session(r.ID, s.opts.IdleTimeout)
 }
 
-// created calls Hooks.Created for sess, now durable as a session of a user.
-func (s *Store) created(ctx context.Context, sess *Session) {
+// created calls Hooks.Created for sess, now durable as a session of a user
+// since at (Unix nanoseconds: its creation, or the write that signed it in).
+func (s *Store) created(ctx context.Context, sess *Session, at int64) {
 	hook := s.opts.Hooks.Created
 	if hook == nil || sess.UserID == "" {
 		return
 	}
-	newDevice, err := s.isNewDevice(ctx, sess)
+	newDevice, err := s.isNewDevice(ctx, sess, at)
 	if err != nil {
 		s.log.Error("usersessions: Hooks.Created: looking up earlier devices", "user", sess.UserID, "err", err)
 	}
@@ -192,25 +194,36 @@ func (s *Store) created(ctx context.Context, sess *Session) {
 	s.runHook("Created", func() { hook(ctx, &c, newDevice) })
 }
 
-// isNewDevice reports whether no other session of sess's user, live or in
-// history, has sess's device name.
-func (s *Store) isNewDevice(ctx context.Context, sess *Session) (bool, error) {
+// isNewDevice reports whether no session of sess's user that signed in
+// before sess (at), live or in history, has sess's device name.
+//
+// The list is read after sess is durable, so it may hold sessions that
+// signed in after sess: two sign-ins at the same moment each see the
+// other, and counting those suppressed the new device for both. Only
+// sessions created before at count, or at the same moment with a smaller
+// ID: of sign-ins at once, the first always reports the new device, and
+// when each sees the others it alone does. (A session that signed in with
+// Save counts from its creation, the only time its record keeps.)
+func (s *Store) isNewDevice(ctx context.Context, sess *Session, at int64) (bool, error) {
 	device := deviceKey(sess.UserAgent, s.opts.Privacy.NoUserAgent)
-	if device == "" {
+	id, ok := parseID(sess.ID)
+	if device == "" || !ok {
 		return true, nil
+	}
+	seenBefore := func(r *Record) bool {
+		earlier := cmp.Or(cmp.Compare(r.Created, at), bytes.Compare(r.ID[:], id[:])) < 0
+		return r.ID != id && earlier && deviceKey(r.UserAgent, s.opts.Privacy.NoUserAgent) == device
 	}
 	seen := false
 	err := s.b.ListByUser(ctx, sess.UserID, func(r *Record, err error) {
-		if err == nil && r.ID.String() != sess.ID && deviceKey(r.UserAgent, s.opts.Privacy.NoUserAgent) == device {
-			seen = true
-		}
+		seen = seen || err == nil && seenBefore(r)
 	})
 	if err != nil || seen {
 		return !seen, err
 	}
 	past, err := s.b.History(ctx, sess.UserID)
 	for i := range past {
-		if past[i].ID.String() != sess.ID && deviceKey(past[i].UserAgent, s.opts.Privacy.NoUserAgent) == device {
+		if seenBefore(&past[i].Record) {
 			return false, err
 		}
 	}

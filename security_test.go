@@ -283,3 +283,77 @@ func TestClearExpiredRunsWhenFlushFails(t *testing.T) {
 		t.Fatalf("the busy session was cleared: %v", err)
 	}
 }
+
+// listAfterCreates is the bbolt backend with ListByUser held until every
+// expected Create has committed: sign-ins whose Created hooks look for
+// earlier devices only once all of them are durable, so each sees the
+// others.
+type listAfterCreates struct {
+	*boltBackend
+	created *sync.WaitGroup
+}
+
+func (b listAfterCreates) Create(ctx context.Context, r *Record, limit *UserLimit) ([]Record, error) {
+	defer b.created.Done()
+	return b.boltBackend.Create(ctx, r, limit)
+}
+
+func (b listAfterCreates) ListByUser(ctx context.Context, userID string, fn func(*Record, error)) error {
+	b.created.Wait()
+	return b.boltBackend.ListByUser(ctx, userID, fn)
+}
+
+// Sign-ins at the same moment from a device the user never used, each
+// seeing the others: exactly one reports the new device. A session created
+// after another one is not earlier, even when the list shows it.
+func TestNewDeviceSimultaneousSignIns(t *testing.T) {
+	const n = 4
+	path := filepath.Join(t.TempDir(), "db")
+	b, err := openBoltBackend(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created sync.WaitGroup
+	created.Add(n)
+	var s *Store
+	var h hookLog
+	s, err = newStore(listAfterCreates{b, &created}, &Options{CleanupInterval: -1, Hooks: h.hooks(&s, t)}, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if _, err := s.Create(ctx, "alice", Client{UserAgent: uaChromeWin}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(h.created)
+	if want := []string{"alice/new", "alice/old", "alice/old", "alice/old"}; !slices.Equal(h.created, want) {
+		t.Fatalf("Created(newDevice) = %v, want %v", h.created, want)
+	}
+}
+
+// A Save that signs a session in counts from that write, not from the
+// session's creation: a session of the same device created in between is
+// earlier, and the sign-in is not from a new device.
+func TestNewDeviceSaveSignIn(t *testing.T) {
+	clock := newFakeClock()
+	var s *Store
+	var h hookLog
+	s = openTest(t, false, &Options{Now: clock.Now, Hooks: h.hooks(&s, t)})
+	anon := mustCreate(t, s, "", Client{UserAgent: uaChromeWin})
+	clock.Advance(time.Minute)
+	mustCreate(t, s, "alice", Client{UserAgent: uaChromeWin})
+	clock.Advance(time.Minute)
+	anon.UserID = "alice"
+	if err := s.Save(ctx, anon); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"alice/new", "alice/old"}; !slices.Equal(h.created, want) {
+		t.Fatalf("Created(newDevice) = %v, want %v", h.created, want)
+	}
+}

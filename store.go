@@ -655,7 +655,7 @@ func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, 
 		s.cache.put(id, t, r.Hash, token, sess, len(r.UserID)+len(r.UserAgent)+64)
 	}
 	sess.Token = token
-	s.created(ctx, sess)
+	s.created(ctx, sess, now)
 	return sess, nil
 }
 
@@ -685,6 +685,7 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 	}
 	userID, identity := SanitizeText(sess.UserID), sess.identity
 	var saved Record
+	var at int64 // when the write that commits ran: a sign-in's moment
 	var absorbed *activityEntry
 	var snap activity
 	evicted, err := s.b.Update(ctx, id, func(r *Record) error {
@@ -696,6 +697,7 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 		if r.Deadline(s.opts.IdleTimeout) <= now {
 			return ErrNotFound
 		}
+		at = now
 		if userID != r.UserID {
 			r.Identity++
 		}
@@ -716,7 +718,7 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 	sess.identity = saved.Identity
 	sess.modified = false
 	if signedIn {
-		s.created(ctx, sess)
+		s.created(ctx, sess, at)
 	}
 	return nil
 }
@@ -850,7 +852,7 @@ func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Sess
 	sess := rotated.session(id, s.opts.IdleTimeout)
 	sess.Token = formatToken(id, sec)
 	if userID != nil {
-		s.created(ctx, sess)
+		s.created(ctx, sess, rotated.Created)
 	}
 	return sess, nil
 }

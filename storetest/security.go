@@ -3,8 +3,10 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -259,5 +261,61 @@ func testCredentialsChanged(e *env) {
 	}
 	if past, _ := s.History(e.ctx, "alice"); len(past) != 2 || past[0].Reason != usersessions.EndCredentials {
 		t.Fatalf("History = %+v", past)
+	}
+}
+
+// testNewDeviceConcurrent: sign-ins at the same moment from a device the
+// user never used (Create and RotateUser, several at once, many rounds):
+// at least one of them reports newDevice, so the "new sign-in" email is
+// never suppressed. Each sees the others once they are durable; one that
+// signed in after it must not count as earlier. (More than one may report
+// it, when one lists the user's sessions before an earlier one is durable.)
+func testNewDeviceConcurrent(e *env) {
+	t := e.t
+	var h hookLog
+	var s *usersessions.Store
+	s = e.with(func(o *usersessions.Options) { o.Hooks = h.hooks(e, &s) })
+	const rounds, creates, rotates = 25, 3, 2
+	for round := range rounds {
+		user := fmt.Sprint("user", round)
+		var anon []*usersessions.Session
+		for range rotates {
+			anon = append(anon, e.createIn(s, "", clientA))
+		}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for range creates {
+			wg.Go(func() {
+				<-start
+				if _, err := s.Create(e.ctx, user, clientA); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		for _, a := range anon {
+			wg.Go(func() {
+				<-start
+				if _, err := s.RotateUser(e.ctx, a.Token, user); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		e.clock.Advance(time.Millisecond)
+	}
+	newDevices := map[string]int{}
+	for _, c := range h.created {
+		if strings.HasSuffix(c, "/new") {
+			newDevices[strings.TrimSuffix(c, "/new")]++
+		}
+	}
+	if len(h.created) != rounds*(creates+rotates) {
+		t.Fatalf("Created ran %d times, want %d", len(h.created), rounds*(creates+rotates))
+	}
+	for round := range rounds {
+		if n := newDevices[fmt.Sprint("user", round)]; n == 0 {
+			t.Errorf("round %d: none of %d simultaneous sign-ins from a new device reported newDevice", round, creates+rotates)
+		}
 	}
 }

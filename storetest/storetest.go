@@ -137,6 +137,7 @@ func Run(t *testing.T, open Open) {
 		{"Privacy", testPrivacy},
 		{"InvalidText", testInvalidText},
 		{"EmptyUser", testEmptyUser},
+		{"NewDeviceConcurrent", testNewDeviceConcurrent},
 		{"History", testHistory},
 		{"CredentialsChanged", testCredentialsChanged},
 	}
