@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"net/netip"
 	"runtime/debug"
 	"slices"
 	"time"
@@ -34,8 +35,10 @@ const (
 type Privacy struct {
 	// IPPrefixV4 and IPPrefixV6 keep only this many leading bits of an
 	// address (24 and 48 are common choices); 0 keeps the full address.
-	// Locations still resolve from the kept network where the GeoIP
-	// database allows.
+	// An IPv6 address that embeds an IPv4 one (6to4, Teredo,
+	// IPv4-compatible; the address Geo.Location looks up) is kept, under
+	// IPPrefixV4, as that IPv4 address's prefix. Locations still resolve
+	// from the kept network where the GeoIP database allows.
 	IPPrefixV4, IPPrefixV6 int
 	// NoUserAgent keeps the device name ("Safari on iPhone", see Device)
 	// in place of the raw user agent.
@@ -87,21 +90,34 @@ func (o EndOptions) sanitized() EndOptions {
 func (s *Store) private(c Client) Client {
 	p := &s.opts.Privacy
 	if c.IP.IsValid() {
-		c.IP = c.IP.Unmap()
-		bits := p.IPPrefixV6
-		if c.IP.Is4() {
-			bits = p.IPPrefixV4
-		}
-		if bits > 0 && bits < c.IP.BitLen() {
-			if pfx, err := c.IP.Prefix(bits); err == nil {
-				c.IP = pfx.Addr()
-			}
-		}
+		c.IP = p.address(c.IP)
 	}
 	if p.NoUserAgent && c.UserAgent != "" {
 		c.UserAgent = storedDevice(c.UserAgent)
 	}
 	return c
+}
+
+// address is what the prefixes keep of ip. An IPv6 address that embeds an
+// IPv4 one would keep the exact IPv4 address under any IPPrefixV6 of 48 or
+// more (6to4 holds it in bits 16-48), so under IPPrefixV4 it becomes that
+// IPv4 address, the one geo lookups use, before the prefix applies.
+// Loopback and unspecified addresses embed none.
+func (p *Privacy) address(ip netip.Addr) netip.Addr {
+	ip = ip.Unmap()
+	if p.IPPrefixV4 > 0 && !ip.IsLoopback() && !ip.IsUnspecified() {
+		ip = geoIPv4Of(ip)
+	}
+	bits := p.IPPrefixV6
+	if ip.Is4() {
+		bits = p.IPPrefixV4
+	}
+	if bits > 0 && bits < ip.BitLen() {
+		if pfx, err := ip.Prefix(bits); err == nil {
+			return pfx.Addr()
+		}
+	}
+	return ip
 }
 
 // storedDevice is what NoUserAgent keeps of a user agent: its device name,

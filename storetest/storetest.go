@@ -135,6 +135,7 @@ func Run(t *testing.T, open Open) {
 		{"MaxPerUser", testMaxPerUser},
 		{"MaxPerUserConcurrent", testMaxPerUserConcurrent},
 		{"Privacy", testPrivacy},
+		{"PrivacyEmbeddedIPv4", testPrivacyEmbeddedIPv4},
 		{"InvalidText", testInvalidText},
 		{"EmptyUser", testEmptyUser},
 		{"NewDeviceConcurrent", testNewDeviceConcurrent},
