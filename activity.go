@@ -101,7 +101,8 @@ func (e *activityEntry) saved(a activity) {
 }
 
 // record applies one request's activity. An empty IP or user agent keeps
-// the previous one; only a changed client allocates.
+// the previous one; only a changed client allocates (and a user agent that
+// is not valid UTF-8, made valid again on each request).
 func (e *activityEntry) record(now int64, c Client) {
 	for {
 		seen := e.lastSeen.Load()
@@ -115,7 +116,7 @@ func (e *activityEntry) record(now int64, c Client) {
 		ip = c.IP.Unmap()
 	}
 	if c.UserAgent != "" && c.UserAgent != ua {
-		ua = TruncateUserAgent(c.UserAgent)
+		ua = storedUserAgent(c.UserAgent)
 	}
 	if ip != cur.ip || ua != cur.userAgent {
 		e.client.Store(&clientInfo{ip: ip, userAgent: ua})

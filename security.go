@@ -1,9 +1,11 @@
 package usersessions
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
+	"net/netip"
 	"runtime/debug"
 	"slices"
 	"time"
@@ -33,8 +35,10 @@ const (
 type Privacy struct {
 	// IPPrefixV4 and IPPrefixV6 keep only this many leading bits of an
 	// address (24 and 48 are common choices); 0 keeps the full address.
-	// Locations still resolve from the kept network where the GeoIP
-	// database allows.
+	// An IPv6 address that embeds an IPv4 one (6to4, Teredo,
+	// IPv4-compatible; the address Geo.Location looks up) is kept, under
+	// IPPrefixV4, as that IPv4 address's prefix. Locations still resolve
+	// from the kept network where the GeoIP database allows.
 	IPPrefixV4, IPPrefixV6 int
 	// NoUserAgent keeps the device name ("Safari on iPhone", see Device)
 	// in place of the raw user agent.
@@ -70,31 +74,50 @@ type Ended struct {
 }
 
 // EndOptions say who ends sessions and why, for History and Hooks.Ended.
-// The zero value means each method's default reason.
+// The zero value means each method's default reason. Both are kept as
+// SanitizeText makes them.
 type EndOptions struct {
 	Reason EndReason
 	By     string // see Ended.By
+}
+
+// sanitized returns o as it is kept.
+func (o EndOptions) sanitized() EndOptions {
+	return EndOptions{Reason: EndReason(SanitizeText(string(o.Reason))), By: SanitizeText(o.By)}
 }
 
 // private applies Options.Privacy to a client.
 func (s *Store) private(c Client) Client {
 	p := &s.opts.Privacy
 	if c.IP.IsValid() {
-		c.IP = c.IP.Unmap()
-		bits := p.IPPrefixV6
-		if c.IP.Is4() {
-			bits = p.IPPrefixV4
-		}
-		if bits > 0 && bits < c.IP.BitLen() {
-			if pfx, err := c.IP.Prefix(bits); err == nil {
-				c.IP = pfx.Addr()
-			}
-		}
+		c.IP = p.address(c.IP)
 	}
 	if p.NoUserAgent && c.UserAgent != "" {
 		c.UserAgent = storedDevice(c.UserAgent)
 	}
 	return c
+}
+
+// address is what the prefixes keep of ip. An IPv6 address that embeds an
+// IPv4 one would keep the exact IPv4 address under any IPPrefixV6 of 48 or
+// more (6to4 holds it in bits 16-48), so under IPPrefixV4 it becomes that
+// IPv4 address, the one geo lookups use, before the prefix applies.
+// Loopback and unspecified addresses embed none.
+func (p *Privacy) address(ip netip.Addr) netip.Addr {
+	ip = ip.Unmap()
+	if p.IPPrefixV4 > 0 && !ip.IsLoopback() && !ip.IsUnspecified() {
+		ip = geoIPv4Of(ip)
+	}
+	bits := p.IPPrefixV6
+	if ip.Is4() {
+		bits = p.IPPrefixV4
+	}
+	if bits > 0 && bits < ip.BitLen() {
+		if pfx, err := ip.Prefix(bits); err == nil {
+			return pfx.Addr()
+		}
+	}
+	return ip
 }
 
 // storedDevice is what NoUserAgent keeps of a user agent: its device name,
@@ -171,13 +194,14 @@ func (s *Store) sessionOf(r *Record) *Session {
 	return r.session(r.ID, s.opts.IdleTimeout)
 }
 
-// created calls Hooks.Created for sess, now durable as a session of a user.
-func (s *Store) created(ctx context.Context, sess *Session) {
+// created calls Hooks.Created for sess, now durable as a session of a user
+// since at (Unix nanoseconds: its creation, or the write that signed it in).
+func (s *Store) created(ctx context.Context, sess *Session, at int64) {
 	hook := s.opts.Hooks.Created
 	if hook == nil || sess.UserID == "" {
 		return
 	}
-	newDevice, err := s.isNewDevice(ctx, sess)
+	newDevice, err := s.isNewDevice(ctx, sess, at)
 	if err != nil {
 		s.log.Error("usersessions: Hooks.Created: looking up earlier devices", "user", sess.UserID, "err", err)
 	}
@@ -186,25 +210,36 @@ func (s *Store) created(ctx context.Context, sess *Session) {
 	s.runHook("Created", func() { hook(ctx, &c, newDevice) })
 }
 
-// isNewDevice reports whether no other session of sess's user, live or in
-// history, has sess's device name.
-func (s *Store) isNewDevice(ctx context.Context, sess *Session) (bool, error) {
+// isNewDevice reports whether no session of sess's user that signed in
+// before sess (at), live or in history, has sess's device name.
+//
+// The list is read after sess is durable, so it may hold sessions that
+// signed in after sess: two sign-ins at the same moment each see the
+// other, and counting those suppressed the new device for both. Only
+// sessions created before at count, or at the same moment with a smaller
+// ID: of sign-ins at once, the first always reports the new device, and
+// when each sees the others it alone does. (A session that signed in with
+// Save counts from its creation, the only time its record keeps.)
+func (s *Store) isNewDevice(ctx context.Context, sess *Session, at int64) (bool, error) {
 	device := deviceKey(sess.UserAgent, s.opts.Privacy.NoUserAgent)
-	if device == "" {
+	id, ok := parseID(sess.ID)
+	if device == "" || !ok {
 		return true, nil
+	}
+	seenBefore := func(r *Record) bool {
+		earlier := cmp.Or(cmp.Compare(r.Created, at), bytes.Compare(r.ID[:], id[:])) < 0
+		return r.ID != id && earlier && deviceKey(r.UserAgent, s.opts.Privacy.NoUserAgent) == device
 	}
 	seen := false
 	err := s.b.ListByUser(ctx, sess.UserID, func(r *Record, err error) {
-		if err == nil && r.ID.String() != sess.ID && deviceKey(r.UserAgent, s.opts.Privacy.NoUserAgent) == device {
-			seen = true
-		}
+		seen = seen || err == nil && seenBefore(r)
 	})
 	if err != nil || seen {
 		return !seen, err
 	}
 	past, err := s.b.History(ctx, sess.UserID)
 	for i := range past {
-		if past[i].ID.String() != sess.ID && deviceKey(past[i].UserAgent, s.opts.Privacy.NoUserAgent) == device {
+		if seenBefore(&past[i].Record) {
 			return false, err
 		}
 	}
@@ -239,7 +274,7 @@ func (s *Store) History(ctx context.Context, userID string) ([]Ended, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	past, err := s.b.History(ctx, userID)
+	past, err := s.b.History(ctx, SanitizeText(userID))
 	if err != nil {
 		return nil, s.closedErr(err)
 	}
@@ -264,14 +299,22 @@ func (s *Store) EndForUser(ctx context.Context, userID, id string, o EndOptions)
 	return s.endOne(ctx, id, &userID, o)
 }
 
+// endOne ends the session id, only if it belongs to *owner when owner is
+// not nil. The empty user owns nothing: anonymous sessions are nobody's,
+// and naming "" must not end another visitor's.
 func (s *Store) endOne(ctx context.Context, id string, owner *string, o EndOptions) error {
 	sid, ok := parseID(id)
-	if !ok {
+	if !ok || owner != nil && *owner == "" {
 		return ErrNotFound
 	}
 	if s.closed.Load() {
 		return ErrClosed
 	}
+	if owner != nil {
+		clean := SanitizeText(*owner)
+		owner = &clean
+	}
+	o = o.sanitized()
 	reason := cmp.Or(o.Reason, EndRevoked)
 	r, err := s.b.Delete(ctx, sid, owner, s.ending(reason, o.By))
 	if err != nil {
@@ -296,6 +339,7 @@ func (s *Store) EndUser(ctx context.Context, userID, keepID string, o EndOptions
 	if keepID != "" {
 		keep, _ = parseID(keepID) // a malformed keepID keeps nothing
 	}
+	userID, o = SanitizeText(userID), o.sanitized()
 	reason, by := o.Reason, o.By
 	if reason == "" {
 		reason = EndEverywhere

@@ -241,3 +241,119 @@ func TestDamagedHistoryEntrySkipped(t *testing.T) {
 		t.Fatalf("History = %d entries, %v; want the undamaged one", len(past), err)
 	}
 }
+
+// failingTouch is the bbolt backend with Touch failing, as a PostgreSQL
+// batch did with a user agent that was not UTF-8 in it.
+type failingTouch struct{ *boltBackend }
+
+var errRefusedRow = errors.New("touch: a row the database refuses")
+
+func (failingTouch) Touch(context.Context, []Activity) error { return errRefusedRow }
+
+// A flush that fails does not stop cleanup: expired sessions are still
+// removed, one whose activity is only in memory is kept, and the flush's
+// error is reported.
+func TestClearExpiredRunsWhenFlushFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	b, err := openBoltBackend(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := newFakeClock()
+	s, err := newStore(failingTouch{b}, &Options{CleanupInterval: -1, Now: clock.Now, IdleTimeout: time.Hour, Logger: discardLogger()}, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	idle := mustCreate(t, s, "alice", clientA)
+	busy := mustCreate(t, s, "bob", clientA)
+	clock.Advance(50 * time.Minute)
+	if err := s.Touch(ctx, busy.ID, clientB); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(20 * time.Minute)
+	n, err := s.ClearExpired(ctx)
+	if n != 1 || !errors.Is(err, errRefusedRow) {
+		t.Fatalf("ClearExpired = %d, %v; want 1 and the flush's error", n, err)
+	}
+	if _, err := s.Get(ctx, idle.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the idle session is still there: %v", err)
+	}
+	if _, err := s.Get(ctx, busy.ID); err != nil {
+		t.Fatalf("the busy session was cleared: %v", err)
+	}
+}
+
+// listAfterCreates is the bbolt backend with ListByUser held until every
+// expected Create has committed: sign-ins whose Created hooks look for
+// earlier devices only once all of them are durable, so each sees the
+// others.
+type listAfterCreates struct {
+	*boltBackend
+	created *sync.WaitGroup
+}
+
+func (b listAfterCreates) Create(ctx context.Context, r *Record, limit *UserLimit) ([]Record, error) {
+	defer b.created.Done()
+	return b.boltBackend.Create(ctx, r, limit)
+}
+
+func (b listAfterCreates) ListByUser(ctx context.Context, userID string, fn func(*Record, error)) error {
+	b.created.Wait()
+	return b.boltBackend.ListByUser(ctx, userID, fn)
+}
+
+// Sign-ins at the same moment from a device the user never used, each
+// seeing the others: exactly one reports the new device. A session created
+// after another one is not earlier, even when the list shows it.
+func TestNewDeviceSimultaneousSignIns(t *testing.T) {
+	const n = 4
+	path := filepath.Join(t.TempDir(), "db")
+	b, err := openBoltBackend(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created sync.WaitGroup
+	created.Add(n)
+	var s *Store
+	var h hookLog
+	s, err = newStore(listAfterCreates{b, &created}, &Options{CleanupInterval: -1, Hooks: h.hooks(&s, t)}, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if _, err := s.Create(ctx, "alice", Client{UserAgent: uaChromeWin}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(h.created)
+	if want := []string{"alice/new", "alice/old", "alice/old", "alice/old"}; !slices.Equal(h.created, want) {
+		t.Fatalf("Created(newDevice) = %v, want %v", h.created, want)
+	}
+}
+
+// A Save that signs a session in counts from that write, not from the
+// session's creation: a session of the same device created in between is
+// earlier, and the sign-in is not from a new device.
+func TestNewDeviceSaveSignIn(t *testing.T) {
+	clock := newFakeClock()
+	var s *Store
+	var h hookLog
+	s = openTest(t, false, &Options{Now: clock.Now, Hooks: h.hooks(&s, t)})
+	anon := mustCreate(t, s, "", Client{UserAgent: uaChromeWin})
+	clock.Advance(time.Minute)
+	mustCreate(t, s, "alice", Client{UserAgent: uaChromeWin})
+	clock.Advance(time.Minute)
+	anon.UserID = "alice"
+	if err := s.Save(ctx, anon); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"alice/new", "alice/old"}; !slices.Equal(h.created, want) {
+		t.Fatalf("Created(newDevice) = %v, want %v", h.created, want)
+	}
+}

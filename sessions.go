@@ -237,8 +237,9 @@ type Session struct {
 
 // Get returns the value stored under key and whether there was one.
 // Values keep their Go type across Save, Load and reopening the Store.
+// Keys are taken as SanitizeText makes them, as Set stored them.
 func (s *Session) Get(key string) (any, bool) {
-	if i := s.index(key); i >= 0 {
+	if i := s.index(SanitizeText(key)); i >= 0 {
 		return s.values[i].v, true
 	}
 	return nil, false
@@ -246,7 +247,10 @@ func (s *Session) Get(key string) (any, bool) {
 
 // Set stores v under key. Supported types are listed at RegisterType; Save
 // reports an error for any other type. Set marks the session as modified.
+// The key is kept as SanitizeText makes it: valid UTF-8, like every text
+// the Store keeps.
 func (s *Session) Set(key string, v any) {
+	key = SanitizeText(key)
 	s.own()
 	if i := s.index(key); i >= 0 {
 		s.values[i].v = v
@@ -259,9 +263,10 @@ func (s *Session) Set(key string, v any) {
 	s.modified = true
 }
 
-// Delete removes key. Deleting a missing key is not a modification.
+// Delete removes key (taken as Set takes it). Deleting a missing key is not
+// a modification.
 func (s *Session) Delete(key string) {
-	i := s.index(key)
+	i := s.index(SanitizeText(key))
 	if i < 0 {
 		return
 	}

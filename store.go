@@ -450,11 +450,13 @@ func (s *Store) live(id ID, memo *activityMemo, sess *Session) (*Session, error)
 
 // ListByUser returns userID's active sessions, most recent activity first,
 // without tokens. It reads only that user's index entries and records. An
-// empty userID (anonymous) has no list.
+// empty userID (anonymous) has no list. userID is taken as SanitizeText
+// makes it, as it was when stored.
 func (s *Store) ListByUser(ctx context.Context, userID string) ([]*Session, error) {
 	if userID == "" {
 		return nil, nil
 	}
+	userID = SanitizeText(userID)
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -520,6 +522,7 @@ func (s *Store) All(ctx context.Context, f Filter) iter.Seq2[*Session, error] {
 			}
 			after = id
 		}
+		f.UserID, f.Search = SanitizeText(f.UserID), SanitizeText(f.Search) // as stored
 		scan := ScanFilter{UserID: f.UserID, Anonymous: f.Anonymous, IPPrefix: f.IPPrefix}
 		for {
 			if err := ctx.Err(); err != nil {
@@ -604,11 +607,13 @@ func (s *Store) Count(ctx context.Context) (int, error) {
 // ---- writing ----
 
 // Create starts a session for userID ("" for anonymous) and returns it with
-// its Token set. It is durable when it returns.
+// its Token set. It is durable when it returns. The user ID and the user
+// agent are kept as SanitizeText makes them.
 func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
+	userID = SanitizeText(userID)
 	now := s.now()
 	id, err := newSessionID(now)
 	if err != nil {
@@ -624,7 +629,7 @@ func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, 
 		Hash:      sec.hash(),
 		UserID:    userID,
 		IP:        c.IP.Unmap(),
-		UserAgent: TruncateUserAgent(c.UserAgent),
+		UserAgent: storedUserAgent(c.UserAgent),
 		Created:   now,
 		LastSeen:  now,
 		Expires:   addNanos(now, s.opts.Lifetime),
@@ -650,7 +655,7 @@ func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, 
 		s.cache.put(id, t, r.Hash, token, sess, len(r.UserID)+len(r.UserAgent)+64)
 	}
 	sess.Token = token
-	s.created(ctx, sess)
+	s.created(ctx, sess, now)
 	return sess, nil
 }
 
@@ -664,7 +669,8 @@ func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, 
 // sign-in or sign-out by a concurrent request must not be undone); a Save
 // that changes UserID itself succeeds, and so do later Saves of the same
 // copy. It is durable when it returns, and a value of a type that cannot be
-// stored fails with ErrUnsupportedType.
+// stored fails with ErrUnsupportedType. UserID is kept as SanitizeText makes
+// it, and sess shows what was kept.
 func (s *Store) Save(ctx context.Context, sess *Session) error {
 	id, ok := parseID(sess.ID)
 	if !ok {
@@ -677,8 +683,9 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 	if err != nil {
 		return fmt.Errorf("save %s: %w", sess.ID, err)
 	}
-	userID, identity := sess.UserID, sess.identity
+	userID, identity := SanitizeText(sess.UserID), sess.identity
 	var saved Record
+	var at int64 // when the write that commits ran: a sign-in's moment
 	var absorbed *activityEntry
 	var snap activity
 	evicted, err := s.b.Update(ctx, id, func(r *Record) error {
@@ -690,6 +697,7 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 		if r.Deadline(s.opts.IdleTimeout) <= now {
 			return ErrNotFound
 		}
+		at = now
 		if userID != r.UserID {
 			r.Identity++
 		}
@@ -704,13 +712,13 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 	s.settle(id, absorbed, snap)
 	s.saves.Add(1)
 	s.ended(ctx, evicted, func(*Record) EndReason { return EndLimit })
-	sess.IP, sess.UserAgent = saved.IP, saved.UserAgent
+	sess.UserID, sess.IP, sess.UserAgent = saved.UserID, saved.IP, saved.UserAgent
 	sess.LastSeen, sess.ExpiresAt, sess.CreatedAt = unixNano(saved.LastSeen), unixNano(saved.Expires), unixNano(saved.Created)
 	signedIn := sess.identity != saved.Identity && saved.UserID != ""
 	sess.identity = saved.Identity
 	sess.modified = false
 	if signedIn {
-		s.created(ctx, sess)
+		s.created(ctx, sess, at)
 	}
 	return nil
 }
@@ -794,6 +802,10 @@ func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Sess
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
+	if userID != nil {
+		clean := SanitizeText(*userID)
+		userID = &clean
+	}
 	oldHash := oldSec.hash()
 	sec, err := newSecret()
 	if err != nil {
@@ -840,7 +852,7 @@ func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Sess
 	sess := rotated.session(id, s.opts.IdleTimeout)
 	sess.Token = formatToken(id, sec)
 	if userID != nil {
-		s.created(ctx, sess)
+		s.created(ctx, sess, rotated.Created)
 	}
 	return sess, nil
 }
@@ -854,8 +866,9 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 
 // DeleteForUser ends the session id only if it belongs to userID, checked
 // in the same transaction. Another user's session, like a missing one, is
-// ErrNotFound: use it wherever a user names a session to end. The reason
-// is EndRevoked; EndForUser says another.
+// ErrNotFound: use it wherever a user names a session to end. An empty
+// userID owns nothing (anonymous sessions are nobody's): ErrNotFound. The
+// reason is EndRevoked; EndForUser says another.
 func (s *Store) DeleteForUser(ctx context.Context, userID, id string) error {
 	return s.endOne(ctx, id, &userID, EndOptions{})
 }
@@ -889,11 +902,20 @@ const clearBatch = 1000
 // the time in which another instance's activity reaches the Backend; so
 // every instance may run it at once, and an idle timeout never ends a
 // session that is active elsewhere. A damaged record whose indexed deadline
-// has passed is removed and logged.
+// has passed is removed and logged. A flush that fails does not stop
+// cleanup (the activity it could not write is still in memory, and keeps
+// its sessions): its error is returned with the count.
 func (s *Store) ClearExpired(ctx context.Context) (int, error) {
-	if err := s.Flush(ctx); err != nil {
-		return 0, err
+	flushErr := s.Flush(ctx)
+	if errors.Is(flushErr, ErrClosed) {
+		return 0, flushErr
 	}
+	n, err := s.clearExpired(ctx)
+	return n, errors.Join(flushErr, err)
+}
+
+// clearExpired is ClearExpired after its flush.
+func (s *Store) clearExpired(ctx context.Context) (int, error) {
 	var grace time.Duration
 	if s.shared {
 		grace = 2 * min(s.opts.TouchInterval, math.MaxInt64/4)

@@ -120,6 +120,7 @@ const insertSQL = `INSERT INTO {t} (id, hash, user_id, ip, user_agent, created, 
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 
 func (b *Backend) insertOne(ctx context.Context, r *usersessions.Record) error {
+	r = storable(r)
 	var err error
 	for attempt := 0; attempt < 5; attempt++ { // see isRetryable
 		_, err = b.pool.Exec(ctx, b.sql(insertSQL), r.ID[:], r.Hash[:], r.UserID, ipArg(r.IP), r.UserAgent,
@@ -139,7 +140,7 @@ func (b *Backend) insertMany(ctx context.Context, batch []*createOp) error {
 	created, seen, expires, deadline, identity := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	idle := b.idleNow()
 	for i, op := range batch {
-		r := op.r
+		r := storable(op.r)
 		ids[i], hashes[i], vals[i] = r.ID[:], r.Hash[:], r.Values
 		users[i], uas[i] = r.UserID, r.UserAgent
 		if r.IP.IsValid() {

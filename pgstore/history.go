@@ -55,7 +55,7 @@ func (b *Backend) keepEnded(ctx context.Context, tx pgx.Tx, recs []usersessions.
 		batch.Queue(b.sql(`INSERT INTO {hist} (user_id, ended_at, id, keep_until, reason, ended_by, hash, ip, user_agent,
 			created, last_seen, expires, identity, vals) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 			ON CONFLICT DO NOTHING`),
-			r.UserID, e.At, r.ID[:], until, string(e.Reason), e.By, r.Hash[:], ipArg(r.IP), r.UserAgent,
+			r.UserID, e.At, r.ID[:], until, usersessions.SanitizeText(string(e.Reason)), usersessions.SanitizeText(e.By), r.Hash[:], ipArg(r.IP), r.UserAgent,
 			r.Created, r.LastSeen, r.Expires, int64(r.Identity), r.Values)
 	}
 	if batch.Len() == 0 {
@@ -70,7 +70,7 @@ func (b *Backend) History(ctx context.Context, userID string) ([]usersessions.En
 		return nil, usersessions.ErrClosed
 	}
 	rows, err := b.pool.Query(ctx, b.sql(`SELECT `+columns+`, vals, ended_at, reason, ended_by FROM {hist}
-		WHERE user_id = $1 ORDER BY ended_at DESC, id DESC`), userID)
+		WHERE user_id = $1 ORDER BY ended_at DESC, id DESC`), usersessions.SanitizeText(userID))
 	if err != nil {
 		return nil, b.mapErr("history", err)
 	}
@@ -104,7 +104,8 @@ func (h historyRow) Scan(dest ...any) error {
 }
 
 // lockUser serializes, until the transaction ends, the writes that can
-// give userID another session, so a limit's count cannot race.
+// give userID another session, so a limit's count cannot race. userID is
+// the stored one (see storable).
 func (b *Backend) lockUser(ctx context.Context, tx pgx.Tx, userID string) error {
 	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "usersessions user "+b.name+" "+userID)
 	return err

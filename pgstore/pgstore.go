@@ -331,6 +331,20 @@ func scanRecord(row pgx.Row, r *usersessions.Record, values bool) error {
 	return nil
 }
 
+// storable returns r, or a copy of it with its text made valid UTF-8
+// without NUL (usersessions.SanitizeText), which PostgreSQL's text columns
+// refuse (SQLSTATE 22021). The Store sends valid text; a caller that goes
+// around it must not fail a batch of others' rows.
+func storable(r *usersessions.Record) *usersessions.Record {
+	user, ua := usersessions.SanitizeText(r.UserID), usersessions.SanitizeText(r.UserAgent)
+	if user == r.UserID && ua == r.UserAgent {
+		return r
+	}
+	c := *r
+	c.UserID, c.UserAgent = user, ua
+	return &c
+}
+
 // ipArg is the inet parameter for addr: NULL for the zero Addr.
 func ipArg(addr netip.Addr) any {
 	if !addr.IsValid() {
@@ -367,6 +381,7 @@ func (b *Backend) Create(ctx context.Context, r *usersessions.Record, limit *use
 	if b.closed.Load() {
 		return nil, usersessions.ErrClosed
 	}
+	r = storable(r)
 	if limit == nil || limit.Max <= 0 || r.UserID == "" {
 		return nil, b.createBatched(ctx, r) // batch.go
 	}
@@ -413,6 +428,7 @@ func (b *Backend) Update(ctx context.Context, id usersessions.ID, change func(r 
 		if changeErr = change(&r); changeErr != nil {
 			return changeErr
 		}
+		r = *storable(&r)
 		if limit != nil && limit.Max > 0 && r.UserID != "" && r.UserID != oldUser {
 			if err := b.lockUser(ctx, tx, r.UserID); err != nil {
 				return err
@@ -465,7 +481,7 @@ func (b *Backend) Touch(ctx context.Context, acts []usersessions.Activity) error
 	uas := make([]string, len(sorted))
 	for i := range sorted {
 		a := &sorted[i]
-		ids[i], seen[i], uas[i] = a.ID[:], a.LastSeen, a.UserAgent
+		ids[i], seen[i], uas[i] = a.ID[:], a.LastSeen, usersessions.SanitizeText(a.UserAgent)
 		if a.IP.IsValid() {
 			addr := a.IP.WithZone("")
 			p := netip.PrefixFrom(addr, addr.BitLen())
@@ -510,7 +526,7 @@ func (b *Backend) Delete(ctx context.Context, id usersessions.ID, owner *string,
 		if owner == nil {
 			rows, err = tx.Query(ctx, b.sql(`DELETE FROM {t} WHERE id = $1 RETURNING `+columns+`, vals`), id[:])
 		} else {
-			rows, err = tx.Query(ctx, b.sql(`DELETE FROM {t} WHERE id = $1 AND user_id = $2 RETURNING `+columns+`, vals`), id[:], *owner)
+			rows, err = tx.Query(ctx, b.sql(`DELETE FROM {t} WHERE id = $1 AND user_id = $2 RETURNING `+columns+`, vals`), id[:], usersessions.SanitizeText(*owner))
 		}
 		if err != nil {
 			return err
@@ -542,7 +558,7 @@ func (b *Backend) DeleteByUser(ctx context.Context, userID string, keep usersess
 	}
 	var removed []usersessions.Record
 	err := b.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, b.sql(`DELETE FROM {t} WHERE user_id = $1 AND id <> $2 RETURNING `+columns+`, vals`), userID, keep[:])
+		rows, err := tx.Query(ctx, b.sql(`DELETE FROM {t} WHERE user_id = $1 AND id <> $2 RETURNING `+columns+`, vals`), usersessions.SanitizeText(userID), keep[:])
 		if err != nil {
 			return err
 		}
@@ -690,7 +706,7 @@ func (b *Backend) ListByUser(ctx context.Context, userID string, fn func(r *user
 	if b.closed.Load() {
 		return usersessions.ErrClosed
 	}
-	recs, errs, err := b.query(ctx, `SELECT `+columns+`, vals FROM {t} WHERE user_id = $1 ORDER BY id`, userID)
+	recs, errs, err := b.query(ctx, `SELECT `+columns+`, vals FROM {t} WHERE user_id = $1 ORDER BY id`, usersessions.SanitizeText(userID))
 	if err != nil {
 		return b.mapErr("list by user", err)
 	}
@@ -749,7 +765,7 @@ func (b *Backend) Scan(ctx context.Context, f usersessions.ScanFilter, after use
 	where := []string{`id > $1`, `length(id) = 16`}
 	args := []any{after[:]}
 	if f.UserID != "" {
-		args = append(args, f.UserID)
+		args = append(args, usersessions.SanitizeText(f.UserID))
 		where = append(where, fmt.Sprintf(`user_id = $%d`, len(args)))
 	}
 	if f.Anonymous {

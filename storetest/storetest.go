@@ -66,7 +66,13 @@ type env struct {
 
 func (e *env) create(user string, c usersessions.Client) *usersessions.Session {
 	e.t.Helper()
-	sess, err := e.s.Create(e.ctx, user, c)
+	return e.createIn(e.s, user, c)
+}
+
+// createIn is create on s, a Store that e.with opened.
+func (e *env) createIn(s *usersessions.Store, user string, c usersessions.Client) *usersessions.Session {
+	e.t.Helper()
+	sess, err := s.Create(e.ctx, user, c)
 	if err != nil {
 		e.t.Fatalf("Create(%q): %v", user, err)
 	}
@@ -116,6 +122,10 @@ func Run(t *testing.T, open Open) {
 		{"MaxPerUser", testMaxPerUser},
 		{"MaxPerUserConcurrent", testMaxPerUserConcurrent},
 		{"Privacy", testPrivacy},
+		{"PrivacyEmbeddedIPv4", testPrivacyEmbeddedIPv4},
+		{"InvalidText", testInvalidText},
+		{"EmptyUser", testEmptyUser},
+		{"NewDeviceConcurrent", testNewDeviceConcurrent},
 		{"History", testHistory},
 		{"CredentialsChanged", testCredentialsChanged},
 	}
