@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/usersessions/usersessions/internal/filetest"
 )
 
 func openControlled(t *testing.T, opts *Options) (*Store, *Control) {
@@ -316,7 +318,10 @@ func TestControlBackupSlowClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := startSlowBackup(t, func(w io.Writer) (int64, error) { return c.Backup(ctx, w) })
-	growFile(t, store, store.Path(), 2*fi.Size())
-	checkBackupHolds(t, b.finish(t), want)
+	b := filetest.StartSlowBackup(t, func(w io.Writer) (int64, error) { return c.Backup(ctx, w) })
+	filetest.GrowFile(t, store.Path(), 2*fi.Size(), func(w, i int) error {
+		_, err := store.Create(ctx, fmt.Sprintf("grow%d-%d", w, i%10), Client{UserAgent: strings.Repeat("g", 400)})
+		return err
+	})
+	checkBackupHolds(t, b.Finish(t), want)
 }
