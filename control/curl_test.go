@@ -64,9 +64,11 @@ func TestCurl(t *testing.T) {
 	store, ctl := openControlled(t, nil)
 	alice := create(t, store, "alice", usersessions.Client{UserAgent: "curl-test"})
 	create(t, store, "bob", usersessions.Client{})
+	bob2 := create(t, store, "bob", usersessions.Client{})
+	bob3 := create(t, store, "bob", usersessions.Client{})
 
 	var info control.Info
-	if err := json.Unmarshal(curl(t, ctl.Path(), "http://x/v1/info"), &info); err != nil || info.Count != 2 || info.Path != store.Path() {
+	if err := json.Unmarshal(curl(t, ctl.Path(), "http://x/v1/info"), &info); err != nil || info.Count != 4 || info.Path != store.Path() {
 		t.Errorf("curl /v1/info: %+v, %v", info, err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(curl(t, ctl.Path(), "http://x/v1/sessions?user=alice&state=active"))), "\n")
@@ -76,6 +78,18 @@ func TestCurl(t *testing.T) {
 	}
 	if out := string(curl(t, ctl.Path(), "-X", "DELETE", "http://x/v1/users/alice/sessions")); out != `{"ended":1}`+"\n" {
 		t.Errorf("curl DELETE /v1/users/alice/sessions: %q", out)
+	}
+	if out := string(curl(t, ctl.Path(), "-X", "DELETE", "http://x/v1/sessions/"+bob2.ID)); out != `{"ended":1}`+"\n" {
+		t.Errorf("curl DELETE /v1/sessions/ID: %q", out)
+	}
+	if out := string(curl(t, ctl.Path(), "-X", "DELETE", "http://x/v1/users/bob/sessions?keep="+bob3.ID)); out != `{"ended":1}`+"\n" {
+		t.Errorf("curl DELETE /v1/users/bob/sessions?keep=ID: %q", out)
+	}
+	if out := string(curl(t, ctl.Path(), "-X", "POST", "http://x/v1/clear-expired")); out != `{"removed":0}`+"\n" {
+		t.Errorf("curl POST /v1/clear-expired: %q", out)
+	}
+	if out := string(curl(t, ctl.Path(), "http://x/v1/check")); out != `{"ok":true,"problems":[]}`+"\n" {
+		t.Errorf("curl /v1/check: %q", out)
 	}
 	copyPath := filepath.Join(t.TempDir(), "copy.db")
 	curl(t, ctl.Path(), "-o", copyPath, "http://x/v1/backup")
