@@ -2,23 +2,10 @@ package control
 
 import (
 	"net/url"
-	"os"
 	"testing"
 
 	"github.com/usersessions/usersessions"
 )
-
-// shortTempDir returns a new folder with a path short enough for a Unix
-// socket.
-func shortTempDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "usctl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
 
 // FuzzQueries: any query either is refused or parses into what the
 // client writes back to the same query; nothing panics.

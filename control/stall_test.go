@@ -1,4 +1,4 @@
-package control
+package control_test
 
 import (
 	"fmt"
@@ -11,26 +11,24 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/control"
 )
 
 // A client that asks for a listing or a backup and stops reading is cut
-// off after writeStall: its handler returns, and what it holds (the
-// listing's place, the backup's copy) goes, while the server goes on.
+// off once a write of the reply stalls for long: its handler returns, and
+// what it holds (the listing's place, the backup's copy) goes, while the
+// server goes on.
 func TestStalledClientIsCutOff(t *testing.T) {
-	defer func(d time.Duration) { writeStall = d }(writeStall)
-	writeStall = 200 * time.Millisecond
-	store, err := usersessions.Open(filepath.Join(t.TempDir(), "s.db"), &usersessions.Options{CleanupInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	const stall = 200 * time.Millisecond
+	defer control.SetWriteStall(stall)()
+	store := openStore(t, filepath.Join(t.TempDir(), "s.db"), nil)
 	// A listing and a file far larger than the socket's buffers, created
 	// from many goroutines so the store's group commit shares the syncs.
 	var wg sync.WaitGroup
 	for w := range 20 {
 		wg.Go(func() {
 			for i := range 100 {
-				if _, err := store.Create(t.Context(), fmt.Sprintf("u%d-%d", w, i), usersessions.Client{UserAgent: strings.Repeat("x", 500)}); err != nil {
+				if _, err := store.Create(ctx, fmt.Sprintf("u%d-%d", w, i), usersessions.Client{UserAgent: strings.Repeat("x", 500)}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -38,7 +36,7 @@ func TestStalledClientIsCutOff(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	ctl, err := Serve(store, filepath.Join(shortTempDir(t), "c.sock"))
+	ctl, err := control.Serve(store, filepath.Join(shortDir(t), "c.sock"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,10 +47,10 @@ func TestStalledClientIsCutOff(t *testing.T) {
 			t.Fatal(err)
 		}
 		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", target)
-		// Read nothing for far longer than writeStall: the server gives
+		// Read nothing for far longer than the stall allowed: the server gives
 		// up and closes the connection. Then what was buffered drains and
 		// the reply ends without its last chunk.
-		time.Sleep(10 * writeStall)
+		time.Sleep(10 * stall)
 		conn.SetReadDeadline(time.Now().Add(time.Minute))
 		got, err := io.ReadAll(conn)
 		conn.Close()
@@ -61,12 +59,7 @@ func TestStalledClientIsCutOff(t *testing.T) {
 		}
 	}
 	// The server serves on.
-	c, err := Dial(t.Context(), ctl.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if n, err := c.Count(t.Context()); n != 2000 || err != nil {
+	if n, err := dial(t, ctl.Path()).Count(ctx); n != 2000 || err != nil {
 		t.Errorf("Count after the stalled clients: %d, %v", n, err)
 	}
 }
