@@ -191,6 +191,9 @@ func (c *Client) All(ctx context.Context, f usersessions.Filter) iter.Seq2[*Sess
 
 // Get is Store.Get through the socket.
 func (c *Client) Get(ctx context.Context, id string) (*Session, error) {
+	if id == "" {
+		return nil, usersessions.ErrNotFound // as Store.Get; no path names it
+	}
 	var s Session
 	if err := c.call(ctx, http.MethodGet, "/v1/sessions/"+segment(id), nil, &s); err != nil {
 		return nil, err
@@ -201,6 +204,9 @@ func (c *Client) Get(ctx context.Context, id string) (*Session, error) {
 // End is Store.End through the socket: usersessions.ErrNotFound when there
 // was no session id.
 func (c *Client) End(ctx context.Context, id string, o usersessions.EndOptions) error {
+	if id == "" {
+		return usersessions.ErrNotFound // as Store.End; no path names it
+	}
 	q, err := endQuery(o, "")
 	if err != nil {
 		return err

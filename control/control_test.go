@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -243,7 +244,7 @@ func TestControlPathEscaping(t *testing.T) {
 			t.Errorf("%q's session is still there: %v", user, err)
 		}
 	}
-	for _, id := range []string{"..", ".", "a/b", "?"} {
+	for _, id := range []string{"", "..", ".", "a/b", "?"} {
 		if _, err := c.Get(ctx, id); !errors.Is(err, usersessions.ErrNotFound) {
 			t.Errorf("Get(%q): %v", id, err)
 		}
@@ -271,7 +272,8 @@ func TestControlErrors(t *testing.T) {
 		{"GET", "/v1/info?x=1", 400, "bad_request"},
 		{"DELETE", "/v1/sessions/abc?keep=x", 400, "bad_request"},
 		{"GET", "/v1/sessions/abc", 404, "not_found"},
-		{"GET", "/v2/info", 404, "not_found"},
+		{"GET", "/v2/info", 404, "no_endpoint"},
+		{"GET", "/v1/sessions/", 404, "no_endpoint"},
 		{"POST", "/v1/info", 405, "method_not_allowed"},
 		{"DELETE", "/v1/sessions", 405, "method_not_allowed"},
 	} {
@@ -383,6 +385,9 @@ func TestControlSocketInTheWay(t *testing.T) {
 	}
 	stale.SetUnlinkOnClose(false)
 	stale.Close()
+	if _, err := control.Dial(ctx, path); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("dial of a stale socket: %v", err)
+	}
 	ctl2, err := control.Serve(store, "")
 	if err != nil {
 		t.Fatalf("over a stale socket: %v", err)

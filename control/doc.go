@@ -37,15 +37,16 @@
 //
 // An unknown query parameter is an error, so a typo never widens a listing.
 // Errors are JSON, {"error": "...", "code": "not_found"}, with a status to
-// match (404, 400, 403, 500 for "corrupt", 501 for "not_supported", 503 for
-// "closed" and "unavailable"); a record that cannot be read is a line of
-// that form inside a listing, which goes on. Client turns the codes back
-// into the package usersessions errors, so errors.Is(err,
-// usersessions.ErrNotFound) works across the socket. A backup streams from
-// Store.Backup's private copy, so a slow reader holds up no write of the
-// app; its last bytes are HTTP trailers, X-Usersessions-Size (the bytes
-// sent) or X-Usersessions-Error, which Client checks: a copy cut short is
-// an error, never a short file.
+// match: 400 "bad_request", 403 "forbidden", 404 "not_found" (no such
+// session) or "no_endpoint", 405 "method_not_allowed", 500 "corrupt" or
+// "internal", 501 "not_supported", 503 "closed" or "unavailable". A record
+// that cannot be read is a line of that form inside a listing, which goes
+// on. Client turns the codes back into the package usersessions errors, so
+// errors.Is(err, usersessions.ErrNotFound) works across the socket. A
+// backup streams from Store.Backup's private copy, so a slow reader holds
+// up no write of the app; its last bytes are HTTP trailers,
+// X-Usersessions-Size (the bytes sent) or X-Usersessions-Error, which
+// Client checks: a copy cut short is an error, never a short file.
 //
 // # Security
 //

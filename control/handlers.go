@@ -37,7 +37,8 @@ func noRoute(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(allow) == 0 {
-		writeJSON(w, http.StatusNotFound, errorReply{Error: "usersessions: control socket: no endpoint " + r.URL.Path, Code: "not_found"})
+		// Not "not_found": that code means ErrNotFound, no such session.
+		writeJSON(w, http.StatusNotFound, errorReply{Error: "usersessions: control socket: no endpoint " + r.URL.Path, Code: "no_endpoint"})
 		return
 	}
 	w.Header().Set("Allow", strings.Join(allow, ", "))
