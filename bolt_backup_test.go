@@ -3,102 +3,13 @@ package usersessions
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/usersessions/usersessions/internal/filetest"
 )
-
-// slowBackup is a backup running into a filetest.GatedWriter.
-type slowBackup struct {
-	w    *filetest.GatedWriter
-	done chan error
-	n    int64
-}
-
-// startSlowBackup runs backup into a GatedWriter and returns once it has
-// written its first bytes.
-func startSlowBackup(t *testing.T, backup func(io.Writer) (int64, error)) *slowBackup {
-	t.Helper()
-	b := &slowBackup{w: filetest.NewGatedWriter(), done: make(chan error, 1)}
-	go func() {
-		var err error
-		b.n, err = backup(b.w)
-		b.done <- err
-	}()
-	select {
-	case <-b.w.Started:
-	case err := <-b.done:
-		t.Fatalf("the backup ended before writing: %d bytes, %v", b.n, err)
-	}
-	return b
-}
-
-// finish lets the writer go and returns the copy. It fails t unless the
-// backup was still running (its writer blocked it) and then succeeded,
-// reporting all it wrote.
-func (b *slowBackup) finish(t *testing.T) []byte {
-	t.Helper()
-	select {
-	case err := <-b.done:
-		t.Fatalf("the backup ended while its writer was blocked: %d bytes, %v", b.n, err)
-	default:
-	}
-	close(b.w.Release)
-	if err := <-b.done; err != nil || b.n != int64(len(b.w.Bytes())) {
-		t.Fatalf("backup = %d, %v; the writer got %d bytes", b.n, err, len(b.w.Bytes()))
-	}
-	return b.w.Bytes()
-}
-
-// stallLimit is how long a test waits for writes before calling them
-// stalled: far longer than they take, so it only ever ends a hang.
-const stallLimit = 30 * time.Second
-
-// growFile creates sessions in s from 8 writers until the file at path is
-// at least size bytes, so bbolt must grow (and remap) it. It fails t if
-// that takes longer than stallLimit: the writes stalled.
-func growFile(t *testing.T, s *Store, path string, size int64) {
-	t.Helper()
-	done := make(chan error, 8)
-	var stop sync.WaitGroup
-	quit := make(chan struct{})
-	for w := range 8 {
-		stop.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-quit:
-					return
-				default:
-				}
-				if _, err := s.Create(ctx, fmt.Sprintf("grow%d-%d", w, i%10), Client{UserAgent: strings.Repeat("g", 400)}); err != nil {
-					done <- err
-					return
-				}
-				if fi, err := os.Stat(path); err == nil && fi.Size() >= size {
-					done <- nil
-					return
-				}
-			}
-		})
-	}
-	select {
-	case err := <-done:
-		close(quit)
-		stop.Wait()
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(stallLimit):
-		close(quit)
-		t.Errorf("writes that grow the file stalled for %v while a backup streams", stallLimit)
-	}
-}
 
 // A backup into a slow writer does not stall the app's writes: they go on,
 // growing the file, while the copy is still being streamed, and the copy
@@ -113,10 +24,13 @@ func TestBackupToSlowWriterDoesNotStallWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := startSlowBackup(t, s.Backup)
+	b := filetest.StartSlowBackup(t, s.Backup)
 	checkBackupTempFiles(t, filepath.Dir(s.Path()))
-	growFile(t, s, s.Path(), 4*fi.Size()+1<<20)
-	backup := b.finish(t)
+	filetest.GrowFile(t, s.Path(), 4*fi.Size()+1<<20, func(w, i int) error {
+		_, err := s.Create(ctx, fmt.Sprintf("grow%d-%d", w, i%10), Client{UserAgent: strings.Repeat("g", 400)})
+		return err
+	})
+	backup := b.Finish(t)
 	if entries, _ := os.ReadDir(filepath.Dir(s.Path())); len(entries) != 1 {
 		t.Errorf("the backup left files beside the database: %v", entries)
 	}

@@ -16,6 +16,7 @@ import (
 	"unicode"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/control"
 )
 
 // ---- clear-expired ----
@@ -26,7 +27,7 @@ Removes the sessions past their deadline. Safe to run from cron: without a
 terminal it prints only the summary line. A running app holds the database
 open and clears expired sessions by itself (Options.CleanupInterval); the
 command then goes through the app's control socket if it serves one
-(usersessions.ServeControl), and otherwise fails at once with "in use by
+(control.Serve), and otherwise fails at once with "in use by
 another process", or with -skip-locked prints that it skipped and exits 0.
 
 The deadlines follow the idle timeout the app stored in the file.
@@ -167,7 +168,7 @@ func clearByOverride(ctx context.Context, store sessionStore, idle *idleFlag, st
 	for range workers {
 		wg.Go(func() {
 			for id := range next {
-				err := store.Delete(ctx, id)
+				err := store.End(ctx, id, usersessions.EndOptions{})
 				mu.Lock()
 				switch {
 				case err == nil:
@@ -498,7 +499,7 @@ session matched (an unknown -id, or a user without sessions).`, stderr)
 	defer stop()
 
 	if *id != "" {
-		if err := store.Delete(ctx, *id); err != nil {
+		if err := store.End(ctx, *id, usersessions.EndOptions{}); err != nil {
 			if errors.Is(err, usersessions.ErrNotFound) {
 				return fmt.Errorf("no session with ID %q", *id)
 			}
@@ -517,7 +518,7 @@ session matched (an unknown -id, or a user without sessions).`, stderr)
 			return err
 		}
 	}
-	n, err := store.DeleteByUser(ctx, *user, *keep)
+	n, err := store.EndUser(ctx, *user, *keep, usersessions.EndOptions{})
 	if err != nil {
 		return err
 	}
@@ -585,10 +586,10 @@ distinct users and the file size, gives the oldest and newest session and the
 
 	rep := statsReport{Path: redactDB(db.path), TopUsers: []userCount{},
 		IdleTimeout: db.idle.effective(store).String(), IdleOverride: db.idle.set}
-	switch c, viaSocket := store.(*usersessions.ControlClient); {
+	switch c, viaSocket := store.(appStore); {
 	case viaSocket:
 		// The app holds the file: only it knows the free pages.
-		rep.Via = usersessions.ControlSocketPath(db.path)
+		rep.Via = control.SocketPath(db.path)
 		if f := c.Info().File; f != nil {
 			free := f.FreeBytes
 			rep.FileSize, rep.FreeBytes, rep.PageSize = f.Size, &free, f.PageSize

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/control"
 	"github.com/usersessions/usersessions/internal/spool"
 	bolt "go.etcd.io/bbolt"
 )
@@ -281,7 +282,7 @@ func compactInUse(path string, err error) error {
 	}
 	return &openError{err, fmt.Sprintf("%s is in use by the running app%s; compact cannot go through its control socket "+
 		"(%s): a compacted copy cannot replace a file the app has open, so stop the app to compact it "+
-		"(backup works meanwhile)", path, free, usersessions.ControlSocketPath(path))}
+		"(backup works meanwhile)", path, free, control.SocketPath(path))}
 }
 
 // keptMode is the part of was's mode a replacing copy keeps: permissions
@@ -305,7 +306,7 @@ func cmdBackup(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("backup", "backup [-db PATH] -o FILE [-force]", `
 Writes a consistent copy of the database to FILE, from one read transaction
 (bbolt's Tx.WriteTo), while the app keeps running: when the app holds the
-file, the copy comes through its control socket (usersessions.ServeControl,
+file, the copy comes through its control socket (control.Serve,
 Store.Backup), otherwise from the file itself. Either way the read
 transaction copies into a private temporary file beside the database (or
 in the temporary folder) and ends before FILE is written: a slow FILE holds
@@ -359,11 +360,11 @@ database.`, stderr)
 		if cerr != nil {
 			if errors.Is(cerr, os.ErrNotExist) {
 				return fmt.Errorf("%s is in use by another process, which serves no control socket "+
-					"(usersessions.ServeControl); stop it to back up the file, or let the app serve one", db.path)
+					"(control.Serve); stop it to back up the file, or let the app serve one", db.path)
 			}
 			return fmt.Errorf("%s is in use by another process; its control socket: %v", db.path, cerr)
 		}
-		via = usersessions.ControlSocketPath(db.path)
+		via = control.SocketPath(db.path)
 		copyTo = func(w io.Writer) (int64, error) { return c.Backup(ctx, w) }
 		if f := c.Info().File; f != nil {
 			total = f.Size

@@ -23,6 +23,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/control"
 	"github.com/usersessions/usersessions/httpx"
 	"golang.org/x/text/language"
 )
@@ -198,15 +199,15 @@ func serveDemo(ctx context.Context, ln net.Listener, store *usersessions.Store, 
 	// Opt in to the control socket, so "usersessions ls/revoke -db FILE"
 	// work while the demo holds the file.
 	// Only a file has a place for one beside it.
-	var ctl *usersessions.Control
+	var ctl *control.Server
 	var cerr error
 	if fi, err := os.Stat(store.Path()); err == nil && fi.Mode().IsRegular() {
-		ctl, cerr = usersessions.ServeControl(store, "")
+		ctl, cerr = control.Serve(store, "")
 	}
 	if cerr != nil {
 		fmt.Fprintf(stderr, "usersessions demo: no control socket (operator commands cannot reach the demo): %v\n", cerr)
 	} else {
-		defer ctl.Close() // before the store closes
+		defer stopGracefully(ctl) // before the store closes
 	}
 	srv := &http.Server{
 		Handler:           newDemoHandler(store, cfg),
@@ -231,13 +232,22 @@ func serveDemo(ctx context.Context, ln net.Listener, store *usersessions.Store, 
 		return err
 	case <-ctx.Done():
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		srv.Close()
-	}
+	stopGracefully(srv)
 	fmt.Fprintln(stderr, "usersessions demo stopped")
 	return nil
+}
+
+// stopGracefully stops a server (the demo's, its control socket): the
+// requests in progress get a few seconds to finish, then they are ended.
+func stopGracefully(srv interface {
+	Shutdown(context.Context) error
+	Close() error
+}) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		srv.Close()
+	}
 }
 
 // demoURL is the address to open in a browser: the listener's real
