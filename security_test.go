@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/usersessions/usersessions/internal/clocktest"
 	"time"
 )
 
@@ -259,7 +261,7 @@ func TestClearExpiredRunsWhenFlushFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := newFakeClock()
+	clock := clocktest.New()
 	s, err := newStore(failingTouch{b}, &Options{CleanupInterval: -1, Now: clock.Now, IdleTimeout: time.Hour, Logger: discardLogger()}, path)
 	if err != nil {
 		t.Fatal(err)
@@ -341,7 +343,7 @@ func TestNewDeviceSimultaneousSignIns(t *testing.T) {
 // session's creation: a session of the same device created in between is
 // earlier, and the sign-in is not from a new device.
 func TestNewDeviceSaveSignIn(t *testing.T) {
-	clock := newFakeClock()
+	clock := clocktest.New()
 	var s *Store
 	var h hookLog
 	s = openTest(t, false, &Options{Now: clock.Now, Hooks: h.hooks(&s, t)})
