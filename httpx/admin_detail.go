@@ -123,7 +123,7 @@ func (a *admin) detail(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	for _, k := range s.Keys() {
 		v, _ := s.Get(k)
-		page.Values = append(page.Values, sessionValue(k, v))
+		page.Values = append(page.Values, sessionValue(k, shownValue(k, v)))
 	}
 	if s.UserID != "" {
 		past, err := a.m.store.History(ctx, s.UserID)
