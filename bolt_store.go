@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/usersessions/usersessions/internal/spool"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -83,20 +85,75 @@ func openBoltBackend(path string, timeout time.Duration) (*boltBackend, error) {
 // errLockTimeout is lockFile's "still held by another process".
 var errLockTimeout = errors.New("lock wait timed out")
 
+// maxReplacedRetries bounds how often openLocked opens a path again after
+// finding the file it locked replaced: each retry needs another replace
+// (another compact finishing), so this many means something replaces the
+// file in a loop.
+const maxReplacedRetries = 100
+
+// openLocked opens the file at path and takes its lock, waiting up to
+// timeout in all (a retry after the wait is used up still tries the lock
+// once), and makes sure the file it locked is still the one at
+// path. "usersessions compact" renames its copy over the file while it
+// holds the lock: a process that opened the file before the rename gets the
+// lock on the old, unlinked file once compact ends, and would serve (and
+// write to) a file nobody opens again. So after the lock is taken, the
+// locked file and the path must name the same device and inode; if not,
+// the new file at path is opened and locked in turn.
+func openLocked(path string, flag int, mode os.FileMode, timeout time.Duration) (*os.File, error) {
+	start := time.Now()
+	for range maxReplacedRetries {
+		f, err := os.OpenFile(path, flag, mode)
+		if err != nil {
+			return nil, err
+		}
+		// The rest of the wait; zero still tries the lock once.
+		if err := lockFile(f, max(timeout-time.Since(start), 0)); err != nil {
+			f.Close()
+			return nil, err
+		}
+		same, err := isFileAt(f, path)
+		if err != nil || same {
+			if err != nil {
+				f.Close()
+				f = nil
+			}
+			return f, err
+		}
+		f.Close() // replaced while we waited: lock the new file
+	}
+	return nil, errLockTimeout
+}
+
+// isFileAt reports whether the open file f is the file at path (same device
+// and inode). A path that no longer exists is not f: opening it again
+// creates a new file, as an Open of a missing file does.
+func isFileAt(f *os.File, path string) (bool, error) {
+	held, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	now, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(held, now), nil
+}
+
 // openBolt opens the bbolt file at path safely: it waits for the lock
-// (exactly timeout), verifies the file's structure before bbolt reads it
+// (exactly timeout) on the file that is still at path (see openLocked),
+// verifies the file's structure before bbolt reads it
 // (see bolt_verify.go), and releases the file on every failure, so a
 // restored copy can be opened by the same process.
 func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 	var file *os.File
 	var verifyErr error
 	openFile := func(name string, flag int, mode os.FileMode) (*os.File, error) {
-		f, err := os.OpenFile(name, flag, mode)
+		f, err := openLocked(name, flag, mode, timeout)
 		if err != nil {
-			return nil, err
-		}
-		if err := lockFile(f, timeout); err != nil {
-			f.Close()
 			if errors.Is(err, errLockTimeout) {
 				return nil, bolt.ErrTimeout
 			}
@@ -857,14 +914,24 @@ func (b *boltBackend) Close() error {
 
 // WriteTo writes a consistent copy of the whole file to w, from one read
 // transaction, while the store keeps running (a hot backup).
+//
+// The read transaction ends before anything is written to w. While one is
+// open, bbolt cannot remap the file, so every write that grows the file
+// would wait for a slow w (a slow disk, a client of the control socket
+// that stops reading) for as long as the copy takes. So the transaction
+// copies into a private temporary file at local-disk speed (package spool),
+// and w gets the copy from there.
 func (b *boltBackend) WriteTo(w io.Writer) (int64, error) {
-	var n int64
-	err := b.viewTx(func(tx *bolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(w)
-		return err
+	// Beside the database: the space for a copy is likely there, and its
+	// folder protects the copy as it protects the file.
+	dirs := []string{filepath.Dir(b.path), ""}
+	return spool.Copy(w, filepath.Base(b.path)+".backup-*.tmp", dirs, func(f io.Writer) (n int64, err error) {
+		err = b.viewTx(func(tx *bolt.Tx) error {
+			n, err = tx.WriteTo(f)
+			return err
+		})
+		return n, err
 	})
-	return n, err
 }
 
 // Check verifies that the indexes and the records agree: every record

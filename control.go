@@ -414,9 +414,10 @@ func (c *Control) handle(conn net.Conn) {
 // Size, or with End and Err when the copy failed midway.
 const (
 	controlFrameSize = 256 << 10
-	// controlFrameTimeout bounds writing one frame. Store.Backup holds a
-	// read transaction, during which bbolt cannot grow its mapping for
-	// the app's writes: a client that stops reading is cut off soon.
+	// controlFrameTimeout bounds writing one frame. Store.Backup streams
+	// from a temporary copy, so a slow client holds up no write of the
+	// app; a client that stops reading is still cut off soon, since it
+	// holds a connection and a copy of the whole file.
 	controlFrameTimeout = 10 * time.Second
 )
 

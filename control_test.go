@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"os"
@@ -287,4 +288,35 @@ func TestControlBackupCutShort(t *testing.T) {
 	if _, err := c.Backup(ctx, &buf); err == nil || !strings.Contains(err.Error(), "cut short") {
 		t.Errorf("a stream cut short: %v", err)
 	}
+}
+
+// A client that reads a backup slowly (a slow disk, or it stopped reading
+// for a while) holds up none of the app's writes: they go on, growing the
+// file, while the stream waits, and the copy is still whole.
+func TestControlBackupSlowClient(t *testing.T) {
+	ctx := context.Background()
+	store, ctl := openControlled(t, &Options{CleanupInterval: -1})
+	// More than the socket's buffers hold, so the app's side of the
+	// stream waits for the client.
+	var want []string
+	pad := strings.Repeat("0123456789abcdef", 2<<10)
+	for i := range 100 {
+		sess := mustCreate(t, store, fmt.Sprintf("u%d", i%5), clientA)
+		sess.Set("pad", pad)
+		if err := store.Save(ctx, sess); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, sess.ID)
+	}
+	fi, err := os.Stat(store.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := DialControl(ctx, ctl.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startSlowBackup(t, func(w io.Writer) (int64, error) { return c.Backup(ctx, w) })
+	growFile(t, store, store.Path(), 2*fi.Size())
+	checkBackupHolds(t, b.finish(t), want)
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/usersessions/usersessions/internal/clocktest"
 )
 
 // damageFixture writes a closed database with enough sessions for branch
@@ -327,8 +329,7 @@ func TestExtremeDurations(t *testing.T) {
 // Item 6, the same class: deadlines far in the past (a clock set wrong)
 // still expire and clean up, and Check agrees with the index.
 func TestDeadlineBeforeEpoch(t *testing.T) {
-	clk := newFakeClock()
-	clk.now = time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := clocktest.At(time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC))
 	s := openTest(t, false, &Options{Now: clk.Now})
 	mustCreate(t, s, "alice", clientA)
 	clk.Advance(DefaultLifetime + time.Hour)

@@ -19,31 +19,11 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/usersessions/usersessions/internal/clocktest"
 )
 
 var ctx = context.Background()
-
-// fakeClock is a settable clock for Options.Now.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // modes runs fn once per storage mode.
 func modes(t *testing.T, fn func(t *testing.T, cached bool)) {
@@ -104,7 +84,7 @@ var (
 
 func TestCreateLoad(t *testing.T) {
 	modes(t, func(t *testing.T, cached bool) {
-		clock := newFakeClock()
+		clock := clocktest.New()
 		s := openTest(t, cached, &Options{Now: clock.Now})
 		sess := mustCreate(t, s, "alice", clientA)
 
@@ -385,7 +365,7 @@ func TestSaveChangesUser(t *testing.T) {
 
 func TestRotate(t *testing.T) {
 	modes(t, func(t *testing.T, cached bool) {
-		clock := newFakeClock()
+		clock := clocktest.New()
 		s := openTest(t, cached, &Options{Now: clock.Now})
 		sess := mustCreate(t, s, "", clientA)
 		sess.Set("cart", []string{"book"})
@@ -470,7 +450,7 @@ func TestDelete(t *testing.T) {
 
 func TestListByUser(t *testing.T) {
 	modes(t, func(t *testing.T, cached bool) {
-		clock := newFakeClock()
+		clock := clocktest.New()
 		s := openTest(t, cached, &Options{Now: clock.Now, Lifetime: 10 * time.Hour})
 		var ann []*Session
 		for i := range 3 {
@@ -555,7 +535,7 @@ func TestDeleteByUser(t *testing.T) {
 
 func TestExpiry(t *testing.T) {
 	modes(t, func(t *testing.T, cached bool) {
-		clock := newFakeClock()
+		clock := clocktest.New()
 		s := openTest(t, cached, &Options{Now: clock.Now, Lifetime: 24 * time.Hour, IdleTimeout: time.Hour})
 		idle := mustCreate(t, s, "alice", clientA)
 		busy := mustCreate(t, s, "alice", clientA)
@@ -623,7 +603,7 @@ func TestExpiry(t *testing.T) {
 }
 
 func TestClearExpiredManyBatches(t *testing.T) {
-	clock := newFakeClock()
+	clock := clocktest.New()
 	s := openTest(t, true, &Options{Now: clock.Now, Lifetime: time.Hour})
 	const n = clearBatch + 50
 	var wg sync.WaitGroup
@@ -657,7 +637,7 @@ func TestClearExpiredManyBatches(t *testing.T) {
 
 func TestTouchIsBatched(t *testing.T) {
 	modes(t, func(t *testing.T, cached bool) {
-		clock := newFakeClock()
+		clock := clocktest.New()
 		s := openTest(t, cached, &Options{Now: clock.Now, TouchInterval: time.Hour})
 		sess := mustCreate(t, s, "alice", clientA)
 		commits := s.Stats().Commits
@@ -727,7 +707,7 @@ func TestTruncatesUserAgent(t *testing.T) {
 
 func TestAll(t *testing.T) {
 	modes(t, func(t *testing.T, cached bool) {
-		clock := newFakeClock()
+		clock := clocktest.New()
 		s := openTest(t, cached, &Options{Now: clock.Now, Lifetime: time.Hour})
 		old := mustCreate(t, s, "alice", Client{IP: netip.MustParseAddr("10.0.0.1")})
 		clock.Advance(40 * time.Minute)
@@ -1162,7 +1142,7 @@ func TestStatsHitRatio(t *testing.T) {
 
 func TestSaveKeepsFreshActivity(t *testing.T) {
 	modes(t, func(t *testing.T, cached bool) {
-		clock := newFakeClock()
+		clock := clocktest.New()
 		s := openTest(t, cached, &Options{Now: clock.Now, IdleTimeout: 10 * time.Minute, TouchInterval: time.Hour})
 		sess := mustCreate(t, s, "alice", clientA)
 		loaded, _ := s.Load(ctx, sess.Token)
@@ -1212,7 +1192,7 @@ func TestListByUserSkipsDamage(t *testing.T) {
 }
 
 func TestIDsFollowCreationTime(t *testing.T) {
-	clock := newFakeClock()
+	clock := clocktest.New()
 	s := openTest(t, true, &Options{Now: clock.Now})
 	var ids []string
 	for range 20 {
@@ -1277,7 +1257,7 @@ func TestKeysKeepOrder(t *testing.T) {
 }
 
 func TestTouchAfterRotateUserUsesNewLifetime(t *testing.T) {
-	clock := newFakeClock()
+	clock := clocktest.New()
 	s := openTest(t, true, &Options{Now: clock.Now, Lifetime: time.Hour, TouchInterval: time.Hour})
 	sess := mustCreate(t, s, "", clientA)
 	if err := s.Touch(ctx, sess.ID, clientA); err != nil {
@@ -1300,7 +1280,7 @@ func TestTouchAfterRotateUserUsesNewLifetime(t *testing.T) {
 
 func TestLoadTouch(t *testing.T) {
 	modes(t, func(t *testing.T, cached bool) {
-		clock := newFakeClock()
+		clock := clocktest.New()
 		s := openTest(t, cached, &Options{Now: clock.Now, IdleTimeout: time.Hour, TouchInterval: time.Hour})
 		sess := mustCreate(t, s, "alice", clientA)
 		commits := s.Stats().Commits
@@ -1344,7 +1324,7 @@ func TestLoadTouch(t *testing.T) {
 // no activity in memory (the cache entry remembers that), then touches it:
 // the next cached Load must show the touch.
 func TestCachedLoadSeesNewActivity(t *testing.T) {
-	clock := newFakeClock()
+	clock := clocktest.New()
 	s := openTest(t, true, &Options{Now: clock.Now, TouchInterval: time.Hour})
 	sess := mustCreate(t, s, "alice", clientA)
 	settle(s)
@@ -1374,7 +1354,7 @@ func TestCachedLoadSeesNewActivity(t *testing.T) {
 // hit that loads counts once as a load and once as a hit, and a hit on an
 // expired session counts as a hit only.
 func TestStatsCountHitsOnce(t *testing.T) {
-	clock := newFakeClock()
+	clock := clocktest.New()
 	s := openTest(t, true, &Options{Now: clock.Now, IdleTimeout: time.Hour})
 	sess := mustCreate(t, s, "alice", clientA)
 	settle(s)

@@ -1041,9 +1041,12 @@ var ErrNotSupported = errors.New("usersessions: not supported by this backend")
 
 // Backup writes a consistent copy of the whole database to w while the
 // Store keeps serving, and returns the bytes written. The embedded backend
-// copies the file from one read transaction (bbolt's Tx.WriteTo): the copy
-// opens as an equal store. Other backends return ErrNotSupported: use the
-// database's own tools (pg_dump).
+// copies the file from one read transaction (bbolt's Tx.WriteTo) into a
+// temporary file, private and unlinked at once, beside the database (or
+// in os.TempDir), and writes w from there: a slow w holds up no write of
+// the app, and the backup needs free space for one copy of the file. The
+// copy opens as an equal store. Other backends return ErrNotSupported: use
+// the database's own tools (pg_dump).
 func (s *Store) Backup(w io.Writer) (int64, error) {
 	if s.closed.Load() {
 		return 0, ErrClosed

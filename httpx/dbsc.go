@@ -169,18 +169,32 @@ func (d *dbsc) endpoints(next http.Handler) http.Handler {
 			return
 		}
 		noStore(w)
-		if !allow(w, r, http.MethodPost) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			dbscError(w, http.StatusMethodNotAllowed)
 			return
 		}
 		// Chrome's DBSC requests are same-origin, with Origin and
 		// Sec-Fetch-Site; another site's form or fetch is refused here,
 		// whatever the app's own settings.
 		if err := d.cop.Check(r); err != nil {
-			fail(w, r, http.StatusForbidden)
+			dbscError(w, http.StatusForbidden)
 			return
 		}
 		serve(w, r, stateFrom(r.Context()))
 	})
+}
+
+// dbscError answers a DBSC request with an error status, in JSON: the
+// endpoints answer a browser's background requests, never pages.
+func dbscError(w http.ResponseWriter, code int) {
+	writeJSON(w, code, errorJSON{Error: strings.ToLower(http.StatusText(code))})
+}
+
+// serverError logs err and answers 500 without details.
+func (d *dbsc) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	d.m.log.ErrorContext(r.Context(), "httpx: "+what, "err", err)
+	dbscError(w, http.StatusInternalServerError)
 }
 
 // offer asks the browser of a session that just signed in to bind it:

@@ -31,16 +31,6 @@ const (
 	dbscUsedKey = "httpx.dbsc.used"
 )
 
-// shownValue is what the admin views show of the session value v under
-// key: the DBSC secret is hidden (with a stolen session cookie it would
-// make bound cookies), every other value is shown as it is.
-func shownValue(key string, v any) any {
-	if key == dbscSecretKey {
-		return "(hidden)"
-	}
-	return v
-}
-
 // secretSize is the size of a session's DBSC secret, and nonceSize that
 // of a challenge's random part.
 const (

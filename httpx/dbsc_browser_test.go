@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/internal/browsertest"
 )
 
 // dbscFeatures turns DBSC on in Chromium with software keys (no TPM), and
@@ -89,7 +89,7 @@ func (w *statusWriter) WriteHeader(code int) {
 // http://localhost does not do, nor an ignored certificate error), so the
 // server is an httptest TLS server whose key Chromium is told to trust.
 func TestBrowserDBSC(t *testing.T) {
-	exe := requireChromium(t)
+	exe := browsertest.Chromium(t)
 	const life = 3 * time.Second
 	store := openStore(t, nil)
 	f, logs, rec := &refusals{}, &logBuffer{}, &dbscRecorder{}
@@ -100,20 +100,12 @@ func TestBrowserDBSC(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
-	tab := browser(t, ctx, exe, uaChromeWin,
+	tab := browsertest.New(t, ctx, exe, uaChromeWin,
 		chromedp.Flag("enable-features", dbscFeatures),
 		chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:])))
 
 	// Sign in: the response offers registration, Chromium registers.
-	if err := chromedp.Do(tab,
-		chromedp.Navigate(srv.URL+"/login"),
-		chromedp.WaitVisible(chromedp.CSS("#user")),
-		chromedp.SendKeys(chromedp.CSS("#user"), "alice"),
-		chromedp.Click(chromedp.CSS("#signin")),
-		chromedp.WaitVisible(chromedp.CSS("li.session.current")),
-	); err != nil {
-		t.Fatalf("signing in: %v", err)
-	}
+	browserSignIn(t, tab, srv.URL, "alice")
 	sess := waitBound(t, ctx, tab, store, srv.URL)
 	if n := rec.count("/dbsc/start", http.StatusOK); n != 1 {
 		t.Fatalf("%d successful registrations, want 1: %+v", n, rec.all())
@@ -171,23 +163,6 @@ func TestBrowserDBSC(t *testing.T) {
 			t.Errorf("DBSC request %+v: want Sec-Fetch-Site same-origin and an Origin", e)
 		}
 	}
-}
-
-// requireChromium returns the Chromium to test with, or skips the test
-// when there is none (or in -short mode); under CI=true it must be there.
-func requireChromium(t *testing.T) string {
-	t.Helper()
-	exe := findChromium()
-	if exe == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but no Chromium found (chromium, chromium-browser, google-chrome): .ci/run must install Debian's chromium package")
-		}
-		t.Skip("skipping the real-browser test: no Chromium found (install Debian's chromium package to run it)")
-	}
-	if testing.Short() && os.Getenv("CI") != "true" {
-		t.Skip("skipping the real-browser test in -short mode")
-	}
-	return exe
 }
 
 // waitBound waits until the browser's session is device-bound and returns it.

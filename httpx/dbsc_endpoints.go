@@ -85,7 +85,7 @@ func (d *dbsc) register(w http.ResponseWriter, r *http.Request, st *state) {
 	}
 	der, err := x509.MarshalPKIXPublicKey(p.key)
 	if err != nil { // parseJWK makes only ECDSA and RSA keys
-		d.m.serverError(w, r, "encoding a DBSC key", err)
+		d.serverError(w, r, "encoding a DBSC key", err)
 		return
 	}
 	sess.Set(dbscKeyKey, der)
@@ -157,7 +157,7 @@ func (d *dbsc) issue(w http.ResponseWriter, r *http.Request, st *state) {
 		d.end(w, http.StatusUnauthorized)
 		return
 	case err != nil:
-		d.m.serverError(w, r, "saving a device-bound session", err)
+		d.serverError(w, r, "saving a device-bound session", err)
 		return
 	}
 	c := d.cookie(r, boundCookieValue(sessionSecret(sess), sess.ID, d.m.now().Add(d.life)))

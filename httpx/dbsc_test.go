@@ -95,7 +95,7 @@ func TestDBSCCopiedCookieRefused(t *testing.T) {
 
 	// The long-lived cookie alone, from another browser: signed out.
 	thief := &dbscBrowser{t: t, h: e.h, cookies: map[string]string{"session": b.cookies["session"]}, ua: uaFirefoxMac}
-	e.clock.Add(time.Minute)
+	e.clock.Advance(time.Minute)
 	resp := thief.request("GET", "/whoami", nil, nil)
 	if got := readBody(t, resp); got != "user= id=" {
 		t.Fatalf("copied cookie: whoami %q, want signed out", got)
@@ -122,7 +122,7 @@ func TestDBSCCopiedCookieRefused(t *testing.T) {
 
 	// The pair of cookies copied works until the bound cookie expires
 	// (plus the grace), then it is refused too.
-	e.clock.Add(DefaultBoundCookieLifetime + maxBoundCookieGrace)
+	e.clock.Advance(DefaultBoundCookieLifetime + maxBoundCookieGrace)
 	thief.cookies["session_bound"] = b.cookies["session_bound"]
 	if got := thief.whoami(); got != "user= id=" {
 		t.Fatalf("expired bound cookie: whoami %q", got)
@@ -188,7 +188,7 @@ func TestDBSCRefresh(t *testing.T) {
 	if old := resp.Header.Get(hdrOldChallenge); !challengeRE.MatchString(old) {
 		t.Errorf("old spelling of the challenge: %q", old)
 	}
-	e.clock.Add(time.Second)
+	e.clock.Advance(time.Second)
 	resp = b.answer(id, c)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("refresh: %d %s", resp.StatusCode, readBody(t, resp))
@@ -208,13 +208,13 @@ func TestDBSCRefresh(t *testing.T) {
 	// A recent challenge still works after a newer one was handed out,
 	// as long as it is unused.
 	c1 := b.challenge(id)
-	e.clock.Add(time.Second)
+	e.clock.Advance(time.Second)
 	c2 := b.challenge(id)
 	if resp := b.answer(id, c1); resp.StatusCode != http.StatusOK {
 		t.Errorf("earlier unused challenge: %d", resp.StatusCode)
 	}
 	// ... but not once a later one was used.
-	e.clock.Add(time.Second)
+	e.clock.Advance(time.Second)
 	c3 := b.challenge(id)
 	if resp := b.answer(id, c3); resp.StatusCode != http.StatusOK {
 		t.Fatalf("latest challenge: %d", resp.StatusCode)
@@ -224,7 +224,7 @@ func TestDBSCRefresh(t *testing.T) {
 	}
 	// Too old.
 	old := b.challenge(id)
-	e.clock.Add(DefaultChallengeLifetime + time.Second)
+	e.clock.Advance(DefaultChallengeLifetime + time.Second)
 	if resp := b.answer(id, old); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("expired challenge: %d", resp.StatusCode)
 	}
@@ -367,7 +367,7 @@ func TestDBSCRegistrationRefused(t *testing.T) {
 	// An expired registration challenge.
 	late := newDBSCBrowser(t, e.h, "ES256")
 	reg = late.signIn("bob")
-	e.clock.Add(DefaultChallengeLifetime + time.Second)
+	e.clock.Advance(DefaultChallengeLifetime + time.Second)
 	if resp := late.register(reg); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("expired registration challenge: %d", resp.StatusCode)
 	}

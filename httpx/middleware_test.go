@@ -162,7 +162,7 @@ func TestStaleCookieClearedAndAnonymous(t *testing.T) {
 		t.Fatal(err)
 	}
 	expired := e.login("carol", uaChromeWin)
-	e.clock.Add(2 * time.Hour)
+	e.clock.Advance(2 * time.Hour)
 	valid := e.login("dave", uaChromeWin)
 
 	cases := []struct{ name, token string }{
@@ -315,7 +315,7 @@ func TestCookieOptions(t *testing.T) {
 func TestTouchRecordsClient(t *testing.T) {
 	e := newEnv(t, nil, &Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
 	tok := e.login("alice", uaChromeWin)
-	e.clock.Add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 
 	check := func(wantIP, wantUA string) {
 		t.Helper()

@@ -1,11 +1,9 @@
 package httpx
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
-	"html/template"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -47,8 +45,9 @@ type ViewOptions struct {
 	LogoutURL string
 
 	// Templates overrides the embedded templates: every *.html file in it is
-	// parsed after them, so a "sessions.html" replaces the page (and a file
-	// defining "head" or "style" replaces just that block). The template
+	// parsed after them, so a "sessions.html" replaces the page, and a file
+	// defining "nav", "head" or "style" replaces just that block of every
+	// page (see Templates in the package documentation). The template
 	// functions of FuncMap are available (device, location, timesince,
 	// timeuntil, date, and t, tn, tf, tb for the views' messages), in the
 	// request's language, and the data is a *SessionsPage.
@@ -197,15 +196,10 @@ type errorJSON struct {
 
 // views serves SessionsHandler.
 type views struct {
-	m         *Manager
+	pageSet
 	mnt       mount
 	loginURL  string
 	logoutURL string
-	lt        localized         // the templates, per language
-	csp       map[string]string // per template
-	geos      geoSet
-	lang      func(*http.Request) string
-	now       func() time.Time
 	recent    time.Duration // ViewOptions.RecentAuth
 }
 
@@ -248,8 +242,10 @@ type views struct {
 // valid gets a "Your session has ended" page (ended.html) with a sign-in
 // link instead; a JSON client gets 401. The POST routes pass
 // http.CrossOriginProtection, so a cross-site POST answers 403. A wrong
-// method answers 405 with an Allow header. Responses carry Cache-Control:
-// no-store and forbid framing.
+// method answers 405 with an Allow header. Errors (an unknown page, a
+// wrong method, a failure) answer a page in the visitor's language
+// (error.html, data *ErrorPage), or {"error": "..."} in JSON. Responses
+// carry Cache-Control: no-store and forbid framing.
 //
 // The handler runs the Manager's middleware itself when the request did not
 // already go through it, so mux.Handle("/account/sessions/",
@@ -261,20 +257,17 @@ func (m *Manager) SessionsHandler(opts *ViewOptions) http.Handler {
 		o = *opts
 	}
 	v := &views{
-		m:         m,
-		mnt:       mount{prefix: o.Prefix, known: sessionsRoute},
+		pageSet:   pageSet{m: m, geos: newGeoSet(o.Geo, o.GeoByLanguage), lang: o.Language, now: o.Now},
 		loginURL:  cmp.Or(o.LoginURL, DefaultLoginURL),
 		logoutURL: cmp.Or(o.LogoutURL, DefaultLogoutURL),
-		geos:      newGeoSet(o.Geo, o.GeoByLanguage),
-		lang:      o.Language,
-		now:       o.Now,
 		recent:    o.RecentAuth,
 	}
+	v.mnt = mount{prefix: o.Prefix, known: sessionsRoute, fail: v.fail}
 	if v.now == nil {
 		v.now = time.Now
 	}
 	v.lt = parseLocalized(o.Templates, v.geos, v.now)
-	v.csp = pageCSPs(o.Templates, sessionsTemplate, confirmTemplate, endedTemplate)
+	v.csp = pageCSPs(o.Templates, sessionsTemplate, confirmTemplate, endedTemplate, errorTemplate)
 	cop := o.CrossOrigin
 	if cop == nil {
 		cop = http.NewCrossOriginProtection()
@@ -302,12 +295,12 @@ func (v *views) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case rel == "":
-		if !allow(w, r, http.MethodGet, http.MethodHead) {
+		if !v.allow(w, r, http.MethodGet, http.MethodHead) {
 			return
 		}
 		v.list(w, r)
 	case rel == "end-others" || rel == "end-all":
-		if !allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
+		if !v.allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
 			return
 		}
 		if v.recent > 0 && FromContext(r.Context()) != nil && FromContext(r.Context()).UserID != "" &&
@@ -331,10 +324,10 @@ func (v *views) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		id, ok := endRoute(rel)
 		if !ok {
-			fail(w, r, http.StatusNotFound)
+			v.fail(w, r, http.StatusNotFound)
 			return
 		}
-		if !allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
+		if !v.allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
 			return
 		}
 		// Ending another session needs the same fresh proof as ending
@@ -359,19 +352,7 @@ func (v *views) user(w http.ResponseWriter, r *http.Request) (*usersessions.Sess
 	if sess != nil && sess.UserID != "" {
 		return sess, true
 	}
-	noStore(w)
-	if wantsJSON(r) {
-		writeJSON(w, http.StatusUnauthorized, errorJSON{Error: "not signed in"})
-		return nil, false
-	}
-	login := withNext(v.loginURL, requestPath(r))
-	if SessionEnded(r) {
-		// Say what happened instead of a silent bounce to the login page.
-		loc := v.localizer(r)
-		v.m.renderIn(w, r, v.lt, loc.catalog, endedTemplate, v.csp[endedTemplate], &EndedPage{LoginURL: login})
-		return nil, false
-	}
-	seeOther(w, login)
+	v.signIn(w, r, v.loginURL)
 	return nil, false
 }
 
@@ -382,7 +363,7 @@ func (v *views) list(w http.ResponseWriter, r *http.Request) {
 	}
 	list, err := v.m.store.ListByUser(r.Context(), sess.UserID)
 	if err != nil {
-		v.m.serverError(w, r, "listing sessions", err)
+		v.serverError(w, r, "listing sessions", err)
 		return
 	}
 	now := v.now()
@@ -405,7 +386,7 @@ func (v *views) list(w http.ResponseWriter, r *http.Request) {
 	}
 	past, err := v.m.store.History(r.Context(), sess.UserID)
 	if err != nil {
-		v.m.serverError(w, r, "reading the history", err)
+		v.serverError(w, r, "reading the history", err)
 		return
 	}
 	for _, e := range past[:min(len(past), recentMax)] {
@@ -418,7 +399,7 @@ func (v *views) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page.Notice, page.Ended = takeNotice(r, loc.catalog)
-	v.m.renderIn(w, r, v.lt, loc.catalog, sessionsTemplate, v.csp[sessionsTemplate], page)
+	v.page(w, r, loc, sessionsTemplate, page)
 }
 
 func (v *views) endOne(w http.ResponseWriter, r *http.Request, id string) {
@@ -429,7 +410,7 @@ func (v *views) endOne(w http.ResponseWriter, r *http.Request, id string) {
 	noStore(w)
 	if id == sess.ID {
 		if err := Logout(w, r); err != nil {
-			v.m.serverError(w, r, "ending the current session", err)
+			v.serverError(w, r, "ending the current session", err)
 			return
 		}
 		if wantsJSON(r) {
@@ -444,14 +425,14 @@ func (v *views) endOne(w http.ResponseWriter, r *http.Request, id string) {
 	case errors.Is(err, usersessions.ErrNotFound):
 		// Already ended, or not this user's: the same neutral answer.
 		if wantsJSON(r) {
-			fail(w, r, http.StatusNotFound)
+			v.fail(w, r, http.StatusNotFound)
 			return
 		}
 		setNotice(r, noticeGone, -1)
 		seeOther(w, "../")
 		return
 	case err != nil:
-		v.m.serverError(w, r, "ending a session", err)
+		v.serverError(w, r, "ending a session", err)
 		return
 	}
 	if wantsJSON(r) {
@@ -469,7 +450,7 @@ func (v *views) endOthers(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := v.m.store.EndUser(r.Context(), sess.UserID, sess.ID, usersessions.EndOptions{Reason: usersessions.EndOthers, By: sess.ID})
 	if err != nil {
-		v.m.serverError(w, r, "ending the other sessions", err)
+		v.serverError(w, r, "ending the other sessions", err)
 		return
 	}
 	noStore(w)
@@ -490,11 +471,11 @@ func (v *views) endAll(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := v.m.store.EndUser(r.Context(), sess.UserID, "", usersessions.EndOptions{Reason: usersessions.EndEverywhere, By: sess.ID})
 	if err != nil {
-		v.m.serverError(w, r, "ending all sessions", err)
+		v.serverError(w, r, "ending all sessions", err)
 		return
 	}
 	if err := Logout(w, r); err != nil {
-		v.m.serverError(w, r, "signing out", err)
+		v.serverError(w, r, "signing out", err)
 		return
 	}
 	noStore(w)
@@ -514,7 +495,7 @@ func (v *views) confirmEnd(w http.ResponseWriter, r *http.Request, rel string) {
 	}
 	list, err := v.m.store.ListByUser(r.Context(), sess.UserID)
 	if err != nil {
-		v.m.serverError(w, r, "listing sessions", err)
+		v.serverError(w, r, "listing sessions", err)
 		return
 	}
 	loc := v.localizer(r)
@@ -544,7 +525,7 @@ func (v *views) confirmEndOne(w http.ResponseWriter, r *http.Request, id string)
 	}
 	list, err := v.m.store.ListByUser(r.Context(), sess.UserID)
 	if err != nil {
-		v.m.serverError(w, r, "listing sessions", err)
+		v.serverError(w, r, "listing sessions", err)
 		return
 	}
 	i := slices.IndexFunc(list, func(s *usersessions.Session) bool { return s.ID == id })
@@ -571,20 +552,14 @@ func (v *views) confirmEndOne(w http.ResponseWriter, r *http.Request, id string)
 	v.confirm(w, r, loc, page)
 }
 
-// localizer returns the language of a request's page and the Geo naming
-// places in it.
-func (v *views) localizer(r *http.Request) localizer {
-	return v.geos.localizer(chooseLanguage(r, v.lang))
-}
-
 func (v *views) confirm(w http.ResponseWriter, r *http.Request, loc localizer, page *ConfirmPage) {
 	noStore(w)
 	if wantsJSON(r) {
 		w.Header().Set("Allow", "POST")
-		fail(w, r, http.StatusMethodNotAllowed)
+		v.fail(w, r, http.StatusMethodNotAllowed)
 		return
 	}
-	v.m.renderIn(w, r, v.lt, loc.catalog, confirmTemplate, v.csp[confirmTemplate], page)
+	v.page(w, r, loc, confirmTemplate, page)
 }
 
 // info turns a stored session into its view, in loc's language.
@@ -682,6 +657,7 @@ func sessionsRoute(rel string) bool {
 type mount struct {
 	prefix string
 	known  func(rel string) bool
+	fail   func(w http.ResponseWriter, r *http.Request, code int) // the view's error answer
 }
 
 // route returns the request path relative to the mount point, or answers
@@ -713,9 +689,9 @@ func (mt mount) route(w http.ResponseWriter, r *http.Request) (string, bool) {
 			return rel, true
 		}
 		if p+"/" == base {
-			addSlash(w, r)
+			mt.addSlash(w, r)
 		} else {
-			fail(w, r, http.StatusNotFound)
+			mt.fail(w, r, http.StatusNotFound)
 		}
 		return "", false
 	}
@@ -729,7 +705,7 @@ func (mt mount) route(w http.ResponseWriter, r *http.Request) (string, bool) {
 			return rel, true
 		}
 		if specific(wildcardPrefix(r.Pattern)) {
-			fail(w, r, http.StatusNotFound)
+			mt.fail(w, r, http.StatusNotFound)
 			return "", false
 		}
 	}
@@ -739,7 +715,7 @@ func (mt mount) route(w http.ResponseWriter, r *http.Request) (string, bool) {
 			return rel, true
 		}
 		if ok && specific(base) {
-			fail(w, r, http.StatusNotFound)
+			mt.fail(w, r, http.StatusNotFound)
 			return "", false
 		}
 	}
@@ -747,7 +723,7 @@ func (mt mount) route(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if stripped := r.URL.EscapedPath() != orig; stripped || p == "/" || p == "" {
 		rel := strings.TrimPrefix(p, "/")
 		if rel == "" && !strings.HasSuffix(orig, "/") {
-			addSlash(w, r)
+			mt.addSlash(w, r)
 			return "", false
 		}
 		if mt.known(rel) {
@@ -764,10 +740,10 @@ func (mt mount) route(w http.ResponseWriter, r *http.Request) (string, bool) {
 	// without its slash here.
 	if pat := patternPath(r.Pattern); pat != "" && !strings.HasSuffix(pat, "/") && !strings.HasSuffix(p, "/") &&
 		!strings.HasSuffix(pat, "*") && !strings.HasSuffix(pat, "...}") && strings.Count(pat, "/") == strings.Count(p, "/") {
-		addSlash(w, r)
+		mt.addSlash(w, r)
 		return "", false
 	}
-	fail(w, r, http.StatusNotFound)
+	mt.fail(w, r, http.StatusNotFound)
 	return "", false
 }
 
@@ -836,9 +812,9 @@ func originalPath(r *http.Request) string {
 
 // addSlash redirects "/account/sessions" to "/account/sessions/" with a
 // relative Location, so it can never point to another host.
-func addSlash(w http.ResponseWriter, r *http.Request) {
+func (mt mount) addSlash(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		fail(w, r, http.StatusNotFound)
+		mt.fail(w, r, http.StatusNotFound)
 		return
 	}
 	orig := originalPath(r)
@@ -851,32 +827,6 @@ func addSlash(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", loc)
 	w.WriteHeader(http.StatusMovedPermanently)
-}
-
-// allow answers 405 unless r's method is one of methods.
-func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
-	if slices.Contains(methods, r.Method) {
-		return true
-	}
-	w.Header().Set("Allow", strings.Join(methods, ", "))
-	fail(w, r, http.StatusMethodNotAllowed)
-	return false
-}
-
-// fail answers an error status, as JSON to JSON clients.
-func fail(w http.ResponseWriter, r *http.Request, code int) {
-	noStore(w)
-	if wantsJSON(r) {
-		writeJSON(w, code, errorJSON{Error: strings.ToLower(http.StatusText(code))})
-		return
-	}
-	http.Error(w, http.StatusText(code), code)
-}
-
-// serverError logs err and answers 500 without details.
-func (m *Manager) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
-	m.log.ErrorContext(r.Context(), "httpx: "+what, "err", err)
-	fail(w, r, http.StatusInternalServerError)
 }
 
 // seeOther redirects with 303 to loc, which is always a configured URL or a
@@ -945,30 +895,4 @@ func pageCSP(override fs.FS, name string) string {
 		}
 	}
 	return "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; frame-ancestors 'none'"
-}
-
-// renderIn renders a page in the language of c: with its copy of the
-// templates, varying on what chose the language.
-func (m *Manager) renderIn(w http.ResponseWriter, r *http.Request, lt localized, c *catalog, name, csp string, data any) {
-	w.Header().Add("Vary", "Accept-Language")
-	w.Header().Add("Vary", "Cookie")
-	m.render(w, r, lt.get(c), name, csp, data)
-}
-
-// render executes a template into a buffer, so a template error answers a
-// clean 500 instead of half a page.
-func (m *Manager) render(w http.ResponseWriter, r *http.Request, t *template.Template, name, csp string, data any) {
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, name, data); err != nil {
-		m.serverError(w, r, "rendering "+name, err)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", csp)
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(http.StatusOK)
-	w.Write(buf.Bytes())
 }

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/internal/clocktest"
 )
 
 // Open returns a fresh, empty Store on the backend under test with opts
@@ -38,28 +39,14 @@ import (
 // clock (Now) and disables background cleanup.
 type Open func(t *testing.T, opts *usersessions.Options) *usersessions.Store
 
-// Clock is a settable clock for Options.Now.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// Clock is a settable clock for Options.Now: Now reads it, Advance moves
+// it on by a duration, Set puts it at a time. It is safe for concurrent
+// use, and its zero value reads the zero time until Set. It is the clock
+// every test of this module uses.
+type Clock = clocktest.Clock
 
 // NewClock returns a Clock at a fixed moment.
-func NewClock() *Clock { return &Clock{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock on by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func NewClock() *Clock { return clocktest.New() }
 
 var (
 	clientA = usersessions.Client{IP: netip.MustParseAddr("203.0.113.7"), UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"}

@@ -289,9 +289,9 @@ type sessionLine struct {
 func cmdList(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("ls", "ls [-db PATH] [-user U] [-expired | -all] [-json] [-limit N] [-geoip PATH] [-idle-timeout D]", `
 Lists active sessions (-expired: only expired ones not cleared yet, -all:
-both) as a table, newest activity first, with times relative to now; or with
--json one JSON object per line, in ID order, with RFC 3339 times in UTC
-(whole seconds). -idle-timeout D shows what the sessions' state would be
+both), newest activity first: as a table with times relative to now, or
+with -json one JSON object per line, with RFC 3339 times in UTC (whole
+seconds). -idle-timeout D shows what the sessions' state would be
 under that idle timeout; the file and the app are not changed.`, stderr)
 	db := addDBFlags(fs)
 	user := fs.String("user", "", "only the sessions of this user `ID`")
@@ -299,7 +299,7 @@ under that idle timeout; the file and the app are not changed.`, stderr)
 	all := fs.Bool("all", false, "list active and expired sessions")
 	asJSON := fs.Bool("json", false, "print JSON lines instead of a table")
 	geoPath := fs.String("geoip", "", "GeoIP City or Country `.mmdb` file (or folder) for the location column")
-	limit := fs.Int("limit", 0, "list at most `N` sessions: the N most recently active in the table, the first N by ID with -json (0: all)")
+	limit := fs.Int("limit", 0, "list at most `N` sessions, the N most recently active (0: all)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -316,7 +316,7 @@ under that idle timeout; the file and the app are not changed.`, stderr)
 	case *all:
 		filter.State = usersessions.AnyState
 	}
-	geo, err := openGeo(*geoPath)
+	geo, err := openGeo(*geoPath, nil)
 	if err != nil {
 		return err
 	}
@@ -330,18 +330,13 @@ under that idle timeout; the file and the app are not changed.`, stderr)
 	defer stop()
 
 	now := time.Now()
-	enc := json.NewEncoder(stdout)
 	var rows []*usersessions.Session
 	bad := 0
 	query := filter
 	if db.idle.set {
 		query.State = usersessions.AnyState // judged below, by the override
 	}
-	printed := 0
 	for s, err := range store.All(ctx, query) {
-		if *asJSON && *limit > 0 && printed == *limit {
-			break
-		}
 		if err == nil && db.idle.set && !stateMatches(filter.State, db.idle.active(s, now)) {
 			continue
 		}
@@ -353,15 +348,47 @@ under that idle timeout; the file and the app are not changed.`, stderr)
 			}
 			return err
 		}
-		if !*asJSON {
-			rows = append(rows, s)
-			continue
-		}
+		rows = append(rows, s)
+	}
+	// One order for both forms, so that -limit N picks the same sessions
+	// in the table and in -json.
+	total := len(rows)
+	rows = newestFirst(rows, *limit)
+	if *asJSON {
+		err = printJSONLines(stdout, rows, geo, now, &db.idle)
+	} else {
+		err = printTable(stdout, rows, total, *limit, geo, now, filter.State, &db.idle)
+	}
+	if err != nil {
+		return err
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d unreadable session %s skipped (%s is damaged)", bad, plural(bad, "record"), redactDB(db.path))
+	}
+	return nil
+}
+
+// newestFirst sorts rows by last activity, newest first (then by ID, so
+// the order is total), and keeps the first limit of them (0: all).
+func newestFirst(rows []*usersessions.Session, limit int) []*usersessions.Session {
+	slices.SortFunc(rows, func(a, b *usersessions.Session) int {
+		return cmp.Or(b.LastSeen.Compare(a.LastSeen), strings.Compare(a.ID, b.ID))
+	})
+	if limit > 0 && limit < len(rows) {
+		rows = rows[:limit]
+	}
+	return rows
+}
+
+// printJSONLines writes one sessionLine per session.
+func printJSONLines(w io.Writer, rows []*usersessions.Session, geo *usersessions.Geo, now time.Time, idle *idleFlag) error {
+	enc := json.NewEncoder(w)
+	for _, s := range rows {
 		line := sessionLine{
 			ID: s.ID, UserID: s.UserID, UserAgent: s.UserAgent,
 			Device: usersessions.Device(s.UserAgent), Location: geo.Location(s.IP),
-			CreatedAt: jsonTime(s.CreatedAt), LastSeen: jsonTime(s.LastSeen), ExpiresAt: jsonTime(db.idle.deadline(s)),
-			Active: db.idle.active(s, now),
+			CreatedAt: jsonTime(s.CreatedAt), LastSeen: jsonTime(s.LastSeen), ExpiresAt: jsonTime(idle.deadline(s)),
+			Active: idle.active(s, now),
 		}
 		if s.IP.IsValid() {
 			line.IP = s.IP.String()
@@ -369,15 +396,6 @@ under that idle timeout; the file and the app are not changed.`, stderr)
 		if err := enc.Encode(line); err != nil {
 			return err
 		}
-		printed++
-	}
-	if !*asJSON {
-		if err := printTable(stdout, rows, *limit, geo, now, filter.State, &db.idle); err != nil {
-			return err
-		}
-	}
-	if bad > 0 {
-		return fmt.Errorf("%d unreadable session %s skipped (%s is damaged)", bad, plural(bad, "record"), redactDB(db.path))
 	}
 	return nil
 }
@@ -394,7 +412,9 @@ func stateMatches(state usersessions.State, active bool) bool {
 	return true
 }
 
-func printTable(w io.Writer, rows []*usersessions.Session, limit int, geo *usersessions.Geo, now time.Time, state usersessions.State, idle *idleFlag) error {
+// printTable writes rows (the first of total sessions, see newestFirst)
+// as a table, with the count under it.
+func printTable(w io.Writer, rows []*usersessions.Session, total, limit int, geo *usersessions.Geo, now time.Time, state usersessions.State, idle *idleFlag) error {
 	if len(rows) == 0 {
 		what := map[usersessions.State]string{
 			usersessions.ActiveOnly:  "no active sessions",
@@ -403,13 +423,6 @@ func printTable(w io.Writer, rows []*usersessions.Session, limit int, geo *users
 		}[state]
 		_, err := fmt.Fprintln(w, what)
 		return err
-	}
-	slices.SortFunc(rows, func(a, b *usersessions.Session) int {
-		return cmp.Or(b.LastSeen.Compare(a.LastSeen), strings.Compare(a.ID, b.ID))
-	})
-	total := len(rows)
-	if limit > 0 && limit < total {
-		rows = rows[:limit]
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tUSER\tDEVICE\tLOCATION\tIP\tLAST SEEN\tEXPIRES")
@@ -437,11 +450,11 @@ func printTable(w io.Writer, rows []*usersessions.Session, limit int, geo *users
 
 // openGeo opens the optional GeoIP database; "" gives a nil *Geo, which
 // knows no locations.
-func openGeo(path string) (*usersessions.Geo, error) {
+func openGeo(path string, opts *usersessions.GeoOptions) (*usersessions.Geo, error) {
 	if path == "" {
 		return nil, nil
 	}
-	geo, err := usersessions.OpenGeo(path, nil)
+	geo, err := usersessions.OpenGeo(path, opts)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("GeoIP database %s does not exist (get one with \"usersessions geoip download\")", path)
