@@ -157,7 +157,7 @@ func (b *dbscBrowser) whoami(drop ...string) string {
 // sign makes a JWT with the browser's key.
 func (b *dbscBrowser) sign(header, payload map[string]any) string {
 	b.t.Helper()
-	return signJWT(b.t, b.key, b.alg, header, payload)
+	return signJWT(b.t, b.key, header, payload)
 }
 
 func (b *dbscBrowser) jwk() map[string]string { return jwkOf(b.key.Public()) }

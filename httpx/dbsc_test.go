@@ -332,7 +332,7 @@ func TestDBSCRegistrationRefused(t *testing.T) {
 		"no key":          b.sign(map[string]any{"alg": "ES256", "typ": "dbsc+jwt"}, map[string]any{"jti": challenge}),
 		"wrong challenge": b.sign(map[string]any{"alg": "ES256", "typ": "dbsc+jwt", "jwk": b.jwk()}, map[string]any{"jti": challenge[:len(challenge)-2] + "AA"}),
 		"no challenge":    b.sign(map[string]any{"alg": "ES256", "typ": "dbsc+jwt", "jwk": b.jwk()}, map[string]any{}),
-		"signed by another key": signJWT(t, other.key, "ES256",
+		"signed by another key": signJWT(t, other.key,
 			map[string]any{"alg": "ES256", "typ": "dbsc+jwt", "jwk": b.jwk()}, map[string]any{"jti": challenge}),
 		"alg none": "eyJhbGciOiJub25lIiwidHlwIjoiZGJzYytqd3QifQ.eyJqdGkiOiJ4In0.",
 		"garbage":  "garbage",
