@@ -80,6 +80,9 @@
 //   - Options.AnonymousValues decides whether values of visitors who are
 //     not signed in get a database record (the default) or last for the
 //     request only.
+//   - Options.DBSC turns on device-bound sessions (Device Bound Session
+//     Credentials): Chrome binds a session to a key it keeps, and the
+//     session cookie alone no longer signs anyone in (see DBSCOptions).
 //   - The client's address comes from the connection unless the peer is a
 //     trusted proxy (see ClientIP).
 //   - The views find their mount point from the request (ServeMux,

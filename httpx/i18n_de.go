@@ -21,6 +21,7 @@ var catalogDE = &catalog{
 		"device.on":      "{browser} unter {platform}",
 		"device.unknown": "Unbekanntes Gerät",
 		"badge.current":  "Diese Sitzung",
+		"badge.bound":    "An dieses Gerät gebunden",
 		"cancel":         "Abbrechen",
 		"lastActive":     "zuletzt aktiv {ago}",
 

@@ -23,6 +23,7 @@ var catalogEN = &catalog{
 		"device.on":      "{browser} on {platform}",
 		"device.unknown": "Unknown device",
 		"badge.current":  "This session",
+		"badge.bound":    "Device-bound",
 		"cancel":         "Cancel",
 		"lastActive":     "last active {ago}",
 

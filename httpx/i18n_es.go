@@ -21,6 +21,7 @@ var catalogES = &catalog{
 		"device.on":      "{browser} en {platform}",
 		"device.unknown": "Dispositivo desconocido",
 		"badge.current":  "Esta sesión",
+		"badge.bound":    "Vinculada al dispositivo",
 		"cancel":         "Cancelar",
 		"lastActive":     "última actividad {ago}",
 

@@ -21,6 +21,7 @@ var catalogFR = &catalog{
 		"device.on":      "{browser} sur {platform}",
 		"device.unknown": "Appareil inconnu",
 		"badge.current":  "Cette session",
+		"badge.bound":    "Liée à l’appareil",
 		"cancel":         "Annuler",
 		"lastActive":     "dernière activité {ago}",
 

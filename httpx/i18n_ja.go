@@ -21,6 +21,7 @@ var catalogJA = &catalog{
 		"device.on":      "{browser}（{platform}）",
 		"device.unknown": "不明なデバイス",
 		"badge.current":  "このセッション",
+		"badge.bound":    "デバイスに紐付け済み",
 		"cancel":         "キャンセル",
 		"lastActive":     "最終アクティビティ：{ago}",
 

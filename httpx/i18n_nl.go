@@ -21,6 +21,7 @@ var catalogNL = &catalog{
 		"device.on":      "{browser} op {platform}",
 		"device.unknown": "Onbekend apparaat",
 		"badge.current":  "Deze sessie",
+		"badge.bound":    "Aan apparaat gebonden",
 		"cancel":         "Annuleren",
 		"lastActive":     "laatst actief {ago}",
 

@@ -21,6 +21,7 @@ var catalogPTBR = &catalog{
 		"device.on":      "{browser} no {platform}",
 		"device.unknown": "Dispositivo desconhecido",
 		"badge.current":  "Esta sessão",
+		"badge.bound":    "Vinculada ao dispositivo",
 		"cancel":         "Cancelar",
 		"lastActive":     "última atividade {ago}",
 

@@ -21,6 +21,7 @@ var catalogZHCN = &catalog{
 		"device.on":      "{platform} 上的 {browser}",
 		"device.unknown": "未知设备",
 		"badge.current":  "当前会话",
+		"badge.bound":    "已绑定设备",
 		"cancel":         "取消",
 		"lastActive":     "最近活动：{ago}",
 

@@ -114,6 +114,12 @@ type Options struct {
 	// hitting a page that sets a value creates one record per request.
 	// AnonymousRequestOnly keeps the database free of them.
 	AnonymousValues AnonymousPolicy
+
+	// DBSC, when set, turns on device-bound sessions (Device Bound
+	// Session Credentials): after sign-in a browser that supports them
+	// binds the session to a key it keeps, and from then on the session
+	// cookie alone no longer signs anyone in. See DBSCOptions. Nil: off.
+	DBSC *DBSCOptions
 }
 
 // AnonymousPolicy is the choice of Options.AnonymousValues.
@@ -154,6 +160,7 @@ type Manager struct {
 	anon        AnonymousPolicy
 	warnedAnon  atomic.Bool
 	now         func() time.Time
+	dbsc        *dbsc // nil: off
 }
 
 // New returns a Manager for store. It panics on an impossible cookie
@@ -199,6 +206,9 @@ func New(store *usersessions.Store, opts *Options) *Manager {
 		for _, p := range o.CrossOriginExempt {
 			m.cop.AddInsecureBypassPattern(p)
 		}
+	}
+	if o.DBSC != nil {
+		m.dbsc = newDBSC(m, o.DBSC)
 	}
 	return m
 }
@@ -355,11 +365,18 @@ func noMiddleware(ctx context.Context, what, path string) {
 // request ran (Save reports ErrNotFound) loses the request's changes and its
 // cookie is cleared; the response goes on.
 //
+// With Options.DBSC it also serves the DBSC registration and refresh
+// endpoints, and serves a request of a device-bound session that lacks a
+// valid bound cookie as signed out (see DBSCOptions).
+//
 // The wrapped ResponseWriter keeps http.Flusher, http.Hijacker and
 // io.ReaderFrom, and has Unwrap for http.ResponseController. A hijacked
 // connection saves the session but sends no cookie (the handler writes its
 // own response).
 func (m *Manager) Handler(next http.Handler) http.Handler {
+	if m.dbsc != nil {
+		next = m.dbsc.endpoints(next)
+	}
 	h := m.handler(next)
 	if m.cop != nil {
 		return m.cop.Handler(h)
@@ -418,9 +435,11 @@ func (st *state) load(r *http.Request) error {
 		st.clearCookie = true // never one of ours: not "ended"
 		return nil
 	}
-	sess, err := m.store.LoadTouch(st, c.Value, st.client)
+	sess, err := st.loadSession(r, c.Value)
 	switch {
 	case err == nil:
+	case errors.Is(err, errRefused):
+		return nil // served as signed out; the cookie stays
 	case errors.Is(err, usersessions.ErrNotFound):
 		st.clearCookie, st.stale = true, true
 		return nil
@@ -653,6 +672,9 @@ func (st *state) login(userID string) error {
 	// Signing in is proving who one is: see MarkAuthenticated. The value
 	// is saved with the response, like any other.
 	sess.Set(authKey, m.now().UTC())
+	if m.dbsc != nil {
+		m.dbsc.offer(st)
+	}
 	return nil
 }
 

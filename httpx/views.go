@@ -106,6 +106,9 @@ type SessionInfo struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	// Current marks the session of the request being served.
 	Current bool `json:"current"`
+	// DeviceBound marks a session bound to its browser's key by DBSC
+	// (Options.DBSC): its cookie alone does not sign anyone in.
+	DeviceBound bool `json:"device_bound"`
 
 	// Addr is the IP address (for the location template function).
 	Addr netip.Addr `json:"-"`
@@ -572,6 +575,7 @@ func info(s *usersessions.Session, currentID string, loc localizer) SessionInfo 
 		Addr:      s.IP,
 		EndURL:    url.PathEscape(s.ID) + "/end",
 	}
+	si.DeviceBound = DeviceBound(s)
 	if s.IP.IsValid() {
 		si.IP = s.IP.String()
 		si.Location = locate(loc.geo, s.IP)

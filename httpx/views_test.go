@@ -104,7 +104,7 @@ func TestSessionsListJSON(t *testing.T) {
 		if len(raw) != 1 || len(list) != 3 {
 			t.Fatalf("JSON: %s", body)
 		}
-		want := []string{"created_at", "current", "device", "expires_at", "id", "ip", "last_seen", "location", "user_agent"}
+		want := []string{"created_at", "current", "device", "device_bound", "expires_at", "id", "ip", "last_seen", "location", "user_agent"}
 		for _, obj := range list {
 			keys := make([]string, 0, len(obj))
 			for k := range obj {

@@ -73,7 +73,7 @@ const maxUsername = 64
 const demoCSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 func cmdDemo(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("demo", "demo [-db PATH] [-addr HOST:PORT] [-geoip PATH] [-geoip-lang LANGS] [-trusted-proxies CIDR,...]", `
+	fs := newFlagSet("demo", "demo [-db PATH] [-addr HOST:PORT] [-geoip PATH] [-geoip-lang LANGS] [-trusted-proxies CIDR,...] [-dbsc=false]", `
 Runs a small web app: sign in under any name, see your sessions at
 /account/sessions/, end them; sign in as "admin" for /admin/sessions/.
 Stop it with Ctrl-C. Its pages and the views speak the views' eight
@@ -92,6 +92,7 @@ GeoByLanguage takes them).`, stderr)
 	geoPath := fs.String("geoip", "", "GeoIP City or Country `.mmdb` file (or folder) for locations (default: a built-in demo database of six cities)")
 	geoLang := fs.String("geoip-lang", "", "comma-separated `languages` to name places in, the first for other pages too; each holds the database in memory (default: every language of the views with the built-in database, en with -geoip)")
 	proxies := fs.String("trusted-proxies", "", "comma-separated `CIDRs` of proxies whose X-Forwarded-For is believed")
+	dbsc := fs.Bool("dbsc", true, "device-bound sessions (DBSC): Chrome binds each session to a key it keeps; it needs HTTPS, so put a TLS proxy in front")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -157,7 +158,7 @@ GeoByLanguage takes them).`, stderr)
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	return serveDemo(ctx, ln, store, demoConfig{geo: geos.def, geoByLang: geos.byLang, trusted: trusted, places: places}, stdout, stderr)
+	return serveDemo(ctx, ln, store, demoConfig{geo: geos.def, geoByLang: geos.byLang, trusted: trusted, places: places, dbsc: *dbsc}, stdout, stderr)
 }
 
 // The demo's account-security settings.
@@ -190,6 +191,8 @@ type demoConfig struct {
 	// places are what the sign-in form offers to sign in "as if from":
 	// the networks of the demo's own GeoIP database. Empty with a real one.
 	places []demoPlace
+	// dbsc turns on device-bound sessions (httpx.Options.DBSC).
+	dbsc bool
 }
 
 // serveDemo serves the demo on ln until ctx is done, then shuts down
@@ -325,7 +328,8 @@ type demo struct {
 // /admin/sessions/ for the user named "admin". Every request goes through
 // the httpx session middleware, and every POST through
 // http.CrossOriginProtection. With cfg.places, the sign-in form offers to
-// sign in as if from one of them (withPlace).
+// sign in as if from one of them (withPlace). With cfg.dbsc, Chrome binds
+// each session to its device (DBSC) when the demo is reached over HTTPS.
 func newDemoHandler(store *usersessions.Store, cfg demoConfig) http.Handler {
 	d := &demo{
 		store:     store,
@@ -335,12 +339,16 @@ func newDemoHandler(store *usersessions.Store, cfg demoConfig) http.Handler {
 		log:       slog.Default(),
 	}
 	trusted := cfg.trusted
-	d.m = httpx.New(store, &httpx.Options{ClientIP: func(r *http.Request) netip.Addr {
+	opts := &httpx.Options{ClientIP: func(r *http.Request) netip.Addr {
 		if p := placeFrom(r.Context()); p != nil {
 			return p.Addr
 		}
 		return httpx.ClientIP(r, trusted)
-	}})
+	}}
+	if cfg.dbsc {
+		opts.DBSC = &httpx.DBSCOptions{}
+	}
+	d.m = httpx.New(store, opts)
 	// The views speak the language of the demo's pages, and name places
 	// in it.
 	views := &httpx.ViewOptions{Geo: cfg.geo, GeoByLanguage: cfg.geoByLang, Language: requestLanguage,
