@@ -52,6 +52,7 @@ var (
 // the Store's; tools reach the file's own operations through Store methods.
 type boltBackend struct {
 	db   *bolt.DB
+	file *os.File // the file bbolt reads; its descriptor holds the lock
 	path string
 	idle time.Duration
 	log  *slog.Logger
@@ -63,17 +64,19 @@ type boltBackend struct {
 	once    sync.Once
 	started atomic.Bool // the committer runs (Open succeeded)
 	commits atomic.Uint64
+	broken  atomic.Bool // bbolt panicked in its commit or rollback: see update
 }
 
 // openBoltBackend opens (or creates) the file at path; the Store's Open
 // finishes the job with Backend.Open.
 func openBoltBackend(path string, timeout time.Duration) (*boltBackend, error) {
-	db, err := openBolt(path, timeout)
+	db, file, err := openBolt(path, timeout)
 	if err != nil {
 		return nil, err
 	}
 	return &boltBackend{
 		db:      db,
+		file:    file,
 		path:    path,
 		log:     slog.Default(),
 		writes:  make(chan *writeOp),
@@ -147,9 +150,10 @@ func isFileAt(f *os.File, path string) (bool, error) {
 // (exactly timeout) on the file that is still at path (see openLocked),
 // verifies the file's structure before bbolt reads it
 // (see bolt_verify.go), and releases the file on every failure, so a
-// restored copy can be opened by the same process.
-func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
-	var file *os.File
+// restored copy can be opened by the same process. It returns the file
+// bbolt reads too, which holds the lock.
+func openBolt(path string, timeout time.Duration) (db *bolt.DB, file *os.File, err error) {
+	var opened *os.File // what bbolt got; closed here on any failure
 	var verifyErr error
 	openFile := func(name string, flag int, mode os.FileMode) (*os.File, error) {
 		f, err := openLocked(name, flag, mode, timeout)
@@ -163,7 +167,7 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 			f.Close()
 			return nil, verifyErr
 		}
-		file = f
+		opened = f
 		return f, nil
 	}
 	defer func() {
@@ -171,10 +175,10 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 		// error. Whatever happened, a failed open must not keep the file
 		// (its descriptor holds the lock).
 		if p := recover(); p != nil {
-			db, err = nil, fmt.Errorf("open %s: %w: %v", path, ErrCorrupt, p)
+			db, file, err = nil, nil, fmt.Errorf("open %s: %w: %v", path, ErrCorrupt, p)
 		}
-		if err != nil && file != nil {
-			file.Close()
+		if err != nil && opened != nil {
+			opened.Close()
 		}
 	}()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{
@@ -189,19 +193,19 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 	})
 	switch {
 	case err == nil:
-		return db, nil
+		return db, opened, nil
 	case errors.Is(err, bolt.ErrTimeout):
-		return nil, fmt.Errorf("open %s: %w (gave up after %v)", path, ErrLocked, timeout)
+		return nil, nil, fmt.Errorf("open %s: %w (gave up after %v)", path, ErrLocked, timeout)
 	case errors.Is(verifyErr, errNotBolt):
-		return nil, fmt.Errorf("open %s: %w: %v", path, ErrSchema, verifyErr)
+		return nil, nil, fmt.Errorf("open %s: %w: %v", path, ErrSchema, verifyErr)
 	case verifyErr != nil:
-		return nil, fmt.Errorf("open %s: %w: %v", path, ErrCorrupt, verifyErr)
+		return nil, nil, fmt.Errorf("open %s: %w: %v", path, ErrCorrupt, verifyErr)
 	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrVersionMismatch):
-		return nil, fmt.Errorf("open %s: %w: not a bbolt database (%v)", path, ErrSchema, err)
+		return nil, nil, fmt.Errorf("open %s: %w: not a bbolt database (%v)", path, ErrSchema, err)
 	case errors.Is(err, bolt.ErrChecksum):
-		return nil, fmt.Errorf("open %s: %w: %v", path, ErrCorrupt, err)
+		return nil, nil, fmt.Errorf("open %s: %w: %v", path, ErrCorrupt, err)
 	default:
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
 }
 
@@ -369,19 +373,44 @@ func (b *boltBackend) mapErr(err error) error {
 
 // update runs fn in its own durable write transaction, mapping errors and
 // panics like viewTx.
+//
+// A panic of fn (a damaged page under a running store) becomes an error
+// inside the transaction, so bbolt rolls back as for any failed write. Let
+// through, it would take bbolt's panic path: a rollback that rebuilds the
+// freelist by walking every page (NoFreelistSync) in a goroutine of its
+// own, where the damaged page panics again and kills the process, or, when
+// the walk fails in ours, leaves bbolt's writer lock held, so every later
+// write and Close wait forever. A panic that still reaches us comes from
+// bbolt's own commit or rollback: the lock may be held, so the backend
+// stops writing (errBroken) rather than wait on it.
 func (b *boltBackend) update(fn func(*bolt.Tx) error) (err error) {
+	if b.broken.Load() {
+		return errBroken
+	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see viewTx
 	defer func() {
 		if p := recover(); p != nil {
+			b.broken.Store(true)
 			err = fmt.Errorf("%w: %v", ErrCorrupt, p)
 		}
 	}()
-	err = b.db.Update(fn)
+	err = b.db.Update(func(tx *bolt.Tx) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("%w: %v", ErrCorrupt, p)
+			}
+		}()
+		return fn(tx)
+	})
 	if err == nil {
 		b.commits.Add(1)
 	}
 	return b.mapErr(err)
 }
+
+// errBroken answers writes after bbolt panicked in its own commit or
+// rollback code (see update).
+var errBroken = fmt.Errorf("%w: an earlier write failed inside bbolt; close and reopen the store", ErrCorrupt)
 
 func (b *boltBackend) commitCount() uint64 { return b.commits.Load() }
 
@@ -906,6 +935,13 @@ func (b *boltBackend) Close() error {
 			<-b.stopped
 		}
 		b.closed.Store(true)
+		if b.broken.Load() {
+			// bbolt's Close would wait for the writer lock that its
+			// panic left held: release the file (and its lock) instead;
+			// the mapping stays until the process ends.
+			err = errors.Join(errBroken, b.file.Close())
+			return
+		}
 		// bbolt's Close waits for read transactions still running.
 		err = b.db.Close()
 	})
