@@ -28,6 +28,7 @@ const (
 	EndLimit       EndReason = "limit"       // evicted by Options.MaxPerUser
 	EndCredentials EndReason = "credentials" // the password or second factor changed
 	EndAdmin       EndReason = "admin"       // an administrator ended it
+	EndReported    EndReason = "reported"    // its user said "This wasn't me" (Store.ReportSignIn)
 )
 
 // Privacy limits what the Store keeps of a client. It applies before
@@ -60,6 +61,9 @@ type Hooks struct {
 	// Ended reports a session that ended, for every reason, expiry and
 	// idle timeouts (from cleanup) included.
 	Ended func(ctx context.Context, s *Session, reason EndReason)
+	// Suspicious reports a sign-in that Options.SignInCheck marked, once,
+	// after the mark is durable and before Created.
+	Suspicious func(ctx context.Context, s *Session, mark SignInMark)
 }
 
 // Ended is a session in History: as it was when it ended.
@@ -197,6 +201,7 @@ func (s *Store) sessionOf(r *Record) *Session {
 // created calls Hooks.Created for sess, now durable as a session of a user
 // since at (Unix nanoseconds: its creation, or the write that signed it in).
 func (s *Store) created(ctx context.Context, sess *Session, at int64) {
+	s.checkSignIn(ctx, sess, at)
 	hook := s.opts.Hooks.Created
 	if hook == nil || sess.UserID == "" {
 		return
@@ -212,6 +217,21 @@ func (s *Store) created(ctx context.Context, sess *Session, at int64) {
 
 // isNewDevice reports whether no session of sess's user that signed in
 // before sess (at), live or in history, has sess's device name.
+func (s *Store) isNewDevice(ctx context.Context, sess *Session, at int64) (bool, error) {
+	device := deviceKey(sess.UserAgent, s.opts.Privacy.NoUserAgent)
+	if device == "" {
+		return true, nil
+	}
+	seen := false
+	err := s.eachEarlier(ctx, sess, at, func(r *Record) bool {
+		seen = deviceKey(r.UserAgent, s.opts.Privacy.NoUserAgent) == device
+		return !seen
+	})
+	return !seen, err
+}
+
+// eachEarlier calls fn for each session of sess's user that signed in
+// before sess (at), live, then in history, until fn returns false.
 //
 // The list is read after sess is durable, so it may hold sessions that
 // signed in after sess: two sign-ins at the same moment each see the
@@ -220,30 +240,30 @@ func (s *Store) created(ctx context.Context, sess *Session, at int64) {
 // ID: of sign-ins at once, the first always reports the new device, and
 // when each sees the others it alone does. (A session that signed in with
 // Save counts from its creation, the only time its record keeps.)
-func (s *Store) isNewDevice(ctx context.Context, sess *Session, at int64) (bool, error) {
-	device := deviceKey(sess.UserAgent, s.opts.Privacy.NoUserAgent)
+func (s *Store) eachEarlier(ctx context.Context, sess *Session, at int64, fn func(r *Record) bool) error {
 	id, ok := parseID(sess.ID)
-	if device == "" || !ok {
-		return true, nil
+	if !ok {
+		return nil
 	}
-	seenBefore := func(r *Record) bool {
-		earlier := cmp.Or(cmp.Compare(r.Created, at), bytes.Compare(r.ID[:], id[:])) < 0
-		return r.ID != id && earlier && deviceKey(r.UserAgent, s.opts.Privacy.NoUserAgent) == device
+	earlier := func(r *Record) bool {
+		return r.ID != id && cmp.Or(cmp.Compare(r.Created, at), bytes.Compare(r.ID[:], id[:])) < 0
 	}
-	seen := false
+	more := true
 	err := s.b.ListByUser(ctx, sess.UserID, func(r *Record, err error) {
-		seen = seen || err == nil && seenBefore(r)
+		if more && err == nil && earlier(r) {
+			more = fn(r)
+		}
 	})
-	if err != nil || seen {
-		return !seen, err
+	if err != nil || !more {
+		return err
 	}
 	past, err := s.b.History(ctx, sess.UserID)
-	for i := range past {
-		if seenBefore(&past[i].Record) {
-			return false, err
+	for i := 0; i < len(past) && more; i++ {
+		if earlier(&past[i].Record) {
+			more = fn(&past[i].Record)
 		}
 	}
-	return true, err
+	return err
 }
 
 // deviceKey is the device name a stored user agent stands for.

@@ -150,6 +150,11 @@ type Options struct {
 	// them with expired sessions.
 	History time.Duration
 
+	// SignInCheck, when set, marks sign-ins that look like a takeover (a
+	// new device, a new country, impossible travel) and calls
+	// Hooks.Suspicious: see SignInCheck. Nil: no check, no lookups.
+	SignInCheck *SignInCheck
+
 	// StrictRevocation makes every Load confirm the session with the
 	// Backend: the Store keeps no cache (as with NoCache), so each Load is
 	// one Backend read. On a shared Backend that closes the window (one

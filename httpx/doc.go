@@ -35,6 +35,8 @@
 //	error.html     *ErrorPage        403, 404, 405, … in the visitor's language
 //	admin.html     *AdminPage        the admin list
 //	detail.html    *AdminDetailPage  one session, for the admin
+//	signin.html    SessionInfo       a suspicious sign-in's mark, as block:
+//	signinmark     SessionInfo       the mark on its card, "This wasn't me"
 //
 // The embedded pages share three blocks, defined in layout.html, which an
 // override file may redefine alone (for example a nav.html holding

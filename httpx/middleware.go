@@ -582,13 +582,17 @@ func adopt(dst, fresh *usersessions.Session, all bool) {
 	if !carry {
 		return
 	}
+	// The Store's own values (the sign-in mark it just stored) are
+	// fresh's: the request's copy must not drop or replace them.
 	for _, k := range dst.Keys() {
-		if _, ok := values[k]; !ok {
+		if _, ok := values[k]; !ok && k != usersessions.SignInMarkKey {
 			dst.Delete(k)
 		}
 	}
 	for k, v := range values {
-		dst.Set(k, v)
+		if k != usersessions.SignInMarkKey {
+			dst.Set(k, v)
+		}
 	}
 }
 

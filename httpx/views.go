@@ -114,6 +114,12 @@ type SessionInfo struct {
 	Addr netip.Addr `json:"-"`
 	// EndURL is the form action ending this session, relative to the list.
 	EndURL string `json:"-"`
+
+	// Suspicious is the mark of a sign-in that usersessions.SignInCheck
+	// found suspicious, nil when none; ReportURL leads to its "This
+	// wasn't me" page, relative to the list ("" for the current session).
+	Suspicious *SuspiciousInfo `json:"suspicious,omitempty"`
+	ReportURL  string          `json:"-"`
 }
 
 // SessionsPage is the data of the sessions.html template.
@@ -209,6 +215,8 @@ type views struct {
 //	GET  {prefix}               the user's active sessions (HTML, or JSON)
 //	GET  {prefix}{id}/end       asks before ending one session (HTML)
 //	POST {prefix}{id}/end       ends one session
+//	GET  {prefix}{id}/report    asks before "This wasn't me" (HTML)
+//	POST {prefix}{id}/report    ends another session with reason "reported"
 //	GET  {prefix}end-others     asks before ending all other sessions
 //	POST {prefix}end-others     ends every session of the user but this one
 //	GET  {prefix}end-all        asks before signing out everywhere
@@ -323,6 +331,11 @@ func (v *views) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	default:
 		id, ok := endRoute(rel)
+		reported := false
+		if !ok {
+			id, ok = reportRoute(rel)
+			reported = ok
+		}
 		if !ok {
 			v.fail(w, r, http.StatusNotFound)
 			return
@@ -338,11 +351,16 @@ func (v *views) serve(w http.ResponseWriter, r *http.Request) {
 			v.m.askReauth(w, r, v.loginURL, originalPath(r))
 			return
 		}
-		if r.Method != http.MethodPost {
-			v.confirmEndOne(w, r, id)
-			return
+		switch {
+		case r.Method != http.MethodPost && reported:
+			v.confirmReport(w, r, id)
+		case r.Method != http.MethodPost:
+			v.confirmEndOne(w, r, id, nil)
+		case reported:
+			v.report(w, r, id)
+		default:
+			v.endOne(w, r, id)
 		}
-		v.endOne(w, r, id)
 	}
 }
 
@@ -421,6 +439,11 @@ func (v *views) endOne(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	err := v.m.store.EndForUser(r.Context(), sess.UserID, id, usersessions.EndOptions{Reason: usersessions.EndRevoked, By: sess.ID})
+	v.answerEnd(w, r, err)
+}
+
+// answerEnd answers the end of one other session, which failed with err.
+func (v *views) answerEnd(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, usersessions.ErrNotFound):
 		// Already ended, or not this user's: the same neutral answer.
@@ -517,8 +540,9 @@ func (v *views) confirmEnd(w http.ResponseWriter, r *http.Request, rel string) {
 	v.confirm(w, r, loc, page)
 }
 
-// confirmEndOne asks before ending one session.
-func (v *views) confirmEndOne(w http.ResponseWriter, r *http.Request, id string) {
+// confirmEndOne asks before ending one session; custom, when set, words
+// the page for another way of ending it.
+func (v *views) confirmEndOne(w http.ResponseWriter, r *http.Request, id string, custom func(localizer, *ConfirmPage)) {
 	sess, ok := v.user(w, r)
 	if !ok {
 		return
@@ -548,6 +572,9 @@ func (v *views) confirmEndOne(w http.ResponseWriter, r *http.Request, id string)
 	} else {
 		page.Title, page.Button = loc.T("confirm.one.title"), loc.T("confirm.one.button")
 		page.Message = loc.T("confirm.one.message")
+	}
+	if custom != nil {
+		custom(loc, page)
 	}
 	v.confirm(w, r, loc, page)
 }
@@ -580,6 +607,8 @@ func info(s *usersessions.Session, currentID string, loc localizer) SessionInfo 
 		si.IP = s.IP.String()
 		si.Location = locate(loc.geo, s.IP)
 	}
+	si.Suspicious = suspiciousInfo(s, loc)
+	si.ReportURL = reportURL(&si)
 	return si
 }
 
@@ -649,7 +678,8 @@ func sessionsRoute(rel string) bool {
 		return true
 	}
 	_, ok := endRoute(rel)
-	return ok
+	_, reported := reportRoute(rel)
+	return ok || reported
 }
 
 // mount finds the path of a request relative to where a view is mounted.

@@ -129,6 +129,7 @@ func Run(t *testing.T, open Open) {
 		{"History", testHistory},
 		{"CredentialsChanged", testCredentialsChanged},
 	}
+	tests = append(tests, signInTests...)
 	for _, tc := range tests {
 		for _, cached := range []bool{true, false} {
 			name := tc.name + "/uncached"
