@@ -86,23 +86,7 @@ func buildLoadFixture() (*loadFixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = parallelDo(loadSessions, 64, func(i int) error {
-		sess, err := s.Create(bg, fx.users[i], client)
-		if err != nil {
-			return err
-		}
-		sess.Set("csrf", fx.csrf[i])
-		if err := s.Save(bg, sess); err != nil {
-			return err
-		}
-		fx.tokens[i], fx.ids[i] = sess.Token, sess.ID
-		fx.keys[i], err = base64.RawURLEncoding.DecodeString(sess.ID)
-		return err
-	})
-	if cerr := s.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := fx.fill(s, fx.tokens, fx.ids, fx.keys); err != nil {
 		return nil, err
 	}
 
@@ -153,6 +137,95 @@ func buildLoadFixture() (*loadFixture, error) {
 		return nil, err
 	}
 	return fx, st.Close()
+}
+
+// fill creates the fixture's sessions (users, CSRF values) in s, writes
+// their tokens, public IDs and raw IDs (the record keys) into the slices
+// given, and closes s.
+func (fx *loadFixture) fill(s *usersessions.Store, tokens, ids []string, keys [][]byte) error {
+	err := parallelDo(loadSessions, 64, func(i int) error {
+		sess, err := s.Create(bg, fx.users[i], client)
+		if err != nil {
+			return err
+		}
+		sess.Set("csrf", fx.csrf[i])
+		if err := s.Save(bg, sess); err != nil {
+			return err
+		}
+		tokens[i], ids[i] = sess.Token, sess.ID
+		keys[i], err = base64.RawURLEncoding.DecodeString(sess.ID)
+		return err
+	})
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// openStoreFor opens a Store with open, closed when b ends.
+func openStoreFor(b *testing.B, open func() (*usersessions.Store, error)) *usersessions.Store {
+	b.Helper()
+	s, err := open()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			b.Error(err)
+		}
+	})
+	return s
+}
+
+// benchServerLoads adds a shared backend's cached and uncached modes to
+// BenchmarkLoad (name+"-cached", name+"-uncached"): Store.Load in the
+// default mode, a cache hit (the Store keeps its cache coherent through the
+// backend's change feed), and with NoCache, a read of the server. setup
+// returns, for the benchmark, a Store opener and the fixture's tokens on
+// that server.
+func benchServerLoads(b *testing.B, fx *loadFixture, name string, setup func(b *testing.B) (open func(*usersessions.Options) *usersessions.Store, tokens []string)) {
+	mask := loadSessions - 1
+	for _, cached := range []bool{true, false} {
+		mode := name + "-uncached"
+		if cached {
+			mode = name + "-cached"
+		}
+		b.Run(mode, func(b *testing.B) {
+			open, tokens := setup(b)
+			opts := benchOptions()
+			opts.NoCache = !cached
+			s := open(opts)
+			fx.warm(b, s, tokens, cached)
+			var misses func() uint64
+			if cached {
+				misses = func() uint64 { return s.Stats().Misses }
+			}
+			serialAndParallel(b, func(i int) (int, error) {
+				sess, err := s.Load(bg, tokens[i&mask])
+				if err != nil {
+					return 0, err
+				}
+				return len(sess.UserID), nil
+			}, misses)
+		})
+	}
+}
+
+// benchSCSLoad is the scs mode of BenchmarkLoad on sm: SessionManager.Load
+// of the fixture's scs tokens, plus reading the user ID.
+func benchSCSLoad(b *testing.B, fx *loadFixture, sm *scs.SessionManager) {
+	mask := loadSessions - 1
+	serialAndParallel(b, func(i int) (int, error) {
+		ctx, err := sm.Load(bg, fx.scsTokens[i&mask])
+		if err != nil {
+			return 0, err
+		}
+		user := sm.GetString(ctx, "userID")
+		if user == "" {
+			return 0, errMiss // scs made a new, empty session
+		}
+		return len(user), nil
+	}, nil)
 }
 
 // openSCS opens the scs fixture behind a SessionManager; it is closed when
@@ -315,22 +388,10 @@ func BenchmarkLoad(b *testing.B) {
 		}, nil)
 	})
 
-	b.Run("scs-bbolt", func(b *testing.B) {
-		sm := fx.openSCS(b)
-		serialAndParallel(b, func(i int) (int, error) {
-			ctx, err := sm.Load(bg, fx.scsTokens[i&mask])
-			if err != nil {
-				return 0, err
-			}
-			user := sm.GetString(ctx, "userID")
-			if user == "" {
-				return 0, errMiss // scs made a new, empty session
-			}
-			return len(user), nil
-		}, nil)
-	})
+	b.Run("scs-bbolt", func(b *testing.B) { benchSCSLoad(b, fx, fx.openSCS(b)) })
 
 	benchLoadPG(b, fx)
+	benchLoadRedis(b, fx)
 }
 
 // BenchmarkLoadTouch is the middleware's per-request store work on the

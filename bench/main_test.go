@@ -67,6 +67,7 @@ func TestMain(m *testing.M) {
 	}
 	tmpRoot = dir
 	code := runTests(m) // m.Run, then stops the PostgreSQL cluster if a benchmark started one
+	closeRedis()
 	closeScaleFixtures()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -5,7 +5,6 @@ package bench
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -95,23 +94,7 @@ func buildPGFixture(c *pgtest.Cluster, fx *loadFixture) (*pgFixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = parallelDo(loadSessions, 64, func(i int) error {
-		sess, err := s.Create(bg, fx.users[i], client)
-		if err != nil {
-			return err
-		}
-		sess.Set("csrf", fx.csrf[i])
-		if err := s.Save(bg, sess); err != nil {
-			return err
-		}
-		pf.tokens[i] = sess.Token
-		pf.keys[i], err = base64.RawURLEncoding.DecodeString(sess.ID)
-		return err
-	})
-	if cerr := s.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := fx.fill(s, pf.tokens, make([]string, loadSessions), pf.keys); err != nil {
 		return nil, err
 	}
 
@@ -169,16 +152,7 @@ func (pf *pgFixture) newStore(table string, opts *usersessions.Options) (*userse
 // openStore is newStore for b: the Store is closed when b ends.
 func (pf *pgFixture) openStore(b *testing.B, table string, opts *usersessions.Options) *usersessions.Store {
 	b.Helper()
-	s, err := pf.newStore(table, opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			b.Error(err)
-		}
-	})
-	return s
+	return openStoreFor(b, func() (*usersessions.Store, error) { return pf.newStore(table, opts) })
 }
 
 // benchLoadPG adds the PostgreSQL modes to BenchmarkLoad, on the same
@@ -194,30 +168,10 @@ func (pf *pgFixture) openStore(b *testing.B, table string, opts *usersessions.Op
 //     database/sql with pgx's stdlib driver), plus reading the user ID.
 func benchLoadPG(b *testing.B, fx *loadFixture) {
 	mask := loadSessions - 1
-	for _, cached := range []bool{true, false} {
-		name := "pgstore-uncached"
-		if cached {
-			name = "pgstore-cached"
-		}
-		b.Run(name, func(b *testing.B) {
-			pf := getPGFixture(b, fx)
-			opts := benchOptions()
-			opts.NoCache = !cached
-			s := pf.openStore(b, pf.table, opts)
-			fx.warm(b, s, pf.tokens, cached)
-			var misses func() uint64
-			if cached {
-				misses = func() uint64 { return s.Stats().Misses }
-			}
-			serialAndParallel(b, func(i int) (int, error) {
-				sess, err := s.Load(bg, pf.tokens[i&mask])
-				if err != nil {
-					return 0, err
-				}
-				return len(sess.UserID), nil
-			}, misses)
-		})
-	}
+	benchServerLoads(b, fx, "pgstore", func(b *testing.B) (func(*usersessions.Options) *usersessions.Store, []string) {
+		pf := getPGFixture(b, fx)
+		return func(o *usersessions.Options) *usersessions.Store { return pf.openStore(b, pf.table, o) }, pf.tokens
+	})
 
 	b.Run("pgx", func(b *testing.B) {
 		pf := getPGFixture(b, fx)
@@ -252,17 +206,7 @@ func benchLoadPG(b *testing.B, fx *loadFixture) {
 		defer db.Close()
 		sm := scs.New()
 		sm.Store = postgresstore.NewWithConfig(db, postgresstore.Config{TableName: pf.scsTable}) // no cleanup goroutine
-		serialAndParallel(b, func(i int) (int, error) {
-			ctx, err := sm.Load(bg, fx.scsTokens[i&mask])
-			if err != nil {
-				return 0, err
-			}
-			user := sm.GetString(ctx, "userID")
-			if user == "" {
-				return 0, errMiss // scs made a new, empty session
-			}
-			return len(user), nil
-		}, nil)
+		benchSCSLoad(b, fx, sm)
 	})
 }
 
@@ -292,8 +236,12 @@ func benchCreatePG(b *testing.B) {
 func BenchmarkRevokeToRefused(b *testing.B) {
 	pf := getPGFixture(b, getLoadFixture(b))
 	table := pf.c.Table("revoke")
-	a := pf.openStore(b, table, benchOptions())
-	o := pf.openStore(b, table, benchOptions())
+	revokeToRefused(b, pf.openStore(b, table, benchOptions()), pf.openStore(b, table, benchOptions()))
+}
+
+// revokeToRefused measures b.N revocations on a that o, which serves each
+// session from its cache, must then refuse.
+func revokeToRefused(b *testing.B, a, o *usersessions.Store) {
 	lat := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -27,6 +27,7 @@ func BenchmarkCreate(b *testing.B) {
 		})
 	}
 	benchCreatePG(b)
+	benchCreateRedis(b)
 }
 
 // createWith runs b.N Creates on s from writers concurrent goroutines and

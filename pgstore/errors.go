@@ -1,16 +1,14 @@
 package pgstore
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/internal/backendkit"
 )
 
 // isConnError reports whether err says the database could not be reached
@@ -58,23 +56,7 @@ func isRetryable(err error) bool {
 	return pgconn.SafeToRetry(err)
 }
 
-// mapErr turns errors of the database into the usersessions sentinels:
-// connection failures (and a deadline that passed while waiting for the
-// database) wrap ErrUnavailable. Errors that already carry a sentinel, and
-// errors of the statement itself, are returned as they are.
+// mapErr maps err to the usersessions sentinels (backendkit.MapErr).
 func (b *Backend) mapErr(op string, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, usersessions.ErrNotFound), errors.Is(err, usersessions.ErrCorrupt),
-		errors.Is(err, usersessions.ErrUnavailable), errors.Is(err, usersessions.ErrClosed):
-		return err
-	case b.closed.Load():
-		return fmt.Errorf("pgstore: %s: %w", op, usersessions.ErrClosed)
-	case errors.Is(err, context.Canceled):
-		return fmt.Errorf("pgstore: %s: %w", op, err)
-	case errors.Is(err, context.DeadlineExceeded), isConnError(err):
-		return fmt.Errorf("pgstore: %s: %w: %w", op, usersessions.ErrUnavailable, err)
-	}
-	return fmt.Errorf("pgstore: %s: %w", op, err)
+	return backendkit.MapErr("pgstore", op, err, b.closed.Load(), isConnError)
 }

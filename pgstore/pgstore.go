@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/internal/backendkit"
 )
 
 // Defaults for zero Options fields.
@@ -594,7 +595,7 @@ func collectIDs(rows pgx.Rows, ids []usersessions.ID) ([]usersessions.ID, error)
 }
 
 // DefaultExpiredLimit is DeleteExpired's batch when ExpiredQuery.Limit is 0.
-const DefaultExpiredLimit = 1000
+const DefaultExpiredLimit = backendkit.DefaultExpiredLimit
 
 // DeleteExpired removes up to q.Limit records due under q (deadline <=
 // q.Now; an idle deadline only when also q.IdleGrace past) that q.Keep does
@@ -605,17 +606,7 @@ func (b *Backend) DeleteExpired(ctx context.Context, q usersessions.ExpiredQuery
 	if b.closed.Load() {
 		return nil, false, usersessions.ErrClosed
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = DefaultExpiredLimit
-	}
-	graceCut := q.Now
-	if q.IdleGrace > 0 {
-		graceCut = q.Now - int64(q.IdleGrace)
-		if graceCut > q.Now { // wrapped
-			graceCut = math.MinInt64
-		}
-	}
+	limit, graceCut := backendkit.Expiry(q)
 	var (
 		removed []usersessions.Record
 		more    bool

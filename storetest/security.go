@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/usersessions/usersessions"
@@ -114,21 +113,7 @@ func testMaxPerUser(e *env) {
 func testMaxPerUserConcurrent(e *env) {
 	t := e.t
 	s := e.with(func(o *usersessions.Options) { o.MaxPerUser = 3; o.Now = nil })
-	stop := make(chan struct{})
-	var worst atomic.Int64
-	var watch sync.WaitGroup
-	watch.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if l, err := s.ListByUser(e.ctx, "alice"); err == nil && int64(len(l)) > worst.Load() {
-				worst.Store(int64(len(l)))
-			}
-		}
-	})
+	worst := watchWorst(e.ctx, s, "alice")
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
@@ -140,10 +125,9 @@ func testMaxPerUserConcurrent(e *env) {
 		})
 	}
 	wg.Wait()
-	close(stop)
-	watch.Wait()
-	if l, _ := s.ListByUser(e.ctx, "alice"); len(l) != 3 || worst.Load() > 3 {
-		t.Fatalf("alice has %d sessions, %d at worst; want 3, never more", len(l), worst.Load())
+	most := worst()
+	if l, _ := s.ListByUser(e.ctx, "alice"); len(l) != 3 || most > 3 {
+		t.Fatalf("alice has %d sessions, %d at worst; want 3, never more", len(l), most)
 	}
 }
 

@@ -1,9 +1,10 @@
 // Command report runs the benchmark suite in bench/ and writes its results
-// as bench/results.md (the targets of the issues with PASS/MISS, bbolt and
-// PostgreSQL side by side, then every benchmark) and bench/load-latency.svg
-// (Load latency per mode and backend). The PostgreSQL benchmarks need
-// PostgreSQL installed (see internal/pgtest); without it they skip and
-// their targets show as missing.
+// as bench/results.md (the targets of the issues with PASS/MISS, bbolt,
+// PostgreSQL and Redis side by side, then every benchmark) and
+// bench/load-latency.svg (Load latency per mode and backend). The
+// PostgreSQL and Redis benchmarks need their servers installed (see
+// internal/pgtest, internal/redistest); without them they skip and their
+// targets show as missing.
 //
 // Usage, from anywhere in the module:
 //
@@ -203,6 +204,10 @@ var loadModes = []struct{ name, label string }{
 	{"pgx", "raw pgx SELECT"},
 	{"pgstore-uncached", "Load on pgstore, uncached"},
 	{"scs-postgres", "scs Load on PostgreSQL"},
+	{"redisstore-cached", "Load on redisstore, cached"},
+	{"rueidis", "raw rueidis HGETALL"},
+	{"redisstore-uncached", "Load on redisstore, uncached"},
+	{"scs-redis", "scs Load on Redis"},
 }
 
 // LoadBars returns the chart's bars: Load ns/op per mode, serial and
@@ -253,8 +258,9 @@ func WriteMarkdown(w io.Writer, o *Output, ratios []Ratio, m MachineInfo, run Ru
 	p("Ratios of ns/op (wall time per operation) from the same run; Create compares creates/s. ")
 	p("The CPU column is the same ratio from cpu-ns/op, the process's CPU time per operation, ")
 	p("which does not grow when other processes take the cores. ")
-	p("The pgstore rows run on a throwaway PostgreSQL cluster on the same machine (unix socket, fsync on); ")
-	p("the revoke row is not a ratio but a latency, judged in milliseconds.\n\n")
+	p("The pgstore rows run on a throwaway PostgreSQL cluster on the same machine (unix socket, fsync on), ")
+	p("the redisstore rows on a throwaway redis-server (unix socket, appendfsync always); ")
+	p("the revoke rows are not ratios but latencies, judged in milliseconds.\n\n")
 	p("| what | must | aim | measured | from | CPU time | result |\n|---|---|---|---|---|---|---|\n")
 	for _, r := range ratios {
 		p("| %s | %s | %s | %s | %s | %s | %s |\n", r.What, r.Bound(r.Must), r.Bound(r.Aim), r.Measured(), r.From(), fmtRatio(r.CPU), r.Status())

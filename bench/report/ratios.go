@@ -103,6 +103,10 @@ func Targets(o *Output) []Target {
 			Target{What: "cached Load on pgstore ÷ cached Load on bbolt (" + mode + ")", Num: load("pgstore-cached"), Den: load("cached"), Unit: "ns/op", Must: 1.3, Aim: 1.1},
 			Target{What: "uncached Load on pgstore ÷ raw pgx SELECT by primary key (" + mode + ")", Num: load("pgstore-uncached"), Den: load("pgx"), Unit: "ns/op", Must: 1.5, Aim: 1.2},
 			Target{What: "scs-on-PostgreSQL Load ÷ cached Load on pgstore (" + mode + ")", Num: load("scs-postgres"), Den: load("pgstore-cached"), Unit: "ns/op", AtLeast: true, Must: 20, Aim: 50},
+			// Redis (redisstore), issue 20.
+			Target{What: "cached Load on redisstore ÷ cached Load on bbolt (" + mode + ")", Num: load("redisstore-cached"), Den: load("cached"), Unit: "ns/op", Must: 1.3, Aim: 1.1},
+			Target{What: "uncached Load on redisstore ÷ raw rueidis read of the record (" + mode + ")", Num: load("redisstore-uncached"), Den: load("rueidis"), Unit: "ns/op", Must: 1.5, Aim: 1.2},
+			Target{What: "scs-on-Redis Load ÷ cached Load on redisstore (" + mode + ")", Num: load("scs-redis"), Den: load("redisstore-cached"), Unit: "ns/op", AtLeast: true, Must: 20, Aim: 50},
 		)
 	}
 	for _, mode := range []string{"serial", "parallel"} {
@@ -117,6 +121,8 @@ func Targets(o *Output) []Target {
 		Target{What: "Create throughput, 64 writers ÷ 1 writer", Num: "Create/writers=64", Den: "Create/writers=1", Unit: "creates/s", AtLeast: true, Must: 10, Aim: 30},
 		Target{What: "Create throughput on pgstore, 64 writers ÷ 1 writer", Num: "Create/pgstore/writers=64", Den: "Create/pgstore/writers=1", Unit: "creates/s", AtLeast: true, Must: 8, Aim: 15},
 		Target{What: "pgstore: revoke on A → refused on B, p99", Num: "RevokeToRefused", Unit: "p99-ms", Must: 5, Aim: 1, BoundUnit: "ms"},
+		Target{What: "Create throughput on redisstore, 64 writers ÷ 1 writer", Num: "Create/redisstore/writers=64", Den: "Create/redisstore/writers=1", Unit: "creates/s", AtLeast: true, Must: 8, Aim: 15},
+		Target{What: "redisstore: revoke on A → refused on B, p99", Num: "RevokeToRefusedRedis", Unit: "p99-ms", Must: 5, Aim: 1, BoundUnit: "ms"},
 	)
 	if s := o.Sizes("ListByUser/"); len(s) >= 2 {
 		lo, hi := s[0], s[len(s)-1]

@@ -171,8 +171,8 @@ stopped: a file in use is refused.`, stderr)
 		return usagef(fs, "-idle-timeout does not apply to compact")
 	}
 	if isDatabaseURL(db.path) {
-		return fmt.Errorf("compact rewrites a session database file; -db %s is a PostgreSQL server, "+
-			"which gives space back by itself (autovacuum; VACUUM FULL to shrink a table)", redactDB(db.path))
+		return fmt.Errorf("compact rewrites a session database file; -db %s is a %s server, %s",
+			redactDB(db.path), serverKind(db.path), serverSpace[serverKind(db.path)])
 	}
 	start := time.Now()
 	src, err := openRaw(db, false, "compact")
@@ -329,7 +329,8 @@ database.`, stderr)
 	case *out == "":
 		return usagef(fs, "-o FILE is needed: where to write the backup")
 	case isDatabaseURL(db.path):
-		return fmt.Errorf("backup copies a session database file; -db %s is a PostgreSQL server: back it up with pg_dump", redactDB(db.path))
+		return fmt.Errorf("backup copies a session database file; -db %s is a %s server: %s",
+			redactDB(db.path), serverKind(db.path), serverBackup[serverKind(db.path)])
 	case isDatabaseURL(*out):
 		return usagef(fs, "-o wants a file, not a URL")
 	}

@@ -17,9 +17,9 @@
 //
 // Every command that reads the session database takes -db PATH; the default
 // is the demo's database, demo.db in the usersessions folder of the user's
-// cache directory. -db also takes the postgres:// URL of a database shared
-// by several app instances (package pgstore): ls, revoke, stats, check and
-// clear-expired work on it while the apps run. Operator commands never
+// cache directory. -db also takes the postgres:// or redis:// URL of a
+// server shared by several app instances (packages pgstore, redisstore):
+// ls, revoke, stats, check and clear-expired work on it while the apps run. Operator commands never
 // store settings in the file: an -idle-timeout is applied in memory only. Before opening a file they check
 // it in a child process, so a damaged file is reported, not a crash.
 //

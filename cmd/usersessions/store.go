@@ -20,6 +20,7 @@ import (
 	"github.com/usersessions/usersessions"
 	"github.com/usersessions/usersessions/control"
 	"github.com/usersessions/usersessions/pgstore"
+	"github.com/usersessions/usersessions/redisstore"
 )
 
 // operatorOpenTimeout is how long operator commands wait for a database
@@ -115,7 +116,7 @@ func (f *idleFlag) effective(store sessionStore) time.Duration {
 
 func addDBFlags(fs *flag.FlagSet) *dbFlags {
 	d := new(dbFlags)
-	fs.StringVar(&d.path, "db", defaultDBPath(), "session database `file`, or a postgres:// URL (the database app instances share, package pgstore)")
+	fs.StringVar(&d.path, "db", defaultDBPath(), "session database `file`, or the postgres:// or redis:// URL of the server app instances share (packages pgstore, redisstore)")
 	fs.Var(&d.idle, "idle-timeout",
 		"`duration` to treat as the idle timeout, in memory only (default: the app's, stored in the file)")
 	return d
@@ -232,16 +233,38 @@ func fromApp(s *control.Session) *usersessions.Session {
 		CreatedAt: s.CreatedAt, LastSeen: s.LastSeen, ExpiresAt: s.ExpiresAt}
 }
 
-// isDatabaseURL reports whether a -db value names a database server (a
-// postgres:// or postgresql:// URL) rather than a file.
-func isDatabaseURL(db string) bool {
+// serverKinds name the database server of each URL scheme -db takes.
+var serverKinds = map[string]string{
+	"postgres": "PostgreSQL", "postgresql": "PostgreSQL",
+	"redis": "Redis", "rediss": "Redis", "valkey": "Redis", "valkeys": "Redis", "unix": "Redis",
+}
+
+// What compact and backup, which work on files, say of each server.
+var (
+	serverSpace = map[string]string{
+		"PostgreSQL": "which gives space back by itself (autovacuum; VACUUM FULL to shrink a table)",
+		"Redis":      "which frees what removed sessions took by itself",
+	}
+	serverBackup = map[string]string{
+		"PostgreSQL": "back it up with pg_dump",
+		"Redis":      "back it up with the server's own persistence (BGSAVE, or the append-only file)",
+	}
+)
+
+// serverKind is the kind of database server a -db value names
+// ("PostgreSQL", "Redis"), or "" for a file.
+func serverKind(db string) string {
 	scheme, _, ok := strings.Cut(db, "://")
 	if !ok {
-		return false
+		return ""
 	}
-	scheme = strings.ToLower(scheme)
-	return scheme == "postgres" || scheme == "postgresql"
+	return serverKinds[strings.ToLower(scheme)]
 }
+
+// isDatabaseURL reports whether a -db value names a database server (a
+// postgres://, postgresql://, redis://, rediss:// or unix:// URL, the last
+// a Redis server's socket) rather than a file.
+func isDatabaseURL(db string) bool { return serverKind(db) != "" }
 
 // redactDB is a -db value fit for messages: a URL's password (in the user
 // part or the password parameter) replaced by "xxxxx", and a URL that does
@@ -261,12 +284,11 @@ func redactDB(db string) string {
 	return u.Redacted()
 }
 
-// postgresConnectTimeout bounds reaching a PostgreSQL server.
-const postgresConnectTimeout = 10 * time.Second
+// serverConnectTimeout bounds reaching a database server.
+const serverConnectTimeout = 10 * time.Second
 
 // openStore opens the session database named by a -db value: a bbolt
-// file, or a PostgreSQL server for a postgres:// or postgresql:// URL
-// (openURL). It is the one place where commands open a store, and it turns
+// file, or a database server for a URL (openURL). It is the one place where commands open a store, and it turns
 // the store's errors into plain messages.
 func openStore(db string, opts *usersessions.Options) (*usersessions.Store, error) {
 	if isDatabaseURL(db) {
@@ -292,26 +314,51 @@ func openStore(db string, opts *usersessions.Options) (*usersessions.Store, erro
 	return nil, err
 }
 
-// openURL opens the PostgreSQL database at dsn (package pgstore, its
-// default table "usersessions"): the database that app instances share,
-// which the commands may use while the apps run. Errors name redactDB(dsn),
-// never the password.
+// openURL opens the database server at dsn: PostgreSQL (package pgstore,
+// its default table "usersessions") or Redis (package redisstore, its
+// default key prefix "usersessions"), the server that app instances
+// share, which the commands may use while the apps run. Errors name
+// redactDB(dsn), never the password.
 func openURL(dsn string, opts *usersessions.Options) (*usersessions.Store, error) {
-	shown := redactDB(dsn)
-	ctx, cancel := context.WithTimeout(context.Background(), postgresConnectTimeout)
+	shown, kind := redactDB(dsn), serverKind(dsn)
+	ctx, cancel := context.WithTimeout(context.Background(), serverConnectTimeout)
 	defer cancel()
-	b, err := pgstore.Open(ctx, dsn, nil)
+	var b usersessions.Backend
+	var err error
+	if kind == "Redis" {
+		b, err = openRedis(ctx, dsn)
+	} else {
+		b, err = openPostgres(ctx, dsn)
+	}
 	if err != nil {
 		if errors.Is(err, usersessions.ErrUnavailable) {
-			return nil, &openError{err, fmt.Sprintf("cannot reach the PostgreSQL server of -db %s", shown)}
+			return nil, &openError{err, fmt.Sprintf("cannot reach the %s server of -db %s", kind, shown)}
 		}
-		return nil, &openError{err, fmt.Sprintf("-db %s: cannot open the PostgreSQL database (check the URL)", shown)}
+		return nil, &openError{err, fmt.Sprintf("-db %s: cannot open the %s database (check the URL)", shown, kind)}
 	}
 	store, err := usersessions.NewStore(b, opts) // closes b on failure
 	if err != nil {
 		return nil, &openError{err, fmt.Sprintf("-db %s: %v", shown, err)}
 	}
 	return store, nil
+}
+
+// openPostgres and openRedis return the Backend of a URL, nil on failure
+// (not a nil pointer in an interface).
+func openPostgres(ctx context.Context, dsn string) (usersessions.Backend, error) {
+	b, err := pgstore.Open(ctx, dsn, nil)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func openRedis(ctx context.Context, url string) (usersessions.Backend, error) {
+	b, err := redisstore.Open(ctx, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // openError is an Open failure with a message for people; errors.Is still
