@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -19,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/usersessions/usersessions/backend"
+	"github.com/usersessions/usersessions/internal/groupcommit"
 	"github.com/usersessions/usersessions/internal/spool"
 	bolt "go.etcd.io/bbolt"
 )
@@ -56,12 +57,10 @@ type boltBackend struct {
 	idle time.Duration
 	log  *slog.Logger
 
-	writes  chan *writeOp // to the group committer
-	quit    chan struct{} // closed by Close: refuse new writes
-	stopped chan struct{} // closed when the committer has exited
+	group   *groupcommit.Group[func(indexes) error] // the writes' committer, started by Open
+	quit    chan struct{}                           // closed by Close: refuse new writes
 	closed  atomic.Bool
 	once    sync.Once
-	started atomic.Bool // the committer runs (Open succeeded)
 	commits atomic.Uint64
 }
 
@@ -72,14 +71,11 @@ func openBoltBackend(path string, timeout time.Duration) (*boltBackend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &boltBackend{
-		db:      db,
-		path:    path,
-		log:     slog.Default(),
-		writes:  make(chan *writeOp),
-		quit:    make(chan struct{}),
-		stopped: make(chan struct{}),
-	}, nil
+	b := &boltBackend{db: db, path: path, log: slog.Default(), quit: make(chan struct{})}
+	// Any failing write fails alone: the others of its batch run again
+	// without it, so no partial batch is ever committed.
+	b.group = groupcommit.New(b.quit, maxBatch, b.commitBatch, func(error) bool { return true })
+	return b, nil
 }
 
 // errLockTimeout is lockFile's "still held by another process".
@@ -306,8 +302,7 @@ func (b *boltBackend) Open(ctx context.Context, idle time.Duration, log *slog.Lo
 	if err != nil {
 		return 0, err
 	}
-	b.started.Store(true)
-	go b.commitLoop()
+	b.group.Start(1)
 	return inForce, nil
 }
 
@@ -329,7 +324,7 @@ func (b *boltBackend) rebuildExpiryIndex(tx *bolt.Tx) error {
 			b.log.Error("usersessions: expiry index rebuild skips a damaged record", "key", fmt.Sprintf("%x", k), "err", err)
 			return nil
 		}
-		return byExpiry.Put(expiryKey(r.Deadline(b.idle), ID(k)), nil)
+		return byExpiry.Put(expiryKey(r.Deadline(b.idle), backend.ID(k)), nil)
 	})
 }
 
@@ -383,7 +378,9 @@ func (b *boltBackend) update(fn func(*bolt.Tx) error) (err error) {
 	return b.mapErr(err)
 }
 
-func (b *boltBackend) commitCount() uint64 { return b.commits.Load() }
+// Commits counts bbolt commits (backend.Committer): with the group commit,
+// fewer than writes under load.
+func (b *boltBackend) Commits() uint64 { return b.commits.Load() }
 
 // ---- reading ----
 
@@ -391,7 +388,7 @@ func (b *boltBackend) commitCount() uint64 { return b.commits.Load() }
 // is the uncached load path, so it opens the transaction by hand rather than
 // through a closure (which would move the record to the heap) and opens
 // only the records bucket.
-func (b *boltBackend) Get(ctx context.Context, id ID, r *Record, values bool) (err error) {
+func (b *boltBackend) getRecord(ctx context.Context, id backend.ID, r *record, values bool) (err error) {
 	if b.closed.Load() {
 		return ErrClosed
 	}
@@ -414,8 +411,17 @@ func (b *boltBackend) Get(ctx context.Context, id ID, r *Record, values bool) (e
 	return err
 }
 
+// Get is getRecord for the Backend interface: the raw values are all a
+// backend.Record holds, so it decodes none.
+func (b *boltBackend) Get(ctx context.Context, id backend.ID, r *backend.Record, values bool) error {
+	var full record
+	err := b.getRecord(ctx, id, &full, false)
+	*r = full.Record
+	return err
+}
+
 // ListByUser reads userID's records through the user index.
-func (b *boltBackend) ListByUser(ctx context.Context, userID string, fn func(*Record, error)) error {
+func (b *boltBackend) ListByUser(ctx context.Context, userID string, fn func(*backend.Record, error)) error {
 	return b.view(func(ix indexes) error {
 		for _, id := range ix.userIDs(userID) {
 			r, err := ix.get(id, true)
@@ -434,11 +440,11 @@ func (b *boltBackend) ListByUser(ctx context.Context, userID string, fn func(*Re
 
 // Scan reads up to limit records after the ID after, through the user
 // index when f names a user (so paging through one user is linear).
-func (b *boltBackend) Scan(ctx context.Context, f ScanFilter, after ID, limit int, fn func(*Record, error)) (last ID, done bool, err error) {
+func (b *boltBackend) Scan(ctx context.Context, f backend.ScanFilter, after backend.ID, limit int, fn func(*backend.Record, error)) (last backend.ID, done bool, err error) {
 	err = b.view(func(ix indexes) error {
-		var next func() (ID, bool)
+		var next func() (backend.ID, bool)
 		start := after[:]
-		if after == (ID{}) {
+		if after == (backend.ID{}) {
 			start = nil
 		}
 		if f.UserID != "" {
@@ -448,15 +454,15 @@ func (b *boltBackend) Scan(ctx context.Context, f ScanFilter, after ID, limit in
 			if start != nil && bytes.HasPrefix(k, prefix) && bytes.Equal(k[len(prefix):], start) {
 				k, _ = c.Next()
 			}
-			next = func() (ID, bool) {
+			next = func() (backend.ID, bool) {
 				for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 					if len(k) == len(prefix)+idBytes {
-						id := ID(k[len(prefix):])
+						id := backend.ID(k[len(prefix):])
 						k, _ = c.Next()
 						return id, true
 					}
 				}
-				return ID{}, false
+				return backend.ID{}, false
 			}
 		} else {
 			c := ix.sessions.Cursor()
@@ -466,14 +472,14 @@ func (b *boltBackend) Scan(ctx context.Context, f ScanFilter, after ID, limit in
 			} else if k, _ = c.Seek(start); k != nil && bytes.Equal(k, start) {
 				k, _ = c.Next()
 			}
-			next = func() (ID, bool) {
+			next = func() (backend.ID, bool) {
 				for k != nil && len(k) != idBytes {
 					k, _ = c.Next()
 				}
 				if k == nil {
-					return ID{}, false
+					return backend.ID{}, false
 				}
-				id := ID(k)
+				id := backend.ID(k)
 				k, _ = c.Next()
 				return id, true
 			}
@@ -511,10 +517,10 @@ func (b *boltBackend) Count(ctx context.Context) (int, error) {
 // ---- writing ----
 
 // Create writes a new record through the group committer.
-func (b *boltBackend) Create(ctx context.Context, r *Record, limit *UserLimit) ([]Record, error) {
-	var evicted []Record
+func (b *boltBackend) Create(ctx context.Context, r *backend.Record, limit *backend.UserLimit) ([]backend.Record, error) {
+	var evicted []backend.Record
 	err := b.write(ctx, func(ix indexes) error {
-		evicted = evicted[:0] // the op may run twice (see runBatch)
+		evicted = evicted[:0] // the op may run twice (see write)
 		if ix.sessions.Get(r.ID[:]) != nil {
 			return errors.New("usersessions: session ID collision") // 2^-128: a broken RNG
 		}
@@ -527,8 +533,8 @@ func (b *boltBackend) Create(ctx context.Context, r *Record, limit *UserLimit) (
 }
 
 // Update changes a record through the group committer.
-func (b *boltBackend) Update(ctx context.Context, id ID, change func(*Record) error, limit *UserLimit) ([]Record, error) {
-	var evicted []Record
+func (b *boltBackend) Update(ctx context.Context, id backend.ID, change func(*backend.Record) error, limit *backend.UserLimit) ([]backend.Record, error) {
+	var evicted []backend.Record
 	err := b.write(ctx, func(ix indexes) error {
 		evicted = evicted[:0]
 		old, err := ix.get(id, false)
@@ -554,11 +560,11 @@ func (b *boltBackend) Update(ctx context.Context, id ID, change func(*Record) er
 // applyLimit removes the least recent of r's user's live sessions beyond
 // limit.Max, never r itself. The committer runs one transaction at a time,
 // so the count cannot race another sign-in.
-func (b *boltBackend) applyLimit(ix indexes, r *Record, limit *UserLimit, evicted *[]Record) error {
+func (b *boltBackend) applyLimit(ix indexes, r *backend.Record, limit *backend.UserLimit, evicted *[]backend.Record) error {
 	if limit == nil || limit.Max <= 0 || r.UserID == "" {
 		return nil
 	}
-	var live []*Record
+	var live []*backend.Record
 	for _, id := range ix.userIDs(r.UserID) {
 		if id == r.ID {
 			continue
@@ -576,7 +582,7 @@ func (b *boltBackend) applyLimit(ix indexes, r *Record, limit *UserLimit, evicte
 	if excess <= 0 {
 		return nil
 	}
-	slices.SortFunc(live, func(a, c *Record) int {
+	slices.SortFunc(live, func(a, c *backend.Record) int {
 		return cmp.Compare(limit.Recency(a), limit.Recency(c))
 	})
 	for _, victim := range live[:excess] {
@@ -592,7 +598,7 @@ func (b *boltBackend) applyLimit(ix indexes, r *Record, limit *UserLimit, evicte
 }
 
 // Touch writes activity in one transaction of its own.
-func (b *boltBackend) Touch(ctx context.Context, acts []Activity) error {
+func (b *boltBackend) Touch(ctx context.Context, acts []backend.Activity) error {
 	return b.update(func(tx *bolt.Tx) error {
 		ix := openIndexes(tx, b.idle)
 		for _, a := range acts {
@@ -616,10 +622,10 @@ func (b *boltBackend) Touch(ctx context.Context, acts []Activity) error {
 }
 
 // Delete removes one record, damaged ones included.
-func (b *boltBackend) Delete(ctx context.Context, id ID, owner *string, end Ending) (Record, error) {
-	var removed Record
+func (b *boltBackend) Delete(ctx context.Context, id backend.ID, owner *string, end backend.Ending) (backend.Record, error) {
+	var removed backend.Record
 	err := b.write(ctx, func(ix indexes) error {
-		removed = Record{ID: id}
+		removed = backend.Record{ID: id}
 		r, err := ix.get(id, true)
 		if err != nil {
 			// A damaged record still ends: the user index decides whose
@@ -645,10 +651,10 @@ func (b *boltBackend) Delete(ctx context.Context, id ID, owner *string, end Endi
 
 // DeleteByUser removes one user's records, reading only that user's index
 // entries.
-func (b *boltBackend) DeleteByUser(ctx context.Context, userID string, keep ID, end Ending) ([]Record, error) {
-	var removed []Record
+func (b *boltBackend) DeleteByUser(ctx context.Context, userID string, keep backend.ID, end backend.Ending) ([]backend.Record, error) {
+	var removed []backend.Record
 	err := b.write(ctx, func(ix indexes) error {
-		removed = removed[:0] // the op may run twice (see runBatch)
+		removed = removed[:0] // the op may run twice (see write)
 		for _, id := range ix.userIDs(userID) {
 			if id == keep {
 				continue
@@ -659,7 +665,7 @@ func (b *boltBackend) DeleteByUser(ctx context.Context, userID string, keep ID, 
 				if err := ix.removeDamaged(id); err != nil {
 					return err
 				}
-				removed = append(removed, Record{ID: id, UserID: userID})
+				removed = append(removed, backend.Record{ID: id, UserID: userID})
 				continue
 			}
 			if r == nil {
@@ -687,8 +693,8 @@ func (b *boltBackend) DeleteByUser(ctx context.Context, userID string, keep ID, 
 }
 
 // History reads userID's history entries, most recent first.
-func (b *boltBackend) History(ctx context.Context, userID string) ([]EndedRecord, error) {
-	var out []EndedRecord
+func (b *boltBackend) History(ctx context.Context, userID string) ([]backend.EndedRecord, error) {
+	var out []backend.EndedRecord
 	err := b.view(func(ix indexes) error {
 		var damaged []error
 		out, damaged = ix.historyOf(userID)
@@ -704,7 +710,7 @@ func (b *boltBackend) History(ctx context.Context, userID string) ([]EndedRecord
 // DeleteExpired walks the expiry index from the front and stops at the
 // first deadline in the future, so it touches only what has expired. With
 // nothing due it costs a read, not a durable write.
-func (b *boltBackend) DeleteExpired(ctx context.Context, q ExpiredQuery) (removed []Record, more bool, err error) {
+func (b *boltBackend) DeleteExpired(ctx context.Context, q backend.ExpiredQuery) (removed []backend.Record, more bool, err error) {
 	if due, err := b.expiryDue(q.Now); err != nil || !due {
 		return nil, false, err
 	}
@@ -717,8 +723,8 @@ func (b *boltBackend) DeleteExpired(ctx context.Context, q ExpiredQuery) (remove
 		}
 		now := q.Now
 		type victim struct {
-			id      ID
-			r       *Record
+			id      backend.ID
+			r       *backend.Record
 			damaged bool
 		}
 		var victims []victim
@@ -754,7 +760,7 @@ func (b *boltBackend) DeleteExpired(ctx context.Context, q ExpiredQuery) (remove
 				if r != nil {
 					victims = append(victims, victim{id: id})
 				}
-			case r.Deadline(ix.idle) <= now && (r.Expires <= now || addNanos(addNanos(r.LastSeen, ix.idle), q.IdleGrace) <= now):
+			case r.Deadline(ix.idle) <= now && (r.Expires <= now || backend.AddNanos(backend.AddNanos(r.LastSeen, ix.idle), q.IdleGrace) <= now):
 				victims = append(victims, victim{id: id, r: r})
 			}
 		}
@@ -769,7 +775,7 @@ func (b *boltBackend) DeleteExpired(ctx context.Context, q ExpiredQuery) (remove
 				if err := ix.removeDamaged(v.id); err != nil {
 					return err
 				}
-				removed = append(removed, Record{ID: v.id})
+				removed = append(removed, backend.Record{ID: v.id})
 			case v.r == nil: // re-index a record whose entry was wrong
 				r, err := ix.get(v.id, false)
 				if err != nil {
@@ -783,7 +789,7 @@ func (b *boltBackend) DeleteExpired(ctx context.Context, q ExpiredQuery) (remove
 					return err
 				}
 				v.r.ID = v.id
-				if err := ix.ended(v.r, Ending{At: now, Reason: expiryReason(v.r, now), Keep: q.History}); err != nil {
+				if err := ix.ended(v.r, backend.Ending{At: now, Reason: backend.ExpiryReason(v.r, now), Keep: q.History}); err != nil {
 					return err
 				}
 				removed = append(removed, *v.r)
@@ -811,88 +817,32 @@ func (b *boltBackend) expiryDue(now int64) (due bool, err error) {
 
 // ---- group commit ----
 
-// A writeOp is one logical write waiting for the committer.
-type writeOp struct {
-	fn   func(indexes) error
-	err  error
-	done chan struct{}
-}
-
 // maxBatch bounds how many writes share one transaction.
 const maxBatch = 256
 
-// write hands fn to the group committer and waits until it is durable.
-//
-// Every durable write costs an fsync, which takes far longer than the write
-// itself. The committer runs one transaction at a time; writes that arrive
-// while it is busy queue up and then share the next transaction and its one
-// fsync. So a lone writer pays no added delay (unlike bbolt's Batch, which
-// waits on a timer), and throughput grows with the number of writers.
+// write hands fn to the group committer (package groupcommit: writes that
+// arrive while a transaction commits share the next one and its fsync)
+// and waits until it is durable. fn may run twice: alone, after its batch
+// failed.
 func (b *boltBackend) write(ctx context.Context, fn func(indexes) error) error {
 	if b.closed.Load() {
 		return ErrClosed
 	}
-	op := &writeOp{fn: fn, done: make(chan struct{})}
-	select {
-	case b.writes <- op:
-	case <-b.quit:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	<-op.done // accepted: the outcome is decided by the committer, not ctx
-	return op.err
+	return b.group.Do(ctx, fn)
 }
 
-func (b *boltBackend) commitLoop() {
-	defer close(b.stopped)
-	batch := make([]*writeOp, 0, maxBatch)
-	for {
-		select {
-		case op := <-b.writes:
-			batch = append(batch[:0], op)
-		case <-b.quit:
-			return
-		}
-		// Writers woken by the last commit are about to queue again: let
-		// them run first, so they join this batch instead of the next.
-		runtime.Gosched()
-	gather:
-		for len(batch) < maxBatch {
-			select {
-			case op := <-b.writes:
-				batch = append(batch, op)
-			default:
-				break gather
-			}
-		}
-		b.runBatch(batch)
-	}
-}
-
-// runBatch commits ops in one transaction. If any op fails, the transaction
-// is rolled back and each op runs again alone, so one failing write cannot
-// take the others down with it, and no partial write is ever committed.
-func (b *boltBackend) runBatch(ops []*writeOp) {
-	err := b.update(func(tx *bolt.Tx) error {
+// commitBatch runs a batch of writes in one transaction: all of them
+// commit, or none.
+func (b *boltBackend) commitBatch(ops []func(indexes) error) error {
+	return b.update(func(tx *bolt.Tx) error {
 		ix := openIndexes(tx, b.idle)
-		for _, op := range ops {
-			if err := op.fn(ix); err != nil {
+		for _, fn := range ops {
+			if err := fn(ix); err != nil {
 				return err
 			}
 		}
 		return ix.saveCount()
 	})
-	if err != nil && len(ops) > 1 {
-		for _, op := range ops {
-			b.runBatch([]*writeOp{op})
-		}
-		return
-	}
-	for _, op := range ops {
-		op.err = err
-		close(op.done)
-	}
 }
 
 // ---- lifecycle ----
@@ -902,9 +852,7 @@ func (b *boltBackend) Close() error {
 	var err error
 	b.once.Do(func() {
 		close(b.quit)
-		if b.started.Load() {
-			<-b.stopped
-		}
+		b.group.Wait()
 		b.closed.Store(true)
 		// bbolt's Close waits for read transactions still running.
 		err = b.db.Close()
@@ -947,7 +895,7 @@ func (b *boltBackend) Check(ctx context.Context) error {
 		}
 	}
 	err := b.view(func(ix indexes) error {
-		records := make(map[ID]*Record)
+		records := make(map[backend.ID]*backend.Record)
 		err := ix.sessions.ForEach(func(k, v []byte) error {
 			if len(k) != idBytes {
 				report("record key %x has the wrong length", k)
@@ -955,16 +903,16 @@ func (b *boltBackend) Check(ctx context.Context) error {
 			}
 			r, err := decodeRecord(v, true)
 			if err != nil {
-				report("session %s: %v", ID(k), err)
+				report("session %s: %v", backend.ID(k), err)
 				return nil
 			}
-			records[ID(k)] = &r
+			records[backend.ID(k)] = &r.Record
 			return ctx.Err()
 		})
 		if err != nil {
 			return err
 		}
-		users := make(map[ID]bool)
+		users := make(map[backend.ID]bool)
 		ix.byUser.ForEach(func(k, _ []byte) error {
 			user, id, ok := splitUserKey(k)
 			switch r := records[id]; {
@@ -981,7 +929,7 @@ func (b *boltBackend) Check(ctx context.Context) error {
 			}
 			return nil
 		})
-		expiries := make(map[ID]bool)
+		expiries := make(map[backend.ID]bool)
 		ix.byExpiry.ForEach(func(k, _ []byte) error {
 			dl, id, ok := splitExpiryKey(k)
 			switch r := records[id]; {
@@ -989,8 +937,8 @@ func (b *boltBackend) Check(ctx context.Context) error {
 				report("malformed expiry index key %x", k)
 			case r == nil:
 				report("expiry index: missing session %s", id)
-			case max(r.deadline(ix.idle), 0) != dl:
-				report("expiry index: session %s at %v, its deadline is %v", id, unixNano(dl), unixNano(r.deadline(ix.idle)))
+			case max(r.Deadline(ix.idle), 0) != dl:
+				report("expiry index: session %s at %v, its deadline is %v", id, unixNano(dl), unixNano(r.Deadline(ix.idle)))
 			case expiries[id]:
 				report("expiry index: session %s listed twice", id)
 			default:

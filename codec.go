@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/usersessions/usersessions/backend"
 )
 
 // The record format.
@@ -46,11 +48,22 @@ const (
 	recordVersionV1 = 1
 )
 
-// session builds the public view of r.
-func (r *Record) session(id ID, idle time.Duration) *Session {
+// record is a backend.Record with what the Store's own decoding adds, so
+// the embedded backend's load path makes no allocation twice: the values
+// decoded, and the ID's text form made in the record's own allocation.
+// Both are zero for a record another Backend returned; session makes them.
+type record struct {
+	backend.Record
+	decoded valueList // Values decoded, when the reader asked for them
+	idText  string    // the ID's text form, when the decoder made it
+}
+
+// session builds the public view of r, whose values must be decoded (see
+// Store.decode).
+func (r *record) session(idle time.Duration) *Session {
 	idText := r.idText
 	if idText == "" {
-		idText = id.String()
+		idText = r.ID.String()
 	}
 	return &Session{
 		ID:        idText,
@@ -68,7 +81,7 @@ func (r *Record) session(id ID, idle time.Duration) *Session {
 
 // encodeRecord appends the encoding of r to dst. r.rawValues must hold the
 // encoded values (see encodeValues).
-func encodeRecord(dst []byte, r *Record) []byte {
+func encodeRecord(dst []byte, r *backend.Record) []byte {
 	dst = append(dst, recordVersion)
 	dst = append(dst, r.Hash[:]...)
 	dst = appendString(dst, r.UserID)
@@ -98,7 +111,7 @@ var errRecord = fmt.Errorf("%w: bad session record", ErrCorrupt)
 // decodeRecord decodes data. With values false it stops after the header and
 // leaves r.values nil (cleanup and index checks need no values). The result
 // never aliases data: bbolt's memory is only valid inside its transaction.
-func decodeRecord(data []byte, withValues bool) (Record, error) {
+func decodeRecord(data []byte, withValues bool) (record, error) {
 	return decodeRecordOf(nil, data, withValues)
 }
 
@@ -107,8 +120,8 @@ func decodeRecord(data []byte, withValues bool) (Record, error) {
 // allocation that backs its other strings. Paths that turn records into
 // Sessions use it; a separate ID string was one allocation of five on an
 // uncached Load.
-func decodeRecordOf(id *ID, data []byte, withValues bool) (Record, error) {
-	var r Record
+func decodeRecordOf(id *backend.ID, data []byte, withValues bool) (record, error) {
+	var r record
 	if len(data) == 0 {
 		return r, fmt.Errorf("%w: empty", errRecord)
 	}
@@ -119,7 +132,7 @@ func decodeRecordOf(id *ID, data []byte, withValues bool) (Record, error) {
 	// so decoding costs a couple of allocations however many fields it has.
 	spare := 0
 	if id != nil {
-		spare = IDLength
+		spare = backend.IDLength
 	}
 	buf := make([]byte, len(data)+spare)
 	copy(buf, data)
@@ -127,7 +140,7 @@ func decodeRecordOf(id *ID, data []byte, withValues bool) (Record, error) {
 		r.ID = *id
 		text := buf[len(data):]
 		base64.RawURLEncoding.Encode(text, id[:])
-		r.idText = unsafe.String(&text[0], IDLength)
+		r.idText = unsafe.String(&text[0], backend.IDLength)
 		buf = buf[:len(data):len(data)] // nothing may append over the text
 	}
 	d := decoder{buf: buf, off: 1}
@@ -150,13 +163,13 @@ func decodeRecordOf(id *ID, data []byte, withValues bool) (Record, error) {
 		r.Identity = d.uvarint()
 	}
 	if d.err != nil {
-		return Record{}, d.err
+		return record{}, d.err
 	}
 	r.Values = buf[d.off:]
 	if withValues {
 		var err error
 		if r.decoded, err = decodeValues(r.Values); err != nil {
-			return Record{}, err
+			return record{}, err
 		}
 	}
 	return r, nil
@@ -164,7 +177,7 @@ func decodeRecordOf(id *ID, data []byte, withValues bool) (Record, error) {
 
 // encodeEnded appends a history entry: varint "keep until", the reason
 // and By as length-prefixed strings, then the record (encodeRecord).
-func encodeEnded(dst []byte, r *Record, e Ending, until int64) []byte {
+func encodeEnded(dst []byte, r *backend.Record, e backend.Ending, until int64) []byte {
 	dst = binary.AppendVarint(dst, until)
 	dst = appendString(dst, string(e.Reason))
 	dst = appendString(dst, e.By)
@@ -173,19 +186,19 @@ func encodeEnded(dst []byte, r *Record, e Ending, until int64) []byte {
 
 // decodeEnded decodes a history entry of the session id, ended at the
 // time in its key.
-func decodeEnded(id ID, data []byte) (EndedRecord, int64, error) {
+func decodeEnded(id backend.ID, data []byte) (backend.EndedRecord, int64, error) {
 	d := decoder{buf: bytes.Clone(data)}
 	until := d.varint()
 	reason := d.str()
 	by := d.str()
 	if d.err != nil {
-		return EndedRecord{}, 0, d.err
+		return backend.EndedRecord{}, 0, d.err
 	}
 	r, err := decodeRecordOf(&id, d.buf[d.off:], true)
 	if err != nil {
-		return EndedRecord{}, 0, err
+		return backend.EndedRecord{}, 0, err
 	}
-	return EndedRecord{Record: r, Reason: EndReason(reason), By: by}, until, nil
+	return backend.EndedRecord{Record: r.Record, Reason: reason, By: by}, until, nil
 }
 
 // decoder reads a record front to back. The first error sticks and later

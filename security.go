@@ -9,6 +9,8 @@ import (
 	"runtime/debug"
 	"slices"
 	"time"
+
+	"github.com/usersessions/usersessions/backend"
 )
 
 // Account security: a cap on sessions per user, privacy of stored client
@@ -19,15 +21,15 @@ type EndReason string
 
 // The reasons the Store and httpx use. Apps may use their own as well.
 const (
-	EndLogout      EndReason = "logout"      // the person signed out of this session
-	EndRevoked     EndReason = "revoked"     // ended from a list of sessions (Delete, DeleteForUser)
-	EndOthers      EndReason = "others"      // "end all other sessions"
-	EndEverywhere  EndReason = "everywhere"  // "sign out everywhere"
-	EndExpired     EndReason = "expired"     // its absolute lifetime ran out
-	EndIdle        EndReason = "idle"        // its idle timeout ran out
-	EndLimit       EndReason = "limit"       // evicted by Options.MaxPerUser
-	EndCredentials EndReason = "credentials" // the password or second factor changed
-	EndAdmin       EndReason = "admin"       // an administrator ended it
+	EndLogout      EndReason = "logout"              // the person signed out of this session
+	EndRevoked     EndReason = "revoked"             // ended from a list of sessions (End, EndForUser)
+	EndOthers      EndReason = "others"              // "end all other sessions"
+	EndEverywhere  EndReason = "everywhere"          // "sign out everywhere"
+	EndExpired     EndReason = backend.ReasonExpired // its absolute lifetime ran out
+	EndIdle        EndReason = backend.ReasonIdle    // its idle timeout ran out
+	EndLimit       EndReason = "limit"               // evicted by Options.MaxPerUser
+	EndCredentials EndReason = "credentials"         // the password or second factor changed
+	EndAdmin       EndReason = "admin"               // an administrator ended it
 )
 
 // Privacy limits what the Store keeps of a client. It applies before
@@ -141,19 +143,19 @@ func (p *Privacy) validate() error {
 }
 
 // ending returns the Ending for a removal now.
-func (s *Store) ending(reason EndReason, by string) Ending {
-	return Ending{At: s.now(), Reason: reason, By: by, Keep: max(s.opts.History, 0)}
+func (s *Store) ending(reason EndReason, by string) backend.Ending {
+	return backend.Ending{At: s.now(), Reason: string(reason), By: by, Keep: max(s.opts.History, 0)}
 }
 
 // limit returns the UserLimit for a write, or nil without MaxPerUser.
-func (s *Store) limit(by ID) *UserLimit {
+func (s *Store) limit(by backend.ID) *backend.UserLimit {
 	if s.opts.MaxPerUser <= 0 {
 		return nil
 	}
-	return &UserLimit{
+	return &backend.UserLimit{
 		Max: s.opts.MaxPerUser,
-		Live: func(r *Record) bool {
-			return s.now() < deadlineAt(r.Expires, s.recency(r), s.opts.IdleTimeout)
+		Live: func(r *backend.Record) bool {
+			return s.now() < backend.Deadline(r.Expires, s.recency(r), s.opts.IdleTimeout)
 		},
 		Recency: s.recency,
 		Ending:  s.ending(EndLimit, by.String()),
@@ -161,7 +163,7 @@ func (s *Store) limit(by ID) *UserLimit {
 }
 
 // recency is r's latest activity, the freshest in memory counting.
-func (s *Store) recency(r *Record) int64 {
+func (s *Store) recency(r *backend.Record) int64 {
 	if a, ok := s.active.lookup(r.ID); ok {
 		return max(r.LastSeen, a.lastSeen)
 	}
@@ -170,7 +172,7 @@ func (s *Store) recency(r *Record) int64 {
 
 // ended reports removed records: it drops them from memory and calls
 // Hooks.Ended.
-func (s *Store) ended(ctx context.Context, removed []Record, reason func(*Record) EndReason) {
+func (s *Store) ended(ctx context.Context, removed []backend.Record, reason func(*backend.Record) EndReason) {
 	for i := range removed {
 		s.forget(removed[i].ID)
 	}
@@ -187,11 +189,22 @@ func (s *Store) ended(ctx context.Context, removed []Record, reason func(*Record
 
 // sessionOf builds the public view of a record a Backend returned (values
 // decoded when they can be; a damaged record gives just its ID).
-func (s *Store) sessionOf(r *Record) *Session {
-	if r.decoded == nil && len(r.Values) > 1 {
-		r.decoded, _ = decodeValues(r.Values)
+func (s *Store) sessionOf(r *backend.Record) *Session {
+	rec := record{Record: *r}
+	if len(r.Values) > 1 {
+		rec.decoded, _ = decodeValues(r.Values)
 	}
-	return r.session(r.ID, s.opts.IdleTimeout)
+	return rec.session(s.opts.IdleTimeout)
+}
+
+// view builds the public view of a record a Backend returned, or the
+// error that decoding its values gave.
+func (s *Store) view(r *backend.Record) (*Session, error) {
+	rec := record{Record: *r}
+	if err := s.decode(&rec); err != nil {
+		return nil, err
+	}
+	return rec.session(s.opts.IdleTimeout), nil
 }
 
 // created calls Hooks.Created for sess, now durable as a session of a user
@@ -222,16 +235,16 @@ func (s *Store) created(ctx context.Context, sess *Session, at int64) {
 // Save counts from its creation, the only time its record keeps.)
 func (s *Store) isNewDevice(ctx context.Context, sess *Session, at int64) (bool, error) {
 	device := deviceKey(sess.UserAgent, s.opts.Privacy.NoUserAgent)
-	id, ok := parseID(sess.ID)
+	id, ok := backend.ParseID(sess.ID)
 	if device == "" || !ok {
 		return true, nil
 	}
-	seenBefore := func(r *Record) bool {
+	seenBefore := func(r *backend.Record) bool {
 		earlier := cmp.Or(cmp.Compare(r.Created, at), bytes.Compare(r.ID[:], id[:])) < 0
 		return r.ID != id && earlier && deviceKey(r.UserAgent, s.opts.Privacy.NoUserAgent) == device
 	}
 	seen := false
-	err := s.b.ListByUser(ctx, sess.UserID, func(r *Record, err error) {
+	err := s.b.ListByUser(ctx, sess.UserID, func(r *backend.Record, err error) {
 		seen = seen || err == nil && seenBefore(r)
 	})
 	if err != nil || seen {
@@ -281,20 +294,25 @@ func (s *Store) History(ctx context.Context, userID string) ([]Ended, error) {
 	out := make([]Ended, 0, len(past))
 	for i := range past {
 		e := &past[i]
-		out = append(out, Ended{Session: *s.sessionOf(&e.Record), EndedAt: unixNano(e.EndedAt), Reason: e.Reason, By: e.By})
+		out = append(out, Ended{Session: *s.sessionOf(&e.Record), EndedAt: unixNano(e.EndedAt), Reason: EndReason(e.Reason), By: e.By})
 	}
 	slices.SortStableFunc(out, func(a, b Ended) int { return b.EndedAt.Compare(a.EndedAt) })
 	return out, nil
 }
 
-// End ends the session id as Delete does, recording why (default
-// EndRevoked) and by whom.
+// End ends the session id: "sign out" or "end this session". It returns
+// nil when a session was removed (even an expired one, or a damaged
+// record) and ErrNotFound when there was none. History and Hooks.Ended get
+// o's reason and By; the zero EndOptions means reason EndRevoked.
 func (s *Store) End(ctx context.Context, id string, o EndOptions) error {
 	return s.endOne(ctx, id, nil, o)
 }
 
-// EndForUser ends the session id only if it belongs to userID, as
-// DeleteForUser does, recording why (default EndRevoked) and by whom.
+// EndForUser ends the session id only if it belongs to userID, checked
+// in the same transaction. Another user's session, like a missing one, is
+// ErrNotFound: use it wherever a user names a session to end. An empty
+// userID owns nothing (anonymous sessions are nobody's): ErrNotFound. The
+// zero EndOptions means reason EndRevoked.
 func (s *Store) EndForUser(ctx context.Context, userID, id string, o EndOptions) error {
 	return s.endOne(ctx, id, &userID, o)
 }
@@ -303,7 +321,7 @@ func (s *Store) EndForUser(ctx context.Context, userID, id string, o EndOptions)
 // not nil. The empty user owns nothing: anonymous sessions are nobody's,
 // and naming "" must not end another visitor's.
 func (s *Store) endOne(ctx context.Context, id string, owner *string, o EndOptions) error {
-	sid, ok := parseID(id)
+	sid, ok := backend.ParseID(id)
 	if !ok || owner != nil && *owner == "" {
 		return ErrNotFound
 	}
@@ -321,12 +339,15 @@ func (s *Store) endOne(ctx context.Context, id string, owner *string, o EndOptio
 		return s.closedErr(err)
 	}
 	r.ID = sid
-	s.ended(ctx, []Record{r}, func(*Record) EndReason { return reason })
+	s.ended(ctx, []backend.Record{r}, func(*backend.Record) EndReason { return reason })
 	return nil
 }
 
-// EndUser ends every session of userID but keepID, as DeleteByUser does,
-// recording why: by default EndOthers when keepID is set (By: keepID),
+// EndUser ends every session of userID except keepID ("" keeps none):
+// "sign out everywhere" or "end all other sessions". It reads only that
+// user's index entries, removes damaged records too, and returns how many
+// sessions it removed. An empty userID removes nothing. The zero
+// EndOptions means reason EndOthers with By keepID when keepID is set,
 // else EndEverywhere.
 func (s *Store) EndUser(ctx context.Context, userID, keepID string, o EndOptions) (int, error) {
 	if userID == "" {
@@ -335,9 +356,9 @@ func (s *Store) EndUser(ctx context.Context, userID, keepID string, o EndOptions
 	if s.closed.Load() {
 		return 0, ErrClosed
 	}
-	var keep ID
+	var keep backend.ID
 	if keepID != "" {
-		keep, _ = parseID(keepID) // a malformed keepID keeps nothing
+		keep, _ = backend.ParseID(keepID) // a malformed keepID keeps nothing
 	}
 	userID, o = SanitizeText(userID), o.sanitized()
 	reason, by := o.Reason, o.By
@@ -351,7 +372,7 @@ func (s *Store) EndUser(ctx context.Context, userID, keepID string, o EndOptions
 	if err != nil {
 		return 0, s.closedErr(err)
 	}
-	s.ended(ctx, removed, func(*Record) EndReason { return reason })
+	s.ended(ctx, removed, func(*backend.Record) EndReason { return reason })
 	return len(removed), nil
 }
 

@@ -23,7 +23,7 @@
 //	// put sess.Token in a cookie; on later requests:
 //	sess, err = store.Load(ctx, token) // errors.Is(err, usersessions.ErrNotFound) => anonymous
 //	list, err := store.ListByUser(ctx, "alice")
-//	n, err := store.DeleteByUser(ctx, "alice", sess.ID) // end every other session
+//	n, err := store.EndUser(ctx, "alice", sess.ID, usersessions.EndOptions{}) // end every other session
 //
 // The httpx subpackage wraps all of this as net/http middleware and views.
 package usersessions
@@ -36,18 +36,22 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/usersessions/usersessions/backend"
 )
 
 // Errors returned by the Store. Test for them with errors.Is: the Store wraps
-// them with context (the file name, the failing operation).
+// them with context (the file name, the failing operation). Those a Backend
+// also returns are package backend's values under the same names, so
+// errors.Is works with either.
 var (
 	// ErrNotFound reports an unknown, malformed, expired or revoked token or
 	// ID. The Store never says which of these it was: to a client they are
 	// the same thing, an invalid session.
-	ErrNotFound = errors.New("usersessions: session not found")
+	ErrNotFound = backend.ErrNotFound
 
 	// ErrClosed is returned by every method of a closed Store.
-	ErrClosed = errors.New("usersessions: store closed")
+	ErrClosed = backend.ErrClosed
 
 	// ErrLocked reports that Open gave up waiting for a database file that
 	// another process holds open (bbolt allows one writer process per file).
@@ -55,11 +59,11 @@ var (
 
 	// ErrCorrupt reports a record or index entry that cannot be decoded or
 	// that disagrees with the rest of the database.
-	ErrCorrupt = errors.New("usersessions: corrupt data")
+	ErrCorrupt = backend.ErrCorrupt
 
 	// ErrSchema reports a database file that is not a usersessions database,
 	// or one written by a newer, unknown version of this package.
-	ErrSchema = errors.New("usersessions: unsupported database schema")
+	ErrSchema = backend.ErrSchema
 
 	// ErrConflict is returned by Save when the session's identity (its
 	// UserID) was changed by another call, such as a sign-in with
@@ -72,12 +76,12 @@ var (
 	// shared Backend's change feed is down and the answer could not be
 	// confirmed. It is not ErrNotFound: the session may well be valid, so
 	// the httpx middleware answers 503 instead of signing the person out.
-	ErrUnavailable = errors.New("usersessions: session storage unavailable")
+	ErrUnavailable = backend.ErrUnavailable
 )
 
 // UseStoredIdleTimeout, as Options.IdleTimeout, keeps the idle timeout the
 // database file was last opened with (0 for a new file).
-const UseStoredIdleTimeout time.Duration = -1
+const UseStoredIdleTimeout = backend.UseStoredIdleTimeout
 
 // Defaults applied by Open to zero Options fields.
 const (
@@ -371,30 +375,7 @@ func (s *Session) clone() *Session {
 
 // deadline is Deadline in Unix nanoseconds, for the load path.
 func (s *Session) deadline() int64 {
-	return deadlineAt(s.ExpiresAt.UnixNano(), s.LastSeen.UnixNano(), s.idle)
-}
-
-// deadlineAt is the moment, in Unix nanoseconds, that a session with these
-// absolute deadline, last activity and idle timeout (0: none) dies.
-func deadlineAt(expires, lastSeen int64, idle time.Duration) int64 {
-	if idle > 0 {
-		return min(expires, addNanos(lastSeen, idle))
-	}
-	return expires
-}
-
-// addNanos returns t+d for Unix nanoseconds t, saturated at the ends of
-// int64: a Lifetime of math.MaxInt64 (the natural "no absolute limit")
-// means "as late as can be said", not a wrap into the past. Every deadline
-// the store computes goes through it.
-func addNanos(t int64, d time.Duration) int64 {
-	switch {
-	case d > 0 && t > math.MaxInt64-int64(d):
-		return math.MaxInt64
-	case d < 0 && t < math.MinInt64-int64(d):
-		return math.MinInt64
-	}
-	return t + int64(d)
+	return backend.Deadline(s.ExpiresAt.UnixNano(), s.LastSeen.UnixNano(), s.idle)
 }
 
 // State selects sessions by liveness in a Filter.
@@ -434,7 +415,7 @@ type Stats struct {
 	Loads          uint64  // successful Loads
 	Creates        uint64
 	Saves          uint64
-	Deletes        uint64 // sessions removed by Delete, DeleteByUser and ClearExpired
+	Deletes        uint64 // sessions removed by End, EndForUser, EndUser, eviction and ClearExpired
 	Commits        uint64 // durable write transactions
 	PendingTouches int    // sessions with activity not yet written to disk
 	Flushes        uint64 // activity flush transactions

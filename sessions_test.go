@@ -20,6 +20,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/usersessions/usersessions/backend"
 	"github.com/usersessions/usersessions/internal/clocktest"
 )
 
@@ -92,7 +93,7 @@ func TestCreateLoad(t *testing.T) {
 		if err != nil || len(raw) != tokenBytes {
 			t.Fatalf("token %q: %d bytes, %v; want %d bytes of base64url", sess.Token, len(raw), err, tokenBytes)
 		}
-		if len(sess.ID) != IDLength || strings.Contains(sess.Token, "=") {
+		if len(sess.ID) != backend.IDLength || strings.Contains(sess.Token, "=") {
 			t.Fatalf("ID %q, token %q: not the documented forms", sess.ID, sess.Token)
 		}
 		want := Session{
@@ -140,7 +141,7 @@ func TestMalformedTokens(t *testing.T) {
 			"not base64":           strings.Repeat("!", TokenLength),
 			"padding":              real.Token[:TokenLength-2] + "==",
 			"unknown":              base64.RawURLEncoding.EncodeToString(random),
-			"right ID, bad secret": real.Token[:IDLength] + strings.Repeat("A", TokenLength-IDLength),
+			"right ID, bad secret": real.Token[:backend.IDLength] + strings.Repeat("A", TokenLength-backend.IDLength),
 			"the ID":               real.ID,
 			"NUL bytes":            strings.Repeat("\x00", TokenLength),
 		}
@@ -152,12 +153,12 @@ func TestMalformedTokens(t *testing.T) {
 				t.Errorf("%s: Rotate = %v, want ErrNotFound", name, err)
 			}
 		}
-		for _, id := range []string{"", "x", strings.Repeat("A", IDLength+1), real.Token, strings.Repeat("/", IDLength)} {
+		for _, id := range []string{"", "x", strings.Repeat("A", backend.IDLength+1), real.Token, strings.Repeat("/", backend.IDLength)} {
 			if _, err := s.Get(ctx, id); !errors.Is(err, ErrNotFound) {
 				t.Errorf("Get(%.30q) = %v, want ErrNotFound", id, err)
 			}
-			if err := s.Delete(ctx, id); !errors.Is(err, ErrNotFound) {
-				t.Errorf("Delete(%.30q) = %v, want ErrNotFound", id, err)
+			if err := s.End(ctx, id, EndOptions{}); !errors.Is(err, ErrNotFound) {
+				t.Errorf("End(%.30q) = %v, want ErrNotFound", id, err)
 			}
 			if err := s.Touch(ctx, id, clientA); !errors.Is(err, ErrNotFound) {
 				t.Errorf("Touch(%.30q) = %v, want ErrNotFound", id, err)
@@ -320,18 +321,18 @@ func TestSaveNeverResurrects(t *testing.T) {
 		s := openTest(t, cached, nil)
 		sess := mustCreate(t, s, "alice", clientA)
 		loaded, _ := s.Load(ctx, sess.Token)
-		if err := s.Delete(ctx, sess.ID); err != nil {
+		if err := s.End(ctx, sess.ID, EndOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		loaded.Set("k", "v")
 		if err := s.Save(ctx, loaded); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("Save after Delete = %v, want ErrNotFound", err)
+			t.Fatalf("Save after End = %v, want ErrNotFound", err)
 		}
 		if n, _ := s.Count(ctx); n != 0 {
 			t.Fatalf("Save brought the session back: %d sessions", n)
 		}
 		if err := s.Touch(ctx, sess.ID, clientA); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("Touch after Delete = %v, want ErrNotFound", err)
+			t.Fatalf("Touch after End = %v, want ErrNotFound", err)
 		}
 	})
 }
@@ -421,22 +422,22 @@ func TestDelete(t *testing.T) {
 		s.Load(ctx, a.Token)
 		settle(s)
 
-		if err := s.DeleteForUser(ctx, "bob", a.ID); !errors.Is(err, ErrNotFound) {
+		if err := s.EndForUser(ctx, "bob", a.ID, EndOptions{}); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("bob ending alice's session: %v, want ErrNotFound", err)
 		}
 		if _, err := s.Load(ctx, a.Token); err != nil {
 			t.Fatalf("alice's session died from bob's attempt: %v", err)
 		}
-		if err := s.DeleteForUser(ctx, "alice", a.ID); err != nil {
+		if err := s.EndForUser(ctx, "alice", a.ID, EndOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.Load(ctx, a.Token); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("Load after DeleteForUser: %v", err)
+			t.Fatalf("Load after EndForUser: %v", err)
 		}
-		if err := s.Delete(ctx, a.ID); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("second Delete = %v, want ErrNotFound", err)
+		if err := s.End(ctx, a.ID, EndOptions{}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("second End = %v, want ErrNotFound", err)
 		}
-		if err := s.Delete(ctx, b.ID); err != nil {
+		if err := s.End(ctx, b.ID, EndOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if n, _ := s.Count(ctx); n != 0 {
@@ -508,24 +509,24 @@ func TestDeleteByUser(t *testing.T) {
 		}
 		settle(s)
 
-		n, err := s.DeleteByUser(ctx, "ann", mine[1].ID)
+		n, err := s.EndUser(ctx, "ann", mine[1].ID, EndOptions{})
 		if err != nil || n != 3 {
-			t.Fatalf("DeleteByUser keeping one = %d, %v; want 3", n, err)
+			t.Fatalf("EndUser keeping one = %d, %v; want 3", n, err)
 		}
 		for i, sess := range mine {
 			_, err := s.Load(ctx, sess.Token)
 			if (i == 1) != (err == nil) {
-				t.Errorf("session %d after DeleteByUser: %v", i, err)
+				t.Errorf("session %d after EndUser: %v", i, err)
 			}
 		}
 		if _, err := s.Load(ctx, other.Token); err != nil {
 			t.Fatalf("another user's session was removed: %v", err)
 		}
-		if n, err := s.DeleteByUser(ctx, "ann", ""); err != nil || n != 1 {
-			t.Fatalf("DeleteByUser everywhere = %d, %v; want 1", n, err)
+		if n, err := s.EndUser(ctx, "ann", "", EndOptions{}); err != nil || n != 1 {
+			t.Fatalf("EndUser everywhere = %d, %v; want 1", n, err)
 		}
-		if n, err := s.DeleteByUser(ctx, "", ""); err != nil || n != 0 {
-			t.Fatalf("DeleteByUser(\"\") = %d, %v; want 0, nil", n, err)
+		if n, err := s.EndUser(ctx, "", "", EndOptions{}); err != nil || n != 0 {
+			t.Fatalf("EndUser(\"\") = %d, %v; want 0, nil", n, err)
 		}
 		if c, _ := s.Count(ctx); c != 1 {
 			t.Fatalf("Count = %d, want 1", c)
@@ -596,7 +597,7 @@ func TestExpiry(t *testing.T) {
 		if err := s.Touch(ctx, late.ID, clientA); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("Touch revived an idle session with pending activity: %v", err)
 		}
-		if err := s.Delete(ctx, late.ID); err != nil {
+		if err := s.End(ctx, late.ID, EndOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -734,8 +735,8 @@ func TestAll(t *testing.T) {
 		if got := collect(Filter{}); len(got) != 601 {
 			t.Fatalf("All = %d sessions, want 601", len(got))
 		} else if !slices.IsSortedFunc(got, func(a, b *Session) int {
-			x, _ := parseID(a.ID)
-			y, _ := parseID(b.ID)
+			x, _ := backend.ParseID(a.ID)
+			y, _ := backend.ParseID(b.ID)
 			return bytes.Compare(x[:], y[:])
 		}) {
 			t.Fatal("All is not in ID order")
@@ -809,9 +810,9 @@ func TestClosed(t *testing.T) {
 		calls["Save"] = s.Save(ctx, sess)
 		calls["Touch"] = s.Touch(ctx, sess.ID, clientA)
 		_, calls["Rotate"] = s.Rotate(ctx, sess.Token)
-		calls["Delete"] = s.Delete(ctx, sess.ID)
+		calls["Delete"] = s.End(ctx, sess.ID, EndOptions{})
 		_, calls["ListByUser"] = s.ListByUser(ctx, "alice")
-		_, calls["DeleteByUser"] = s.DeleteByUser(ctx, "alice", "")
+		_, calls["EndUser"] = s.EndUser(ctx, "alice", "", EndOptions{})
 		_, calls["ClearExpired"] = s.ClearExpired(ctx)
 		_, calls["Count"] = s.Count(ctx)
 		calls["Check"] = s.Check(ctx)
@@ -899,7 +900,7 @@ func TestCorruptRecord(t *testing.T) {
 		bad := mustCreate(t, s, "alice", clientA)
 		s.Close()
 		db, _ := bolt.Open(path, 0o600, nil)
-		id, _ := parseID(bad.ID)
+		id, _ := backend.ParseID(bad.ID)
 		db.Update(func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketSessions).Put(id[:], []byte{recordVersion, 1, 2, 3})
 		})
@@ -931,8 +932,8 @@ func TestCorruptRecord(t *testing.T) {
 			t.Fatalf("All: %d errors, %d good; want 1 and 1", errs, oks)
 		}
 		// Ending the damaged session works: the user can get rid of it.
-		if n, err := s.DeleteByUser(ctx, "alice", good.ID); n != 1 || err != nil {
-			t.Fatalf("DeleteByUser over the corrupt record = %d, %v; want 1, nil", n, err)
+		if n, err := s.EndUser(ctx, "alice", good.ID, EndOptions{}); n != 1 || err != nil {
+			t.Fatalf("EndUser over the corrupt record = %d, %v; want 1, nil", n, err)
 		}
 		if err := s.Check(ctx); err != nil {
 			t.Fatalf("Check after ending the corrupt session: %v", err)
@@ -944,13 +945,13 @@ func TestCheckFindsBrokenIndexes(t *testing.T) {
 	s := openTest(t, false, nil)
 	a := mustCreate(t, s, "alice", clientA)
 	mustCreate(t, s, "bob", clientA)
-	id, _ := parseID(a.ID)
+	id, _ := backend.ParseID(a.ID)
 	// Break the indexes behind the store's back, as a bug would.
 	err := boltDB(s).Update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketByUser).Delete(userKey("alice", id)); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketByUser).Put(userKey("mallory", ID{1}), nil)
+		return tx.Bucket(bucketByUser).Put(userKey("mallory", backend.ID{1}), nil)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -963,7 +964,7 @@ func TestCheckFindsBrokenIndexes(t *testing.T) {
 	}
 	// Repair so the cleanup check passes.
 	boltDB(s).Update(func(tx *bolt.Tx) error {
-		tx.Bucket(bucketByUser).Delete(userKey("mallory", ID{1}))
+		tx.Bucket(bucketByUser).Delete(userKey("mallory", backend.ID{1}))
 		return tx.Bucket(bucketByUser).Put(userKey("alice", id), nil)
 	})
 }
@@ -1027,13 +1028,13 @@ func TestConcurrentUse(t *testing.T) {
 					}
 					switch i % 5 {
 					case 0:
-						s.Delete(ctx, sess.ID)
+						s.End(ctx, sess.ID, EndOptions{})
 					case 1:
 						s.Rotate(ctx, sess.Token)
 					case 2:
 						s.ListByUser(ctx, user)
 					case 3:
-						s.DeleteByUser(ctx, user, sess.ID)
+						s.EndUser(ctx, user, sess.ID, EndOptions{})
 					}
 				}
 			}()
@@ -1074,9 +1075,9 @@ func TestWritesAreCoalesced(t *testing.T) {
 // call returned may succeed (the cache-aside race of memcache.go).
 func TestRevokedNeverServed(t *testing.T) {
 	revokers := map[string]func(s *Store, sess *Session) error{
-		"Delete":       func(s *Store, sess *Session) error { return s.Delete(ctx, sess.ID) },
-		"DeleteByUser": func(s *Store, sess *Session) error { _, err := s.DeleteByUser(ctx, "alice", ""); return err },
-		"Rotate":       func(s *Store, sess *Session) error { _, err := s.Rotate(ctx, sess.Token); return err },
+		"End":     func(s *Store, sess *Session) error { return s.End(ctx, sess.ID, EndOptions{}) },
+		"EndUser": func(s *Store, sess *Session) error { _, err := s.EndUser(ctx, "alice", "", EndOptions{}); return err },
+		"Rotate":  func(s *Store, sess *Session) error { _, err := s.Rotate(ctx, sess.Token); return err },
 	}
 	rounds := 30
 	if testing.Short() {
@@ -1177,7 +1178,7 @@ func TestSaveKeepsFreshActivity(t *testing.T) {
 func TestListByUserSkipsDamage(t *testing.T) {
 	s := openTest(t, false, &Options{Logger: discardLogger()})
 	good := mustCreate(t, s, "alice", clientA)
-	ghost := ID{9}
+	ghost := backend.ID{9}
 	boltDB(s).Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketByUser).Put(userKey("alice", ghost), nil) })
 	list, err := s.ListByUser(ctx, "alice")
 	if err != nil || len(list) != 1 || list[0].ID != good.ID {
@@ -1186,8 +1187,8 @@ func TestListByUserSkipsDamage(t *testing.T) {
 	if err := s.Check(ctx); err == nil {
 		t.Fatal("Check missed the dangling entry")
 	}
-	if n, err := s.DeleteByUser(ctx, "alice", ""); err != nil || n != 1 {
-		t.Fatalf("DeleteByUser = %d, %v", n, err)
+	if n, err := s.EndUser(ctx, "alice", "", EndOptions{}); err != nil || n != 1 {
+		t.Fatalf("EndUser = %d, %v", n, err)
 	}
 }
 
@@ -1200,8 +1201,8 @@ func TestIDsFollowCreationTime(t *testing.T) {
 		clock.Advance(time.Millisecond)
 	}
 	sorted := slices.SortedFunc(slices.Values(ids), func(a, b string) int {
-		x, _ := parseID(a)
-		y, _ := parseID(b)
+		x, _ := backend.ParseID(a)
+		y, _ := backend.ParseID(b)
 		return bytes.Compare(x[:], y[:])
 	})
 	if !slices.Equal(ids, sorted) {
@@ -1311,7 +1312,7 @@ func TestLoadTouch(t *testing.T) {
 		if _, err := s.LoadTouch(ctx, live.Token, clientA); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Delete(ctx, live.ID); err != nil {
+		if err := s.End(ctx, live.ID, EndOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.LoadTouch(ctx, live.Token, clientA); !errors.Is(err, ErrNotFound) {

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/usersessions/usersessions/backend"
 )
 
 // Store holds sessions: the rules of this package (tokens and their hashes,
@@ -23,8 +25,9 @@ import (
 // embedded bbolt file) or NewStore (any Backend), and Close it when done.
 type Store struct {
 	b      Backend
-	shared bool   // b is a SharedBackend: other instances write too
-	name   string // for errors and logs: the file, or the backend
+	getter recordGetter // b's own load path, or nil: see get
+	shared bool         // b is a SharedBackend: other instances write too
+	name   string       // for errors and logs: the file, or the backend
 	opts   Options
 	log    *slog.Logger
 	cache  *memCache // nil in uncached mode
@@ -118,12 +121,13 @@ func newStore(b Backend, opts *Options, name string) (*Store, error) {
 		return fail(err)
 	}
 	s.opts.IdleTimeout = idle
+	s.getter, _ = b.(recordGetter)
 	if !o.NoCache && !o.StrictRevocation {
 		if s.cache, err = newMemCache(o.CacheBytes); err != nil {
 			return fail(fmt.Errorf("cache: %w", err))
 		}
 	}
-	if sb, ok := b.(SharedBackend); ok {
+	if sb, ok := b.(backend.SharedBackend); ok {
 		s.shared = true
 		if err := sb.Subscribe(s.bg, storeFeed{s}); err != nil {
 			if s.cache != nil {
@@ -206,7 +210,7 @@ type storeFeed struct{ s *Store }
 // activity entries, so neither a cache hit nor a Touch outlives a
 // revocation made elsewhere. Unwritten activity of such a session (at most
 // one TouchInterval of LastSeen) is dropped with it.
-func (f storeFeed) Changed(ids []ID) {
+func (f storeFeed) Changed(ids []backend.ID) {
 	for _, id := range ids {
 		f.s.forget(id)
 	}
@@ -323,11 +327,11 @@ const addRetries = 16
 
 // loadAndTouch loads the live session id (checking the token's secret sec
 // when given) and records activity c on it, creating its activity entry.
-// The entry is created only if no removal (a Delete, a sign-in) came
+// The entry is created only if no removal (an End, a sign-in) came
 // between the read and the creation: a late touch must never bring a
 // deleted session's activity back, which would keep a revoked session
 // "alive" for Touch.
-func (s *Store) loadAndTouch(ctx context.Context, id ID, sec *secret, token string, c Client) (*Session, error) {
+func (s *Store) loadAndTouch(ctx context.Context, id backend.ID, sec *secret, token string, c Client) (*Session, error) {
 	for range addRetries {
 		since := s.active.removals(id) // before the read
 		sess, err := s.load(ctx, id, sec, token)
@@ -358,7 +362,7 @@ func (s *Store) loadAndTouch(ctx context.Context, id ID, sec *secret, token stri
 }
 
 // testHookBeforeActivityAdd, when set by a test, runs between reading a
-// session and adding its activity entry: the window a concurrent Delete
+// session and adding its activity entry: the window a concurrent End
 // must not fall into unnoticed.
 var testHookBeforeActivityAdd func()
 
@@ -372,7 +376,7 @@ func (s *Store) cacheByToken(token string) *cacheEntry {
 // Get returns the session with the public ID id (for views and admin
 // tools: it needs no token and returns none). Errors as for Load.
 func (s *Store) Get(ctx context.Context, id string) (*Session, error) {
-	sid, ok := parseID(id)
+	sid, ok := backend.ParseID(id)
 	if !ok {
 		return nil, ErrNotFound
 	}
@@ -384,7 +388,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Session, error) {
 
 // load returns a caller-owned copy of the live session id, checking the
 // token's secret when one is given (token is its text, for the cache).
-func (s *Store) load(ctx context.Context, id ID, sec *secret, token string) (*Session, error) {
+func (s *Store) load(ctx context.Context, id backend.ID, sec *secret, token string) (*Session, error) {
 	if s.cache != nil {
 		if e := s.cache.get(id); e != nil {
 			if sec != nil && !e.verify(sec) {
@@ -401,8 +405,8 @@ func (s *Store) load(ctx context.Context, id ID, sec *secret, token string) (*Se
 	if s.cache != nil {
 		t = s.cache.ticket(id) // before the read: see memcache.go
 	}
-	var r Record
-	if err := s.b.Get(ctx, id, &r, true); err != nil {
+	var r record
+	if err := s.get(ctx, id, &r); err != nil {
 		if errors.Is(err, ErrCorrupt) {
 			s.log.Error("usersessions: unreadable session record", "id", id.String(), "err", err)
 		}
@@ -417,7 +421,7 @@ func (s *Store) load(ctx context.Context, id ID, sec *secret, token string) (*Se
 		s.log.Error("usersessions: unreadable session values", "id", id.String(), "err", err)
 		return nil, err
 	}
-	sess := r.session(id, s.opts.IdleTimeout)
+	sess := r.session(s.opts.IdleTimeout)
 	if s.cache != nil {
 		// Cached even when past its stored deadline: liveness is decided
 		// by live, on every hit, with the in-memory activity applied (a busy
@@ -426,6 +430,22 @@ func (s *Store) load(ctx context.Context, id ID, sec *secret, token string) (*Se
 		s.cache.put(id, t, r.Hash, token, sess, size) // caches a copy; sess is now shared
 	}
 	return s.live(id, nil, sess)
+}
+
+// recordGetter is the embedded backend's load path: it decodes straight
+// into a record, values and ID text included, which a backend.Record
+// cannot carry. A Store uses it when its Backend has it.
+type recordGetter interface {
+	getRecord(ctx context.Context, id backend.ID, r *record, values bool) error
+}
+
+// get reads the record of id, values included (decoded unless the Backend
+// left them encoded: see decode).
+func (s *Store) get(ctx context.Context, id backend.ID, r *record) error {
+	if s.getter != nil {
+		return s.getter.getRecord(ctx, id, r, true)
+	}
+	return s.b.Get(ctx, id, &r.Record, true)
 }
 
 // closedErr maps a Backend's error after Close to ErrClosed.
@@ -438,7 +458,7 @@ func (s *Store) closedErr(err error) error {
 
 // live overlays pending activity on sess and checks that it has not
 // expired. memo is the cache entry's memo of the activity entry, or nil.
-func (s *Store) live(id ID, memo *activityMemo, sess *Session) (*Session, error) {
+func (s *Store) live(id backend.ID, memo *activityMemo, sess *Session) (*Session, error) {
 	if e := s.active.find(id, memo); e != nil {
 		e.snapshot().overlay(sess)
 	}
@@ -462,17 +482,17 @@ func (s *Store) ListByUser(ctx context.Context, userID string) ([]*Session, erro
 	}
 	var list []*Session
 	now := unixNano(s.now())
-	err := s.b.ListByUser(ctx, userID, func(r *Record, err error) {
+	err := s.b.ListByUser(ctx, userID, func(r *backend.Record, err error) {
 		// A damaged record or index entry must not take the user's
 		// whole list down: skip it, log it, let Check report it.
+		var sess *Session
 		if err == nil {
-			err = s.decode(r)
+			sess, err = s.view(r)
 		}
 		if err != nil {
 			s.log.Error("usersessions: ListByUser skips a session", "user", userID, "err", err)
 			return
 		}
-		sess := r.session(r.ID, s.opts.IdleTimeout)
 		if a, ok := s.active.lookup(r.ID); ok {
 			a.overlay(sess)
 		}
@@ -490,7 +510,7 @@ func (s *Store) ListByUser(ctx context.Context, userID string) ([]*Session, erro
 }
 
 // decode decodes r's values if the Backend left them encoded.
-func (s *Store) decode(r *Record) error {
+func (s *Store) decode(r *record) error {
 	if r.decoded != nil || len(r.Values) <= 1 {
 		return nil
 	}
@@ -513,9 +533,9 @@ const allPage = 256
 // iteration goes on if the loop does. Stop early by breaking out of the loop.
 func (s *Store) All(ctx context.Context, f Filter) iter.Seq2[*Session, error] {
 	return func(yield func(*Session, error) bool) {
-		var after ID
+		var after backend.ID
 		if f.After != "" {
-			id, ok := parseID(f.After)
+			id, ok := backend.ParseID(f.After)
 			if !ok {
 				yield(nil, fmt.Errorf("usersessions: bad cursor %q: %w", f.After, ErrNotFound))
 				return
@@ -523,7 +543,7 @@ func (s *Store) All(ctx context.Context, f Filter) iter.Seq2[*Session, error] {
 			after = id
 		}
 		f.UserID, f.Search = SanitizeText(f.UserID), SanitizeText(f.Search) // as stored
-		scan := ScanFilter{UserID: f.UserID, Anonymous: f.Anonymous, IPPrefix: f.IPPrefix}
+		scan := backend.ScanFilter{UserID: f.UserID, Anonymous: f.Anonymous, IPPrefix: f.IPPrefix}
 		for {
 			if err := ctx.Err(); err != nil {
 				yield(nil, err)
@@ -535,15 +555,15 @@ func (s *Store) All(ctx context.Context, f Filter) iter.Seq2[*Session, error] {
 			}
 			var page []sessionOrError
 			now := unixNano(s.now())
-			last, done, err := s.b.Scan(ctx, scan, after, allPage, func(r *Record, err error) {
+			last, done, err := s.b.Scan(ctx, scan, after, allPage, func(r *backend.Record, err error) {
+				var sess *Session
 				if err == nil {
-					err = s.decode(r)
+					sess, err = s.view(r)
 				}
 				if err != nil {
 					page = append(page, sessionOrError{err: err})
 					return
 				}
-				sess := r.session(r.ID, s.opts.IdleTimeout)
 				if a, ok := s.active.lookup(r.ID); ok {
 					a.overlay(sess)
 				}
@@ -624,7 +644,7 @@ func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, 
 		return nil, fmt.Errorf("usersessions: random token: %w", err)
 	}
 	c = s.private(c)
-	r := &Record{
+	r := &backend.Record{
 		ID:        id,
 		Hash:      sec.hash(),
 		UserID:    userID,
@@ -632,14 +652,14 @@ func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, 
 		UserAgent: storedUserAgent(c.UserAgent),
 		Created:   now,
 		LastSeen:  now,
-		Expires:   addNanos(now, s.opts.Lifetime),
+		Expires:   backend.AddNanos(now, s.opts.Lifetime),
 		Values:    []byte{0}, // no values
 	}
 	var t ticket
 	if s.cache != nil {
 		t = s.cache.ticket(id)
 	}
-	var limit *UserLimit
+	var limit *backend.UserLimit
 	if userID != "" {
 		limit = s.limit(id)
 	}
@@ -648,8 +668,8 @@ func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, 
 		return nil, s.closedErr(err)
 	}
 	s.creates.Add(1)
-	s.ended(ctx, evicted, func(*Record) EndReason { return EndLimit })
-	sess := r.session(id, s.opts.IdleTimeout)
+	s.ended(ctx, evicted, func(*backend.Record) EndReason { return EndLimit })
+	sess := s.sessionOf(r)
 	token := formatToken(id, sec)
 	if s.cache != nil {
 		s.cache.put(id, t, r.Hash, token, sess, len(r.UserID)+len(r.UserAgent)+64)
@@ -672,7 +692,7 @@ func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, 
 // stored fails with ErrUnsupportedType. UserID is kept as SanitizeText makes
 // it, and sess shows what was kept.
 func (s *Store) Save(ctx context.Context, sess *Session) error {
-	id, ok := parseID(sess.ID)
+	id, ok := backend.ParseID(sess.ID)
 	if !ok {
 		return ErrNotFound
 	}
@@ -684,11 +704,11 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 		return fmt.Errorf("save %s: %w", sess.ID, err)
 	}
 	userID, identity := SanitizeText(sess.UserID), sess.identity
-	var saved Record
+	var saved backend.Record
 	var at int64 // when the write that commits ran: a sign-in's moment
 	var absorbed *activityEntry
 	var snap activity
-	evicted, err := s.b.Update(ctx, id, func(r *Record) error {
+	evicted, err := s.b.Update(ctx, id, func(r *backend.Record) error {
 		if r.Identity != identity {
 			return fmt.Errorf("save %s: %w: its user changed from %q (sign-in, sign-out or another Save)", sess.ID, ErrConflict, r.UserID)
 		}
@@ -711,7 +731,7 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 	}
 	s.settle(id, absorbed, snap)
 	s.saves.Add(1)
-	s.ended(ctx, evicted, func(*Record) EndReason { return EndLimit })
+	s.ended(ctx, evicted, func(*backend.Record) EndReason { return EndLimit })
 	sess.UserID, sess.IP, sess.UserAgent = saved.UserID, saved.IP, saved.UserAgent
 	sess.LastSeen, sess.ExpiresAt, sess.CreatedAt = unixNano(saved.LastSeen), unixNano(saved.Expires), unixNano(saved.Created)
 	signedIn := sess.identity != saved.Identity && saved.UserID != ""
@@ -727,7 +747,7 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 // record, so a write never persists an older LastSeen, IP or user agent
 // than Load reports, and a busy session is not taken for an idle one. It
 // returns the entry and what it applied, for settle.
-func (s *Store) absorbActivity(id ID, r *Record) (*activityEntry, activity) {
+func (s *Store) absorbActivity(id backend.ID, r *backend.Record) (*activityEntry, activity) {
 	e := s.active.entry(id)
 	if e == nil {
 		return nil, activity{}
@@ -740,7 +760,7 @@ func (s *Store) absorbActivity(id ID, r *Record) (*activityEntry, activity) {
 // settle runs after a committed write that rewrote id's record: it kills
 // cached snapshots, and notes that the Backend now holds the activity the
 // write absorbed (a Touch since then keeps the entry dirty).
-func (s *Store) settle(id ID, absorbed *activityEntry, snap activity) {
+func (s *Store) settle(id backend.ID, absorbed *activityEntry, snap activity) {
 	if s.cache != nil {
 		s.cache.invalidate(id)
 	}
@@ -761,7 +781,7 @@ func (s *Store) settle(id ID, absorbed *activityEntry, snap activity) {
 // while it is in use, and reads the exact one only for deadlines less than
 // a minute away (see clock.go). LastSeen never moves backwards.
 func (s *Store) Touch(ctx context.Context, id string, c Client) error {
-	sid, ok := parseID(id)
+	sid, ok := backend.ParseID(id)
 	if !ok {
 		return ErrNotFound
 	}
@@ -811,14 +831,14 @@ func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Sess
 	if err != nil {
 		return nil, fmt.Errorf("usersessions: random token: %w", err)
 	}
-	var rotated Record
+	var rotated backend.Record
 	var absorbed *activityEntry
 	var snap activity
-	var limit *UserLimit
+	var limit *backend.UserLimit
 	if userID != nil && *userID != "" {
 		limit = s.limit(id)
 	}
-	evicted, err := s.b.Update(ctx, id, func(r *Record) error {
+	evicted, err := s.b.Update(ctx, id, func(r *backend.Record) error {
 		if subtle.ConstantTimeCompare(r.Hash[:], oldHash[:]) != 1 {
 			return ErrNotFound
 		}
@@ -831,7 +851,7 @@ func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Sess
 		if userID != nil {
 			r.UserID = *userID
 			r.Identity++
-			r.Created, r.LastSeen, r.Expires = now, now, addNanos(now, s.opts.Lifetime)
+			r.Created, r.LastSeen, r.Expires = now, now, backend.AddNanos(now, s.opts.Lifetime)
 		}
 		rotated = *r
 		return nil
@@ -840,16 +860,16 @@ func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Sess
 		return nil, s.closedErr(err)
 	}
 	s.settle(id, absorbed, snap)
-	s.ended(ctx, evicted, func(*Record) EndReason { return EndLimit })
+	s.ended(ctx, evicted, func(*backend.Record) EndReason { return EndLimit })
 	if userID != nil {
 		// The lifetime restarted: drop the in-memory entry, which holds
 		// the old deadline (the Backend now has its activity).
 		s.active.remove(id)
 	}
-	if err := s.decode(&rotated); err != nil {
+	sess, err := s.view(&rotated)
+	if err != nil {
 		return nil, err
 	}
-	sess := rotated.session(id, s.opts.IdleTimeout)
 	sess.Token = formatToken(id, sec)
 	if userID != nil {
 		s.created(ctx, sess, rotated.Created)
@@ -857,33 +877,8 @@ func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Sess
 	return sess, nil
 }
 
-// Delete ends the session id. It returns nil when a session was removed
-// (even an expired one, or a damaged record) and ErrNotFound when there was
-// none. History and Hooks.Ended get reason EndRevoked; End says another.
-func (s *Store) Delete(ctx context.Context, id string) error {
-	return s.endOne(ctx, id, nil, EndOptions{})
-}
-
-// DeleteForUser ends the session id only if it belongs to userID, checked
-// in the same transaction. Another user's session, like a missing one, is
-// ErrNotFound: use it wherever a user names a session to end. An empty
-// userID owns nothing (anonymous sessions are nobody's): ErrNotFound. The
-// reason is EndRevoked; EndForUser says another.
-func (s *Store) DeleteForUser(ctx context.Context, userID, id string) error {
-	return s.endOne(ctx, id, &userID, EndOptions{})
-}
-
-// DeleteByUser ends every session of userID except keepID ("" keeps none):
-// "log out everywhere" (reason EndEverywhere) or "end all other sessions"
-// (EndOthers, by keepID). It reads only that user's index entries, removes
-// damaged records too, and returns how many sessions it removed. An empty
-// userID removes nothing.
-func (s *Store) DeleteByUser(ctx context.Context, userID, keepID string) (int, error) {
-	return s.EndUser(ctx, userID, keepID, EndOptions{})
-}
-
 // forget drops every in-memory trace of id after a committed write.
-func (s *Store) forget(id ID) {
+func (s *Store) forget(id backend.ID) {
 	if s.cache != nil {
 		s.cache.invalidate(id)
 	}
@@ -929,33 +924,25 @@ func (s *Store) clearExpired(ctx context.Context) (int, error) {
 			return total, ErrClosed
 		}
 		now := s.now()
-		removed, more, err := s.b.DeleteExpired(ctx, ExpiredQuery{
+		removed, more, err := s.b.DeleteExpired(ctx, backend.ExpiredQuery{
 			Now:       now,
 			IdleGrace: grace,
 			Limit:     clearBatch,
 			History:   max(s.opts.History, 0),
-			Keep: func(id ID) bool {
+			Keep: func(id backend.ID) bool {
 				a, ok := s.active.lookup(id)
-				return ok && s.opts.IdleTimeout > 0 && addNanos(a.lastSeen, s.opts.IdleTimeout) > now
+				return ok && s.opts.IdleTimeout > 0 && backend.AddNanos(a.lastSeen, s.opts.IdleTimeout) > now
 			},
 		})
 		if err != nil {
 			return total, s.closedErr(err)
 		}
-		s.ended(ctx, removed, func(r *Record) EndReason { return expiryReason(r, now) })
+		s.ended(ctx, removed, func(r *backend.Record) EndReason { return EndReason(backend.ExpiryReason(r, now)) })
 		total += len(removed)
 		if !more {
 			return total, nil
 		}
 	}
-}
-
-// expiryReason is why cleanup ended r at now.
-func expiryReason(r *Record, now int64) EndReason {
-	if r.Expires <= now {
-		return EndExpired
-	}
-	return EndIdle
 }
 
 // Flush writes pending activity (from Touch) to the Backend now. The Store
@@ -965,9 +952,9 @@ func (s *Store) Flush(ctx context.Context) error {
 		return ErrClosed
 	}
 	if pending := s.active.pending(); len(pending) > 0 {
-		acts := make([]Activity, len(pending))
+		acts := make([]backend.Activity, len(pending))
 		for i, p := range pending {
-			acts[i] = Activity{ID: p.id, LastSeen: p.snap.lastSeen, IP: p.snap.client.ip, UserAgent: p.snap.client.userAgent}
+			acts[i] = backend.Activity{ID: p.id, LastSeen: p.snap.lastSeen, IP: p.snap.client.ip, UserAgent: p.snap.client.userAgent}
 		}
 		if err := s.b.Touch(ctx, acts); err != nil {
 			return s.closedErr(err)
@@ -981,7 +968,7 @@ func (s *Store) Flush(ctx context.Context) error {
 	// sessions may predate what the flushes wrote, and no overlay covers
 	// them any more: drop those too.
 	now := s.now()
-	for _, id := range s.active.sweep(addNanos(now, -2*min(s.opts.TouchInterval, math.MaxInt64/2)), now) {
+	for _, id := range s.active.sweep(backend.AddNanos(now, -2*min(s.opts.TouchInterval, math.MaxInt64/2)), now) {
 		if s.cache != nil {
 			s.cache.invalidate(id)
 		}
@@ -1002,8 +989,8 @@ func (s *Store) Stats() Stats {
 		PendingTouches: s.active.dirtyCount(),
 		Cached:         s.cache != nil,
 	}
-	if c, ok := s.b.(interface{ commitCount() uint64 }); ok {
-		st.Commits = c.commitCount()
+	if c, ok := s.b.(backend.Committer); ok {
+		st.Commits = c.Commits()
 	}
 	if s.cache != nil {
 		st.Hits, st.Misses = s.cache.counts()

@@ -305,7 +305,7 @@ func BenchmarkRevokeToRefused(b *testing.B) {
 		}
 		warmOne(b, o, sess.Token)
 		b.StartTimer()
-		if err := a.Delete(bg, sess.ID); err != nil {
+		if err := a.End(bg, sess.ID, usersessions.EndOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		done := time.Now()

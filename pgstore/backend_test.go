@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 func TestOpenRejectsUnsafeTableNames(t *testing.T) {
@@ -42,8 +43,8 @@ func TestCreateGetRoundTrip(t *testing.T) {
 	v4 := rec("bob", 2*time.Second, time.Hour)
 	mustCreate(t, b, v6, noIP, v4)
 
-	for _, want := range []*usersessions.Record{v6, noIP, v4} {
-		var got usersessions.Record
+	for _, want := range []*backend.Record{v6, noIP, v4} {
+		var got backend.Record
 		if err := b.Get(ctx, want.ID, &got, true); err != nil {
 			t.Fatal(err)
 		}
@@ -56,8 +57,8 @@ func TestCreateGetRoundTrip(t *testing.T) {
 			t.Errorf("Get without values: %v, values %q", err, got.Values)
 		}
 	}
-	var r usersessions.Record
-	if err := b.Get(ctx, usersessions.ID{1}, &r, true); !errors.Is(err, usersessions.ErrNotFound) {
+	var r backend.Record
+	if err := b.Get(ctx, backend.ID{1}, &r, true); !errors.Is(err, usersessions.ErrNotFound) {
 		t.Fatalf("Get of a missing ID: %v", err)
 	}
 	if err := create(b, ctx, v4); err == nil {
@@ -79,7 +80,7 @@ func TestUpdate(t *testing.T) {
 	r := rec("alice", 0, 24*time.Hour)
 	mustCreate(t, b, r)
 
-	err := update(b, ctx, r.ID, func(x *usersessions.Record) error {
+	err := update(b, ctx, r.ID, func(x *backend.Record) error {
 		if x.UserID != "alice" || string(x.Values) != "values" {
 			t.Errorf("change got %+v", *x)
 		}
@@ -90,7 +91,7 @@ func TestUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got usersessions.Record
+	var got backend.Record
 	if err := b.Get(ctx, r.ID, &got, true); err != nil {
 		t.Fatal(err)
 	}
@@ -101,25 +102,25 @@ func TestUpdate(t *testing.T) {
 		t.Fatalf("deadline = %d, want last_seen + idle = %d", d, base+int64(4*time.Hour))
 	}
 	// The user index moved with it.
-	var listed []usersessions.ID
-	if err := b.ListByUser(ctx, "carol", func(x *usersessions.Record, err error) { listed = append(listed, x.ID) }); err != nil || len(listed) != 1 || listed[0] != r.ID {
+	var listed []backend.ID
+	if err := b.ListByUser(ctx, "carol", func(x *backend.Record, err error) { listed = append(listed, x.ID) }); err != nil || len(listed) != 1 || listed[0] != r.ID {
 		t.Fatalf("ListByUser(carol) = %v, %v", listed, err)
 	}
 	listed = nil
-	_ = b.ListByUser(ctx, "alice", func(x *usersessions.Record, err error) { listed = append(listed, x.ID) })
+	_ = b.ListByUser(ctx, "alice", func(x *backend.Record, err error) { listed = append(listed, x.ID) })
 	if len(listed) != 0 {
 		t.Fatalf("ListByUser(alice) still lists %v", listed)
 	}
 
 	boom := errors.New("boom")
-	if err := update(b, ctx, r.ID, func(x *usersessions.Record) error { x.UserID = "mallory"; return boom }); err != boom {
+	if err := update(b, ctx, r.ID, func(x *backend.Record) error { x.UserID = "mallory"; return boom }); err != boom {
 		t.Fatalf("Update with failing change: %v", err)
 	}
 	if err := b.Get(ctx, r.ID, &got, false); err != nil || got.UserID != "carol" {
 		t.Fatalf("failed change stored something: %+v, %v", got, err)
 	}
 	called := false
-	if err := update(b, ctx, usersessions.ID{9}, func(*usersessions.Record) error { called = true; return nil }); !errors.Is(err, usersessions.ErrNotFound) || called {
+	if err := update(b, ctx, backend.ID{9}, func(*backend.Record) error { called = true; return nil }); !errors.Is(err, usersessions.ErrNotFound) || called {
 		t.Fatalf("Update of a missing ID: %v, change called %v", err, called)
 	}
 }
@@ -135,7 +136,7 @@ func TestTouchNeverResurrectsNorGoesBack(t *testing.T) {
 	gone := rec("ghost", 0, 24*time.Hour) // never created
 
 	later := base + int64(2*time.Hour)
-	acts := []usersessions.Activity{
+	acts := []backend.Activity{
 		{ID: r.ID, LastSeen: later - 1, IP: netip.MustParseAddr("198.51.100.1"), UserAgent: "older dup"},
 		{ID: r.ID, LastSeen: later, IP: netip.MustParseAddr("198.51.100.2"), UserAgent: "newest"},
 		{ID: gone.ID, LastSeen: later, UserAgent: "ghost"},
@@ -144,7 +145,7 @@ func TestTouchNeverResurrectsNorGoesBack(t *testing.T) {
 	if err := b.Touch(ctx, acts); err != nil {
 		t.Fatal(err)
 	}
-	var got usersessions.Record
+	var got backend.Record
 	if err := b.Get(ctx, r.ID, &got, false); err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +162,7 @@ func TestTouchNeverResurrectsNorGoesBack(t *testing.T) {
 		t.Fatalf("deadline after Touch = %d, want %d", d, later+int64(idle))
 	}
 	// Older activity moves nothing back, the client included.
-	if err := b.Touch(ctx, []usersessions.Activity{{ID: r.ID, LastSeen: base, UserAgent: "stale"}}); err != nil {
+	if err := b.Touch(ctx, []backend.Activity{{ID: r.ID, LastSeen: base, UserAgent: "stale"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Get(ctx, r.ID, &got, false); err != nil || got.LastSeen != later || got.UserAgent != "newest" {
@@ -171,7 +172,7 @@ func TestTouchNeverResurrectsNorGoesBack(t *testing.T) {
 	if err := del(b, ctx, r.ID, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Touch(ctx, []usersessions.Activity{{ID: r.ID, LastSeen: later + 1}}); err != nil {
+	if err := b.Touch(ctx, []backend.Activity{{ID: r.ID, LastSeen: later + 1}}); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := b.Count(ctx); n != 1 {
@@ -193,7 +194,7 @@ func TestDeleteOwnerAndUnreadable(t *testing.T) {
 	bad := rec("alice", 0, time.Hour)
 	mustCreate(t, b, r, bad)
 	e.exec(t, "UPDATE "+e.quoted()+" SET hash = '\\x0102' WHERE id = $1", bad.ID[:])
-	var got usersessions.Record
+	var got backend.Record
 	if err := b.Get(ctx, bad.ID, &got, true); !errors.Is(err, usersessions.ErrCorrupt) {
 		t.Fatalf("Get of a bad hash: %v, want ErrCorrupt", err)
 	}
@@ -206,7 +207,7 @@ func TestDeleteOwnerAndUnreadable(t *testing.T) {
 		t.Fatalf("wrong owner removed the record: %v", err)
 	}
 	alice := "alice"
-	for _, id := range []usersessions.ID{r.ID, bad.ID} {
+	for _, id := range []backend.ID{r.ID, bad.ID} {
 		if err := del(b, ctx, id, &alice); err != nil {
 			t.Fatalf("Delete by the owner: %v", err)
 		}
@@ -223,7 +224,7 @@ func TestDeleteByUser(t *testing.T) {
 	e := sharedEnv(t)
 	b := e.open(t, 0, nil)
 	ctx := ctxT(t)
-	var alice []*usersessions.Record
+	var alice []*backend.Record
 	for i := range 5 {
 		alice = append(alice, rec("alice", time.Duration(i), time.Hour))
 	}
@@ -236,7 +237,7 @@ func TestDeleteByUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []usersessions.ID{alice[1].ID, alice[2].ID, alice[3].ID, alice[4].ID}
+	want := []backend.ID{alice[1].ID, alice[2].ID, alice[3].ID, alice[4].ID}
 	slices.SortFunc(removed, cmpID)
 	slices.SortFunc(want, cmpID)
 	if !slices.Equal(removed, want) {
@@ -245,16 +246,16 @@ func TestDeleteByUser(t *testing.T) {
 	if n, _ := b.Count(ctx); n != 2 {
 		t.Fatalf("Count = %d, want alice's kept one and bob's", n)
 	}
-	removed, err = delByUser(b, ctx, "alice", usersessions.ID{})
+	removed, err = delByUser(b, ctx, "alice", backend.ID{})
 	if err != nil || len(removed) != 1 || removed[0] != alice[0].ID {
 		t.Fatalf("DeleteByUser without keep: %v, %v", removed, err)
 	}
-	if removed, err = delByUser(b, ctx, "nobody", usersessions.ID{}); err != nil || len(removed) != 0 {
+	if removed, err = delByUser(b, ctx, "nobody", backend.ID{}); err != nil || len(removed) != 0 {
 		t.Fatalf("DeleteByUser(nobody): %v, %v", removed, err)
 	}
 }
 
-func cmpID(x, y usersessions.ID) int { return strings.Compare(string(x[:]), string(y[:])) }
+func cmpID(x, y backend.ID) int { return strings.Compare(string(x[:]), string(y[:])) }
 
 func TestDeleteExpiredGraceKeepLimit(t *testing.T) {
 	e := sharedEnv(t)
@@ -272,19 +273,19 @@ func TestDeleteExpiredGraceKeepLimit(t *testing.T) {
 	kept := rec("e", 0, time.Hour)                                 // expired, vetoed by Keep
 	mustCreate(t, b, absolute, idleLong, idleRecent, live, kept)
 
-	keep := func(id usersessions.ID) bool { return id == kept.ID }
-	removed, more, err := delExpired(b, ctx, usersessions.ExpiredQuery{Now: now, IdleGrace: grace, Limit: 100, Keep: keep})
+	keep := func(id backend.ID) bool { return id == kept.ID }
+	removed, more, err := delExpired(b, ctx, backend.ExpiredQuery{Now: now, IdleGrace: grace, Limit: 100, Keep: keep})
 	if err != nil {
 		t.Fatal(err)
 	}
 	slices.SortFunc(removed, cmpID)
-	want := []usersessions.ID{absolute.ID, idleLong.ID}
+	want := []backend.ID{absolute.ID, idleLong.ID}
 	slices.SortFunc(want, cmpID)
 	if !slices.Equal(removed, want) || more {
 		t.Fatalf("removed %v more %v, want %v", removed, more, want)
 	}
 	// Without grace, the recent idle one goes too.
-	removed, _, err = delExpired(b, ctx, usersessions.ExpiredQuery{Now: now, Limit: 100, Keep: keep})
+	removed, _, err = delExpired(b, ctx, backend.ExpiredQuery{Now: now, Limit: 100, Keep: keep})
 	if err != nil || len(removed) != 1 || removed[0] != idleRecent.ID {
 		t.Fatalf("without grace: %v, %v", removed, err)
 	}
@@ -293,7 +294,7 @@ func TestDeleteExpiredGraceKeepLimit(t *testing.T) {
 	}
 
 	// Limit and more, with vetoed records at the front not stalling it.
-	var batch []*usersessions.Record
+	var batch []*backend.Record
 	for i := range 25 {
 		batch = append(batch, rec("f", time.Duration(i)*time.Second, time.Hour))
 	}
@@ -303,7 +304,7 @@ func TestDeleteExpiredGraceKeepLimit(t *testing.T) {
 		if round > 10 {
 			t.Fatal("DeleteExpired never finished")
 		}
-		removed, more, err := delExpired(b, ctx, usersessions.ExpiredQuery{Now: now, Limit: 10, Keep: keep})
+		removed, more, err := delExpired(b, ctx, backend.ExpiredQuery{Now: now, Limit: 10, Keep: keep})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -328,8 +329,8 @@ func TestDeleteExpiredFromTwoBackendsAtOnce(t *testing.T) {
 	a := e.open(t, 0, nil)
 	b := e.open(t, 0, nil)
 	const n = 400
-	all := map[usersessions.ID]bool{}
-	var rs []*usersessions.Record
+	all := map[backend.ID]bool{}
+	var rs []*backend.Record
 	for i := range n {
 		r := rec("u", time.Duration(i)*time.Millisecond, time.Minute)
 		rs = append(rs, r)
@@ -338,7 +339,7 @@ func TestDeleteExpiredFromTwoBackendsAtOnce(t *testing.T) {
 	mustCreate(t, a, rs...)
 	now := base + int64(time.Hour)
 	var mu sync.Mutex
-	seen := map[usersessions.ID]int{}
+	seen := map[backend.ID]int{}
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	for _, be := range []*Backend{a, b} {
@@ -346,7 +347,7 @@ func TestDeleteExpiredFromTwoBackendsAtOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 100 {
-				removed, more, err := delExpired(be, ctxT(t), usersessions.ExpiredQuery{Now: now, Limit: 15})
+				removed, more, err := delExpired(be, ctxT(t), backend.ExpiredQuery{Now: now, Limit: 15})
 				if err != nil {
 					errs <- err
 					return
@@ -384,7 +385,7 @@ func TestScanFilters(t *testing.T) {
 	e := sharedEnv(t)
 	b := e.open(t, 0, nil)
 	ctx := ctxT(t)
-	var all []*usersessions.Record
+	var all []*backend.Record
 	for i := range 12 {
 		user := []string{"alice", "bob", ""}[i%3]
 		r := rec(user, time.Duration(i)*time.Millisecond, time.Hour)
@@ -401,12 +402,12 @@ func TestScanFilters(t *testing.T) {
 		all = append(all, r)
 	}
 	mustCreate(t, b, all...)
-	collect := func(f usersessions.ScanFilter, limit int) []usersessions.ID {
+	collect := func(f backend.ScanFilter, limit int) []backend.ID {
 		t.Helper()
-		var ids []usersessions.ID
-		var after usersessions.ID
+		var ids []backend.ID
+		var after backend.ID
 		for range 100 {
-			last, done, err := b.Scan(ctx, f, after, limit, func(r *usersessions.Record, err error) {
+			last, done, err := b.Scan(ctx, f, after, limit, func(r *backend.Record, err error) {
 				if err != nil {
 					t.Errorf("scan error: %v", err)
 					return
@@ -427,8 +428,8 @@ func TestScanFilters(t *testing.T) {
 		t.Fatal("Scan never done")
 		return nil
 	}
-	want := func(keep func(r *usersessions.Record) bool) []usersessions.ID {
-		var ids []usersessions.ID
+	want := func(keep func(r *backend.Record) bool) []backend.ID {
+		var ids []backend.ID
 		for _, r := range all {
 			if keep(r) {
 				ids = append(ids, r.ID)
@@ -439,16 +440,16 @@ func TestScanFilters(t *testing.T) {
 	}
 	cases := []struct {
 		name string
-		f    usersessions.ScanFilter
-		keep func(r *usersessions.Record) bool
+		f    backend.ScanFilter
+		keep func(r *backend.Record) bool
 	}{
-		{"all", usersessions.ScanFilter{}, func(*usersessions.Record) bool { return true }},
-		{"user", usersessions.ScanFilter{UserID: "bob"}, func(r *usersessions.Record) bool { return r.UserID == "bob" }},
-		{"anonymous", usersessions.ScanFilter{Anonymous: true}, func(r *usersessions.Record) bool { return r.UserID == "" }},
-		{"ipv4 /16", usersessions.ScanFilter{IPPrefix: netip.MustParsePrefix("10.1.0.0/16")}, func(r *usersessions.Record) bool { return r.IP == netip.MustParseAddr("10.1.2.3") }},
-		{"ipv4 /8 unmasked", usersessions.ScanFilter{IPPrefix: netip.MustParsePrefix("10.200.3.4/8")}, func(r *usersessions.Record) bool { return r.IP.Is4() }},
-		{"ipv6", usersessions.ScanFilter{IPPrefix: netip.MustParsePrefix("2001:db8::/32")}, func(r *usersessions.Record) bool { return r.IP.Is6() }},
-		{"user and ip", usersessions.ScanFilter{UserID: "alice", IPPrefix: netip.MustParsePrefix("10.0.0.0/8")}, func(r *usersessions.Record) bool { return r.UserID == "alice" && r.IP.Is4() }},
+		{"all", backend.ScanFilter{}, func(*backend.Record) bool { return true }},
+		{"user", backend.ScanFilter{UserID: "bob"}, func(r *backend.Record) bool { return r.UserID == "bob" }},
+		{"anonymous", backend.ScanFilter{Anonymous: true}, func(r *backend.Record) bool { return r.UserID == "" }},
+		{"ipv4 /16", backend.ScanFilter{IPPrefix: netip.MustParsePrefix("10.1.0.0/16")}, func(r *backend.Record) bool { return r.IP == netip.MustParseAddr("10.1.2.3") }},
+		{"ipv4 /8 unmasked", backend.ScanFilter{IPPrefix: netip.MustParsePrefix("10.200.3.4/8")}, func(r *backend.Record) bool { return r.IP.Is4() }},
+		{"ipv6", backend.ScanFilter{IPPrefix: netip.MustParsePrefix("2001:db8::/32")}, func(r *backend.Record) bool { return r.IP.Is6() }},
+		{"user and ip", backend.ScanFilter{UserID: "alice", IPPrefix: netip.MustParsePrefix("10.0.0.0/8")}, func(r *backend.Record) bool { return r.UserID == "alice" && r.IP.Is4() }},
 	}
 	for _, c := range cases {
 		for _, limit := range []int{1, 5, 100} {
@@ -466,8 +467,8 @@ func TestListByUserReportsUnreadable(t *testing.T) {
 	good, bad := rec("alice", 0, time.Hour), rec("alice", 1, time.Hour)
 	mustCreate(t, b, good, bad)
 	e.exec(t, "UPDATE "+e.quoted()+" SET hash = '\\x00' WHERE id = $1", bad.ID[:])
-	var ok, corrupt []usersessions.ID
-	err := b.ListByUser(ctxT(t), "alice", func(r *usersessions.Record, err error) {
+	var ok, corrupt []backend.ID
+	err := b.ListByUser(ctxT(t), "alice", func(r *backend.Record, err error) {
 		if err != nil {
 			if !errors.Is(err, usersessions.ErrCorrupt) {
 				t.Errorf("error %v does not wrap ErrCorrupt", err)
@@ -486,7 +487,7 @@ func TestCheckFindsProblems(t *testing.T) {
 	e := sharedEnv(t)
 	b := e.open(t, time.Hour, nil)
 	ctx := ctxT(t)
-	rs := []*usersessions.Record{rec("a", 0, 2*time.Hour), rec("b", 0, 2*time.Hour), rec("c", 0, 2*time.Hour), rec("d", 0, 2*time.Hour)}
+	rs := []*backend.Record{rec("a", 0, 2*time.Hour), rec("b", 0, 2*time.Hour), rec("c", 0, 2*time.Hour), rec("d", 0, 2*time.Hour)}
 	mustCreate(t, b, rs...)
 	if err := b.Check(ctx); err != nil {
 		t.Fatalf("Check of a sound table: %v", err)
@@ -534,7 +535,7 @@ func TestIdleChangeReindexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Expired under the new idle timeout: DeleteExpired finds it by index.
-	removed, _, err := delExpired(b2, ctx, usersessions.ExpiredQuery{Now: r.LastSeen + int64(2*time.Hour), Limit: 10})
+	removed, _, err := delExpired(b2, ctx, backend.ExpiredQuery{Now: r.LastSeen + int64(2*time.Hour), Limit: 10})
 	if err != nil || len(removed) != 1 {
 		t.Fatalf("DeleteExpired under the new idle: %v, %v", removed, err)
 	}
@@ -595,8 +596,8 @@ func TestClosedBackend(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	var r usersessions.Record
-	if err := b.Get(ctxT(t), usersessions.ID{}, &r, false); !errors.Is(err, usersessions.ErrClosed) {
+	var r backend.Record
+	if err := b.Get(ctxT(t), backend.ID{}, &r, false); !errors.Is(err, usersessions.ErrClosed) {
 		t.Fatalf("Get after Close: %v", err)
 	}
 	if err := b.Subscribe(ctxT(t), newRecorder()); !errors.Is(err, usersessions.ErrClosed) {
@@ -608,7 +609,7 @@ func TestTouchFromTwoBackendsInOppositeOrders(t *testing.T) {
 	e := sharedEnv(t)
 	a := e.open(t, time.Hour, nil)
 	b := e.open(t, time.Hour, nil)
-	var rs []*usersessions.Record
+	var rs []*backend.Record
 	for i := range 60 {
 		rs = append(rs, rec("u", time.Duration(i), 24*time.Hour))
 	}
@@ -621,9 +622,9 @@ func TestTouchFromTwoBackendsInOppositeOrders(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for round := range 30 {
-				acts := make([]usersessions.Activity, len(rs))
+				acts := make([]backend.Activity, len(rs))
 				for i, r := range rs {
-					acts[i] = usersessions.Activity{ID: r.ID, LastSeen: r.LastSeen + int64(round*2+k), UserAgent: fmt.Sprint(k)}
+					acts[i] = backend.Activity{ID: r.ID, LastSeen: r.LastSeen + int64(round*2+k), UserAgent: fmt.Sprint(k)}
 				}
 				if k == 1 {
 					slices.Reverse(acts)
@@ -646,7 +647,7 @@ func TestTouchFromTwoBackendsInOppositeOrders(t *testing.T) {
 		t.Fatalf("%d Touches ran again after a deadlock (took %v)", n, time.Since(start))
 	}
 	for _, r := range rs {
-		var got usersessions.Record
+		var got backend.Record
 		if err := a.Get(ctxT(t), r.ID, &got, false); err != nil {
 			t.Fatal(err)
 		}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 	"github.com/usersessions/usersessions/internal/pgtest"
 )
 
@@ -91,8 +91,8 @@ func (e env) quoted() string { return pgx.Identifier{e.table}.Sanitize() }
 var base = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 
 // rec returns a new record of user, created at base+at, expiring life later.
-func rec(user string, at, life time.Duration) *usersessions.Record {
-	r := &usersessions.Record{
+func rec(user string, at, life time.Duration) *backend.Record {
+	r := &backend.Record{
 		UserID:    user,
 		IP:        netip.MustParseAddr("192.0.2.10"),
 		UserAgent: "test agent",
@@ -107,7 +107,7 @@ func rec(user string, at, life time.Duration) *usersessions.Record {
 	return r
 }
 
-func mustCreate(t testing.TB, b *Backend, rs ...*usersessions.Record) {
+func mustCreate(t testing.TB, b *Backend, rs ...*backend.Record) {
 	t.Helper()
 	for _, r := range rs {
 		if err := create(b, ctxT(t), r); err != nil {
@@ -119,7 +119,7 @@ func mustCreate(t testing.TB, b *Backend, rs ...*usersessions.Record) {
 // feedEvent is one call a recorder received.
 type feedEvent struct {
 	kind string // "changed", "lost", "restored"
-	ids  []usersessions.ID
+	ids  []backend.ID
 	at   time.Time
 }
 
@@ -130,8 +130,8 @@ type recorder struct {
 
 func newRecorder() *recorder { return &recorder{events: make(chan feedEvent, 10000)} }
 
-func (r *recorder) Changed(ids []usersessions.ID) {
-	r.events <- feedEvent{kind: "changed", ids: append([]usersessions.ID(nil), ids...), at: time.Now()}
+func (r *recorder) Changed(ids []backend.ID) {
+	r.events <- feedEvent{kind: "changed", ids: append([]backend.ID(nil), ids...), at: time.Now()}
 }
 func (r *recorder) Lost()     { r.events <- feedEvent{kind: "lost", at: time.Now()} }
 func (r *recorder) Restored() { r.events <- feedEvent{kind: "restored", at: time.Now()} }
@@ -171,27 +171,27 @@ func freeze(t testing.TB, pid int) (thaw func()) { return pgtest.Freeze(t, pid) 
 // The Backend's methods as the tests written before History and
 // MaxPerUser call them: no limit, no history, IDs of what was removed.
 
-func create(b *Backend, ctx context.Context, r *usersessions.Record) error {
+func create(b *Backend, ctx context.Context, r *backend.Record) error {
 	_, err := b.Create(ctx, r, nil)
 	return err
 }
 
-func update(b *Backend, ctx context.Context, id usersessions.ID, change func(*usersessions.Record) error) error {
+func update(b *Backend, ctx context.Context, id backend.ID, change func(*backend.Record) error) error {
 	_, err := b.Update(ctx, id, change, nil)
 	return err
 }
 
-func del(b *Backend, ctx context.Context, id usersessions.ID, owner *string) error {
-	_, err := b.Delete(ctx, id, owner, usersessions.Ending{})
+func del(b *Backend, ctx context.Context, id backend.ID, owner *string) error {
+	_, err := b.Delete(ctx, id, owner, backend.Ending{})
 	return err
 }
 
-func delByUser(b *Backend, ctx context.Context, user string, keep usersessions.ID) ([]usersessions.ID, error) {
-	recs, err := b.DeleteByUser(ctx, user, keep, usersessions.Ending{})
+func delByUser(b *Backend, ctx context.Context, user string, keep backend.ID) ([]backend.ID, error) {
+	recs, err := b.DeleteByUser(ctx, user, keep, backend.Ending{})
 	return idsOf(recs), err
 }
 
-func delExpired(b *Backend, ctx context.Context, q usersessions.ExpiredQuery) ([]usersessions.ID, bool, error) {
+func delExpired(b *Backend, ctx context.Context, q backend.ExpiredQuery) ([]backend.ID, bool, error) {
 	recs, more, err := b.DeleteExpired(ctx, q)
 	return idsOf(recs), more, err
 }

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 	"github.com/usersessions/usersessions/internal/clocktest"
 )
 
@@ -111,7 +112,7 @@ func Run(t *testing.T, open Open) {
 		{"Rotate", testRotate},
 		{"Delete", testDelete},
 		{"ListByUser", testListByUser},
-		{"DeleteByUser", testDeleteByUser},
+		{"EndUser", testDeleteByUser},
 		{"Expiry", testExpiry},
 		{"ClearExpiredManyBatches", testClearExpiredManyBatches},
 		{"Touch", testTouch},
@@ -160,7 +161,7 @@ func Run(t *testing.T, open Open) {
 func testCreateLoad(e *env) {
 	t := e.t
 	sess := e.create("alice", clientA)
-	if len(sess.Token) != usersessions.TokenLength || len(sess.ID) != usersessions.IDLength {
+	if len(sess.Token) != usersessions.TokenLength || len(sess.ID) != backend.IDLength {
 		t.Fatalf("token %q, ID %q", sess.Token, sess.ID)
 	}
 	e.warm(sess.Token)
@@ -248,18 +249,18 @@ func testSaveNeverResurrects(e *env) {
 	t := e.t
 	sess := e.create("alice", clientA)
 	loaded, _ := e.s.Load(e.ctx, sess.Token)
-	if err := e.s.Delete(e.ctx, sess.ID); err != nil {
+	if err := e.s.End(e.ctx, sess.ID, usersessions.EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	loaded.Set("k", 1)
 	if err := e.s.Save(e.ctx, loaded); !errors.Is(err, usersessions.ErrNotFound) {
-		t.Fatalf("Save after Delete = %v, want ErrNotFound", err)
+		t.Fatalf("Save after End = %v, want ErrNotFound", err)
 	}
 	if _, err := e.s.Load(e.ctx, sess.Token); !errors.Is(err, usersessions.ErrNotFound) {
 		t.Fatalf("the deleted session came back: %v", err)
 	}
 	if err := e.s.Touch(e.ctx, sess.ID, clientB); !errors.Is(err, usersessions.ErrNotFound) {
-		t.Fatalf("Touch after Delete = %v", err)
+		t.Fatalf("Touch after End = %v", err)
 	}
 	if err := e.s.Flush(e.ctx); err != nil {
 		t.Fatal(err)
@@ -337,22 +338,22 @@ func testDelete(e *env) {
 	a := e.create("alice", clientA)
 	b := e.create("bob", clientB)
 	e.warm(a.Token)
-	if err := e.s.DeleteForUser(e.ctx, "bob", a.ID); !errors.Is(err, usersessions.ErrNotFound) {
+	if err := e.s.EndForUser(e.ctx, "bob", a.ID, usersessions.EndOptions{}); !errors.Is(err, usersessions.ErrNotFound) {
 		t.Fatalf("bob ending alice's session = %v, want ErrNotFound", err)
 	}
 	if _, err := e.s.Load(e.ctx, a.Token); err != nil {
 		t.Fatalf("alice's session died from bob's attempt: %v", err)
 	}
-	if err := e.s.DeleteForUser(e.ctx, "alice", a.ID); err != nil {
+	if err := e.s.EndForUser(e.ctx, "alice", a.ID, usersessions.EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.s.Load(e.ctx, a.Token); !errors.Is(err, usersessions.ErrNotFound) {
-		t.Fatalf("Load after DeleteForUser: %v", err)
+		t.Fatalf("Load after EndForUser: %v", err)
 	}
-	if err := e.s.Delete(e.ctx, a.ID); !errors.Is(err, usersessions.ErrNotFound) {
-		t.Fatalf("second Delete = %v", err)
+	if err := e.s.End(e.ctx, a.ID, usersessions.EndOptions{}); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Fatalf("second End = %v", err)
 	}
-	if err := e.s.Delete(e.ctx, b.ID); err != nil {
+	if err := e.s.End(e.ctx, b.ID, usersessions.EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -399,9 +400,9 @@ func testDeleteByUser(e *env) {
 		others = append(others, s)
 	}
 	bob := e.create("bob", clientA)
-	n, err := e.s.DeleteByUser(e.ctx, "alice", keep.ID)
+	n, err := e.s.EndUser(e.ctx, "alice", keep.ID, usersessions.EndOptions{})
 	if err != nil || n != 4 {
-		t.Fatalf("DeleteByUser = %d, %v; want 4", n, err)
+		t.Fatalf("EndUser = %d, %v; want 4", n, err)
 	}
 	for _, s := range others {
 		if _, err := e.s.Load(e.ctx, s.Token); !errors.Is(err, usersessions.ErrNotFound) {
@@ -413,11 +414,11 @@ func testDeleteByUser(e *env) {
 			t.Fatalf("a kept session died: %v", err)
 		}
 	}
-	if n, _ := e.s.DeleteByUser(e.ctx, "alice", ""); n != 1 {
+	if n, _ := e.s.EndUser(e.ctx, "alice", "", usersessions.EndOptions{}); n != 1 {
 		t.Fatalf("sign out everywhere removed %d, want 1", n)
 	}
-	if n, _ := e.s.DeleteByUser(e.ctx, "nobody", ""); n != 0 {
-		t.Fatalf("DeleteByUser(nobody) = %d", n)
+	if n, _ := e.s.EndUser(e.ctx, "nobody", "", usersessions.EndOptions{}); n != 0 {
+		t.Fatalf("EndUser(nobody) = %d", n)
 	}
 }
 
@@ -504,8 +505,8 @@ func testAll(e *env) {
 	// All lists in ID order: the bytes', which creation order only
 	// approximates within a millisecond.
 	slices.SortFunc(alice, func(a, b string) int {
-		x, _ := usersessions.ParseID(a)
-		y, _ := usersessions.ParseID(b)
+		x, _ := backend.ParseID(a)
+		y, _ := backend.ParseID(b)
 		return bytes.Compare(x[:], y[:])
 	})
 	count := func(f usersessions.Filter) int {
@@ -560,7 +561,7 @@ func testClosed(e *env) {
 	if _, err := e.s.Create(e.ctx, "bob", clientA); !errors.Is(err, usersessions.ErrClosed) {
 		t.Errorf("Create = %v", err)
 	}
-	if err := e.s.Delete(e.ctx, sess.ID); !errors.Is(err, usersessions.ErrClosed) {
+	if err := e.s.End(e.ctx, sess.ID, usersessions.EndOptions{}); !errors.Is(err, usersessions.ErrClosed) {
 		t.Errorf("Delete = %v", err)
 	}
 	if _, err := e.s.ListByUser(e.ctx, "alice"); !errors.Is(err, usersessions.ErrClosed) {
@@ -605,7 +606,7 @@ func testRevokedNeverServed(e *env) {
 		deleted.Add(1)
 		go func() {
 			defer deleted.Done()
-			if err := e.s.Delete(e.ctx, sess.ID); err != nil {
+			if err := e.s.End(e.ctx, sess.ID, usersessions.EndOptions{}); err != nil {
 				t.Error(err)
 			}
 			mu.Lock()
@@ -617,7 +618,7 @@ func testRevokedNeverServed(e *env) {
 		close(stop)
 		wg.Wait()
 		if err := e.s.Touch(e.ctx, sess.ID, clientA); !errors.Is(err, usersessions.ErrNotFound) {
-			t.Fatalf("round %d: Touch after Delete = %v", round, err)
+			t.Fatalf("round %d: Touch after End = %v", round, err)
 		}
 	}
 }
