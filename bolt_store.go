@@ -424,12 +424,12 @@ func (b *boltBackend) Get(ctx context.Context, id backend.ID, r *backend.Record,
 func (b *boltBackend) ListByUser(ctx context.Context, userID string, fn func(*backend.Record, error)) error {
 	return b.view(func(ix indexes) error {
 		for _, id := range ix.userIDs(userID) {
-			r, err := ix.get(id, true)
+			r, err := ix.get(id, false) // the Store decodes the values
 			switch {
 			case err != nil:
-				fn(nil, fmt.Errorf("session %s: %w", id, err))
+				fn(&backend.Record{ID: id}, fmt.Errorf("session %s: %w", id, err))
 			case r == nil:
-				fn(nil, fmt.Errorf("%w: user index names a missing session %s", ErrCorrupt, id))
+				fn(&backend.Record{ID: id}, fmt.Errorf("%w: user index names a missing session %s", ErrCorrupt, id))
 			default:
 				fn(r, nil)
 			}
@@ -491,10 +491,10 @@ func (b *boltBackend) Scan(ctx context.Context, f backend.ScanFilter, after back
 				return nil
 			}
 			last = id
-			r, err := ix.get(id, true)
+			r, err := ix.get(id, false) // the Store decodes the values
 			switch {
 			case err != nil:
-				fn(nil, fmt.Errorf("session %s: %w", id, err))
+				fn(&backend.Record{ID: id}, fmt.Errorf("session %s: %w", id, err))
 			case r != nil:
 				fn(r, nil)
 			}
@@ -611,8 +611,10 @@ func (b *boltBackend) Touch(ctx context.Context, acts []backend.Activity) error 
 				continue // deleted meanwhile: never resurrect
 			}
 			r := *old
+			if a.LastSeen >= r.LastSeen { // older activity moves nothing back, its client included
+				r.IP, r.UserAgent = a.IP, a.UserAgent
+			}
 			r.LastSeen = max(r.LastSeen, a.LastSeen)
-			r.IP, r.UserAgent = a.IP, a.UserAgent
 			if err := ix.put(a.ID, old, &r); err != nil {
 				return err
 			}

@@ -418,6 +418,9 @@ func encodeValue(dst []byte, v any, depth int) ([]byte, error) {
 // decodeValues decodes the values section of a record. An empty section
 // decodes to a nil list; a repeated key is corruption.
 func decodeValues(data []byte) (valueList, error) {
+	if len(data) == 0 { // no section at all: a record written with nil Values
+		return nil, nil
+	}
 	d := decoder{buf: data}
 	n := d.length() // each value takes at least 2 bytes, so this bounds the list
 	if d.err != nil {

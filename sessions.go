@@ -1,31 +1,3 @@
-// Package usersessions stores HTTP sessions as first-class records that a
-// person can see and control: every session knows its user, device, address
-// and last activity, so an application can list "your active sessions", end
-// one of them, end all others, or log a user out everywhere.
-//
-// By default it is embedded: Open keeps sessions in one bbolt file, with
-// secondary indexes by user and by expiry kept in the same transaction, and
-// a ristretto cache in front for the hot load path. NewStore runs the same
-// rules over any Backend, such as package pgstore's PostgreSQL one for apps
-// that run several instances.
-//
-// A session is addressed two ways:
-//
-//   - its Token is the secret that goes in the cookie. Only a SHA-256 hash of
-//     it is stored, so a stolen database file lets nobody in.
-//   - its ID is a public, stable handle, safe to show and to put in URLs. It
-//     never grants access; it is what "end this session" buttons carry.
-//
-// The typical flow:
-//
-//	store, err := usersessions.Open("sessions.db", nil)
-//	sess, err := store.Create(ctx, "alice", usersessions.Client{IP: ip, UserAgent: ua})
-//	// put sess.Token in a cookie; on later requests:
-//	sess, err = store.Load(ctx, token) // errors.Is(err, usersessions.ErrNotFound) => anonymous
-//	list, err := store.ListByUser(ctx, "alice")
-//	n, err := store.EndUser(ctx, "alice", sess.ID, usersessions.EndOptions{}) // end every other session
-//
-// The httpx subpackage wraps all of this as net/http middleware and views.
 package usersessions
 
 import (

@@ -68,12 +68,14 @@ type Backend interface {
 	History(ctx context.Context, userID string) ([]EndedRecord, error)
 
 	// ListByUser calls fn for each record of userID, or with an error
-	// for each one that cannot be read.
+	// (and a record that holds at least its ID) for each one that cannot
+	// be read.
 	ListByUser(ctx context.Context, userID string, fn func(r *Record, err error)) error
 
 	// Scan calls fn for up to limit records after the ID after (the zero
 	// ID: from the start), in ID order, narrowed by f as the Backend can,
-	// and returns the last ID it visited and done = true at the end.
+	// and returns the last ID it visited and done = true at the end. A
+	// record that cannot be read gets fn with an error, as in ListByUser.
 	Scan(ctx context.Context, f ScanFilter, after ID, limit int, fn func(r *Record, err error)) (last ID, done bool, err error)
 
 	// Count returns the number of stored records, expired ones included.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,6 +43,17 @@ func sharedEnv(t testing.TB) env {
 // open opens a Backend on e with idle, closed when t ends.
 func (e env) open(t testing.TB, idle time.Duration, opts *Options) *Backend {
 	t.Helper()
+	b := e.unopened(t, opts)
+	if _, err := b.Open(ctxT(t), idle, discard()); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// unopened returns a Backend on e's table with opts, not yet opened
+// (Backend.Open), closed when t ends.
+func (e env) unopened(t testing.TB, opts *Options) *Backend {
+	t.Helper()
 	o := Options{Table: e.table}
 	if opts != nil {
 		o = *opts
@@ -52,9 +64,6 @@ func (e env) open(t testing.TB, idle time.Duration, opts *Options) *Backend {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	if _, err := b.Open(ctxT(t), idle, discard()); err != nil {
-		t.Fatal(err)
-	}
 	return b
 }
 
@@ -195,3 +204,5 @@ func delExpired(b *Backend, ctx context.Context, q backend.ExpiredQuery) ([]back
 	recs, more, err := b.DeleteExpired(ctx, q)
 	return idsOf(recs), more, err
 }
+
+func cmpID(x, y backend.ID) int { return strings.Compare(string(x[:]), string(y[:])) }
