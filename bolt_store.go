@@ -716,6 +716,9 @@ func (b *boltBackend) DeleteExpired(ctx context.Context, q backend.ExpiredQuery)
 	if due, err := b.expiryDue(q.Now); err != nil || !due {
 		return nil, false, err
 	}
+	if q.Limit <= 0 {
+		q.Limit = defaultExpiredLimit
+	}
 	err = b.update(func(tx *bolt.Tx) error {
 		removed, more = removed[:0], false
 		ix := openIndexes(tx, b.idle)
@@ -723,83 +726,106 @@ func (b *boltBackend) DeleteExpired(ctx context.Context, q backend.ExpiredQuery)
 		if more, err = ix.purgeHistory(q.Now, q.Limit); err != nil || more {
 			return err
 		}
-		now := q.Now
-		type victim struct {
-			id      backend.ID
-			r       *backend.Record
-			damaged bool
-		}
 		var victims []victim
 		var stale [][]byte
-		c := ix.byExpiry.Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			dl, id, ok := splitExpiryKey(k)
-			if ok && dl > max(now, 0) { // keys clamp at 0: see expiryKey
-				break
-			}
-			if len(victims)+len(stale) >= q.Limit {
-				more = true
-				break
-			}
-			if !ok { // points nowhere; Check reports it until it goes
-				b.log.Error("usersessions: cleanup drops a malformed expiry index key", "key", fmt.Sprintf("%x", k))
-				stale = append(stale, slices.Clone(k))
-				continue
-			}
-			if q.Keep != nil && q.Keep(id) {
-				continue // activity since the flush: the next flush moves it
-			}
-			r, err := ix.get(id, false)
-			switch {
-			case err != nil:
-				// Due by its index entry, written while it was whole.
-				b.log.Error("usersessions: cleanup removes a damaged session record", "id", id.String(), "err", err)
-				victims = append(victims, victim{id: id, damaged: true})
-			case r == nil || max(r.Deadline(ix.idle), 0) != dl:
-				// An entry that disagrees with its record (Check
-				// reports these): drop it; put() re-adds a right one.
-				stale = append(stale, slices.Clone(k))
-				if r != nil {
-					victims = append(victims, victim{id: id})
-				}
-			case r.Deadline(ix.idle) <= now && (r.Expires <= now || backend.AddNanos(backend.AddNanos(r.LastSeen, ix.idle), q.IdleGrace) <= now):
-				victims = append(victims, victim{id: id, r: r})
-			}
-		}
-		for _, k := range stale {
-			if err := ix.byExpiry.Delete(k); err != nil {
-				return err
-			}
-		}
-		for _, v := range victims {
-			switch {
-			case v.damaged:
-				if err := ix.removeDamaged(v.id); err != nil {
-					return err
-				}
-				removed = append(removed, backend.Record{ID: v.id})
-			case v.r == nil: // re-index a record whose entry was wrong
-				r, err := ix.get(v.id, false)
-				if err != nil {
-					return err
-				}
-				if err := ix.byExpiry.Put(expiryKey(r.Deadline(ix.idle), v.id), nil); err != nil {
-					return err
-				}
-			default:
-				if err := ix.remove(v.id, v.r); err != nil {
-					return err
-				}
-				v.r.ID = v.id
-				if err := ix.ended(v.r, backend.Ending{At: now, Reason: backend.ExpiryReason(v.r, now), Keep: q.History}); err != nil {
-					return err
-				}
-				removed = append(removed, *v.r)
-			}
+		victims, stale, more = b.collectExpired(ix, q)
+		if removed, err = b.removeExpired(ix, q, victims, stale); err != nil {
+			return err
 		}
 		return ix.saveCount()
 	})
 	return removed, more, err
+}
+
+// defaultExpiredLimit is DeleteExpired's limit for ExpiredQuery.Limit 0.
+const defaultExpiredLimit = 1000
+
+// A victim is a record cleanup acts on.
+type victim struct {
+	id      backend.ID
+	r       *backend.Record // nil: re-index it (its expiry entry was wrong)
+	damaged bool            // unreadable: remove it by its index entries
+}
+
+// collectExpired reads what q makes due from the front of the expiry
+// index: the records to act on, and the index keys to drop (malformed, or
+// disagreeing with their record). more is true when it stopped at
+// q.Limit.
+func (b *boltBackend) collectExpired(ix indexes, q backend.ExpiredQuery) (victims []victim, stale [][]byte, more bool) {
+	now := q.Now
+	c := ix.byExpiry.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		dl, id, ok := splitExpiryKey(k)
+		if ok && dl > max(now, 0) { // keys clamp at 0: see expiryKey
+			break
+		}
+		if len(victims)+len(stale) >= q.Limit {
+			return victims, stale, true
+		}
+		if !ok { // points nowhere; Check reports it until it goes
+			b.log.Error("usersessions: cleanup drops a malformed expiry index key", "key", fmt.Sprintf("%x", k))
+			stale = append(stale, slices.Clone(k))
+			continue
+		}
+		if q.Keep != nil && q.Keep(id) {
+			continue // activity since the flush: the next flush moves it
+		}
+		r, err := ix.get(id, false)
+		switch {
+		case err != nil:
+			// Due by its index entry, written while it was whole.
+			b.log.Error("usersessions: cleanup removes a damaged session record", "id", id.String(), "err", err)
+			victims = append(victims, victim{id: id, damaged: true})
+		case r == nil || max(r.Deadline(ix.idle), 0) != dl:
+			// An entry that disagrees with its record (Check
+			// reports these): drop it; the victim re-adds a right one.
+			stale = append(stale, slices.Clone(k))
+			if r != nil {
+				victims = append(victims, victim{id: id})
+			}
+		case r.Deadline(ix.idle) <= now && (r.Expires <= now || backend.AddNanos(backend.AddNanos(r.LastSeen, ix.idle), q.IdleGrace) <= now):
+			victims = append(victims, victim{id: id, r: r})
+		}
+	}
+	return victims, stale, false
+}
+
+// removeExpired drops the stale index keys and acts on the victims that
+// collectExpired found, and returns the records it removed.
+func (b *boltBackend) removeExpired(ix indexes, q backend.ExpiredQuery, victims []victim, stale [][]byte) ([]backend.Record, error) {
+	for _, k := range stale {
+		if err := ix.byExpiry.Delete(k); err != nil {
+			return nil, err
+		}
+	}
+	var removed []backend.Record
+	for _, v := range victims {
+		switch {
+		case v.damaged:
+			if err := ix.removeDamaged(v.id); err != nil {
+				return nil, err
+			}
+			removed = append(removed, backend.Record{ID: v.id})
+		case v.r == nil: // re-index a record whose entry was wrong
+			r, err := ix.get(v.id, false)
+			if err != nil {
+				return nil, err
+			}
+			if err := ix.byExpiry.Put(expiryKey(r.Deadline(ix.idle), v.id), nil); err != nil {
+				return nil, err
+			}
+		default:
+			if err := ix.remove(v.id, v.r); err != nil {
+				return nil, err
+			}
+			v.r.ID = v.id
+			if err := ix.ended(v.r, backend.Ending{At: q.Now, Reason: backend.ExpiryReason(v.r, q.Now), Keep: q.History}); err != nil {
+				return nil, err
+			}
+			removed = append(removed, *v.r)
+		}
+	}
+	return removed, nil
 }
 
 // expiryDue reports whether the expiry index's first entry is due (or

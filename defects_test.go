@@ -333,7 +333,7 @@ func TestDeadlineBeforeEpoch(t *testing.T) {
 	clk := clocktest.At(time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC))
 	s := openTest(t, false, &Options{Now: clk.Now})
 	mustCreate(t, s, "alice", clientA)
-	clk.Advance(DefaultLifetime + time.Hour)
+	clk.Advance(defaultLifetime + time.Hour)
 	if n, err := s.ClearExpired(ctx); n != 1 || err != nil {
 		t.Fatalf("ClearExpired = %d, %v; want 1", n, err)
 	}

@@ -98,7 +98,7 @@ func TestCreateLoad(t *testing.T) {
 		}
 		want := Session{
 			ID: sess.ID, UserID: "alice", IP: clientA.IP, UserAgent: clientA.UserAgent,
-			CreatedAt: clock.Now(), LastSeen: clock.Now(), ExpiresAt: clock.Now().Add(DefaultLifetime),
+			CreatedAt: clock.Now(), LastSeen: clock.Now(), ExpiresAt: clock.Now().Add(defaultLifetime),
 		}
 		for range 2 { // the second load is a cache hit in cached mode
 			got, err := s.Load(ctx, sess.Token)
@@ -398,7 +398,7 @@ func TestRotate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if signedIn.UserID != "alice" || !signedIn.CreatedAt.Equal(clock.Now()) || !signedIn.ExpiresAt.Equal(clock.Now().Add(DefaultLifetime)) {
+		if signedIn.UserID != "alice" || !signedIn.CreatedAt.Equal(clock.Now()) || !signedIn.ExpiresAt.Equal(clock.Now().Add(defaultLifetime)) {
 			t.Fatalf("RotateUser = %+v: want user alice and a lifetime restarted now", signedIn)
 		}
 		if _, err := s.Load(ctx, rotated.Token); !errors.Is(err, ErrNotFound) {

@@ -297,7 +297,7 @@ func TestCookieOptions(t *testing.T) {
 			if c.Secure != tc.wantSecure || c.Domain != tc.wantDomain || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
 				t.Fatalf("cookie %+v", c)
 			}
-			if c.MaxAge != int(usersessions.DefaultLifetime/time.Second) {
+			if c.MaxAge != int(14*24*time.Hour/time.Second) { // the default Lifetime
 				t.Fatalf("Max-Age %d", c.MaxAge)
 			}
 		})

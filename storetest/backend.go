@@ -478,6 +478,13 @@ func testBackendDeleteExpired(e *backendEnv) {
 	if n := e.count(b); n != 2 {
 		t.Fatalf("Count = %d at the end, want 2", n)
 	}
+	// Limit 0 means the Backend's default, not "none".
+	due := rec("g", 0, time.Hour)
+	e.create(b, due)
+	gone, _, err := b.DeleteExpired(e.ctx, backend.ExpiredQuery{Now: now, Keep: keep})
+	if err != nil || len(gone) != 1 || gone[0].ID != due.ID {
+		t.Fatalf("DeleteExpired with Limit 0 = %v, %v; want the due record", sortedIDs(gone), err)
+	}
 	e.check(b)
 }
 
