@@ -2,11 +2,8 @@ package pgstore
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"io"
 	"log/slog"
-	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -16,6 +13,7 @@ import (
 
 	"github.com/usersessions/usersessions/backend"
 	"github.com/usersessions/usersessions/internal/pgtest"
+	"github.com/usersessions/usersessions/storetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -97,24 +95,11 @@ func (e env) queryInt64(t testing.TB, sql string, args ...any) int64 {
 
 func (e env) quoted() string { return pgx.Identifier{e.table}.Sanitize() }
 
-var base = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
-
-// rec returns a new record of user, created at base+at, expiring life later.
-func rec(user string, at, life time.Duration) *backend.Record {
-	r := &backend.Record{
-		UserID:    user,
-		IP:        netip.MustParseAddr("192.0.2.10"),
-		UserAgent: "test agent",
-		Created:   base + int64(at),
-		LastSeen:  base + int64(at),
-		Expires:   base + int64(at+life),
-		Identity:  1,
-		Values:    []byte("values"),
-	}
-	_, _ = rand.Read(r.ID[:])
-	r.Hash = sha256.Sum256(r.ID[:])
-	return r
-}
+// The contract suite's record helpers, for pgstore's own backend tests.
+var (
+	base = storetest.RecordBase
+	rec  = storetest.NewRecord
+)
 
 func mustCreate(t testing.TB, b *Backend, rs ...*backend.Record) {
 	t.Helper()

@@ -71,24 +71,26 @@ type backendEnv struct {
 	ctx context.Context
 }
 
-// base is the time the records of the backend-level tests start at.
-var base = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+// RecordBase is the time, in Unix nanoseconds, that NewRecord's records
+// start at.
+var RecordBase = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 
 // sampleValues are two values sections in the Store's encoding (one value,
 // nil, under key "a" or "b"): opaque to a Backend, but the embedded one
 // checks that they decode.
 var sampleValues = [][]byte{{1, 1, 'a', 1}, {1, 1, 'b', 1}}
 
-// rec returns a new record of user, created at base+at, expiring life
-// later.
-func rec(user string, at, life time.Duration) *backend.Record {
+// NewRecord returns a new record of user with a random ID, created at
+// RecordBase+at and expiring life later, with a values section the Store
+// could have written: for a backend's own tests, beside RunBackend.
+func NewRecord(user string, at, life time.Duration) *backend.Record {
 	r := &backend.Record{
 		UserID:    user,
 		IP:        netip.MustParseAddr("192.0.2.10"),
 		UserAgent: "test agent",
-		Created:   base + int64(at),
-		LastSeen:  base + int64(at),
-		Expires:   base + int64(at+life),
+		Created:   RecordBase + int64(at),
+		LastSeen:  RecordBase + int64(at),
+		Expires:   RecordBase + int64(at+life),
 		Identity:  1,
 		Values:    sampleValues[0],
 	}
@@ -199,13 +201,13 @@ func sameRecord(a, b *backend.Record) bool {
 func testBackendCreateGet(e *backendEnv) {
 	t := e.t
 	b := e.open(0)
-	v6 := rec("alice", 0, time.Hour)
+	v6 := NewRecord("alice", 0, time.Hour)
 	v6.IP = netip.MustParseAddr("2001:db8::1")
 	v6.Identity = 1<<63 + 5 // above int64
-	noIP := rec("", time.Second, time.Hour)
+	noIP := NewRecord("", time.Second, time.Hour)
 	noIP.IP = netip.Addr{}
 	noIP.Values = nil
-	v4 := rec("bob", 2*time.Second, time.Hour)
+	v4 := NewRecord("bob", 2*time.Second, time.Hour)
 	e.create(b, v6, noIP, v4)
 
 	for _, want := range []*backend.Record{v6, noIP, v4} {
@@ -237,14 +239,14 @@ func testBackendUpdate(e *backendEnv) {
 	t := e.t
 	idle := time.Hour
 	b := e.open(idle)
-	r := rec("alice", 0, 24*time.Hour)
+	r := NewRecord("alice", 0, 24*time.Hour)
 	e.create(b, r)
 
 	_, err := b.Update(e.ctx, r.ID, func(x *backend.Record) error {
 		if x.UserID != "alice" || string(x.Values) != string(sampleValues[0]) {
 			t.Errorf("change got %+v", *x)
 		}
-		x.UserID, x.Values, x.LastSeen, x.Identity = "carol", sampleValues[1], base+int64(3*time.Hour), 2
+		x.UserID, x.Values, x.LastSeen, x.Identity = "carol", sampleValues[1], RecordBase+int64(3*time.Hour), 2
 		x.Hash[0] ^= 1
 		return nil
 	}, nil)
@@ -276,7 +278,7 @@ func testBackendUpdate(e *backendEnv) {
 	}
 	e.check(b)
 	// The deadline index moved too: last seen + idle.
-	e.dueAt(b, r.ID, base+int64(4*time.Hour))
+	e.dueAt(b, r.ID, RecordBase+int64(4*time.Hour))
 }
 
 // listed returns the IDs ListByUser gives for user, failing on errors.
@@ -300,12 +302,12 @@ func testBackendTouch(e *backendEnv) {
 	t := e.t
 	idle := time.Hour
 	b := e.open(idle)
-	r := rec("alice", 0, 24*time.Hour)
-	other := rec("bob", 0, 24*time.Hour)
+	r := NewRecord("alice", 0, 24*time.Hour)
+	other := NewRecord("bob", 0, 24*time.Hour)
 	e.create(b, r, other)
-	gone := rec("ghost", 0, 24*time.Hour) // never created
+	gone := NewRecord("ghost", 0, 24*time.Hour) // never created
 
-	later := base + int64(2*time.Hour)
+	later := RecordBase + int64(2*time.Hour)
 	acts := []backend.Activity{
 		{ID: r.ID, LastSeen: later - 1, IP: netip.MustParseAddr("198.51.100.1"), UserAgent: "older dup"},
 		{ID: r.ID, LastSeen: later, IP: netip.MustParseAddr("198.51.100.2"), UserAgent: "newest"},
@@ -326,7 +328,7 @@ func testBackendTouch(e *backendEnv) {
 		t.Fatalf("Touch resurrected a missing record: %v", err)
 	}
 	// Older activity moves nothing back, the client included.
-	if err := b.Touch(e.ctx, []backend.Activity{{ID: r.ID, LastSeen: base, UserAgent: "stale"}}); err != nil {
+	if err := b.Touch(e.ctx, []backend.Activity{{ID: r.ID, LastSeen: RecordBase, UserAgent: "stale"}}); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := e.get(b, r.ID); err != nil || got.LastSeen != later || got.UserAgent != "newest" {
@@ -353,8 +355,8 @@ func testBackendTouch(e *backendEnv) {
 func testBackendDelete(e *backendEnv) {
 	t := e.t
 	b := e.open(0)
-	r := rec("alice", 0, time.Hour)
-	bad := rec("alice", 0, time.Hour)
+	r := NewRecord("alice", 0, time.Hour)
+	bad := NewRecord("alice", 0, time.Hour)
 	e.create(b, r, bad)
 	e.h.Corrupt(t, b, bad.ID)
 	if _, err := e.get(b, bad.ID); !errors.Is(err, backend.ErrCorrupt) {
@@ -393,9 +395,9 @@ func testBackendDeleteByUser(e *backendEnv) {
 	b := e.open(0)
 	var alice []*backend.Record
 	for i := range 5 {
-		alice = append(alice, rec("alice", time.Duration(i), time.Hour))
+		alice = append(alice, NewRecord("alice", time.Duration(i), time.Hour))
 	}
-	bob := rec("bob", 0, time.Hour)
+	bob := NewRecord("bob", 0, time.Hour)
 	e.create(b, alice...)
 	e.create(b, bob)
 	e.h.Corrupt(t, b, alice[1].ID) // unreadable: removed too
@@ -426,15 +428,15 @@ func testBackendDeleteExpired(e *backendEnv) {
 	t := e.t
 	idle := time.Hour
 	b := e.open(idle)
-	now := base + int64(10*time.Hour)
+	now := RecordBase + int64(10*time.Hour)
 	grace := 10 * time.Minute
 
-	absolute := rec("a", 0, time.Hour)              // expired 9h ago (absolute)
-	idleLong := rec("b", 8*time.Hour, 24*time.Hour) // idle deadline 9h: 1h past, beyond grace
-	idleRecent := rec("c", 9*time.Hour-5*time.Minute, 24*time.Hour)
-	idleRecent.LastSeen = now - int64(idle) - int64(5*time.Minute) // idle deadline 5 min ago: within grace
-	live := rec("d", 9*time.Hour+30*time.Minute, 24*time.Hour)     // idle deadline in 30 min
-	kept := rec("e", 0, time.Hour)                                 // expired, vetoed by Keep
+	absolute := NewRecord("a", 0, time.Hour)              // expired 9h ago (absolute)
+	idleLong := NewRecord("b", 8*time.Hour, 24*time.Hour) // idle deadline 9h: 1h past, beyond grace
+	idleRecent := NewRecord("c", 9*time.Hour-5*time.Minute, 24*time.Hour)
+	idleRecent.LastSeen = now - int64(idle) - int64(5*time.Minute)   // idle deadline 5 min ago: within grace
+	live := NewRecord("d", 9*time.Hour+30*time.Minute, 24*time.Hour) // idle deadline in 30 min
+	kept := NewRecord("e", 0, time.Hour)                             // expired, vetoed by Keep
 	e.create(b, absolute, idleLong, idleRecent, live, kept)
 
 	keep := func(id backend.ID) bool { return id == kept.ID }
@@ -455,7 +457,7 @@ func testBackendDeleteExpired(e *backendEnv) {
 	// Limit and more, with vetoed records at the front not stalling it.
 	var batch []*backend.Record
 	for i := range 25 {
-		batch = append(batch, rec("f", time.Duration(i)*time.Second, time.Hour))
+		batch = append(batch, NewRecord("f", time.Duration(i)*time.Second, time.Hour))
 	}
 	e.create(b, batch...)
 	total := 0
@@ -479,7 +481,7 @@ func testBackendDeleteExpired(e *backendEnv) {
 		t.Fatalf("Count = %d at the end, want 2", n)
 	}
 	// Limit 0 means the Backend's default, not "none".
-	due := rec("g", 0, time.Hour)
+	due := NewRecord("g", 0, time.Hour)
 	e.create(b, due)
 	gone, _, err := b.DeleteExpired(e.ctx, backend.ExpiredQuery{Now: now, Keep: keep})
 	if err != nil || len(gone) != 1 || gone[0].ID != due.ID {
@@ -493,7 +495,7 @@ func testBackendScan(e *backendEnv) {
 	b := e.open(0)
 	var all []*backend.Record
 	for i := range 12 {
-		r := rec([]string{"alice", "bob", ""}[i%3], time.Duration(i)*time.Millisecond, time.Hour)
+		r := NewRecord([]string{"alice", "bob", ""}[i%3], time.Duration(i)*time.Millisecond, time.Hour)
 		r.IP = []netip.Addr{netip.MustParseAddr("10.1.2.3"), netip.MustParseAddr("10.9.0.1"), netip.MustParseAddr("2001:db8:1::5"), {}}[i%4]
 		all = append(all, r)
 	}
@@ -571,7 +573,7 @@ func (e *backendEnv) scan(b backend.Backend, f backend.ScanFilter, limit int) []
 func testBackendListUnreadable(e *backendEnv) {
 	t := e.t
 	b := e.open(0)
-	good, bad := rec("alice", 0, time.Hour), rec("alice", 1, time.Hour)
+	good, bad := NewRecord("alice", 0, time.Hour), NewRecord("alice", 1, time.Hour)
 	e.create(b, good, bad)
 	e.h.Corrupt(t, b, bad.ID)
 	var ok, corrupt []backend.ID
@@ -593,9 +595,9 @@ func testBackendListUnreadable(e *backendEnv) {
 func testBackendIdleChange(e *backendEnv) {
 	t := e.t
 	b := e.open(0)
-	r := rec("a", 0, 10*time.Hour)
-	late := rec("b", 0, 10*time.Hour)
-	late.LastSeen = base + int64(9*time.Hour+30*time.Minute)
+	r := NewRecord("a", 0, 10*time.Hour)
+	late := NewRecord("b", 0, 10*time.Hour)
+	late.LastSeen = RecordBase + int64(9*time.Hour+30*time.Minute)
 	e.create(b, r, late)
 
 	// Under idle 1h the deadline is last seen + 1h: found by the index.
@@ -627,7 +629,7 @@ func testBackendClosed(e *backendEnv) {
 	if _, err := e.get(b, backend.ID{}); !errors.Is(err, backend.ErrClosed) {
 		t.Fatalf("Get after Close: %v, want ErrClosed", err)
 	}
-	if _, err := b.Create(e.ctx, rec("a", 0, time.Hour), nil); !errors.Is(err, backend.ErrClosed) {
+	if _, err := b.Create(e.ctx, NewRecord("a", 0, time.Hour), nil); !errors.Is(err, backend.ErrClosed) {
 		t.Fatalf("Create after Close: %v, want ErrClosed", err)
 	}
 	if sb, ok := b.(backend.SharedBackend); ok {

@@ -12,14 +12,23 @@ import (
 
 var errBad = errors.New("bad write")
 
+// start returns a started Group of commit and alone with up to max writes
+// a batch, stopped when the test ends.
+func start(t *testing.T, max int, commit func([]int) error, alone func(error) bool) *Group[int] {
+	quit := make(chan struct{})
+	g := New(quit, max, commit, alone)
+	g.Start(1)
+	t.Cleanup(func() { close(quit); g.Wait() })
+	return g
+}
+
 // TestBatchesShareCommits checks that writes queued while a commit runs
 // share the next one, and that every write is committed exactly once.
 func TestBatchesShareCommits(t *testing.T) {
-	quit := make(chan struct{})
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var batches [][]int
-	g := New(quit, 256, func(b []int) error {
+	g := start(t, 256, func(b []int) error {
 		mu.Lock()
 		first := len(batches) == 0
 		batches = append(batches, slices.Clone(b))
@@ -29,8 +38,6 @@ func TestBatchesShareCommits(t *testing.T) {
 		}
 		return nil
 	}, func(error) bool { return true })
-	g.Start(1)
-	defer func() { close(quit); g.Wait() }()
 
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -77,10 +84,9 @@ func TestBatchesShareCommits(t *testing.T) {
 // TestFailingWriteRunsAlone checks that a failing write in a batch fails
 // alone: the others commit in batches of their own.
 func TestFailingWriteRunsAlone(t *testing.T) {
-	quit := make(chan struct{})
 	var mu sync.Mutex
 	committed := map[int]bool{}
-	g := New(quit, 256, func(b []int) error {
+	g := start(t, 256, func(b []int) error {
 		if slices.Contains(b, -1) {
 			return errBad
 		}
@@ -91,8 +97,6 @@ func TestFailingWriteRunsAlone(t *testing.T) {
 		mu.Unlock()
 		return nil
 	}, func(error) bool { return true })
-	g.Start(1)
-	defer func() { close(quit); g.Wait() }()
 	var wg sync.WaitGroup
 	errs := make([]error, 10)
 	for i := range errs {
@@ -113,17 +117,14 @@ func TestFailingWriteRunsAlone(t *testing.T) {
 // TestSharedFailure checks that an error alone says every write would
 // meet fails the whole batch at once, without retrying each write.
 func TestSharedFailure(t *testing.T) {
-	quit := make(chan struct{})
 	var mu sync.Mutex
 	calls := 0
-	g := New(quit, 256, func(b []int) error {
+	g := start(t, 256, func(b []int) error {
 		mu.Lock()
 		calls++
 		mu.Unlock()
 		return errBad
 	}, func(error) bool { return false })
-	g.Start(1)
-	defer func() { close(quit); g.Wait() }()
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
