@@ -74,7 +74,7 @@ func TestOpenWhileFileReplaced(t *testing.T) {
 		t.Fatalf("Open after the file was replaced: %v", app.err)
 	}
 	created := mustCreate(t, app.s, "carol", clientA)
-	if err := app.s.Delete(ctx, revoked.ID); err != nil {
+	if err := app.s.End(ctx, revoked.ID, EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := app.s.Close(); err != nil {

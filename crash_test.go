@@ -163,7 +163,7 @@ func TestCrashChild(t *testing.T) {
 				say(os.Stdout, "created %s\n", sess.Token)
 				if (i+w)%3 == 0 {
 					say(os.Stdout, "deleting %s\n", sess.Token)
-					if s.Delete(ctx, sess.ID) != nil {
+					if s.End(ctx, sess.ID, EndOptions{}) != nil {
 						os.Exit(4)
 					}
 					say(os.Stdout, "deleted %s\n", sess.Token)

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	bolt "go.etcd.io/bbolt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -19,8 +18,12 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/usersessions/usersessions/internal/clocktest"
+	bolt "go.etcd.io/bbolt"
+
 	"time"
+
+	"github.com/usersessions/usersessions/backend"
+	"github.com/usersessions/usersessions/internal/clocktest"
 )
 
 const (
@@ -95,7 +98,7 @@ func TestPrivacyKeepsNoFullAddress(t *testing.T) {
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Delete(ctx, b.ID); err != nil { // into the history
+	if err := s.End(ctx, b.ID, EndOptions{}); err != nil { // into the history
 		t.Fatal(err)
 	}
 	if past, _ := s.History(ctx, "alice"); len(past) != 1 || past[0].IP != netip.MustParseAddr("81.2.69.0") {
@@ -144,7 +147,7 @@ func TestHookPanicIsRecovered(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Create with a panicking hook: %v", err)
 	}
-	if err := s.Delete(ctx, sess.ID); err != nil {
+	if err := s.End(ctx, sess.ID, EndOptions{}); err != nil {
 		t.Fatalf("Delete with a panicking hook: %v", err)
 	}
 	mu.Lock()
@@ -166,7 +169,7 @@ func TestNewDevice(t *testing.T) {
 	s = openTest(t, false, &Options{History: time.Hour, Hooks: h.hooks(&s, t)})
 	first := mustCreate(t, s, "alice", Client{UserAgent: uaSafariIPhone})
 	mustCreate(t, s, "alice", Client{UserAgent: uaSafariIPhone})
-	if err := s.Delete(ctx, first.ID); err != nil {
+	if err := s.End(ctx, first.ID, EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	mustCreate(t, s, "alice", Client{UserAgent: uaChromeWin})
@@ -181,7 +184,7 @@ func TestNewDevice(t *testing.T) {
 // unreachable database would.
 type failingDeletes struct{ *boltBackend }
 
-func (failingDeletes) DeleteByUser(context.Context, string, ID, Ending) ([]Record, error) {
+func (failingDeletes) DeleteByUser(context.Context, string, backend.ID, backend.Ending) ([]backend.Record, error) {
 	return nil, ErrUnavailable
 }
 
@@ -212,7 +215,7 @@ func TestCredentialsChangedFailsSafe(t *testing.T) {
 // that read its session before the clear, as a removal does.
 func TestActivityClearFencesAdd(t *testing.T) {
 	tbl := newActivityTable()
-	id := ID{0, 0, 0, 0, 0, 0, 7, 9}
+	id := backend.ID{0, 0, 0, 0, 0, 0, 7, 9}
 	since := tbl.removals(id)
 	tbl.clear()
 	if tbl.add(id, 1, clientA, activity{client: &clientInfo{}}, 1<<62, since) {
@@ -225,10 +228,10 @@ func TestDamagedHistoryEntrySkipped(t *testing.T) {
 	s := openTest(t, false, &Options{History: time.Hour, Logger: discardLogger()})
 	a := mustCreate(t, s, "alice", clientA)
 	bb := mustCreate(t, s, "alice", clientB)
-	if err := s.Delete(ctx, a.ID); err != nil {
+	if err := s.End(ctx, a.ID, EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Delete(ctx, bb.ID); err != nil {
+	if err := s.End(ctx, bb.ID, EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	err := boltDB(s).Update(func(tx *bolt.Tx) error {
@@ -250,7 +253,7 @@ type failingTouch struct{ *boltBackend }
 
 var errRefusedRow = errors.New("touch: a row the database refuses")
 
-func (failingTouch) Touch(context.Context, []Activity) error { return errRefusedRow }
+func (failingTouch) Touch(context.Context, []backend.Activity) error { return errRefusedRow }
 
 // A flush that fails does not stop cleanup: expired sessions are still
 // removed, one whose activity is only in memory is kept, and the flush's
@@ -295,12 +298,12 @@ type listAfterCreates struct {
 	created *sync.WaitGroup
 }
 
-func (b listAfterCreates) Create(ctx context.Context, r *Record, limit *UserLimit) ([]Record, error) {
+func (b listAfterCreates) Create(ctx context.Context, r *backend.Record, limit *backend.UserLimit) ([]backend.Record, error) {
 	defer b.created.Done()
 	return b.boltBackend.Create(ctx, r, limit)
 }
 
-func (b listAfterCreates) ListByUser(ctx context.Context, userID string, fn func(*Record, error)) error {
+func (b listAfterCreates) ListByUser(ctx context.Context, userID string, fn func(*backend.Record, error)) error {
 	b.created.Wait()
 	return b.boltBackend.ListByUser(ctx, userID, fn)
 }

@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/usersessions/usersessions/backend"
 )
 
 // Suspicious sign-ins: with Options.SignInCheck, every sign-in is compared
@@ -138,7 +140,7 @@ func (s *Store) judgeSignIn(ctx context.Context, check *SignInCheck, sess *Sessi
 	stored := s.opts.Privacy.NoUserAgent
 	device := deviceKey(sess.UserAgent, stored)
 	known := knownPlaces{countries: map[string]bool{}}
-	err := s.eachEarlier(ctx, sess, at, func(r *Record) bool {
+	err := s.eachEarlier(ctx, sess, at, func(r *backend.Record) bool {
 		known.any = true
 		known.device = known.device || deviceKey(r.UserAgent, stored) == device
 		if place, ok := locate(check.Geo, r); ok {
@@ -190,7 +192,7 @@ func (c *SignInCheck) impossible(km float64, d time.Duration) bool {
 
 // locate is the place of a stored record's (truncated) address, when the
 // database knows its country.
-func locate(g *Geo, r *Record) (LocationInfo, bool) {
+func locate(g *Geo, r *backend.Record) (LocationInfo, bool) {
 	place, ok := g.LocationInfo(r.IP)
 	return place, ok && countryOf(place) != ""
 }
@@ -224,12 +226,12 @@ func distanceKm(a, b LocationInfo) float64 {
 // fails with ErrConflict when another sign-in or sign-out changed the
 // session meanwhile: the mark was about a user it no longer has.
 func (s *Store) storeMark(ctx context.Context, sess *Session, mark SignInMark) error {
-	id, ok := parseID(sess.ID)
+	id, ok := backend.ParseID(sess.ID)
 	if !ok {
 		return ErrNotFound
 	}
 	identity := sess.identity
-	_, err := s.b.Update(ctx, id, func(r *Record) error {
+	_, err := s.b.Update(ctx, id, func(r *backend.Record) error {
 		if r.Identity != identity {
 			return ErrConflict
 		}

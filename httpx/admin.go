@@ -435,8 +435,6 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 	f := readFilter(q)
 	after := q.Get("after")
 	ctx := r.Context()
-	now := a.now()
-	current := FromContext(ctx)
 	asJSON := wantsJSON(r)
 	loc := a.localizer(r)
 	if asJSON {
@@ -444,30 +442,65 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 	}
 	page := &AdminPage{
 		State: f.state, User: f.user, Anonymous: f.anon, Query: f.query, After: after,
-		Ended: -1, FilterQuery: f.values().Encode(), Now: now,
+		Ended: -1, FilterQuery: f.values().Encode(), Now: a.now(),
 		SelectAll: q.Get("select") == "all",
 	}
 	if !asJSON {
 		page.Notice, page.Ended = takeNotice(r, loc.catalog)
 	}
-	var next string
-	for s, err := range a.m.store.All(ctx, f.store(after)) {
+	next, err := a.readPage(r, f, page, loc, asJSON)
+	if after != "" && errors.Is(err, usersessions.ErrNotFound) { // a bad cursor
+		a.fail(w, r, http.StatusBadRequest)
+		return
+	}
+	if err != nil {
+		a.serverError(w, r, "listing sessions", err)
+		return
+	}
+	if after != "" && !asJSON {
+		n, more, err := a.countMatches(r, f)
 		if err != nil {
-			if after != "" && errors.Is(err, usersessions.ErrNotFound) { // a bad cursor
-				a.fail(w, r, http.StatusBadRequest)
-				return
-			}
-			a.serverError(w, r, "listing sessions", err)
+			a.serverError(w, r, "counting sessions", err)
 			return
+		}
+		page.Matches, page.MatchesMore = n, more
+	}
+	page.linkSessions(loc)
+	total, err := a.m.store.Count(ctx)
+	if err != nil {
+		a.serverError(w, r, "counting sessions", err)
+		return
+	}
+	page.Total = total
+	page.setLinks(f, after, next)
+	page.QueryNote = queryNote(loc.catalog, f.query)
+	noStore(w)
+	w.Header().Add("Vary", "Accept")
+	if asJSON {
+		writeJSON(w, http.StatusOK, adminJSON{Sessions: page.Sessions, Next: next, Total: total})
+		return
+	}
+	a.page(w, r, loc, adminTemplate, page)
+}
+
+// readPage fills page.Sessions with one page of the sessions f matches
+// after page.After, and returns the cursor of the next page ("" at the
+// end). The first HTML page goes on counting the matches (page.Matches, up
+// to adminCountLimit).
+func (a *admin) readPage(r *http.Request, f adminFilter, page *AdminPage, loc localizer, asJSON bool) (next string, err error) {
+	current := FromContext(r.Context())
+	page.Sessions = []AdminSession{}
+	for s, err := range a.m.store.All(r.Context(), f.store(page.After)) {
+		if err != nil {
+			return "", err
 		}
 		if len(page.Sessions) == a.size {
 			if next == "" {
 				next = page.Sessions[len(page.Sessions)-1].ID
 			}
-			if asJSON || after != "" {
+			if asJSON || page.After != "" {
 				break
 			}
-			// The first page goes on counting the matches.
 			if page.Matches++; page.Matches >= adminCountLimit {
 				page.MatchesMore = true
 				break
@@ -478,20 +511,15 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 		page.Sessions = append(page.Sessions, AdminSession{
 			SessionInfo: info(s, current.ID, loc),
 			UserID:      s.UserID,
-			Active:      s.Active(now),
+			Active:      s.Active(page.Now),
 		})
 	}
-	if page.Sessions == nil {
-		page.Sessions = []AdminSession{}
-	}
-	if after != "" && !asJSON {
-		n, more, err := a.countMatches(r, f)
-		if err != nil {
-			a.serverError(w, r, "counting sessions", err)
-			return
-		}
-		page.Matches, page.MatchesMore = n, more
-	}
+	return next, nil
+}
+
+// linkSessions gives each listed session its links (which keep the
+// filter) and its display name.
+func (page *AdminPage) linkSessions(loc localizer) {
 	for i := range page.Sessions {
 		s := &page.Sessions[i]
 		s.DetailURL = url.PathEscape(s.ID) + "/"
@@ -501,12 +529,11 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 		}
 		s.Name = sessionName(loc, s)
 	}
-	total, err := a.m.store.Count(ctx)
-	if err != nil {
-		a.serverError(w, r, "counting sessions", err)
-		return
-	}
-	page.Total = total
+}
+
+// setLinks sets the page's next, clear and select-all links for filter f
+// on the page after the cursor after, with next the following page's.
+func (page *AdminPage) setLinks(f adminFilter, after, next string) {
 	if next != "" {
 		v := f.values()
 		v.Set("after", next)
@@ -522,14 +549,6 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 	}
 	sel.Set("select", "all")
 	page.SelectAllURL = "./?" + sel.Encode()
-	page.QueryNote = queryNote(loc.catalog, f.query)
-	noStore(w)
-	w.Header().Add("Vary", "Accept")
-	if asJSON {
-		writeJSON(w, http.StatusOK, adminJSON{Sessions: page.Sessions, Next: next, Total: total})
-		return
-	}
-	a.page(w, r, loc, adminTemplate, page)
 }
 
 // countMatches counts the sessions f matches, up to adminCountLimit.

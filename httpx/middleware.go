@@ -21,7 +21,7 @@ import (
 const DefaultCookieName = "session"
 
 // maxTokenLength bounds a session ID read from a URL or a form before it is
-// looked at further; real IDs are 22 characters (usersessions.IDLength).
+// looked at further; real IDs are 22 characters (backend.IDLength).
 const maxTokenLength = 128
 
 // Errors returned by Login and Logout.
@@ -512,7 +512,7 @@ func (st *state) save() error {
 		adopt(sess, created, true)
 		if err := m.store.Save(st, sess); err != nil {
 			// Leave no empty record behind, and the session as it was.
-			if derr := m.store.Delete(context.WithoutCancel(st), created.ID); derr != nil && !errors.Is(derr, usersessions.ErrNotFound) {
+			if derr := m.store.End(context.WithoutCancel(st), created.ID, usersessions.EndOptions{}); derr != nil && !errors.Is(derr, usersessions.ErrNotFound) {
 				m.log.ErrorContext(st, "httpx: removing the record of a session that could not be saved", "session", created.ID, "err", derr)
 			}
 			sess.ID, sess.UserID = "", ""

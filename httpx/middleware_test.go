@@ -158,7 +158,7 @@ func TestSaveFailureAnswers500(t *testing.T) {
 func TestStaleCookieClearedAndAnonymous(t *testing.T) {
 	e := newEnv(t, &usersessions.Options{Lifetime: time.Hour}, nil)
 	revoked := e.login("bob", uaChromeWin)
-	if err := e.store.Delete(t.Context(), e.sessionID(revoked)); err != nil {
+	if err := e.store.End(t.Context(), e.sessionID(revoked), usersessions.EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	expired := e.login("carol", uaChromeWin)
@@ -226,7 +226,7 @@ func TestSessionEndedDuringRequest(t *testing.T) {
 	tok := e.login("alice", uaChromeWin)
 	h := e.m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := FromContext(r.Context())
-		if err := e.store.Delete(r.Context(), s.ID); err != nil { // "end" from another tab
+		if err := e.store.End(r.Context(), s.ID, usersessions.EndOptions{}); err != nil { // "end" from another tab
 			t.Error(err)
 		}
 		s.Set("k", "v")
@@ -297,7 +297,7 @@ func TestCookieOptions(t *testing.T) {
 			if c.Secure != tc.wantSecure || c.Domain != tc.wantDomain || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
 				t.Fatalf("cookie %+v", c)
 			}
-			if c.MaxAge != int(usersessions.DefaultLifetime/time.Second) {
+			if c.MaxAge != int(14*24*time.Hour/time.Second) { // the default Lifetime
 				t.Fatalf("Max-Age %d", c.MaxAge)
 			}
 		})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 // Default redirect targets of the views.
@@ -659,7 +660,7 @@ func endRoute(rel string) (string, bool) {
 // isID reports whether s has the form of a session ID: IDLength characters
 // of unpadded base64url.
 func isID(s string) bool {
-	if len(s) != usersessions.IDLength {
+	if len(s) != backend.IDLength {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 // Client input that reaches storage: text PostgreSQL's text columns refuse
@@ -21,13 +22,13 @@ const (
 
 // stored reads id's record straight from the Store's Backend: what a flush
 // wrote, with no in-memory activity on top.
-func (e *env) stored(s *usersessions.Store, id string) usersessions.Record {
+func (e *env) stored(s *usersessions.Store, id string) backend.Record {
 	e.t.Helper()
-	sid, ok := usersessions.ParseID(id)
+	sid, ok := backend.ParseID(id)
 	if !ok {
 		e.t.Fatalf("bad ID %q", id)
 	}
-	var r usersessions.Record
+	var r backend.Record
 	if err := s.Backend().Get(e.ctx, sid, &r, false); err != nil {
 		e.t.Fatalf("Backend().Get(%s): %v", id, err)
 	}
@@ -118,12 +119,12 @@ func testInvalidText(e *env) {
 	}
 	loaded.Delete("k\xfe")
 	if len(loaded.Keys()) != 0 {
-		t.Errorf("Delete(k\\xfe) left %q", loaded.Keys())
+		t.Errorf("End(k\\xfe) left %q", loaded.Keys())
 	}
 
 	// Ending them: whose session, why and by whom.
-	if err := s.DeleteForUser(e.ctx, "bob\xff", signedIn.ID); err != nil {
-		t.Fatalf("DeleteForUser(bob\\xff) = %v", err)
+	if err := s.EndForUser(e.ctx, "bob\xff", signedIn.ID, usersessions.EndOptions{}); err != nil {
+		t.Fatalf("EndForUser(bob\\xff) = %v", err)
 	}
 	e.clock.Advance(time.Second)
 	if err := s.End(e.ctx, bad.ID, usersessions.EndOptions{Reason: "gone\xff", By: "admin:\xfe\x00"}); err != nil {
@@ -155,14 +156,14 @@ func testEmptyUser(e *env) {
 	s := e.s
 	anon, other := e.create("", clientA), e.create("", clientB)
 	e.warm(anon.Token)
-	if err := s.DeleteForUser(e.ctx, "", anon.ID); !errors.Is(err, usersessions.ErrNotFound) {
-		t.Errorf(`DeleteForUser("", an anonymous session) = %v, want ErrNotFound`, err)
+	if err := s.EndForUser(e.ctx, "", anon.ID, usersessions.EndOptions{}); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Errorf(`EndForUser("", an anonymous session) = %v, want ErrNotFound`, err)
 	}
 	if err := s.EndForUser(e.ctx, "", anon.ID, usersessions.EndOptions{Reason: usersessions.EndLogout}); !errors.Is(err, usersessions.ErrNotFound) {
 		t.Errorf(`EndForUser("", an anonymous session) = %v, want ErrNotFound`, err)
 	}
-	if n, err := s.DeleteByUser(e.ctx, "", ""); n != 0 || err != nil {
-		t.Errorf(`DeleteByUser("") = %d, %v; want 0`, n, err)
+	if n, err := s.EndUser(e.ctx, "", "", usersessions.EndOptions{}); n != 0 || err != nil {
+		t.Errorf(`EndUser("") = %d, %v; want 0`, n, err)
 	}
 	if n, err := s.EndUser(e.ctx, "", anon.ID, usersessions.EndOptions{}); n != 0 || err != nil {
 		t.Errorf(`EndUser("") = %d, %v; want 0`, n, err)

@@ -151,7 +151,7 @@ func testPrivacy(e *env) {
 	if err := s.Flush(e.ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Delete(e.ctx, a.ID); err != nil {
+	if err := s.End(e.ctx, a.ID, usersessions.EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	past, _ := s.History(e.ctx, "alice")
@@ -177,11 +177,11 @@ func testHistory(e *env) {
 	}
 	me, revoked, other, admin := create(), create(), create(), create()
 	steps := []func() error{
-		func() error { return s.DeleteForUser(e.ctx, "alice", revoked.ID) },
+		func() error { return s.EndForUser(e.ctx, "alice", revoked.ID, usersessions.EndOptions{}) },
 		func() error {
 			return s.End(e.ctx, admin.ID, usersessions.EndOptions{Reason: usersessions.EndAdmin, By: "admin:root"})
 		},
-		func() error { _, err := s.DeleteByUser(e.ctx, "alice", me.ID); return err },
+		func() error { _, err := s.EndUser(e.ctx, "alice", me.ID, usersessions.EndOptions{}); return err },
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {

@@ -586,6 +586,23 @@ distinct users and the file size, gives the oldest and newest session and the
 
 	rep := statsReport{Path: redactDB(db.path), TopUsers: []userCount{},
 		IdleTimeout: db.idle.effective(store).String(), IdleOverride: db.idle.set}
+	rep.fileSizes(store, db)
+	now := time.Now()
+	if err := rep.countSessions(ctx, store, db, now, stderr); err != nil {
+		return err
+	}
+	if err := rep.write(stdout, *asJSON, now); err != nil {
+		return err
+	}
+	if rep.Unreadable > 0 {
+		return fmt.Errorf("%d unreadable session %s (%s is damaged)", rep.Unreadable, plural(rep.Unreadable, "record"), redactDB(db.path))
+	}
+	return nil
+}
+
+// fileSizes fills in the file's size and free space, as far as the way
+// the database was reached tells them.
+func (rep *statsReport) fileSizes(store sessionStore, db *dbFlags) {
 	switch c, viaSocket := store.(appStore); {
 	case viaSocket:
 		// The app holds the file: only it knows the free pages.
@@ -607,13 +624,18 @@ distinct users and the file size, gives the oldest and newest session and the
 			}
 		}
 	}
+}
+
+// countSessions reads every session once, with a progress bar on stderr,
+// and counts them into rep: totals, oldest and newest, and the top users.
+func (rep *statsReport) countSessions(ctx context.Context, store sessionStore, db *dbFlags, now time.Time, stderr io.Writer) error {
 	count, err := store.Count(ctx)
 	if err != nil {
 		return err
 	}
 	bar := newProgress(stderr, "reading", int64(count), false)
+	defer bar.Done()
 	users := make(map[string]*userCount)
-	now := time.Now()
 	seen := 0
 	for s, err := range store.All(ctx, usersessions.Filter{}) {
 		seen++
@@ -623,37 +645,10 @@ distinct users and the file size, gives the oldest and newest session and the
 				rep.Unreadable++
 				continue
 			}
-			bar.Done()
 			return err
 		}
-		rep.Total++
-		active := db.idle.active(s, now)
-		if active {
-			rep.Active++
-		} else {
-			rep.Expired++
-		}
-		if c := s.CreatedAt; rep.OldestCreated == nil || c.Before(*rep.OldestCreated) {
-			rep.OldestCreated = &c
-		}
-		if c := s.CreatedAt; rep.NewestCreated == nil || c.After(*rep.NewestCreated) {
-			rep.NewestCreated = &c
-		}
-		if s.UserID == "" {
-			rep.Anonymous++
-			continue
-		}
-		u := users[s.UserID]
-		if u == nil {
-			u = &userCount{UserID: s.UserID}
-			users[s.UserID] = u
-		}
-		u.Sessions++
-		if active {
-			u.Active++
-		}
+		rep.add(s, db.idle.active(s, now), users)
 	}
-	bar.Done()
 	rep.Users = len(users)
 	for _, u := range users {
 		rep.TopUsers = append(rep.TopUsers, *u)
@@ -662,26 +657,52 @@ distinct users and the file size, gives the oldest and newest session and the
 		return cmp.Or(b.Sessions-a.Sessions, b.Active-a.Active, strings.Compare(a.UserID, b.UserID))
 	})
 	rep.TopUsers = rep.TopUsers[:min(len(rep.TopUsers), topUsers)]
-
-	if *asJSON {
-		for _, t := range []**time.Time{&rep.OldestCreated, &rep.NewestCreated} {
-			if *t != nil {
-				j := jsonTime(**t)
-				*t = &j
-			}
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else if err := printStats(stdout, &rep, now); err != nil {
-		return err
-	}
-	if rep.Unreadable > 0 {
-		return fmt.Errorf("%d unreadable session %s (%s is damaged)", rep.Unreadable, plural(rep.Unreadable, "record"), redactDB(db.path))
-	}
 	return nil
+}
+
+// add counts one readable session into rep and its user into users.
+func (rep *statsReport) add(s *usersessions.Session, active bool, users map[string]*userCount) {
+	rep.Total++
+	if active {
+		rep.Active++
+	} else {
+		rep.Expired++
+	}
+	if c := s.CreatedAt; rep.OldestCreated == nil || c.Before(*rep.OldestCreated) {
+		rep.OldestCreated = &c
+	}
+	if c := s.CreatedAt; rep.NewestCreated == nil || c.After(*rep.NewestCreated) {
+		rep.NewestCreated = &c
+	}
+	if s.UserID == "" {
+		rep.Anonymous++
+		return
+	}
+	u := users[s.UserID]
+	if u == nil {
+		u = &userCount{UserID: s.UserID}
+		users[s.UserID] = u
+	}
+	u.Sessions++
+	if active {
+		u.Active++
+	}
+}
+
+// write prints rep as text, or as one JSON object.
+func (rep *statsReport) write(w io.Writer, asJSON bool, now time.Time) error {
+	if !asJSON {
+		return printStats(w, rep, now)
+	}
+	for _, t := range []**time.Time{&rep.OldestCreated, &rep.NewestCreated} {
+		if *t != nil {
+			j := jsonTime(**t)
+			*t = &j
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
 }
 
 func printStats(w io.Writer, rep *statsReport, now time.Time) error {

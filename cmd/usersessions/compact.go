@@ -210,50 +210,12 @@ stopped: a file in use is refused.`, stderr)
 			os.Remove(tmpPath)
 		}
 	}()
-	dst, err := bolt.Open(tmpPath, 0o600, &bolt.Options{
-		NoSync: true, NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
-	})
+	want, err := compactInto(tmpPath, src, db.path)
 	if err != nil {
-		return fmt.Errorf("compacting %s: %w", db.path, err)
-	}
-	if err := bolt.Compact(dst, src, compactTxSize); err != nil {
-		dst.Close()
-		return fmt.Errorf("compacting %s: %w", db.path, err)
-	}
-	if err := dst.Sync(); err != nil {
-		dst.Close()
-		return fmt.Errorf("compacting %s: %w", db.path, err)
-	}
-	want, err := sessionCount(src)
-	if err != nil {
-		dst.Close()
 		return err
 	}
-	got, err := sessionCount(dst)
-	if cerr := dst.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("compacting %s: %w", db.path, err)
-	}
-	if got != want {
-		return fmt.Errorf("compacting %s: the copy holds %d sessions, the file %d; the file is left as it was", db.path, got, want)
-	}
-	// The app may run as another user (compact as root): the copy gets
-	// the file's owner, group and mode, or the file is left as it was.
-	if err := keepOwnerAndMode(tmpPath, fi); err != nil {
-		return fmt.Errorf("compacting %s: %w; the file is left as it was", db.path, err)
-	}
-	if err := fsyncFile(tmpPath); err != nil {
+	if err := replaceFile(tmpPath, file, fi, db.path); err != nil {
 		return err
-	}
-	// The exclusive lock on the original is still held: no app opens it
-	// between the copy and the rename. An app that waits for the lock
-	// meanwhile gets it on the unlinked original, sees that the file at
-	// the path is another, and opens that one (usersessions.Open, like
-	// openBoltAt here).
-	if err := os.Rename(tmpPath, file); err != nil {
-		return fmt.Errorf("compacting %s: %w", db.path, err)
 	}
 	renamed = true
 	if err := syncDir(dir); err != nil {
@@ -265,6 +227,65 @@ stopped: a file in use is refused.`, stderr)
 	}
 	fmt.Fprintf(stdout, "compacted %s: %s -> %s, %d %s, in %v\n", db.path, humanBytes(fi.Size()), humanBytes(after),
 		want, plural(want, "session"), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// compactInto copies src into a new bbolt file at tmpPath with bbolt's
+// compaction, syncs it, and checks that it holds as many sessions as src;
+// it returns that count. name is the database's, for errors.
+func compactInto(tmpPath string, src *bolt.DB, name string) (int, error) {
+	dst, err := bolt.Open(tmpPath, 0o600, &bolt.Options{
+		NoSync: true, NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("compacting %s: %w", name, err)
+	}
+	if err := bolt.Compact(dst, src, compactTxSize); err != nil {
+		dst.Close()
+		return 0, fmt.Errorf("compacting %s: %w", name, err)
+	}
+	if err := dst.Sync(); err != nil {
+		dst.Close()
+		return 0, fmt.Errorf("compacting %s: %w", name, err)
+	}
+	want, err := sessionCount(src)
+	if err != nil {
+		dst.Close()
+		return 0, err
+	}
+	got, err := sessionCount(dst)
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("compacting %s: %w", name, err)
+	}
+	if got != want {
+		return 0, fmt.Errorf("compacting %s: the copy holds %d sessions, the file %d; the file is left as it was", name, got, want)
+	}
+	return want, nil
+}
+
+// replaceFile puts the copy at tmpPath in the place of file (whose
+// FileInfo is fi) in one rename, once the copy has the file's owner, group
+// and mode and is synced. name is the database's, for errors.
+func replaceFile(tmpPath, file string, fi os.FileInfo, name string) error {
+	// The app may run as another user (compact as root): the copy gets
+	// the file's owner, group and mode, or the file is left as it was.
+	if err := keepOwnerAndMode(tmpPath, fi); err != nil {
+		return fmt.Errorf("compacting %s: %w; the file is left as it was", name, err)
+	}
+	if err := fsyncFile(tmpPath); err != nil {
+		return err
+	}
+	// The exclusive lock on the original is still held: no app opens it
+	// between the copy and the rename. An app that waits for the lock
+	// meanwhile gets it on the unlinked original, sees that the file at
+	// the path is another, and opens that one (usersessions.Open, like
+	// openBoltAt here).
+	if err := os.Rename(tmpPath, file); err != nil {
+		return fmt.Errorf("compacting %s: %w", name, err)
+	}
 	return nil
 }
 

@@ -33,7 +33,7 @@ func churnedDB(t *testing.T) (string, []string) {
 	}
 	ctx := context.Background()
 	for u := range 25 {
-		if _, err := store.DeleteByUser(ctx, fmt.Sprintf("u%d", u), ""); err != nil {
+		if _, err := store.EndUser(ctx, fmt.Sprintf("u%d", u), "", usersessions.EndOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}

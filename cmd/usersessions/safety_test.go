@@ -182,7 +182,7 @@ func TestThroughControlSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.DeleteByUser(ctx, "dave", ""); err != nil { // back to the seeded state
+	if _, err := store.EndUser(ctx, "dave", "", usersessions.EndOptions{}); err != nil { // back to the seeded state
 		t.Fatal(err)
 	}
 	dave, _ = store.Create(ctx, "dave", usersessions.Client{UserAgent: uaFirefox})
