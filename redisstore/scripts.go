@@ -103,49 +103,55 @@ end
 // answers {"retry"} unless the group still holds exactly those IDs: the
 // victims were chosen on a snapshot that has changed.
 //
-// On a single server (not a cluster) it also writes what lives outside
-// the group, in the same step: given KEYS 3-5, it sets the locator (only
-// if there is none: else it answers {"taken"} and writes nothing), adds
-// the ID to P:all and lowers the group's score in P:due.
+// On a single server (not a cluster), with "whole", it also writes what
+// lives outside the group, in the same step: it sets the locator (only if
+// there is none: else it answers {"taken"} and writes nothing), adds the ID
+// to P:all and lowers the group's score in P:due. Those keys, the record's
+// and the channel are derived from the index's key, which keeps the
+// request small: a server reads 16 KB of a connection per pass of its
+// event loop, and with appendfsync always one pass is one fsync.
 //
-// KEYS: idx, hist[, locator, P:all, P:due]. ARGV: 1 record prefix, 2 id,
-// 3 user group ("1" or ""), 4 mode, 5 the snapshot ("" for no check, else
-// "=" and the IDs the group held, space-separated),
-// 6 score, 7 ttl, 8 channel, 9 instance tag, 10-14 the victims' ending:
-// at, reason, by, history score ("" for none), history ttl; 15-24 the
-// record's fields (recordArgs); 25 the locator, 26 the raw ID, 27 the
-// group's tag (with KEYS 3-5); 28... the victims' IDs.
+// KEYS: idx, hist. ARGV: 1 id, 2 user group ("1" or ""), 3 mode, 4 the
+// snapshot ("" for no check, else "=" and the IDs the group held,
+// space-separated), 5 score, 6 ttl, 7 instance tag, 8 whole ("1" or ""),
+// 9 the raw ID (whole), 10-14 the victims' ending: at, reason, by, history
+// score ("" for none), history ttl; 15-24 the record's fields
+// (recordArgs); 25... the victims' IDs.
 // Reply: {"ok", id, fields, id, fields...} for the removed victims,
 // {"exists"}, {"taken"} or {"retry"}.
 const scriptCreate = `
-local idx, hist, pre, id, user = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3] == '1'
-if ARGV[5] ~= '' and not unchanged(idx, string.sub(ARGV[5], 2)) then return {'retry'} end
+local idx, hist, id, user = KEYS[1], KEYS[2], ARGV[1], ARGV[2] == '1'
+local base, tag = string.match(idx, '^(.*):idx:{(.*)}$')
+local pre = base .. ':s:{' .. tag .. '}:'
+if ARGV[4] ~= '' and not unchanged(idx, string.sub(ARGV[4], 2)) then return {'retry'} end
 local key = pre .. id
-if ARGV[4] == 'force' then
+if ARGV[3] == 'force' then
   redis.call('DEL', key)
-elseif #KEYS == 2 and redis.call('EXISTS', key) == 1 then
-  return {'exists'} -- (with the locator, its SET NX below is the check)
+elseif ARGV[8] == '' and redis.call('EXISTS', key) == 1 then
+  return {'exists'} -- (whole, the locator's SET NX below is the check)
 end
-if #KEYS > 2 then
+if ARGV[8] == '1' then
+  local loc, locator = base .. ':loc:{a' .. id .. '}', 'a'
+  if user then locator = 'u' .. ARGV[16] end
   local set
-  if ARGV[7] == '0' then
-    set = redis.call('SET', KEYS[3], ARGV[25], 'NX')
+  if ARGV[6] == '0' then
+    set = redis.call('SET', loc, locator, 'NX')
   else
-    set = redis.call('SET', KEYS[3], ARGV[25], 'NX', 'PX', ARGV[7])
+    set = redis.call('SET', loc, locator, 'NX', 'PX', ARGV[6])
   end
   if not set then return {'taken'} end
-  redis.call('ZADD', KEYS[4], 0, ARGV[26])
-  redis.call('ZADD', KEYS[5], 'LT', ARGV[6], ARGV[27])
-  if ARGV[13] ~= '' then redis.call('ZADD', KEYS[5], 'LT', ARGV[13], ARGV[27]) end
+  redis.call('ZADD', base .. ':all', 0, ARGV[9])
+  redis.call('ZADD', base .. ':due', 'LT', ARGV[5], tag)
+  if ARGV[13] ~= '' then redis.call('ZADD', base .. ':due', 'LT', ARGV[13], tag) end
 end
 redis.call('HSET', key, 'h', ARGV[15], 'u', ARGV[16], 'ip', ARGV[17], 'ua', ARGV[18], 'c', ARGV[19],
   'ls', ARGV[20], 'x', ARGV[21], 'd', ARGV[22], 'i', ARGV[23], 'v', ARGV[24], 'n', '1')
-expire(key, ARGV[7], false)
+expire(key, ARGV[6], false)
 local out = {'ok'}
 if user then
-  redis.call('ZADD', idx, ARGV[6], id)
+  redis.call('ZADD', idx, ARGV[5], id)
   local gone = {}
-  for i = 28, #ARGV do
+  for i = 25, #ARGV do
     local f = remove(pre, ARGV[i], idx, hist, ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14])
     if f then
       out[#out + 1] = ARGV[i]
@@ -153,7 +159,7 @@ if user then
       gone[#gone + 1] = ARGV[i]
     end
   end
-  publish(ARGV[8], ARGV[9], gone)
+  publish(base .. ':changes', ARGV[7], gone)
 end
 return out
 `

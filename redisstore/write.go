@@ -160,34 +160,35 @@ func (b *Backend) insert(ctx context.Context, g group, r *backend.Record, snapsh
 	d := r.Deadline(b.idleNow())
 	s := score(d)
 	e := ending(g, end)
+	whole, raw, tag := "", "", ""
+	if withLoc && b.client.Mode() != rueidis.ClientModeCluster {
+		whole, raw = "1", string(r.ID[:])
+	}
+	if len(victims) > 0 {
+		tag = b.tag // for the victims' notice
+	} else {
+		e[0] = "" // no ending: every byte counts (see scriptCreate)
+	}
 	keys := []string{g.idx(), g.hist()}
-	args := []string{g.recPrefix(), r.ID.String(), userFlag(g), mode, snapshot, s, ttl(r), b.channel(), b.tag}
+	args := []string{r.ID.String(), userFlag(g), mode, snapshot, s, ttl(r), tag, whole, raw}
 	args = append(args, e...)
 	args = append(args, recordArgs(r, d)...)
-	whole := withLoc && b.client.Mode() != rueidis.ClientModeCluster
-	if whole {
-		keys = append(keys, b.loc(r.ID), b.allKey(), b.dueKey())
-		args = append(args, locatorOf(r.UserID).String(), string(r.ID[:]), g.tag)
-	} else {
-		args = append(args, "", "", "")
-	}
 	for _, v := range victims {
 		args = append(args, v.String())
 	}
 	steps := []step{b.call(sCreate, keys, args...)}
 	locAt := -1
-	if withLoc && !whole {
-		after := []step{b.dueLT(g, s)}
+	if whole == "" { // a cluster, or no locator to write: the same round trip
+		due := []step{b.dueLT(g, s)}
 		if e[3] != "" {
-			after = append(after, b.dueLT(g, e[3]))
+			due = append(due, b.dueLT(g, e[3]))
 		}
-		locAt = len(after) // after the P:due steps, before the script
-		steps = slices.Concat(after, []step{plain(b.setLoc(r)), plain(b.addAll(r.ID))}, steps, after)
-	} else if !whole {
-		steps = append(steps, b.dueLT(g, s))
-		if e[3] != "" {
-			steps = append(steps, b.dueLT(g, e[3]))
+		before := due
+		if withLoc {
+			locAt = len(due)
+			before = slices.Concat(due, []step{plain(b.setLoc(r)), plain(b.addAll(r.ID))})
 		}
+		steps = slices.Concat(before, steps, due)
 	}
 	at := slices.IndexFunc(steps, func(st step) bool { return st.s == sCreate })
 	res := b.pipe(ctx, steps...)
