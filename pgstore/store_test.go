@@ -141,7 +141,11 @@ func TestRevocationReachesOtherStore(t *testing.T) {
 						if strict {
 							t.Fatalf("round %d: strict B accepted a revoked token", i)
 						}
-						if d := time.Since(done); d > 100*time.Millisecond {
+						// The bound is for a notice that never comes, not
+						// a speed target (bench measures the latency: p99
+						// well under 5 ms); a loaded 2-core machine can
+						// hold one back past 100 ms.
+						if d := time.Since(done); d > 2*time.Second {
 							t.Fatalf("round %d: B still accepts the revoked token %v after %s returned", i, d, rv.name)
 						}
 						time.Sleep(50 * time.Microsecond)
