@@ -29,7 +29,7 @@ const (
 	EndLimit       EndReason = "limit"               // evicted by Options.MaxPerUser
 	EndCredentials EndReason = "credentials"         // the password or second factor changed
 	EndAdmin       EndReason = "admin"               // an administrator ended it
-	EndReported    EndReason = "reported"            // its user said "This wasn't me" (Store.ReportSignIn)
+	EndReported    EndReason = "reported"            // its user said "This wasn't me" (EndForUser with this reason)
 )
 
 // Ended is a session in History: as it was when it ended.

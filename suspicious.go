@@ -24,8 +24,8 @@ import (
 
 // Defaults of SignInCheck's zero fields.
 const (
-	DefaultMaxSpeedKmh   = 1000 // a little faster than an airliner
-	DefaultMinDistanceKm = 500  // GeoIP places are approximate, often by hundreds of km
+	defaultMaxSpeedKmh   = 1000 // a little faster than an airliner
+	defaultMinDistanceKm = 500  // GeoIP places are approximate, often by hundreds of km
 )
 
 // SignInCheck turns on the check of new sign-ins (Options.SignInCheck). Its
@@ -36,11 +36,11 @@ type SignInCheck struct {
 	Geo *Geo
 	// MaxSpeedKmh is the fastest believable travel between the place of
 	// the user's last active session and the new one. 0 (or less) means
-	// DefaultMaxSpeedKmh.
+	// 1000 km/h, a little faster than an airliner.
 	MaxSpeedKmh float64
 	// MinDistanceKm is the distance under which two places never count
-	// as travel, however short the time. 0 (or less) means
-	// DefaultMinDistanceKm.
+	// as travel, however short the time. 0 (or less) means 500 km:
+	// GeoIP places are approximate, often by hundreds of km.
 	MinDistanceKm float64
 }
 
@@ -92,14 +92,6 @@ func (m SignInMark) Has(reason SignInReason) bool { return slices.Contains(m.Rea
 // Suspicious returns the mark the sign-in check left on s, and whether
 // there is one.
 func (s *Session) Suspicious() (SignInMark, bool) { return Value[SignInMark](s, SignInMarkKey) }
-
-// ReportSignIn is "This wasn't me": it ends userID's session id, as
-// EndForUser does (another user's session is ErrNotFound), with reason
-// EndReported and By the reporting session's ID. Hooks.Ended reports it
-// with that reason.
-func (s *Store) ReportSignIn(ctx context.Context, userID, id, by string) error {
-	return s.EndForUser(ctx, userID, id, EndOptions{Reason: EndReported, By: by})
-}
 
 // checkSignIn runs the sign-in check on sess, durable as a session of its
 // user since at, and marks it when it looks suspicious. A failure is
@@ -180,7 +172,7 @@ func (s *Store) judgeSignIn(ctx context.Context, check *SignInCheck, sess *Sessi
 // impossible reports whether covering km in d is travel too fast to be
 // one person's.
 func (c *SignInCheck) impossible(km float64, d time.Duration) bool {
-	minKm, speed := float64(DefaultMinDistanceKm), float64(DefaultMaxSpeedKmh)
+	minKm, speed := float64(defaultMinDistanceKm), float64(defaultMaxSpeedKmh)
 	if c.MinDistanceKm > 0 {
 		minKm = c.MinDistanceKm
 	}

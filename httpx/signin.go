@@ -103,7 +103,7 @@ func (v *views) report(w http.ResponseWriter, r *http.Request, id string) {
 		v.fail(w, r, http.StatusBadRequest)
 		return
 	}
-	err := v.m.store.ReportSignIn(r.Context(), sess.UserID, id, sess.ID)
+	err := v.m.store.EndForUser(r.Context(), sess.UserID, id, usersessions.EndOptions{Reason: usersessions.EndReported, By: sess.ID})
 	v.answerEnd(w, r, err)
 }
 

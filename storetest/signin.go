@@ -325,13 +325,13 @@ func testSignInReport(e *env) {
 	// Bob cannot end alice's session by naming it.
 	e.clock.Advance(time.Minute)
 	signIn(e, s, "bob", inAmsterdam, clientA.UserAgent)
-	if err := s.ReportSignIn(e.ctx, "bob", theirs.ID, ""); !errors.Is(err, usersessions.ErrNotFound) {
+	if err := s.EndForUser(e.ctx, "bob", theirs.ID, usersessions.EndOptions{Reason: usersessions.EndReported}); !errors.Is(err, usersessions.ErrNotFound) {
 		t.Fatalf("another user's report: %v, want ErrNotFound", err)
 	}
 	if _, err := s.Load(e.ctx, theirs.Token); err != nil {
 		t.Fatalf("another user's report ended the session: %v", err)
 	}
-	if err := s.ReportSignIn(e.ctx, "alice", theirs.ID, mine.ID); err != nil {
+	if err := s.EndForUser(e.ctx, "alice", theirs.ID, usersessions.EndOptions{Reason: usersessions.EndReported, By: mine.ID}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Load(e.ctx, theirs.Token); !errors.Is(err, usersessions.ErrNotFound) {
