@@ -233,9 +233,24 @@ func (t *activityTable) add(id backend.ID, now int64, c Client, stored activity,
 		e.lastSeen.Store(stored.lastSeen)
 		e.client.Store(stored.client)
 		e.saved(stored)
+		if testHookActivityBeforePublish != nil {
+			testHookActivityBeforePublish()
+		}
 		sh.replace(func(m activityMap) { m[activityKey(id)] = e })
 		t.n.Add(1)
 		t.adds.Add(1) // after publishing: see find
+		// remove counts first and looks without the lock: one that came
+		// since the check above may have looked before this entry was
+		// published, and left. Either it saw the entry (and waits for the
+		// lock to remove it) or the count shows it here (sequentially
+		// consistent atomics): then the entry goes again.
+		if sh.removals.Load() != since {
+			e.gone.Store(true)
+			sh.replace(func(m activityMap) { delete(m, activityKey(id)) })
+			t.n.Add(-1)
+			sh.mu.Unlock()
+			return false
+		}
 	}
 	sh.mu.Unlock()
 	if e.id == id { // else the rare key collision: see activityMap
@@ -243,6 +258,10 @@ func (t *activityTable) add(id backend.ID, now int64, c Client, stored activity,
 	}
 	return true
 }
+
+// testHookActivityBeforePublish, when set by a test, runs in add between
+// its check of the removals count and the publication of its entry.
+var testHookActivityBeforePublish func()
 
 // replace publishes a modified copy of the shard's map. Call with mu held.
 func (sh *activityShard) replace(change func(activityMap)) {
