@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/usersessions/usersessions/backend"
 )
 
 // Activity.
@@ -37,7 +39,7 @@ type activityShard struct {
 	m  atomic.Pointer[activityMap]
 	// removals counts remove calls on the shard. A reader that read a
 	// session (from disk or cache) notes it first; add refuses to create
-	// an entry if it moved, because a Delete may have committed after the
+	// an entry if it moved, because an End may have committed after the
 	// read and must not see its session brought back by a late touch.
 	removals atomic.Uint64
 	_        [40]byte // one shard per cache line
@@ -72,7 +74,7 @@ type activityEntry struct {
 	expires  int64      // the session's absolute deadline, so touch can refuse a dead one
 	first    clientInfo // client points here until the client changes
 
-	id ID
+	id backend.ID
 
 	// What disk holds as of the last write that absorbed this entry. The
 	// entry is dirty while it differs from lastSeen and client.
@@ -101,7 +103,8 @@ func (e *activityEntry) saved(a activity) {
 }
 
 // record applies one request's activity. An empty IP or user agent keeps
-// the previous one; only a changed client allocates.
+// the previous one; only a changed client allocates (and a user agent that
+// is not valid UTF-8, made valid again on each request).
 func (e *activityEntry) record(now int64, c Client) {
 	for {
 		seen := e.lastSeen.Load()
@@ -115,7 +118,7 @@ func (e *activityEntry) record(now int64, c Client) {
 		ip = c.IP.Unmap()
 	}
 	if c.UserAgent != "" && c.UserAgent != ua {
-		ua = TruncateUserAgent(c.UserAgent)
+		ua = storedUserAgent(c.UserAgent)
 	}
 	if ip != cur.ip || ua != cur.userAgent {
 		e.client.Store(&clientInfo{ip: ip, userAgent: ua})
@@ -133,12 +136,12 @@ func newActivityTable() *activityTable {
 
 func (t *activityTable) len() int { return int(t.n.Load()) }
 
-func (t *activityTable) shard(id ID) *activityShard {
+func (t *activityTable) shard(id backend.ID) *activityShard {
 	return &t.shards[(uint(id[idTimeBytes])<<8|uint(id[idTimeBytes+1]))%activityShards] // random bytes
 }
 
-func (t *activityTable) entry(id ID) *activityEntry {
-	if e := (*t.shard(id).m.Load())[id.activityKey()]; e != nil && e.id == id {
+func (t *activityTable) entry(id backend.ID) *activityEntry {
+	if e := (*t.shard(id).m.Load())[activityKey(id)]; e != nil && e.id == id {
 		return e
 	}
 	return nil
@@ -159,7 +162,7 @@ type activityMemo struct {
 // remembered absence stays good while no entry was added anywhere: add
 // publishes the entry before it counts it, and find reads the count before
 // it looks, so an entry the look missed is counted after the count read.
-func (t *activityTable) find(id ID, memo *activityMemo) *activityEntry {
+func (t *activityTable) find(id backend.ID, memo *activityMemo) *activityEntry {
 	if memo == nil {
 		return t.entry(id)
 	}
@@ -180,7 +183,7 @@ func (t *activityTable) find(id ID, memo *activityMemo) *activityEntry {
 }
 
 // lookup returns the activity of id.
-func (t *activityTable) lookup(id ID) (activity, bool) {
+func (t *activityTable) lookup(id backend.ID) (activity, bool) {
 	if e := t.entry(id); e != nil {
 		return e.snapshot(), true
 	}
@@ -191,12 +194,12 @@ func (t *activityTable) lookup(id ID) (activity, bool) {
 // session still alive, and returns the entry, or nil if it did not. idle is
 // the store's IdleTimeout: an entry whose session went idle is not revived.
 // memo is as for find.
-func (t *activityTable) touch(id ID, memo *activityMemo, clk *clock, c Client, idle time.Duration) *activityEntry {
+func (t *activityTable) touch(id backend.ID, memo *activityMemo, clk *clock, c Client, idle time.Duration) *activityEntry {
 	e := t.find(id, memo)
 	if e == nil {
 		return nil
 	}
-	deadline := deadlineAt(e.expires, e.lastSeen.Load(), idle)
+	deadline := backend.Deadline(e.expires, e.lastSeen.Load(), idle)
 	now := clk.nowFor(deadline)
 	if now >= deadline {
 		return nil
@@ -209,17 +212,17 @@ func (t *activityTable) touch(id ID, memo *activityMemo, clk *clock, c Client, i
 }
 
 // removals returns id's shard's count of removals, to pass to add.
-func (t *activityTable) removals(id ID) uint64 { return t.shard(id).removals.Load() }
+func (t *activityTable) removals(id backend.ID) uint64 { return t.shard(id).removals.Load() }
 
 // add records activity for id on top of its stored state, creating the
 // entry (clean: it matches disk) unless one appeared meanwhile. since is
 // what removals returned before the stored state was read: if any removal
 // came after, add records nothing and returns false, and the caller must
 // read the session again.
-func (t *activityTable) add(id ID, now int64, c Client, stored activity, expires int64, since uint64) bool {
+func (t *activityTable) add(id backend.ID, now int64, c Client, stored activity, expires int64, since uint64) bool {
 	sh := t.shard(id)
 	sh.mu.Lock()
-	e := (*sh.m.Load())[id.activityKey()]
+	e := (*sh.m.Load())[activityKey(id)]
 	if e == nil {
 		if sh.removals.Load() != since {
 			sh.mu.Unlock()
@@ -230,9 +233,24 @@ func (t *activityTable) add(id ID, now int64, c Client, stored activity, expires
 		e.lastSeen.Store(stored.lastSeen)
 		e.client.Store(stored.client)
 		e.saved(stored)
-		sh.replace(func(m activityMap) { m[id.activityKey()] = e })
+		if testHookActivityBeforePublish != nil {
+			testHookActivityBeforePublish()
+		}
+		sh.replace(func(m activityMap) { m[activityKey(id)] = e })
 		t.n.Add(1)
 		t.adds.Add(1) // after publishing: see find
+		// remove counts first and looks without the lock: one that came
+		// since the check above may have looked before this entry was
+		// published, and left. Either it saw the entry (and waits for the
+		// lock to remove it) or the count shows it here (sequentially
+		// consistent atomics): then the entry goes again.
+		if sh.removals.Load() != since {
+			e.gone.Store(true)
+			sh.replace(func(m activityMap) { delete(m, activityKey(id)) })
+			t.n.Add(-1)
+			sh.mu.Unlock()
+			return false
+		}
 	}
 	sh.mu.Unlock()
 	if e.id == id { // else the rare key collision: see activityMap
@@ -240,6 +258,10 @@ func (t *activityTable) add(id ID, now int64, c Client, stored activity, expires
 	}
 	return true
 }
+
+// testHookActivityBeforePublish, when set by a test, runs in add between
+// its check of the removals count and the publication of its entry.
+var testHookActivityBeforePublish func()
 
 // replace publishes a modified copy of the shard's map. Call with mu held.
 func (sh *activityShard) replace(change func(activityMap)) {
@@ -253,7 +275,7 @@ func (sh *activityShard) replace(change func(activityMap)) {
 }
 
 // remove drops id's entry (its session is gone).
-func (t *activityTable) remove(id ID) {
+func (t *activityTable) remove(id backend.ID) {
 	sh := t.shard(id)
 	sh.removals.Add(1) // before looking: see activityShard.removals
 	if t.entry(id) == nil {
@@ -262,7 +284,7 @@ func (t *activityTable) remove(id ID) {
 	sh.mu.Lock()
 	if e := t.entry(id); e != nil {
 		e.gone.Store(true)
-		sh.replace(func(m activityMap) { delete(m, id.activityKey()) })
+		sh.replace(func(m activityMap) { delete(m, activityKey(id)) })
 		t.n.Add(-1)
 	}
 	sh.mu.Unlock()
@@ -291,7 +313,7 @@ func (t *activityTable) clear() {
 
 // pendingEntry is a dirty entry and the snapshot a flush writes.
 type pendingEntry struct {
-	id   ID
+	id   backend.ID
 	e    *activityEntry
 	snap activity
 }
@@ -324,8 +346,8 @@ func (t *activityTable) dirtyCount() int {
 
 // sweep removes clean entries last active before cutoff, and entries of
 // sessions past their absolute deadline at now, and returns their IDs.
-func (t *activityTable) sweep(cutoff, now int64) []ID {
-	var swept []ID
+func (t *activityTable) sweep(cutoff, now int64) []backend.ID {
+	var swept []backend.ID
 	for i := range t.shards {
 		sh := &t.shards[i]
 		stale := func(e *activityEntry) bool {
@@ -374,7 +396,7 @@ func (a activity) overlay(s *Session) {
 }
 
 // apply writes activity into a record about to be stored.
-func (a activity) apply(r *Record) {
+func (a activity) apply(r *backend.Record) {
 	r.LastSeen = max(r.LastSeen, a.lastSeen)
 	r.IP, r.UserAgent = a.client.ip, a.client.userAgent
 }

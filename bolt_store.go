@@ -10,7 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -18,6 +18,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/usersessions/usersessions/backend"
+	"github.com/usersessions/usersessions/internal/groupcommit"
+	"github.com/usersessions/usersessions/internal/spool"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -50,53 +53,106 @@ var (
 // the Store's; tools reach the file's own operations through Store methods.
 type boltBackend struct {
 	db   *bolt.DB
+	file *os.File // the file bbolt reads; its descriptor holds the lock
 	path string
 	idle time.Duration
 	log  *slog.Logger
 
-	writes  chan *writeOp // to the group committer
-	quit    chan struct{} // closed by Close: refuse new writes
-	stopped chan struct{} // closed when the committer has exited
+	group   *groupcommit.Group[func(indexes) error] // the writes' committer, started by Open
+	quit    chan struct{}                           // closed by Close: refuse new writes
 	closed  atomic.Bool
 	once    sync.Once
-	started atomic.Bool // the committer runs (Open succeeded)
 	commits atomic.Uint64
+	broken  atomic.Bool // bbolt panicked in its commit or rollback: see update
 }
 
 // openBoltBackend opens (or creates) the file at path; the Store's Open
 // finishes the job with Backend.Open.
 func openBoltBackend(path string, timeout time.Duration) (*boltBackend, error) {
-	db, err := openBolt(path, timeout)
+	db, file, err := openBolt(path, timeout)
 	if err != nil {
 		return nil, err
 	}
-	return &boltBackend{
-		db:      db,
-		path:    path,
-		log:     slog.Default(),
-		writes:  make(chan *writeOp),
-		quit:    make(chan struct{}),
-		stopped: make(chan struct{}),
-	}, nil
+	b := &boltBackend{db: db, file: file, path: path, log: slog.Default(), quit: make(chan struct{})}
+	// Any failing write fails alone: the others of its batch run again
+	// without it, so no partial batch is ever committed.
+	b.group = groupcommit.New(b.quit, maxBatch, b.commitBatch, func(error) bool { return true })
+	return b, nil
 }
 
 // errLockTimeout is lockFile's "still held by another process".
 var errLockTimeout = errors.New("lock wait timed out")
 
-// openBolt opens the bbolt file at path safely: it waits for the lock
-// (exactly timeout), verifies the file's structure before bbolt reads it
-// (see bolt_verify.go), and releases the file on every failure, so a
-// restored copy can be opened by the same process.
-func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
-	var file *os.File
-	var verifyErr error
-	openFile := func(name string, flag int, mode os.FileMode) (*os.File, error) {
-		f, err := os.OpenFile(name, flag, mode)
+// maxReplacedRetries bounds how often openLocked opens a path again after
+// finding the file it locked replaced: each retry needs another replace
+// (another compact finishing), so this many means something replaces the
+// file in a loop.
+const maxReplacedRetries = 100
+
+// openLocked opens the file at path and takes its lock, waiting up to
+// timeout in all (a retry after the wait is used up still tries the lock
+// once), and makes sure the file it locked is still the one at
+// path. "usersessions compact" renames its copy over the file while it
+// holds the lock: a process that opened the file before the rename gets the
+// lock on the old, unlinked file once compact ends, and would serve (and
+// write to) a file nobody opens again. So after the lock is taken, the
+// locked file and the path must name the same device and inode; if not,
+// the new file at path is opened and locked in turn.
+func openLocked(path string, flag int, mode os.FileMode, timeout time.Duration) (*os.File, error) {
+	start := time.Now()
+	for range maxReplacedRetries {
+		f, err := os.OpenFile(path, flag, mode)
 		if err != nil {
 			return nil, err
 		}
-		if err := lockFile(f, timeout); err != nil {
+		// The rest of the wait; zero still tries the lock once.
+		if err := lockFile(f, max(timeout-time.Since(start), 0)); err != nil {
 			f.Close()
+			return nil, err
+		}
+		same, err := isFileAt(f, path)
+		if err != nil || same {
+			if err != nil {
+				f.Close()
+				f = nil
+			}
+			return f, err
+		}
+		f.Close() // replaced while we waited: lock the new file
+	}
+	return nil, errLockTimeout
+}
+
+// isFileAt reports whether the open file f is the file at path (same device
+// and inode). A path that no longer exists is not f: opening it again
+// creates a new file, as an Open of a missing file does.
+func isFileAt(f *os.File, path string) (bool, error) {
+	held, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	now, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(held, now), nil
+}
+
+// openBolt opens the bbolt file at path safely: it waits for the lock
+// (exactly timeout) on the file that is still at path (see openLocked),
+// verifies the file's structure before bbolt reads it
+// (see bolt_verify.go), and releases the file on every failure, so a
+// restored copy can be opened by the same process. It returns the file
+// bbolt reads too, which holds the lock.
+func openBolt(path string, timeout time.Duration) (db *bolt.DB, file *os.File, err error) {
+	var opened *os.File // what bbolt got; closed here on any failure
+	var verifyErr error
+	openFile := func(name string, flag int, mode os.FileMode) (*os.File, error) {
+		f, err := openLocked(name, flag, mode, timeout)
+		if err != nil {
 			if errors.Is(err, errLockTimeout) {
 				return nil, bolt.ErrTimeout
 			}
@@ -106,7 +162,7 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 			f.Close()
 			return nil, verifyErr
 		}
-		file = f
+		opened = f
 		return f, nil
 	}
 	defer func() {
@@ -114,10 +170,10 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 		// error. Whatever happened, a failed open must not keep the file
 		// (its descriptor holds the lock).
 		if p := recover(); p != nil {
-			db, err = nil, fmt.Errorf("open %s: %w: %v", path, ErrCorrupt, p)
+			db, file, err = nil, nil, fmt.Errorf("open %s: %w: %v", path, ErrCorrupt, p)
 		}
-		if err != nil && file != nil {
-			file.Close()
+		if err != nil && opened != nil {
+			opened.Close()
 		}
 	}()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{
@@ -132,19 +188,19 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 	})
 	switch {
 	case err == nil:
-		return db, nil
+		return db, opened, nil
 	case errors.Is(err, bolt.ErrTimeout):
-		return nil, fmt.Errorf("open %s: %w (gave up after %v)", path, ErrLocked, timeout)
+		return nil, nil, fmt.Errorf("open %s: %w (gave up after %v)", path, ErrLocked, timeout)
 	case errors.Is(verifyErr, errNotBolt):
-		return nil, fmt.Errorf("open %s: %w: %v", path, ErrSchema, verifyErr)
+		return nil, nil, fmt.Errorf("open %s: %w: %v", path, ErrSchema, verifyErr)
 	case verifyErr != nil:
-		return nil, fmt.Errorf("open %s: %w: %v", path, ErrCorrupt, verifyErr)
+		return nil, nil, fmt.Errorf("open %s: %w: %v", path, ErrCorrupt, verifyErr)
 	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrVersionMismatch):
-		return nil, fmt.Errorf("open %s: %w: not a bbolt database (%v)", path, ErrSchema, err)
+		return nil, nil, fmt.Errorf("open %s: %w: not a bbolt database (%v)", path, ErrSchema, err)
 	case errors.Is(err, bolt.ErrChecksum):
-		return nil, fmt.Errorf("open %s: %w: %v", path, ErrCorrupt, err)
+		return nil, nil, fmt.Errorf("open %s: %w: %v", path, ErrCorrupt, err)
 	default:
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
 }
 
@@ -249,8 +305,7 @@ func (b *boltBackend) Open(ctx context.Context, idle time.Duration, log *slog.Lo
 	if err != nil {
 		return 0, err
 	}
-	b.started.Store(true)
-	go b.commitLoop()
+	b.group.Start(1)
 	return inForce, nil
 }
 
@@ -272,7 +327,7 @@ func (b *boltBackend) rebuildExpiryIndex(tx *bolt.Tx) error {
 			b.log.Error("usersessions: expiry index rebuild skips a damaged record", "key", fmt.Sprintf("%x", k), "err", err)
 			return nil
 		}
-		return byExpiry.Put(expiryKey(r.Deadline(b.idle), ID(k)), nil)
+		return byExpiry.Put(expiryKey(r.Deadline(b.idle), backend.ID(k)), nil)
 	})
 }
 
@@ -312,21 +367,48 @@ func (b *boltBackend) mapErr(err error) error {
 
 // update runs fn in its own durable write transaction, mapping errors and
 // panics like viewTx.
+//
+// A panic of fn (a damaged page under a running store) becomes an error
+// inside the transaction, so bbolt rolls back as for any failed write. Let
+// through, it would take bbolt's panic path: a rollback that rebuilds the
+// freelist by walking every page (NoFreelistSync) in a goroutine of its
+// own, where the damaged page panics again and kills the process, or, when
+// the walk fails in ours, leaves bbolt's writer lock held, so every later
+// write and Close wait forever. A panic that still reaches us comes from
+// bbolt's own commit or rollback: the lock may be held, so the backend
+// stops writing (errBroken) rather than wait on it.
 func (b *boltBackend) update(fn func(*bolt.Tx) error) (err error) {
+	if b.broken.Load() {
+		return errBroken
+	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see viewTx
 	defer func() {
 		if p := recover(); p != nil {
+			b.broken.Store(true)
 			err = fmt.Errorf("%w: %v", ErrCorrupt, p)
 		}
 	}()
-	err = b.db.Update(fn)
+	err = b.db.Update(func(tx *bolt.Tx) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("%w: %v", ErrCorrupt, p)
+			}
+		}()
+		return fn(tx)
+	})
 	if err == nil {
 		b.commits.Add(1)
 	}
 	return b.mapErr(err)
 }
 
-func (b *boltBackend) commitCount() uint64 { return b.commits.Load() }
+// errBroken answers writes after bbolt panicked in its own commit or
+// rollback code (see update).
+var errBroken = fmt.Errorf("%w: an earlier write failed inside bbolt; close and reopen the store", ErrCorrupt)
+
+// Commits counts bbolt commits (backend.Committer): with the group commit,
+// fewer than writes under load.
+func (b *boltBackend) Commits() uint64 { return b.commits.Load() }
 
 // ---- reading ----
 
@@ -334,7 +416,7 @@ func (b *boltBackend) commitCount() uint64 { return b.commits.Load() }
 // is the uncached load path, so it opens the transaction by hand rather than
 // through a closure (which would move the record to the heap) and opens
 // only the records bucket.
-func (b *boltBackend) Get(ctx context.Context, id ID, r *Record, values bool) (err error) {
+func (b *boltBackend) getRecord(ctx context.Context, id backend.ID, r *record, values bool) (err error) {
 	if b.closed.Load() {
 		return ErrClosed
 	}
@@ -357,16 +439,25 @@ func (b *boltBackend) Get(ctx context.Context, id ID, r *Record, values bool) (e
 	return err
 }
 
+// Get is getRecord for the Backend interface: the raw values are all a
+// backend.Record holds, so it decodes none.
+func (b *boltBackend) Get(ctx context.Context, id backend.ID, r *backend.Record, values bool) error {
+	var full record
+	err := b.getRecord(ctx, id, &full, false)
+	*r = full.Record
+	return err
+}
+
 // ListByUser reads userID's records through the user index.
-func (b *boltBackend) ListByUser(ctx context.Context, userID string, fn func(*Record, error)) error {
+func (b *boltBackend) ListByUser(ctx context.Context, userID string, fn func(*backend.Record, error)) error {
 	return b.view(func(ix indexes) error {
 		for _, id := range ix.userIDs(userID) {
-			r, err := ix.get(id, true)
+			r, err := ix.get(id, false) // the Store decodes the values
 			switch {
 			case err != nil:
-				fn(nil, fmt.Errorf("session %s: %w", id, err))
+				fn(&backend.Record{ID: id}, fmt.Errorf("session %s: %w", id, err))
 			case r == nil:
-				fn(nil, fmt.Errorf("%w: user index names a missing session %s", ErrCorrupt, id))
+				fn(&backend.Record{ID: id}, fmt.Errorf("%w: user index names a missing session %s", ErrCorrupt, id))
 			default:
 				fn(r, nil)
 			}
@@ -377,11 +468,11 @@ func (b *boltBackend) ListByUser(ctx context.Context, userID string, fn func(*Re
 
 // Scan reads up to limit records after the ID after, through the user
 // index when f names a user (so paging through one user is linear).
-func (b *boltBackend) Scan(ctx context.Context, f ScanFilter, after ID, limit int, fn func(*Record, error)) (last ID, done bool, err error) {
+func (b *boltBackend) Scan(ctx context.Context, f backend.ScanFilter, after backend.ID, limit int, fn func(*backend.Record, error)) (last backend.ID, done bool, err error) {
 	err = b.view(func(ix indexes) error {
-		var next func() (ID, bool)
+		var next func() (backend.ID, bool)
 		start := after[:]
-		if after == (ID{}) {
+		if after == (backend.ID{}) {
 			start = nil
 		}
 		if f.UserID != "" {
@@ -391,15 +482,15 @@ func (b *boltBackend) Scan(ctx context.Context, f ScanFilter, after ID, limit in
 			if start != nil && bytes.HasPrefix(k, prefix) && bytes.Equal(k[len(prefix):], start) {
 				k, _ = c.Next()
 			}
-			next = func() (ID, bool) {
+			next = func() (backend.ID, bool) {
 				for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 					if len(k) == len(prefix)+idBytes {
-						id := ID(k[len(prefix):])
+						id := backend.ID(k[len(prefix):])
 						k, _ = c.Next()
 						return id, true
 					}
 				}
-				return ID{}, false
+				return backend.ID{}, false
 			}
 		} else {
 			c := ix.sessions.Cursor()
@@ -409,14 +500,14 @@ func (b *boltBackend) Scan(ctx context.Context, f ScanFilter, after ID, limit in
 			} else if k, _ = c.Seek(start); k != nil && bytes.Equal(k, start) {
 				k, _ = c.Next()
 			}
-			next = func() (ID, bool) {
+			next = func() (backend.ID, bool) {
 				for k != nil && len(k) != idBytes {
 					k, _ = c.Next()
 				}
 				if k == nil {
-					return ID{}, false
+					return backend.ID{}, false
 				}
-				id := ID(k)
+				id := backend.ID(k)
 				k, _ = c.Next()
 				return id, true
 			}
@@ -428,10 +519,10 @@ func (b *boltBackend) Scan(ctx context.Context, f ScanFilter, after ID, limit in
 				return nil
 			}
 			last = id
-			r, err := ix.get(id, true)
+			r, err := ix.get(id, false) // the Store decodes the values
 			switch {
 			case err != nil:
-				fn(nil, fmt.Errorf("session %s: %w", id, err))
+				fn(&backend.Record{ID: id}, fmt.Errorf("session %s: %w", id, err))
 			case r != nil:
 				fn(r, nil)
 			}
@@ -454,10 +545,10 @@ func (b *boltBackend) Count(ctx context.Context) (int, error) {
 // ---- writing ----
 
 // Create writes a new record through the group committer.
-func (b *boltBackend) Create(ctx context.Context, r *Record, limit *UserLimit) ([]Record, error) {
-	var evicted []Record
+func (b *boltBackend) Create(ctx context.Context, r *backend.Record, limit *backend.UserLimit) ([]backend.Record, error) {
+	var evicted []backend.Record
 	err := b.write(ctx, func(ix indexes) error {
-		evicted = evicted[:0] // the op may run twice (see runBatch)
+		evicted = evicted[:0] // the op may run twice (see write)
 		if ix.sessions.Get(r.ID[:]) != nil {
 			return errors.New("usersessions: session ID collision") // 2^-128: a broken RNG
 		}
@@ -470,8 +561,8 @@ func (b *boltBackend) Create(ctx context.Context, r *Record, limit *UserLimit) (
 }
 
 // Update changes a record through the group committer.
-func (b *boltBackend) Update(ctx context.Context, id ID, change func(*Record) error, limit *UserLimit) ([]Record, error) {
-	var evicted []Record
+func (b *boltBackend) Update(ctx context.Context, id backend.ID, change func(*backend.Record) error, limit *backend.UserLimit) ([]backend.Record, error) {
+	var evicted []backend.Record
 	err := b.write(ctx, func(ix indexes) error {
 		evicted = evicted[:0]
 		old, err := ix.get(id, false)
@@ -497,11 +588,11 @@ func (b *boltBackend) Update(ctx context.Context, id ID, change func(*Record) er
 // applyLimit removes the least recent of r's user's live sessions beyond
 // limit.Max, never r itself. The committer runs one transaction at a time,
 // so the count cannot race another sign-in.
-func (b *boltBackend) applyLimit(ix indexes, r *Record, limit *UserLimit, evicted *[]Record) error {
+func (b *boltBackend) applyLimit(ix indexes, r *backend.Record, limit *backend.UserLimit, evicted *[]backend.Record) error {
 	if limit == nil || limit.Max <= 0 || r.UserID == "" {
 		return nil
 	}
-	var live []*Record
+	var live []*backend.Record
 	for _, id := range ix.userIDs(r.UserID) {
 		if id == r.ID {
 			continue
@@ -519,7 +610,7 @@ func (b *boltBackend) applyLimit(ix indexes, r *Record, limit *UserLimit, evicte
 	if excess <= 0 {
 		return nil
 	}
-	slices.SortFunc(live, func(a, c *Record) int {
+	slices.SortFunc(live, func(a, c *backend.Record) int {
 		return cmp.Compare(limit.Recency(a), limit.Recency(c))
 	})
 	for _, victim := range live[:excess] {
@@ -535,7 +626,7 @@ func (b *boltBackend) applyLimit(ix indexes, r *Record, limit *UserLimit, evicte
 }
 
 // Touch writes activity in one transaction of its own.
-func (b *boltBackend) Touch(ctx context.Context, acts []Activity) error {
+func (b *boltBackend) Touch(ctx context.Context, acts []backend.Activity) error {
 	return b.update(func(tx *bolt.Tx) error {
 		ix := openIndexes(tx, b.idle)
 		for _, a := range acts {
@@ -548,8 +639,10 @@ func (b *boltBackend) Touch(ctx context.Context, acts []Activity) error {
 				continue // deleted meanwhile: never resurrect
 			}
 			r := *old
+			if a.LastSeen >= r.LastSeen { // older activity moves nothing back, its client included
+				r.IP, r.UserAgent = a.IP, a.UserAgent
+			}
 			r.LastSeen = max(r.LastSeen, a.LastSeen)
-			r.IP, r.UserAgent = a.IP, a.UserAgent
 			if err := ix.put(a.ID, old, &r); err != nil {
 				return err
 			}
@@ -559,10 +652,10 @@ func (b *boltBackend) Touch(ctx context.Context, acts []Activity) error {
 }
 
 // Delete removes one record, damaged ones included.
-func (b *boltBackend) Delete(ctx context.Context, id ID, owner *string, end Ending) (Record, error) {
-	var removed Record
+func (b *boltBackend) Delete(ctx context.Context, id backend.ID, owner *string, end backend.Ending) (backend.Record, error) {
+	var removed backend.Record
 	err := b.write(ctx, func(ix indexes) error {
-		removed = Record{ID: id}
+		removed = backend.Record{ID: id}
 		r, err := ix.get(id, true)
 		if err != nil {
 			// A damaged record still ends: the user index decides whose
@@ -588,10 +681,10 @@ func (b *boltBackend) Delete(ctx context.Context, id ID, owner *string, end Endi
 
 // DeleteByUser removes one user's records, reading only that user's index
 // entries.
-func (b *boltBackend) DeleteByUser(ctx context.Context, userID string, keep ID, end Ending) ([]Record, error) {
-	var removed []Record
+func (b *boltBackend) DeleteByUser(ctx context.Context, userID string, keep backend.ID, end backend.Ending) ([]backend.Record, error) {
+	var removed []backend.Record
 	err := b.write(ctx, func(ix indexes) error {
-		removed = removed[:0] // the op may run twice (see runBatch)
+		removed = removed[:0] // the op may run twice (see write)
 		for _, id := range ix.userIDs(userID) {
 			if id == keep {
 				continue
@@ -602,7 +695,7 @@ func (b *boltBackend) DeleteByUser(ctx context.Context, userID string, keep ID, 
 				if err := ix.removeDamaged(id); err != nil {
 					return err
 				}
-				removed = append(removed, Record{ID: id, UserID: userID})
+				removed = append(removed, backend.Record{ID: id, UserID: userID})
 				continue
 			}
 			if r == nil {
@@ -630,8 +723,8 @@ func (b *boltBackend) DeleteByUser(ctx context.Context, userID string, keep ID, 
 }
 
 // History reads userID's history entries, most recent first.
-func (b *boltBackend) History(ctx context.Context, userID string) ([]EndedRecord, error) {
-	var out []EndedRecord
+func (b *boltBackend) History(ctx context.Context, userID string) ([]backend.EndedRecord, error) {
+	var out []backend.EndedRecord
 	err := b.view(func(ix indexes) error {
 		var damaged []error
 		out, damaged = ix.historyOf(userID)
@@ -647,9 +740,12 @@ func (b *boltBackend) History(ctx context.Context, userID string) ([]EndedRecord
 // DeleteExpired walks the expiry index from the front and stops at the
 // first deadline in the future, so it touches only what has expired. With
 // nothing due it costs a read, not a durable write.
-func (b *boltBackend) DeleteExpired(ctx context.Context, q ExpiredQuery) (removed []Record, more bool, err error) {
+func (b *boltBackend) DeleteExpired(ctx context.Context, q backend.ExpiredQuery) (removed []backend.Record, more bool, err error) {
 	if due, err := b.expiryDue(q.Now); err != nil || !due {
 		return nil, false, err
+	}
+	if q.Limit <= 0 {
+		q.Limit = defaultExpiredLimit
 	}
 	err = b.update(func(tx *bolt.Tx) error {
 		removed, more = removed[:0], false
@@ -658,83 +754,106 @@ func (b *boltBackend) DeleteExpired(ctx context.Context, q ExpiredQuery) (remove
 		if more, err = ix.purgeHistory(q.Now, q.Limit); err != nil || more {
 			return err
 		}
-		now := q.Now
-		type victim struct {
-			id      ID
-			r       *Record
-			damaged bool
-		}
 		var victims []victim
 		var stale [][]byte
-		c := ix.byExpiry.Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			dl, id, ok := splitExpiryKey(k)
-			if ok && dl > max(now, 0) { // keys clamp at 0: see expiryKey
-				break
-			}
-			if len(victims)+len(stale) >= q.Limit {
-				more = true
-				break
-			}
-			if !ok { // points nowhere; Check reports it until it goes
-				b.log.Error("usersessions: cleanup drops a malformed expiry index key", "key", fmt.Sprintf("%x", k))
-				stale = append(stale, slices.Clone(k))
-				continue
-			}
-			if q.Keep != nil && q.Keep(id) {
-				continue // activity since the flush: the next flush moves it
-			}
-			r, err := ix.get(id, false)
-			switch {
-			case err != nil:
-				// Due by its index entry, written while it was whole.
-				b.log.Error("usersessions: cleanup removes a damaged session record", "id", id.String(), "err", err)
-				victims = append(victims, victim{id: id, damaged: true})
-			case r == nil || max(r.Deadline(ix.idle), 0) != dl:
-				// An entry that disagrees with its record (Check
-				// reports these): drop it; put() re-adds a right one.
-				stale = append(stale, slices.Clone(k))
-				if r != nil {
-					victims = append(victims, victim{id: id})
-				}
-			case r.Deadline(ix.idle) <= now && (r.Expires <= now || addNanos(addNanos(r.LastSeen, ix.idle), q.IdleGrace) <= now):
-				victims = append(victims, victim{id: id, r: r})
-			}
-		}
-		for _, k := range stale {
-			if err := ix.byExpiry.Delete(k); err != nil {
-				return err
-			}
-		}
-		for _, v := range victims {
-			switch {
-			case v.damaged:
-				if err := ix.removeDamaged(v.id); err != nil {
-					return err
-				}
-				removed = append(removed, Record{ID: v.id})
-			case v.r == nil: // re-index a record whose entry was wrong
-				r, err := ix.get(v.id, false)
-				if err != nil {
-					return err
-				}
-				if err := ix.byExpiry.Put(expiryKey(r.Deadline(ix.idle), v.id), nil); err != nil {
-					return err
-				}
-			default:
-				if err := ix.remove(v.id, v.r); err != nil {
-					return err
-				}
-				v.r.ID = v.id
-				if err := ix.ended(v.r, Ending{At: now, Reason: expiryReason(v.r, now), Keep: q.History}); err != nil {
-					return err
-				}
-				removed = append(removed, *v.r)
-			}
+		victims, stale, more = b.collectExpired(ix, q)
+		if removed, err = b.removeExpired(ix, q, victims, stale); err != nil {
+			return err
 		}
 		return ix.saveCount()
 	})
 	return removed, more, err
+}
+
+// defaultExpiredLimit is DeleteExpired's limit for ExpiredQuery.Limit 0.
+const defaultExpiredLimit = 1000
+
+// A victim is a record cleanup acts on.
+type victim struct {
+	id      backend.ID
+	r       *backend.Record // nil: re-index it (its expiry entry was wrong)
+	damaged bool            // unreadable: remove it by its index entries
+}
+
+// collectExpired reads what q makes due from the front of the expiry
+// index: the records to act on, and the index keys to drop (malformed, or
+// disagreeing with their record). more is true when it stopped at
+// q.Limit.
+func (b *boltBackend) collectExpired(ix indexes, q backend.ExpiredQuery) (victims []victim, stale [][]byte, more bool) {
+	now := q.Now
+	c := ix.byExpiry.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		dl, id, ok := splitExpiryKey(k)
+		if ok && dl > max(now, 0) { // keys clamp at 0: see expiryKey
+			break
+		}
+		if len(victims)+len(stale) >= q.Limit {
+			return victims, stale, true
+		}
+		if !ok { // points nowhere; Check reports it until it goes
+			b.log.Error("usersessions: cleanup drops a malformed expiry index key", "key", fmt.Sprintf("%x", k))
+			stale = append(stale, slices.Clone(k))
+			continue
+		}
+		if q.Keep != nil && q.Keep(id) {
+			continue // activity since the flush: the next flush moves it
+		}
+		r, err := ix.get(id, false)
+		switch {
+		case err != nil:
+			// Due by its index entry, written while it was whole.
+			b.log.Error("usersessions: cleanup removes a damaged session record", "id", id.String(), "err", err)
+			victims = append(victims, victim{id: id, damaged: true})
+		case r == nil || max(r.Deadline(ix.idle), 0) != dl:
+			// An entry that disagrees with its record (Check
+			// reports these): drop it; the victim re-adds a right one.
+			stale = append(stale, slices.Clone(k))
+			if r != nil {
+				victims = append(victims, victim{id: id})
+			}
+		case r.Deadline(ix.idle) <= now && (r.Expires <= now || backend.AddNanos(backend.AddNanos(r.LastSeen, ix.idle), q.IdleGrace) <= now):
+			victims = append(victims, victim{id: id, r: r})
+		}
+	}
+	return victims, stale, false
+}
+
+// removeExpired drops the stale index keys and acts on the victims that
+// collectExpired found, and returns the records it removed.
+func (b *boltBackend) removeExpired(ix indexes, q backend.ExpiredQuery, victims []victim, stale [][]byte) ([]backend.Record, error) {
+	for _, k := range stale {
+		if err := ix.byExpiry.Delete(k); err != nil {
+			return nil, err
+		}
+	}
+	var removed []backend.Record
+	for _, v := range victims {
+		switch {
+		case v.damaged:
+			if err := ix.removeDamaged(v.id); err != nil {
+				return nil, err
+			}
+			removed = append(removed, backend.Record{ID: v.id})
+		case v.r == nil: // re-index a record whose entry was wrong
+			r, err := ix.get(v.id, false)
+			if err != nil {
+				return nil, err
+			}
+			if err := ix.byExpiry.Put(expiryKey(r.Deadline(ix.idle), v.id), nil); err != nil {
+				return nil, err
+			}
+		default:
+			if err := ix.remove(v.id, v.r); err != nil {
+				return nil, err
+			}
+			v.r.ID = v.id
+			if err := ix.ended(v.r, backend.Ending{At: q.Now, Reason: backend.ExpiryReason(v.r, q.Now), Keep: q.History}); err != nil {
+				return nil, err
+			}
+			removed = append(removed, *v.r)
+		}
+	}
+	return removed, nil
 }
 
 // expiryDue reports whether the expiry index's first entry is due (or
@@ -754,88 +873,32 @@ func (b *boltBackend) expiryDue(now int64) (due bool, err error) {
 
 // ---- group commit ----
 
-// A writeOp is one logical write waiting for the committer.
-type writeOp struct {
-	fn   func(indexes) error
-	err  error
-	done chan struct{}
-}
-
 // maxBatch bounds how many writes share one transaction.
 const maxBatch = 256
 
-// write hands fn to the group committer and waits until it is durable.
-//
-// Every durable write costs an fsync, which takes far longer than the write
-// itself. The committer runs one transaction at a time; writes that arrive
-// while it is busy queue up and then share the next transaction and its one
-// fsync. So a lone writer pays no added delay (unlike bbolt's Batch, which
-// waits on a timer), and throughput grows with the number of writers.
+// write hands fn to the group committer (package groupcommit: writes that
+// arrive while a transaction commits share the next one and its fsync)
+// and waits until it is durable. fn may run twice: alone, after its batch
+// failed.
 func (b *boltBackend) write(ctx context.Context, fn func(indexes) error) error {
 	if b.closed.Load() {
 		return ErrClosed
 	}
-	op := &writeOp{fn: fn, done: make(chan struct{})}
-	select {
-	case b.writes <- op:
-	case <-b.quit:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	<-op.done // accepted: the outcome is decided by the committer, not ctx
-	return op.err
+	return b.group.Do(ctx, fn)
 }
 
-func (b *boltBackend) commitLoop() {
-	defer close(b.stopped)
-	batch := make([]*writeOp, 0, maxBatch)
-	for {
-		select {
-		case op := <-b.writes:
-			batch = append(batch[:0], op)
-		case <-b.quit:
-			return
-		}
-		// Writers woken by the last commit are about to queue again: let
-		// them run first, so they join this batch instead of the next.
-		runtime.Gosched()
-	gather:
-		for len(batch) < maxBatch {
-			select {
-			case op := <-b.writes:
-				batch = append(batch, op)
-			default:
-				break gather
-			}
-		}
-		b.runBatch(batch)
-	}
-}
-
-// runBatch commits ops in one transaction. If any op fails, the transaction
-// is rolled back and each op runs again alone, so one failing write cannot
-// take the others down with it, and no partial write is ever committed.
-func (b *boltBackend) runBatch(ops []*writeOp) {
-	err := b.update(func(tx *bolt.Tx) error {
+// commitBatch runs a batch of writes in one transaction: all of them
+// commit, or none.
+func (b *boltBackend) commitBatch(ops []func(indexes) error) error {
+	return b.update(func(tx *bolt.Tx) error {
 		ix := openIndexes(tx, b.idle)
-		for _, op := range ops {
-			if err := op.fn(ix); err != nil {
+		for _, fn := range ops {
+			if err := fn(ix); err != nil {
 				return err
 			}
 		}
 		return ix.saveCount()
 	})
-	if err != nil && len(ops) > 1 {
-		for _, op := range ops {
-			b.runBatch([]*writeOp{op})
-		}
-		return
-	}
-	for _, op := range ops {
-		op.err = err
-		close(op.done)
-	}
 }
 
 // ---- lifecycle ----
@@ -845,10 +908,15 @@ func (b *boltBackend) Close() error {
 	var err error
 	b.once.Do(func() {
 		close(b.quit)
-		if b.started.Load() {
-			<-b.stopped
-		}
+		b.group.Wait()
 		b.closed.Store(true)
+		if b.broken.Load() {
+			// bbolt's Close would wait for the writer lock that its
+			// panic left held: release the file (and its lock) instead;
+			// the mapping stays until the process ends.
+			err = errors.Join(errBroken, b.file.Close())
+			return
+		}
 		// bbolt's Close waits for read transactions still running.
 		err = b.db.Close()
 	})
@@ -857,14 +925,24 @@ func (b *boltBackend) Close() error {
 
 // WriteTo writes a consistent copy of the whole file to w, from one read
 // transaction, while the store keeps running (a hot backup).
+//
+// The read transaction ends before anything is written to w. While one is
+// open, bbolt cannot remap the file, so every write that grows the file
+// would wait for a slow w (a slow disk, a client of the control socket
+// that stops reading) for as long as the copy takes. So the transaction
+// copies into a private temporary file at local-disk speed (package spool),
+// and w gets the copy from there.
 func (b *boltBackend) WriteTo(w io.Writer) (int64, error) {
-	var n int64
-	err := b.viewTx(func(tx *bolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(w)
-		return err
+	// Beside the database: the space for a copy is likely there, and its
+	// folder protects the copy as it protects the file.
+	dirs := []string{filepath.Dir(b.path), ""}
+	return spool.Copy(w, filepath.Base(b.path)+".backup-*.tmp", dirs, func(f io.Writer) (n int64, err error) {
+		err = b.viewTx(func(tx *bolt.Tx) error {
+			n, err = tx.WriteTo(f)
+			return err
+		})
+		return n, err
 	})
-	return n, err
 }
 
 // Check verifies that the indexes and the records agree: every record
@@ -880,7 +958,7 @@ func (b *boltBackend) Check(ctx context.Context) error {
 		}
 	}
 	err := b.view(func(ix indexes) error {
-		records := make(map[ID]*Record)
+		records := make(map[backend.ID]*backend.Record)
 		err := ix.sessions.ForEach(func(k, v []byte) error {
 			if len(k) != idBytes {
 				report("record key %x has the wrong length", k)
@@ -888,16 +966,16 @@ func (b *boltBackend) Check(ctx context.Context) error {
 			}
 			r, err := decodeRecord(v, true)
 			if err != nil {
-				report("session %s: %v", ID(k), err)
+				report("session %s: %v", backend.ID(k), err)
 				return nil
 			}
-			records[ID(k)] = &r
+			records[backend.ID(k)] = &r.Record
 			return ctx.Err()
 		})
 		if err != nil {
 			return err
 		}
-		users := make(map[ID]bool)
+		users := make(map[backend.ID]bool)
 		ix.byUser.ForEach(func(k, _ []byte) error {
 			user, id, ok := splitUserKey(k)
 			switch r := records[id]; {
@@ -914,7 +992,7 @@ func (b *boltBackend) Check(ctx context.Context) error {
 			}
 			return nil
 		})
-		expiries := make(map[ID]bool)
+		expiries := make(map[backend.ID]bool)
 		ix.byExpiry.ForEach(func(k, _ []byte) error {
 			dl, id, ok := splitExpiryKey(k)
 			switch r := records[id]; {
@@ -922,8 +1000,8 @@ func (b *boltBackend) Check(ctx context.Context) error {
 				report("malformed expiry index key %x", k)
 			case r == nil:
 				report("expiry index: missing session %s", id)
-			case max(r.deadline(ix.idle), 0) != dl:
-				report("expiry index: session %s at %v, its deadline is %v", id, unixNano(dl), unixNano(r.deadline(ix.idle)))
+			case max(r.Deadline(ix.idle), 0) != dl:
+				report("expiry index: session %s at %v, its deadline is %v", id, unixNano(dl), unixNano(r.Deadline(ix.idle)))
 			case expiries[id]:
 				report("expiry index: session %s listed twice", id)
 			default:

@@ -2,12 +2,12 @@ package usersessions
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"os"
+
+	"github.com/usersessions/usersessions/internal/boltmeta"
 )
 
 // Verifying a bbolt file before bbolt reads it.
@@ -27,20 +27,17 @@ import (
 // and walked by bbolt without an assertion failing or a read leaving the
 // file. It costs one read of every page, as bbolt's own walk does.
 //
-// The layout below is bbolt's file format, version 2, little-endian (the
-// byte order of every platform bbolt is used on here).
+// The layout below is bbolt's file format, version 2, in the byte order
+// bbolt writes: the machine's own (see package internal/boltmeta, which
+// reads the meta pages).
 
 const (
-	boltMagic        = 0xED0CDAED
-	boltVersion      = 2
-	boltPageHeader   = 16
 	boltElementSize  = 16
 	boltBucketHeader = 16
 	boltNoFreelist   = ^uint64(0)
 
 	boltBranchPage   = 0x01
 	boltLeafPage     = 0x02
-	boltMetaPage     = 0x04
 	boltFreelistPage = 0x10
 	boltBucketLeaf   = 0x01
 
@@ -49,50 +46,9 @@ const (
 	boltMaxDepth = 64
 )
 
-// boltMeta is the part of a meta page the walk needs.
-type boltMeta struct {
-	pageSize uint32
-	root     uint64 // the root bucket's root page
-	freelist uint64
-	hwm      uint64 // high water mark: pages in use are below it
-	txid     uint64
-	valid    error // nil when magic, version and checksum are right
-}
-
-// parseBoltMeta reads meta page number n (0 or 1) from page.
-func parseBoltMeta(page []byte, n uint64) boltMeta {
-	if len(page) < boltPageHeader+64 {
-		return boltMeta{valid: errors.New("short meta page")}
-	}
-	m := page[boltPageHeader:]
-	le := binary.LittleEndian
-	meta := boltMeta{
-		pageSize: le.Uint32(m[8:]),
-		root:     le.Uint64(m[16:]),
-		freelist: le.Uint64(m[32:]),
-		hwm:      le.Uint64(m[40:]),
-		txid:     le.Uint64(m[48:]),
-	}
-	h := fnv.New64a()
-	h.Write(m[:56])
-	switch {
-	case le.Uint64(page) != n || le.Uint16(page[8:]) != boltMetaPage:
-		// Outside the checksum, but bbolt asserts both when it reads the
-		// page as a page.
-		meta.valid = fmt.Errorf("meta page %d has a damaged header", n)
-	case le.Uint32(m[0:]) != boltMagic:
-		meta.valid = errors.New("bad magic")
-	case le.Uint32(m[4:]) != boltVersion:
-		meta.valid = fmt.Errorf("unknown bbolt version %d", le.Uint32(m[4:]))
-	case le.Uint64(m[56:]) != h.Sum64():
-		meta.valid = errors.New("meta page checksum mismatch")
-	}
-	return meta
-}
-
 // errNotBolt marks files that are not bbolt databases at all (ErrSchema),
 // as against damaged ones (ErrCorrupt).
-var errNotBolt = errors.New("not a bbolt database")
+var errNotBolt = boltmeta.ErrNotBolt
 
 // verifyBoltFile checks the file at path as described above. It returns nil
 // for a missing or empty file (Open creates it), an error wrapping
@@ -134,70 +90,36 @@ func (w *boltWalker) verify() error {
 	if err != nil {
 		return err
 	}
-	w.pageSize, w.hwm = int64(meta.pageSize), meta.hwm
+	w.pageSize, w.hwm = int64(meta.PageSize), meta.HWM
 	if w.hwm < 2 || w.hwm > uint64(w.size/w.pageSize) {
 		return fmt.Errorf("the file holds %d pages, its meta page says %d: truncated", w.size/w.pageSize, w.hwm)
 	}
 	w.seen = map[uint64]bool{0: true, 1: true}
-	if meta.freelist != boltNoFreelist {
-		if err := w.verifyFreelist(meta.freelist); err != nil {
+	if meta.Freelist != boltNoFreelist {
+		if err := w.verifyFreelist(meta.Freelist); err != nil {
 			return err
 		}
 	}
-	_, err = w.tree(meta.root, nil, nil, 0)
+	_, err = w.tree(meta.Root, nil, nil, 0)
 	return err
 }
 
 // pickMeta returns the meta page bbolt will use: of the two, the one with
 // the higher transaction ID if it is valid, else the other.
-func (w *boltWalker) pickMeta() (boltMeta, error) {
-	first := make([]byte, 4096)
-	if _, err := w.f.ReadAt(first, 0); err != nil {
-		return boltMeta{}, fmt.Errorf("%w: too short (%d bytes)", errNotBolt, w.size)
+func (w *boltWalker) pickMeta() (boltmeta.Meta, error) {
+	m, err := boltmeta.Newest(w.f, w.size)
+	if err != nil {
+		return m, err
 	}
-	m0 := parseBoltMeta(first, 0)
-	// The second meta page sits one page in; bbolt guesses the size from
-	// the first page, and if that is damaged tries the common sizes.
-	sizes := []uint32{m0.pageSize}
-	if m0.valid != nil {
-		sizes = []uint32{4096, 8192, 16384, 32768, 65536}
-	}
-	m1 := boltMeta{valid: errors.New("unreadable")}
-	for _, ps := range sizes {
-		if ps < 1024 || ps > 1<<20 || int64(ps)*2 > w.size {
-			continue
-		}
-		page := make([]byte, boltPageHeader+64)
-		if _, err := w.f.ReadAt(page, int64(ps)); err != nil {
-			continue
-		}
-		if m := parseBoltMeta(page, 1); m.valid == nil && m.pageSize == ps {
-			m1 = m
-			break
-		}
-	}
-	a, b := m0, m1
-	if m1.txid > m0.txid {
-		a, b = m1, m0
-	}
-	switch {
-	case a.valid == nil:
-		return a, w.checkMeta(a)
-	case b.valid == nil:
-		return b, w.checkMeta(b)
-	case m0.valid != nil && !bytes.Contains(first[:32], []byte{0xED, 0xDA, 0x0C, 0xED}):
-		return boltMeta{}, fmt.Errorf("%w: %v", errNotBolt, m0.valid)
-	default:
-		return boltMeta{}, fmt.Errorf("both meta pages are damaged: %v; %v", m0.valid, m1.valid)
-	}
+	return m, w.checkMeta(m)
 }
 
-func (w *boltWalker) checkMeta(m boltMeta) error {
-	if m.pageSize < 1024 || m.pageSize > 1<<20 || m.pageSize&(m.pageSize-1) != 0 {
-		return fmt.Errorf("bad page size %d", m.pageSize)
+func (w *boltWalker) checkMeta(m boltmeta.Meta) error {
+	if m.PageSize < 1024 || m.PageSize > 1<<20 || m.PageSize&(m.PageSize-1) != 0 {
+		return fmt.Errorf("bad page size %d", m.PageSize)
 	}
-	if m.root < 2 || m.root >= m.hwm {
-		return fmt.Errorf("root page %d outside the file's %d pages", m.root, m.hwm)
+	if m.Root < 2 || m.Root >= m.HWM {
+		return fmt.Errorf("root page %d outside the file's %d pages", m.Root, m.HWM)
 	}
 	return nil
 }
@@ -207,11 +129,11 @@ func (w *boltWalker) page(id uint64, want uint16) ([]byte, error) {
 	if id < 2 || id >= w.hwm {
 		return nil, fmt.Errorf("page %d: outside the %d pages in use", id, w.hwm)
 	}
-	head := make([]byte, boltPageHeader)
+	head := make([]byte, boltmeta.PageHeader)
 	if _, err := w.f.ReadAt(head, int64(id)*w.pageSize); err != nil {
 		return nil, fmt.Errorf("page %d: %w", id, err)
 	}
-	le := binary.LittleEndian
+	le := boltmeta.Order
 	if got := le.Uint64(head); got != id {
 		return nil, fmt.Errorf("page %d: identifies as page %d", id, got)
 	}
@@ -241,13 +163,13 @@ func (w *boltWalker) verifyFreelist(id uint64) error {
 	if err != nil {
 		return fmt.Errorf("freelist: %w", err)
 	}
-	le := binary.LittleEndian
-	count, start := uint64(le.Uint16(p[10:])), boltPageHeader
+	le := boltmeta.Order
+	count, start := uint64(le.Uint16(p[10:])), boltmeta.PageHeader
 	if count == 0xFFFF {
-		if len(p) < boltPageHeader+8 {
+		if len(p) < boltmeta.PageHeader+8 {
 			return errors.New("freelist: truncated")
 		}
-		count, start = le.Uint64(p[boltPageHeader:]), boltPageHeader+8
+		count, start = le.Uint64(p[boltmeta.PageHeader:]), boltmeta.PageHeader+8
 	}
 	if count > uint64(len(p)-start)/8 {
 		return fmt.Errorf("freelist: %d entries do not fit its page", count)
@@ -276,12 +198,12 @@ func (w *boltWalker) tree(id uint64, lo, hi []byte, depth int) ([]byte, error) {
 // node checks one branch or leaf page p (page id, or 0 for an inline
 // bucket's page, which lives inside its parent's value).
 func (w *boltWalker) node(id uint64, p []byte, lo, hi []byte, depth int) ([]byte, error) {
-	le := binary.LittleEndian
+	le := boltmeta.Order
 	flags, count := le.Uint16(p[8:]), int(le.Uint16(p[10:]))
 	if flags != boltBranchPage && flags != boltLeafPage {
 		return nil, fmt.Errorf("page %d: unexpected type %#x", id, flags)
 	}
-	if boltPageHeader+count*boltElementSize > len(p) {
+	if boltmeta.PageHeader+count*boltElementSize > len(p) {
 		return nil, fmt.Errorf("page %d: %d elements do not fit", id, count)
 	}
 	if flags == boltBranchPage && count == 0 {
@@ -291,7 +213,7 @@ func (w *boltWalker) node(id uint64, p []byte, lo, hi []byte, depth int) ([]byte
 	}
 	prev, last := lo, []byte(nil)
 	for i := range count {
-		e := boltPageHeader + i*boltElementSize
+		e := boltmeta.PageHeader + i*boltElementSize
 		var pos, ksize, vsize uint64
 		var child uint64
 		var elemFlags uint32
@@ -314,7 +236,7 @@ func (w *boltWalker) node(id uint64, p []byte, lo, hi []byte, depth int) ([]byte
 		if flags == boltBranchPage {
 			next := hi
 			if i+1 < count {
-				ne := boltPageHeader + (i+1)*boltElementSize
+				ne := boltmeta.PageHeader + (i+1)*boltElementSize
 				npos, nksize := uint64(le.Uint32(p[ne:])), uint64(le.Uint32(p[ne+4:]))
 				if uint64(ne)+npos+nksize > uint64(len(p)) {
 					return nil, fmt.Errorf("page %d: element %d runs past the page", id, i+1)
@@ -344,16 +266,16 @@ func (w *boltWalker) bucket(parent uint64, v []byte, depth int) error {
 	if len(v) < boltBucketHeader {
 		return fmt.Errorf("page %d: bucket value of %d bytes", parent, len(v))
 	}
-	root := binary.LittleEndian.Uint64(v)
+	root := boltmeta.Order.Uint64(v)
 	if root != 0 {
 		_, err := w.tree(root, nil, nil, depth)
 		return err
 	}
 	inline := v[boltBucketHeader:]
-	if len(inline) < boltPageHeader {
+	if len(inline) < boltmeta.PageHeader {
 		return fmt.Errorf("page %d: inline bucket of %d bytes", parent, len(inline))
 	}
-	if binary.LittleEndian.Uint16(inline[8:]) != boltLeafPage {
+	if boltmeta.Order.Uint16(inline[8:]) != boltLeafPage {
 		return fmt.Errorf("page %d: inline bucket is not a leaf", parent)
 	}
 	_, err := w.node(parent, inline, nil, nil, depth)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/usersessions/usersessions/internal/clocktest"
 )
 
 // waitFor polls cond until it holds or five seconds pass.
@@ -49,7 +51,7 @@ func TestClockNowFor(t *testing.T) {
 }
 
 func TestClockCustomIsAlwaysExact(t *testing.T) {
-	clock := newFakeClock()
+	clock := clocktest.New()
 	c := newClock(clock.Now)
 	for range 3 {
 		want := clock.Now().UnixNano()

@@ -59,6 +59,28 @@ func TestCrashRecovery(t *testing.T) {
 		// write (not after start: a slow start must not make a round empty).
 		var kill <-chan time.Time
 		acked := 0
+		// handle applies one line of the child's to what must survive.
+		handle := func(line string) {
+			op, token, _ := strings.Cut(line, " ")
+			switch op {
+			case "created":
+				alive[token] = "crash"
+				acked++
+				if kill == nil {
+					kill = time.After(time.Duration(20+rand.IntN(200)) * time.Millisecond)
+				}
+			case "deleting":
+				// From here until "deleted" the session may or may
+				// not exist after a kill: neither answer is wrong.
+				delete(alive, token)
+			case "deleted":
+				dead[token] = true
+				acked++
+			case "ready":
+			default:
+				t.Fatalf("child said %q", line)
+			}
+		}
 	read:
 		for {
 			select {
@@ -66,29 +88,13 @@ func TestCrashRecovery(t *testing.T) {
 				if !ok {
 					break read
 				}
-				op, token, _ := strings.Cut(line, " ")
-				switch op {
-				case "created":
-					alive[token] = "crash"
-					acked++
-					if kill == nil {
-						kill = time.After(time.Duration(20+rand.IntN(200)) * time.Millisecond)
-					}
-				case "deleting":
-					// From here until "deleted" the session may or may
-					// not exist after a kill: neither answer is wrong.
-					delete(alive, token)
-				case "deleted":
-					dead[token] = true
-					acked++
-				case "ready":
-				default:
-					t.Fatalf("child said %q", line)
-				}
+				handle(line)
 			case <-kill:
 				cmd.Process.Kill() // SIGKILL: no deferred code runs
-				for range lines {
-					// Lines written before the kill were acknowledged too.
+				// Lines written before the kill still count: a
+				// "deleting" among them means that session may be gone.
+				for line := range lines {
+					handle(line)
 				}
 				break read
 			}
@@ -157,7 +163,7 @@ func TestCrashChild(t *testing.T) {
 				say(os.Stdout, "created %s\n", sess.Token)
 				if (i+w)%3 == 0 {
 					say(os.Stdout, "deleting %s\n", sess.Token)
-					if s.Delete(ctx, sess.ID) != nil {
+					if s.End(ctx, sess.ID, EndOptions{}) != nil {
 						os.Exit(4)
 					}
 					say(os.Stdout, "deleted %s\n", sess.Token)

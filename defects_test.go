@@ -16,6 +16,9 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/usersessions/usersessions/backend"
+	"github.com/usersessions/usersessions/internal/clocktest"
 )
 
 // damageFixture writes a closed database with enough sessions for branch
@@ -58,7 +61,7 @@ func exercise(s *Store) {
 	}
 	s.Count(ctx)
 	s.ClearExpired(ctx)
-	s.DeleteByUser(ctx, "bob", "")
+	s.EndUser(ctx, "bob", "", EndOptions{})
 	if sess, err := s.Create(ctx, "dave", clientA); err == nil {
 		s.Load(ctx, sess.Token)
 	}
@@ -170,7 +173,7 @@ func damageRecord(t *testing.T, path string, id string, data []byte) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	sid, _ := parseID(id)
+	sid, _ := backend.ParseID(id)
 	err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSessions).Put(sid[:], data) })
 	if err != nil {
 		t.Fatal(err)
@@ -189,12 +192,12 @@ func TestDeletesRemoveDamagedRecords(t *testing.T) {
 		good := mustCreate(t, s, "alice", clientA)
 		garbage := mustCreate(t, s, "alice", clientA) // header and all unreadable
 		badValues := mustCreate(t, s, "alice", clientA)
-		lone := mustCreate(t, s, "alice", clientA) // for Delete by ID
+		lone := mustCreate(t, s, "alice", clientA) // for End by ID
 		other := mustCreate(t, s, "bob", clientA)
 		s.Close()
 		damageRecord(t, path, garbage.ID, []byte{recordVersion, 1, 2, 3})
 		damageRecord(t, path, lone.ID, []byte{0xff, 0xff})
-		sid, _ := parseID(badValues.ID)
+		sid, _ := backend.ParseID(badValues.ID)
 		db, _ := bolt.Open(path, 0o600, nil)
 		db.Update(func(tx *bolt.Tx) error {
 			v := bytes.Clone(tx.Bucket(bucketSessions).Get(sid[:]))
@@ -208,15 +211,15 @@ func TestDeletesRemoveDamagedRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		if err := s.DeleteForUser(ctx, "bob", lone.ID); !errors.Is(err, ErrNotFound) {
+		if err := s.EndForUser(ctx, "bob", lone.ID, EndOptions{}); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("bob ending alice's damaged session = %v, want ErrNotFound", err)
 		}
-		if err := s.Delete(ctx, lone.ID); err != nil {
-			t.Fatalf("Delete(damaged) = %v, want nil", err)
+		if err := s.End(ctx, lone.ID, EndOptions{}); err != nil {
+			t.Fatalf("End(damaged) = %v, want nil", err)
 		}
-		n, err := s.DeleteByUser(ctx, "alice", "")
+		n, err := s.EndUser(ctx, "alice", "", EndOptions{})
 		if err != nil || n != 3 {
-			t.Fatalf("DeleteByUser = %d, %v; want 3, nil (the damaged ones too)", n, err)
+			t.Fatalf("EndUser = %d, %v; want 3, nil (the damaged ones too)", n, err)
 		}
 		for _, sess := range []*Session{good, garbage, badValues, lone} {
 			if _, err := s.Load(ctx, sess.Token); !errors.Is(err, ErrNotFound) {
@@ -258,8 +261,8 @@ func TestIdleChangeSurvivesDamagedRecord(t *testing.T) {
 	if err := s.Check(ctx); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), bad.ID) {
 		t.Fatalf("Check = %v, want ErrCorrupt naming %s", err, bad.ID)
 	}
-	if n, err := s.DeleteByUser(ctx, "alice", ""); n != 2 || err != nil {
-		t.Fatalf("DeleteByUser = %d, %v", n, err)
+	if n, err := s.EndUser(ctx, "alice", "", EndOptions{}); n != 2 || err != nil {
+		t.Fatalf("EndUser = %d, %v", n, err)
 	}
 	if err := s.Check(ctx); err != nil {
 		t.Fatalf("Check after removal: %v", err)
@@ -327,29 +330,28 @@ func TestExtremeDurations(t *testing.T) {
 // Item 6, the same class: deadlines far in the past (a clock set wrong)
 // still expire and clean up, and Check agrees with the index.
 func TestDeadlineBeforeEpoch(t *testing.T) {
-	clk := newFakeClock()
-	clk.now = time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := clocktest.At(time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC))
 	s := openTest(t, false, &Options{Now: clk.Now})
 	mustCreate(t, s, "alice", clientA)
-	clk.Advance(DefaultLifetime + time.Hour)
+	clk.Advance(defaultLifetime + time.Hour)
 	if n, err := s.ClearExpired(ctx); n != 1 || err != nil {
 		t.Fatalf("ClearExpired = %d, %v; want 1", n, err)
 	}
 }
 
-// Item 7: a Touch or LoadTouch racing a Delete leaves no activity behind, so
+// Item 7: a Touch or LoadTouch racing an End leaves no activity behind, so
 // the revoked session can't be kept "alive" by later Touches.
 func TestTouchAfterDeleteRace(t *testing.T) {
 	modes(t, func(t *testing.T, cached bool) {
 		s := openTest(t, cached, nil)
 		for _, via := range []string{"LoadTouch", "Touch"} {
 			sess := mustCreate(t, s, "alice", clientA)
-			id, _ := parseID(sess.ID)
+			id, _ := backend.ParseID(sess.ID)
 			s.active.remove(id) // as after a sweep: the next touch starts from disk
 			testHookBeforeActivityAdd = func() {
 				testHookBeforeActivityAdd = nil
-				if err := s.Delete(ctx, sess.ID); err != nil {
-					t.Errorf("Delete: %v", err)
+				if err := s.End(ctx, sess.ID, EndOptions{}); err != nil {
+					t.Errorf("End: %v", err)
 				}
 			}
 			if via == "LoadTouch" {
@@ -359,7 +361,7 @@ func TestTouchAfterDeleteRace(t *testing.T) {
 			}
 			testHookBeforeActivityAdd = nil
 			if err := s.Touch(ctx, sess.ID, clientB); !errors.Is(err, ErrNotFound) {
-				t.Fatalf("%s: Touch after Delete = %v, want ErrNotFound", via, err)
+				t.Fatalf("%s: Touch after End = %v, want ErrNotFound", via, err)
 			}
 			if s.active.entry(id) != nil {
 				t.Fatalf("%s: the deleted session kept an activity entry", via)
@@ -535,8 +537,8 @@ func TestAllByUserPaging(t *testing.T) {
 
 // idLess orders IDs as All lists them: by their bytes.
 func idLess(a, b string) bool {
-	x, _ := parseID(a)
-	y, _ := parseID(b)
+	x, _ := backend.ParseID(a)
+	y, _ := backend.ParseID(b)
 	return bytes.Compare(x[:], y[:]) < 0
 }
 

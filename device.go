@@ -502,17 +502,7 @@ func isTokenSeparator(c byte) bool {
 // ','). It allocates only for the names of bots, which are cloned so the
 // result does not keep the whole header alive.
 func classifyUserAgent(ua string) (DeviceInfo, uaScan) {
-	var (
-		info     DeviceInfo
-		scan     uaScan
-		rank     = rankNone
-		iOS      bool
-		prevName string // previous token, for "MSIE 10.0", "Opera 6.12", "UC Browser/9.8"
-		version  string // Version/x.y: Safari's and Presto Opera's real version
-		msie     string // the number after MSIE
-		rv       string // rv:11.0, Internet Explorer 11's version
-		opera    string // the number after a bare Opera: "Opera 6.12", "Opera Mini/7.5"
-	)
+	c := uaClassifier{rank: rankNone}
 	for i, n := 0, 0; i < len(ua); {
 		if isTokenSeparator(ua[i]) {
 			i++
@@ -522,86 +512,117 @@ func classifyUserAgent(ua string) (DeviceInfo, uaScan) {
 		for i < len(ua) && !isTokenSeparator(ua[i]) {
 			i++
 		}
-		tok := ua[start:i]
-		name, ver, hasSlash := strings.Cut(tok, "/")
-
-		// Rules 1 and 2: a bot token wins over everything, wherever it is.
-		if isKnownCrawler(name) || isSpiderName(name) || (hasSlash || n == 0 || prevName == "compatible") && isBotName(name) {
-			return DeviceInfo{
-				Browser:        strings.Clone(name),
-				BrowserVersion: strings.Clone(cleanToken(ver)),
-				Bot:            true,
-			}, uaScan{}
+		if bot, ok := c.token(ua[start:i], n); ok {
+			return bot, uaScan{}
 		}
-		// Rule 3: HTTP clients. Keep scanning, as a bot token later on still
-		// wins; rank 0 keeps browser tokens from replacing the client.
-		c := ""
-		if n == 0 {
-			c = clientName(name)
-		}
-		if c == "" && rank > 0 {
-			c = clientAnywhere(name)
-		}
-		if c != "" {
-			scan.client = true
-			info.Browser, info.BrowserVersion, rank = c, cleanToken(ver), 0
-		}
-
-		switch {
-		case name == "Version" && hasSlash:
-			version = ver
-		case prevName == "MSIE":
-			msie = tok
-		case strings.HasPrefix(tok, "rv:"):
-			rv = tok[len("rv:"):]
-		case prevName == "Opera" && opera == "":
-			// "Opera 6.12", or "Opera Mini/7.5.33361/31.1448".
-			v := tok
-			if name == "Mini" || name == "Mobi" {
-				v, _, _ = strings.Cut(ver, "/")
-			}
-			if v != "" && v[0] >= '0' && v[0] <= '9' {
-				opera = v
-			}
-		}
-		switch browser, r, ios := browserToken(name); {
-		case r < rank && (hasSlash || n == 0 || bareBrowserToken(name)):
-			info.Browser, info.BrowserVersion, rank, iOS = browser, cleanToken(ver), r, ios
-		case prevName == "UC" && name == "Browser" && hasSlash && rankUC < rank:
-			// "UC Browser/9.8.0.435"
-			info.Browser, info.BrowserVersion, rank, iOS = "UC Browser", cleanToken(ver), rankUC, false
-		case strings.HasPrefix(name, "UCWEB") && rankUCWEB < rank:
-			// "UCWEB/2.0" (a protocol version) or "UCWEB7.0.2.37/28/999".
-			info.Browser, info.BrowserVersion, rank, iOS = "UC Browser", cleanToken(name[len("UCWEB"):]), rankUCWEB, false
-		}
-		prevName = name
 		n++ // tokens seen: rules 2 and 3 look at the first one
 	}
-	if scan.client {
-		return info, scan
+	if c.scan.client {
+		return c.info, c.scan
 	}
+	c.fixVersion(ua)
+	c.info.Platform = platformOf(ua)
+	if c.iOS && c.info.Platform == "macOS" {
+		c.info.Platform = "iPad"
+	}
+	return c.info, c.scan
+}
 
+// uaClassifier is classifyUserAgent's state while it walks the tokens.
+type uaClassifier struct {
+	info     DeviceInfo
+	scan     uaScan
+	rank     int // of the browser found so far: lower wins
+	iOS      bool
+	prevName string // previous token, for "MSIE 10.0", "Opera 6.12", "UC Browser/9.8"
+	version  string // Version/x.y: Safari's and Presto Opera's real version
+	msie     string // the number after MSIE
+	rv       string // rv:11.0, Internet Explorer 11's version
+	opera    string // the number after a bare Opera: "Opera 6.12", "Opera Mini/7.5"
+}
+
+// token takes the n-th token tok. It returns the result and true when tok
+// is a bot's, which ends the walk.
+func (c *uaClassifier) token(tok string, n int) (DeviceInfo, bool) {
+	name, ver, hasSlash := strings.Cut(tok, "/")
+
+	// Rules 1 and 2: a bot token wins over everything, wherever it is.
+	if isKnownCrawler(name) || isSpiderName(name) || (hasSlash || n == 0 || c.prevName == "compatible") && isBotName(name) {
+		return DeviceInfo{
+			Browser:        strings.Clone(name),
+			BrowserVersion: strings.Clone(cleanToken(ver)),
+			Bot:            true,
+		}, true
+	}
+	// Rule 3: HTTP clients. Keep scanning, as a bot token later on still
+	// wins; rank 0 keeps browser tokens from replacing the client.
+	client := ""
+	if n == 0 {
+		client = clientName(name)
+	}
+	if client == "" && c.rank > 0 {
+		client = clientAnywhere(name)
+	}
+	if client != "" {
+		c.scan.client = true
+		c.info.Browser, c.info.BrowserVersion, c.rank = client, cleanToken(ver), 0
+	}
+	c.remember(tok, name, ver, hasSlash)
+	switch browser, r, ios := browserToken(name); {
+	case r < c.rank && (hasSlash || n == 0 || bareBrowserToken(name)):
+		c.info.Browser, c.info.BrowserVersion, c.rank, c.iOS = browser, cleanToken(ver), r, ios
+	case c.prevName == "UC" && name == "Browser" && hasSlash && rankUC < c.rank:
+		// "UC Browser/9.8.0.435"
+		c.info.Browser, c.info.BrowserVersion, c.rank, c.iOS = "UC Browser", cleanToken(ver), rankUC, false
+	case strings.HasPrefix(name, "UCWEB") && rankUCWEB < c.rank:
+		// "UCWEB/2.0" (a protocol version) or "UCWEB7.0.2.37/28/999".
+		c.info.Browser, c.info.BrowserVersion, c.rank, c.iOS = "UC Browser", cleanToken(name[len("UCWEB"):]), rankUCWEB, false
+	}
+	c.prevName = name
+	return DeviceInfo{}, false
+}
+
+// remember keeps the version numbers that fixVersion may need: they come
+// in tokens other than the browser's own.
+func (c *uaClassifier) remember(tok, name, ver string, hasSlash bool) {
+	switch {
+	case name == "Version" && hasSlash:
+		c.version = ver
+	case c.prevName == "MSIE":
+		c.msie = tok
+	case strings.HasPrefix(tok, "rv:"):
+		c.rv = tok[len("rv:"):]
+	case c.prevName == "Opera" && c.opera == "":
+		// "Opera 6.12", or "Opera Mini/7.5.33361/31.1448".
+		v := tok
+		if name == "Mini" || name == "Mobi" {
+			v, _, _ = strings.Cut(ver, "/")
+		}
+		if v != "" && v[0] >= '0' && v[0] <= '9' {
+			c.opera = v
+		}
+	}
+}
+
+// fixVersion replaces a browser version that is really an engine's with
+// the one the browser states elsewhere in ua.
+func (c *uaClassifier) fixVersion(ua string) {
+	info := &c.info
 	switch {
 	case info.Browser == "Safari":
 		// Safari/605.1.15 is a WebKit build; the version is in Version/.
-		info.BrowserVersion = cleanToken(version)
-	case info.Browser == "Opera" && strings.HasPrefix(ua, "Opera/") && version != "":
-		info.BrowserVersion = cleanToken(version)
+		info.BrowserVersion = cleanToken(c.version)
+	case info.Browser == "Opera" && strings.HasPrefix(ua, "Opera/") && c.version != "":
+		info.BrowserVersion = cleanToken(c.version)
 	case info.Browser == "Opera" && info.BrowserVersion == "":
-		info.BrowserVersion = cleanToken(opera)
+		info.BrowserVersion = cleanToken(c.opera)
 	case info.Browser == "Internet Explorer":
 		// Trident/7.0 is the engine's version, not the browser's.
-		info.BrowserVersion = cleanToken(msie)
+		info.BrowserVersion = cleanToken(c.msie)
 		if info.BrowserVersion == "" {
-			info.BrowserVersion = cleanToken(rv)
+			info.BrowserVersion = cleanToken(c.rv)
 		}
 	}
-
-	info.Platform = platformOf(ua)
-	if iOS && info.Platform == "macOS" {
-		info.Platform = "iPad"
-	}
-	return info, scan
 }
 
 // Platform substrings, as bits, in the priority order of Device's table.

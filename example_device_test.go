@@ -3,15 +3,14 @@ package usersessions_test
 import (
 	"fmt"
 	"log"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 
 	"github.com/maxmind/mmdbwriter"
-	"github.com/maxmind/mmdbwriter/mmdbtype"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/internal/geotest"
 )
 
 func ExampleDevice() {
@@ -66,7 +65,7 @@ func ExampleGeo_Location() {
 	}
 	defer os.RemoveAll(dir)
 	// In production: usersessions.OpenGeo("/var/lib/GeoIP", ...), the
-	// directory geoipupdate or DownloadGeoIP keeps current.
+	// directory geoipupdate or geoupdate.Download keeps current.
 	writeExampleCityDB(filepath.Join(dir, "GeoLite2-City.mmdb"))
 
 	geo, err := usersessions.OpenGeo(dir, &usersessions.GeoOptions{Languages: []string{"nl"}})
@@ -95,47 +94,18 @@ func ExampleGeo_Location() {
 // writeExampleCityDB writes a small database shaped like GeoLite2-City, for
 // the example only.
 func writeExampleCityDB(path string) {
-	w, err := mmdbwriter.New(mmdbwriter.Options{
-		DatabaseType:            "GeoLite2-City",
-		Languages:               []string{"en", "nl"},
-		IncludeReservedNetworks: true, // the example uses documentation addresses
-	})
+	netherlands := map[string]string{"en": "Netherlands", "nl": "Nederland"}
+	data, err := geotest.Encode(mmdbwriter.Options{DatabaseType: "GeoLite2-City", Languages: []string{"en", "nl"}},
+		map[string]geotest.Entry{
+			"192.0.2.0/24": {CityNames: map[string]string{"en": "The Hague", "nl": "Den Haag"},
+				CountryNames: netherlands, CountryCode: "NL", TimeZone: "Europe/Amsterdam"},
+			"198.51.100.0/24": {City: "Zwolle", CountryNames: netherlands, CountryCode: "NL"},
+			"10.0.0.0/8":      {CountryNames: netherlands, CountryCode: "NL"}, // never looked up: private
+		})
 	if err != nil {
 		log.Fatal(err)
 	}
-	netherlands := mmdbtype.Map{
-		"iso_code": mmdbtype.String("NL"),
-		"names":    mmdbtype.Map{"en": mmdbtype.String("Netherlands"), "nl": mmdbtype.String("Nederland")},
-	}
-	records := map[string]mmdbtype.Map{
-		"192.0.2.0/24": {
-			"city":     mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String("The Hague"), "nl": mmdbtype.String("Den Haag")}},
-			"country":  netherlands,
-			"location": mmdbtype.Map{"time_zone": mmdbtype.String("Europe/Amsterdam")},
-		},
-		"198.51.100.0/24": {
-			"city":    mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String("Zwolle")}},
-			"country": netherlands,
-		},
-		"10.0.0.0/8": {"country": netherlands}, // never looked up: private
-	}
-	for cidr, rec := range records {
-		_, network, err := net.ParseCIDR(cidr)
-		if err != nil {
-			log.Fatal(err)
-		}
-		if err := w.Insert(network, rec); err != nil {
-			log.Fatal(err)
-		}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		log.Fatal(err)
-	}
-	if _, err := w.WriteTo(f); err != nil {
-		log.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	if err := os.WriteFile(path, data, 0o644); err != nil {
 		log.Fatal(err)
 	}
 }

@@ -49,7 +49,7 @@ func Example() {
 	}
 
 	// She ends every other session from the laptop.
-	n, _ := store.DeleteByUser(ctx, "alice", sess.ID)
+	n, _ := store.EndUser(ctx, "alice", sess.ID, usersessions.EndOptions{})
 	fmt.Println("ended", n)
 	_, err = store.Load(ctx, phone.Token)
 	fmt.Println("phone signed out:", errors.Is(err, usersessions.ErrNotFound))

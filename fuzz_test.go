@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/usersessions/usersessions/backend"
+	"github.com/usersessions/usersessions/internal/base64url"
 )
 
 // FuzzDecodeRecord feeds arbitrary bytes to the record decoder: it must
@@ -13,13 +16,13 @@ import (
 // whatever it accepts must encode back to a record that decodes the same.
 func FuzzDecodeRecord(f *testing.F) {
 	values, _ := encodeValues(nil, toValues(map[string]any{"s": "x", "n": 1, "l": []any{map[string]any{"k": 1.5}}, "t": time.Unix(1, 2)}))
-	f.Add(encodeRecord(nil, &Record{UserID: "alice", UserAgent: "ua", Created: 1, LastSeen: 2, Expires: 3, Values: values}))
-	f.Add(encodeRecord(nil, &Record{Values: []byte{0}}))
+	f.Add(encodeRecord(nil, &backend.Record{UserID: "alice", UserAgent: "ua", Created: 1, LastSeen: 2, Expires: 3, Values: values}))
+	f.Add(encodeRecord(nil, &backend.Record{Values: []byte{0}}))
 	f.Add([]byte{recordVersion})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := decodeRecord(data, true)
-		var id ID
+		var id backend.ID
 		id[0], id[15] = 1, 0xFF
 		withID, errID := decodeRecordOf(&id, data, true)
 		if (err == nil) != (errID == nil) {
@@ -31,7 +34,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		if withID.idText != id.String() || withID.UserID != r.UserID || !bytes.Equal(withID.Values, r.Values) {
 			t.Fatalf("decodeRecordOf: ID text %q (want %q), or the record differs", withID.idText, id.String())
 		}
-		again, err := decodeRecord(encodeRecord(nil, &r), true)
+		again, err := decodeRecord(encodeRecord(nil, &r.Record), true)
 		if err != nil {
 			t.Fatalf("re-encoded record does not decode: %v", err)
 		}
@@ -61,7 +64,7 @@ func FuzzDecodeValues(f *testing.F) {
 // back to themselves, and that the cache key read off a token's text is its
 // ID's (a hit finds what the ID's paths stored).
 func FuzzParseToken(f *testing.F) {
-	var id ID
+	var id backend.ID
 	var sec secret
 	f.Add(formatToken(id, sec))
 	f.Add("")
@@ -71,10 +74,10 @@ func FuzzParseToken(f *testing.F) {
 		if ok && formatToken(id, sec) != token {
 			t.Fatalf("token %q parses but formats as %q", token, formatToken(id, sec))
 		}
-		if ok && tokenCacheKey(token) != id.cacheKey() {
-			t.Fatalf("token %q: tokenCacheKey %#x, its ID's cacheKey %#x", token, tokenCacheKey(token), id.cacheKey())
+		if ok && tokenCacheKey(token) != cacheKey(id) {
+			t.Fatalf("token %q: tokenCacheKey %#x, its ID's cacheKey %#x", token, tokenCacheKey(token), cacheKey(id))
 		}
-		if pid, ok := parseID(token); ok && pid.String() != token {
+		if pid, ok := backend.ParseID(token); ok && pid.String() != token {
 			t.Fatalf("ID %q parses but formats as %q", token, pid.String())
 		}
 	})
@@ -87,14 +90,14 @@ func FuzzBase64(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		if strings.ContainsAny(s, "\r\n") {
 			// encoding/base64 skips newlines; tokens must not contain any.
-			if decodeBase64URL(make([]byte, idBytes), s) || decodeBase64URL(make([]byte, tokenBytes), s) {
+			if base64url.Decode(make([]byte, idBytes), s) || base64url.Decode(make([]byte, tokenBytes), s) {
 				t.Fatalf("decoded %q, which has a newline", s)
 			}
 			return
 		}
 		for _, size := range []int{idBytes, tokenBytes, 1, 2} {
 			dst := make([]byte, size)
-			ok := decodeBase64URL(dst, s)
+			ok := base64url.Decode(dst, s)
 			want, err := base64.RawURLEncoding.Strict().DecodeString(s)
 			stdOK := err == nil && len(want) == size
 			if ok != stdOK || ok && !bytes.Equal(dst, want) {
@@ -121,17 +124,17 @@ func FuzzEqualConstantTime(f *testing.F) {
 // FuzzDecodeEnded feeds arbitrary bytes to the history entry decoder: an
 // error or an entry, never a panic; what it accepts encodes back the same.
 func FuzzDecodeEnded(f *testing.F) {
-	r := &Record{UserID: "alice", UserAgent: "ua", Created: 1, LastSeen: 2, Expires: 3, Values: []byte{0}}
-	f.Add(encodeEnded(nil, r, Ending{Reason: EndLogout, By: "x"}, 99))
+	r := &backend.Record{UserID: "alice", UserAgent: "ua", Created: 1, LastSeen: 2, Expires: 3, Values: []byte{0}}
+	f.Add(encodeEnded(nil, r, backend.Ending{Reason: string(EndLogout), By: "x"}, 99))
 	f.Add([]byte{})
 	f.Add([]byte{2, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		id := ID{1}
+		id := backend.ID{1}
 		e, until, err := decodeEnded(id, data)
 		if err != nil {
 			return
 		}
-		again, until2, err := decodeEnded(id, encodeEnded(nil, &e.Record, Ending{Reason: e.Reason, By: e.By}, until))
+		again, until2, err := decodeEnded(id, encodeEnded(nil, &e.Record, backend.Ending{Reason: e.Reason, By: e.By}, until))
 		if err != nil || until2 != until || again.Reason != e.Reason || again.By != e.By || again.UserID != e.UserID {
 			t.Fatalf("history entry round trip: %v", err)
 		}

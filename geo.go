@@ -20,8 +20,9 @@ import (
 	"golang.org/x/text/language"
 )
 
-// Errors returned by OpenGeo, Reload and DownloadGeoIP. Test for them with
-// errors.Is: they are wrapped with the file path.
+// Errors returned by OpenGeo and Reload, and ErrGeoInvalid by
+// geoupdate.Download too. Test for them with errors.Is: they are wrapped
+// with the file path.
 var (
 	// ErrGeoInvalid reports a file that is not a readable MaxMind DB: empty,
 	// truncated, garbage, or failing GeoOptions.Verify.
@@ -198,7 +199,7 @@ func (s fileSig) same(o fileSig) bool {
 // fails to decode or names no country, is looked up in the Country
 // database, which then supplies the country and continent. Names in the
 // directory starting with "." are ignored, as are the temporary files
-// DownloadGeoIP writes.
+// geoupdate.Download writes.
 //
 // A missing file is an error wrapping fs.ErrNotExist; an empty, truncated or
 // corrupt file one wrapping ErrGeoInvalid; a database of another kind one

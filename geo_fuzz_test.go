@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"testing"
+
+	"github.com/usersessions/usersessions/internal/geotest"
 )
 
 // discardGeoLogger keeps the fuzzer's many broken records out of the output.
@@ -12,7 +14,7 @@ var discardGeoLogger = slog.New(slog.DiscardHandler)
 // FuzzOpenGeoBytes feeds arbitrary bytes to OpenGeoBytes: it must return an
 // error or a Geo whose lookups answer without panicking.
 func FuzzOpenGeoBytes(f *testing.F) {
-	valid := buildTestGeoDB(f, "GeoIP2-City", testCities)
+	valid := geotest.Build(f, "GeoIP2-City", testCities)
 	f.Add(valid)
 	f.Add(valid[:len(valid)/2])
 	f.Add(valid[len(valid)/2:])

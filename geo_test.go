@@ -18,6 +18,8 @@ import (
 
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
+
+	"github.com/usersessions/usersessions/internal/geotest"
 )
 
 // Addresses of the test databases: documentation ranges, so they can never
@@ -30,14 +32,14 @@ var (
 	ipUnknown = netip.MustParseAddr("192.0.3.1")
 )
 
-var london = testGeoEntry{
+var london = geotest.Entry{
 	City: "London", Region: "England", Country: "United Kingdom", CountryCode: "GB",
 	Continent: "Europe", ContinentCode: "EU", TimeZone: "Europe/London",
 	Latitude: 51.5142, Longitude: -0.0931,
 }
 
 // testCities is the standard City database of these tests.
-var testCities = map[string]testGeoEntry{
+var testCities = map[string]geotest.Entry{
 	"192.0.2.0/24": london,
 	// Zwolle has only an English city name, but a Dutch country name.
 	"198.51.100.0/24": {City: "Zwolle", Country: "Netherlands", CountryCode: "NL",
@@ -49,8 +51,21 @@ var testCities = map[string]testGeoEntry{
 		TimeZone: "Asia/Tokyo"},
 }
 
+// writeTestCityDB writes a GeoIP2-City database to path.
+func writeTestCityDB(t testing.TB, path string, entries map[string]geotest.Entry) {
+	t.Helper()
+	geotest.Write(t, path, geotest.Build(t, "GeoIP2-City", entries))
+}
+
+// writeTestCountryDB writes a GeoIP2-Country database: like writeTestCityDB
+// but without cities, regions, time zones or coordinates, as MaxMind's are.
+func writeTestCountryDB(t testing.TB, path string, entries map[string]geotest.Entry) {
+	t.Helper()
+	geotest.Write(t, path, geotest.Build(t, "GeoIP2-Country", entries))
+}
+
 // openTestGeo writes entries as a City database and opens it.
-func openTestGeo(t testing.TB, entries map[string]testGeoEntry, opts *GeoOptions) (*Geo, string) {
+func openTestGeo(t testing.TB, entries map[string]geotest.Entry, opts *GeoOptions) (*Geo, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "GeoIP2-City.mmdb")
 	writeTestCityDB(t, path, entries)
@@ -138,12 +153,12 @@ func TestGeoCountryDB(t *testing.T) {
 func TestGeoSkipsNonPublicAddresses(t *testing.T) {
 	// The database has records for all these networks, so an empty answer
 	// proves Geo did not look them up.
-	entries := map[string]testGeoEntry{}
+	entries := map[string]geotest.Entry{}
 	for _, cidr := range []string{
 		"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
 		"100.64.0.0/10", "224.0.0.0/4", "0.0.0.0/8", "fc00::/7", "fe80::/10", "ff00::/8", "::1/128",
 	} {
-		entries[cidr] = testGeoEntry{City: "Nowhere", Country: "Reserved"}
+		entries[cidr] = geotest.Entry{City: "Nowhere", Country: "Reserved"}
 	}
 	g, _ := openTestGeo(t, entries, nil)
 
@@ -170,7 +185,7 @@ func TestGeoSkipsNonPublicAddresses(t *testing.T) {
 
 func TestGeoLanguages(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "GeoIP2-City.mmdb")
-	entries := maps2(testCities, map[string]testGeoEntry{
+	entries := maps2(testCities, map[string]geotest.Entry{
 		// Names only in a language the metadata does not declare.
 		"198.18.0.0/24": {CityNames: map[string]string{"fr": "Lyon"}, CountryNames: map[string]string{"fr": "France"}},
 	})
@@ -205,8 +220,8 @@ func TestGeoLanguages(t *testing.T) {
 }
 
 // maps2 merges two entry maps into a new one.
-func maps2(a, b map[string]testGeoEntry) map[string]testGeoEntry {
-	m := make(map[string]testGeoEntry, len(a)+len(b))
+func maps2(a, b map[string]geotest.Entry) map[string]geotest.Entry {
+	m := make(map[string]geotest.Entry, len(a)+len(b))
 	for k, v := range a {
 		m[k] = v
 	}
@@ -234,7 +249,7 @@ func TestGeoNil(t *testing.T) {
 
 func TestOpenGeoErrors(t *testing.T) {
 	dir := t.TempDir()
-	valid := buildTestGeoDB(t, "GeoIP2-City", testCities)
+	valid := geotest.Build(t, "GeoIP2-City", testCities)
 	write := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, data, 0o644); err != nil {
@@ -247,7 +262,7 @@ func TestOpenGeoErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	write("empty/notes.txt", []byte("not a database"))
-	write("empty/GeoLite2-City.mmdb.part", valid) // DownloadGeoIP's temporary files
+	write("empty/GeoLite2-City.mmdb.part", valid) // geoupdate.Download's temporary files
 	write("empty/.GeoLite2-City.mmdb", valid)
 
 	cases := []struct {
@@ -260,7 +275,7 @@ func TestOpenGeoErrors(t *testing.T) {
 		{"truncated half", write("half.mmdb", valid[:len(valid)/2]), ErrGeoInvalid},
 		{"truncated tail", write("tail.mmdb", valid[:len(valid)-10]), ErrGeoInvalid},
 		{"garbage", write("garbage.mmdb", bytes.Repeat([]byte("garbage!"), 1000)), ErrGeoInvalid},
-		{"asn database", write("asn.mmdb", buildTestGeoDB(t, "GeoLite2-ASN", testCities)), ErrGeoDatabaseType},
+		{"asn database", write("asn.mmdb", geotest.Build(t, "GeoLite2-ASN", testCities)), ErrGeoDatabaseType},
 		{"directory without database", emptyDir, ErrGeoNoDatabase},
 		{"missing directory", filepath.Join(dir, "nodir") + string(filepath.Separator), fs.ErrNotExist},
 	}
@@ -289,7 +304,7 @@ func TestOpenGeoDirectory(t *testing.T) {
 		t.Errorf("City and Country: Location = %q, want the City database's answer", got)
 	}
 	// GeoIP2 sorts before GeoLite2, so the commercial database wins.
-	writeTestCityDB(t, filepath.Join(dir, "GeoIP2-City.mmdb"), map[string]testGeoEntry{
+	writeTestCityDB(t, filepath.Join(dir, "GeoIP2-City.mmdb"), map[string]geotest.Entry{
 		"192.0.2.0/24": {City: "Westminster", Country: "United Kingdom"},
 	})
 	if got := mustOpenLocation(t, dir, ipLondon); got != "Westminster, United Kingdom" {
@@ -332,7 +347,7 @@ func newGeoTestLogger() (*slog.Logger, *geoLogBuffer) {
 
 func TestGeoRecordThatFailsToDecode(t *testing.T) {
 	logger, logs := newGeoTestLogger()
-	g, _ := openTestGeo(t, map[string]testGeoEntry{
+	g, _ := openTestGeo(t, map[string]geotest.Entry{
 		"192.0.2.0/24": london,
 		// city.names must be a map of strings; here it is a number.
 		"198.51.100.0/24": {Raw: mmdbtype.Map{
@@ -374,8 +389,8 @@ func TestGeoRecordThatFailsToDecode(t *testing.T) {
 
 func TestGeoIPv4OnlyDatabase(t *testing.T) {
 	logger, logs := newGeoTestLogger()
-	data := buildTestGeoDBWith(t, mmdbwriter.Options{DatabaseType: "GeoIP2-City", IPVersion: 4},
-		map[string]testGeoEntry{"192.0.2.0/24": london})
+	data := geotest.BuildWith(t, mmdbwriter.Options{DatabaseType: "GeoIP2-City", IPVersion: 4},
+		map[string]geotest.Entry{"192.0.2.0/24": london})
 	g, err := OpenGeoBytes(data, &GeoOptions{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
@@ -393,7 +408,7 @@ func TestGeoIPv4OnlyDatabase(t *testing.T) {
 }
 
 func TestOpenGeoBytes(t *testing.T) {
-	g, err := OpenGeoBytes(buildTestGeoDB(t, "GeoIP2-City", testCities), nil)
+	g, err := OpenGeoBytes(geotest.Build(t, "GeoIP2-City", testCities), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,7 +433,7 @@ func TestOpenGeoBytes(t *testing.T) {
 }
 
 func TestGeoVerify(t *testing.T) {
-	data := buildTestGeoDB(t, "GeoIP2-City", testCities)
+	data := geotest.Build(t, "GeoIP2-City", testCities)
 	// Turn Zwolle's name, a 6-byte string, into a 6-byte double, as in
 	// MaxMind's GeoIP2-City-Test-Broken-Double-Format.mmdb: London's
 	// lookups do not read it, the full verification does.
@@ -430,7 +445,7 @@ func TestGeoVerify(t *testing.T) {
 	broken[at] = 0x66
 
 	path := filepath.Join(t.TempDir(), "GeoIP2-City.mmdb")
-	writeGeoTestFile(t, path, broken)
+	geotest.Write(t, path, broken)
 	g, err := OpenGeo(path, &GeoOptions{Logger: discardGeoLogger})
 	if err != nil {
 		t.Fatalf("without Verify the damage is not looked for, yet OpenGeo = %v", err)
@@ -451,7 +466,7 @@ func TestGeoVerify(t *testing.T) {
 // are checked at every open, Verify or not, since a damaged node count or
 // record size would otherwise fail every lookup.
 func TestGeoSearchTreeSeparator(t *testing.T) {
-	data := buildTestGeoDB(t, "GeoIP2-City", testCities)
+	data := geotest.Build(t, "GeoIP2-City", testCities)
 	g, err := OpenGeoBytes(data, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -468,7 +483,7 @@ func TestGeoSearchTreeSeparator(t *testing.T) {
 
 func TestGeoReload(t *testing.T) {
 	g, path := openTestGeo(t, testCities, nil)
-	writeTestCityDB(t, path, map[string]testGeoEntry{"192.0.2.0/24": {City: "Leeds", Country: "United Kingdom"}})
+	writeTestCityDB(t, path, map[string]geotest.Entry{"192.0.2.0/24": {City: "Leeds", Country: "United Kingdom"}})
 	if got := g.Location(ipLondon); got != "London, United Kingdom" {
 		t.Errorf("before Reload: %q (the old database must stay until Reload)", got)
 	}
@@ -480,7 +495,7 @@ func TestGeoReload(t *testing.T) {
 	}
 
 	// A broken replacement is refused and the current database kept.
-	writeGeoTestFile(t, path, []byte("truncated"))
+	geotest.Write(t, path, []byte("truncated"))
 	if err := g.Reload(); !errors.Is(err, ErrGeoInvalid) {
 		t.Errorf("Reload(garbage) = %v, want ErrGeoInvalid", err)
 	}
@@ -512,10 +527,10 @@ func TestGeoReload(t *testing.T) {
 // with -race. Every answer must come from one database or the other; an
 // empty one would mean a lookup met a missing or closed reader.
 func TestGeoReloadDuringLookups(t *testing.T) {
-	dbA := buildTestGeoDB(t, "GeoIP2-City", map[string]testGeoEntry{"192.0.2.0/24": {City: "A", Country: "X"}})
-	dbB := buildTestGeoDB(t, "GeoIP2-City", map[string]testGeoEntry{"192.0.2.0/24": {City: "B", Country: "X"}})
+	dbA := geotest.Build(t, "GeoIP2-City", map[string]geotest.Entry{"192.0.2.0/24": {City: "A", Country: "X"}})
+	dbB := geotest.Build(t, "GeoIP2-City", map[string]geotest.Entry{"192.0.2.0/24": {City: "B", Country: "X"}})
 	path := filepath.Join(t.TempDir(), "GeoIP2-City.mmdb")
-	writeGeoTestFile(t, path, dbA)
+	geotest.Write(t, path, dbA)
 	g, err := OpenGeo(path, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -544,7 +559,7 @@ func TestGeoReloadDuringLookups(t *testing.T) {
 		})
 	}
 	for i := range 20 {
-		writeGeoTestFile(t, path, [][]byte{dbB, dbA}[i%2])
+		geotest.Write(t, path, [][]byte{dbB, dbA}[i%2])
 		if err := g.Reload(); err != nil {
 			t.Error(err)
 		}
@@ -565,8 +580,8 @@ func TestGeoWatcher(t *testing.T) {
 	logger, logs := newGeoTestLogger()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "GeoLite2-City.mmdb")
-	city := func(name string) map[string]testGeoEntry {
-		return map[string]testGeoEntry{"192.0.2.0/24": {City: name, Country: "X"}}
+	city := func(name string) map[string]geotest.Entry {
+		return map[string]geotest.Entry{"192.0.2.0/24": {City: name, Country: "X"}}
 	}
 	// Each version has its own size: on a file system with coarse
 	// timestamps a reused inode could otherwise look unchanged.
@@ -582,7 +597,7 @@ func TestGeoWatcher(t *testing.T) {
 	waitForLocation(t, g, "Bb, X")
 
 	// A broken file is logged once and the current database kept.
-	writeGeoTestFile(t, path, []byte("half a database"))
+	geotest.Write(t, path, []byte("half a database"))
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(logs.String(), "reload failed") && time.Now().Before(deadline) {
 		time.Sleep(2 * time.Millisecond)
@@ -630,7 +645,7 @@ func waitForLocation(t *testing.T, g *Geo, want string) {
 // or of the wrong type, never a panic), or open and answer every lookup
 // without panicking.
 func TestOpenGeoDamaged(t *testing.T) {
-	valid := buildTestGeoDB(t, "GeoIP2-City", testCities)
+	valid := geotest.Build(t, "GeoIP2-City", testCities)
 	ips := []netip.Addr{ipLondon, ipZwolle, ipHague, ipJapan, ipUnknown}
 	check := func(what string, data []byte, verify bool) {
 		t.Helper()
@@ -672,7 +687,7 @@ func TestOpenGeoDamaged(t *testing.T) {
 		data[at+len(key)+1+i] = 0xff
 	}
 	path := filepath.Join(t.TempDir(), "GeoIP2-City.mmdb")
-	writeGeoTestFile(t, path, data)
+	geotest.Write(t, path, data)
 	if _, err := OpenGeo(path, nil); !errors.Is(err, ErrGeoInvalid) || !strings.Contains(err.Error(), path) {
 		t.Errorf("node count too large: OpenGeo = %v, want ErrGeoInvalid naming the file", err)
 	}
@@ -717,7 +732,7 @@ func BenchmarkLocation(b *testing.B) {
 // records hold, whatever the metadata lists: MaxMind's own City test
 // database declares "en" and "zh" while its records name "zh-CN".
 func TestGeoLanguagesUndeclared(t *testing.T) {
-	entries := maps2(testCities, map[string]testGeoEntry{
+	entries := maps2(testCities, map[string]geotest.Entry{
 		// Lisbon has a European and a Brazilian Portuguese name, and a bare
 		// "zh" one next to "zh-TW".
 		"198.18.1.0/24": {City: "Lisbon", Country: "Portugal", CountryCode: "PT",
@@ -728,7 +743,7 @@ func TestGeoLanguagesUndeclared(t *testing.T) {
 			CountryNames: map[string]string{"fr": "France", "de": "Frankreich"}},
 	})
 	for _, declared := range [][]string{{"en", "zh"}, {"en"}, {"en", "de", "nl", "pt-BR", "zh-CN"}} {
-		data := buildTestGeoDBWith(t, mmdbwriter.Options{DatabaseType: "GeoIP2-City", Languages: declared}, entries)
+		data := geotest.BuildWith(t, mmdbwriter.Options{DatabaseType: "GeoIP2-City", Languages: declared}, entries)
 		cases := []struct {
 			langs []string
 			ip    netip.Addr
@@ -765,14 +780,14 @@ func TestGeoLanguagesUndeclared(t *testing.T) {
 // Country one.
 func TestOpenGeoDirectoryCountryFallback(t *testing.T) {
 	dir := t.TempDir()
-	writeTestCityDB(t, filepath.Join(dir, "GeoLite2-City.mmdb"), map[string]testGeoEntry{
+	writeTestCityDB(t, filepath.Join(dir, "GeoLite2-City.mmdb"), map[string]geotest.Entry{
 		"192.0.2.0/24": london,
 		// A City record naming a city but no country.
 		"198.51.100.0/24": {City: "Zwolle", TimeZone: "Europe/Amsterdam"},
 		// A City record that fails to decode.
 		"203.0.113.0/24": {Raw: mmdbtype.Map{"country": mmdbtype.String("NL")}},
 	})
-	writeTestCountryDB(t, filepath.Join(dir, "GeoLite2-Country.mmdb"), map[string]testGeoEntry{
+	writeTestCountryDB(t, filepath.Join(dir, "GeoLite2-Country.mmdb"), map[string]geotest.Entry{
 		"192.0.2.0/24":    {Country: "Elsewhere", CountryCode: "XX"},
 		"198.51.100.0/24": {Country: "Netherlands", CountryCode: "NL", Continent: "Europe", ContinentCode: "EU"},
 		"203.0.113.0/24":  {Country: "Netherlands", CountryCode: "NL"},
@@ -810,7 +825,7 @@ func TestOpenGeoDirectoryCountryFallback(t *testing.T) {
 	}
 
 	// Reload reads both files again.
-	writeTestCountryDB(t, filepath.Join(dir, "GeoLite2-Country.mmdb"), map[string]testGeoEntry{
+	writeTestCountryDB(t, filepath.Join(dir, "GeoLite2-Country.mmdb"), map[string]geotest.Entry{
 		"2001:db8::/32": {Country: "Nippon", CountryCode: "JP"},
 	})
 	if err := g.Reload(); err != nil {
@@ -820,7 +835,7 @@ func TestOpenGeoDirectoryCountryFallback(t *testing.T) {
 		t.Errorf("after Reload: Location(%v) = %q, want the new Country database's answer", ipJapan, got)
 	}
 	// A broken Country database fails the reload and keeps both old ones.
-	writeGeoTestFile(t, filepath.Join(dir, "GeoLite2-Country.mmdb"), []byte("broken"))
+	geotest.Write(t, filepath.Join(dir, "GeoLite2-Country.mmdb"), []byte("broken"))
 	if err := g.Reload(); !errors.Is(err, ErrGeoInvalid) || !strings.Contains(err.Error(), "GeoLite2-Country.mmdb") {
 		t.Errorf("Reload with a broken Country database = %v, want ErrGeoInvalid naming the file", err)
 	}
@@ -833,9 +848,9 @@ func TestOpenGeoDirectoryCountryFallback(t *testing.T) {
 // Country database of a directory changes.
 func TestGeoWatcherCountryFallback(t *testing.T) {
 	dir := t.TempDir()
-	writeTestCityDB(t, filepath.Join(dir, "GeoLite2-City.mmdb"), map[string]testGeoEntry{"192.0.2.0/24": london})
+	writeTestCityDB(t, filepath.Join(dir, "GeoLite2-City.mmdb"), map[string]geotest.Entry{"192.0.2.0/24": london})
 	country := filepath.Join(dir, "GeoLite2-Country.mmdb")
-	writeTestCountryDB(t, country, map[string]testGeoEntry{"2001:db8::/32": {Country: "A"}})
+	writeTestCountryDB(t, country, map[string]geotest.Entry{"2001:db8::/32": {Country: "A"}})
 	g, err := OpenGeo(dir, &GeoOptions{WatchInterval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -844,7 +859,7 @@ func TestGeoWatcherCountryFallback(t *testing.T) {
 	if got := g.Location(ipJapan); got != "A" {
 		t.Fatalf("Location(%v) = %q, want %q", ipJapan, got, "A")
 	}
-	writeTestCountryDB(t, country, map[string]testGeoEntry{"2001:db8::/32": {Country: "Bb"}})
+	writeTestCountryDB(t, country, map[string]geotest.Entry{"2001:db8::/32": {Country: "Bb"}})
 	deadline := time.Now().Add(5 * time.Second)
 	for g.Location(ipJapan) != "Bb" && time.Now().Before(deadline) {
 		time.Sleep(2 * time.Millisecond)
@@ -863,8 +878,8 @@ func TestGeoWatcherCountryFallback(t *testing.T) {
 // bits 32-63). They answer as the IPv4 address would, in every kind of
 // database, and never for an address that is not public.
 func TestGeoEmbeddedIPv4(t *testing.T) {
-	reserved := testGeoEntry{City: "Nowhere", Country: "Reserved"}
-	entries := map[string]testGeoEntry{
+	reserved := geotest.Entry{City: "Nowhere", Country: "Reserved"}
+	entries := map[string]geotest.Entry{
 		"192.0.2.0/24": london,
 		"10.0.0.0/8":   reserved, "127.0.0.0/8": reserved, "0.0.0.0/8": reserved,
 		"240.0.0.0/4": reserved, "100.64.0.0/10": reserved,
@@ -882,7 +897,7 @@ func TestGeoEmbeddedIPv4(t *testing.T) {
 		{"IPv6 database without aliases", mmdbwriter.Options{DatabaseType: "GeoIP2-City", DisableIPv4Aliasing: true}},
 		{"IPv4 database", mmdbwriter.Options{DatabaseType: "GeoIP2-City", IPVersion: 4}},
 	} {
-		g, err := OpenGeoBytes(buildTestGeoDBWith(t, c.opts, entries), nil)
+		g, err := OpenGeoBytes(geotest.BuildWith(t, c.opts, entries), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/usersessions/usersessions/backend"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -42,28 +43,28 @@ func userPrefix(userID string) []byte {
 	return append(p, userID...)
 }
 
-func userKey(userID string, id ID) []byte {
+func userKey(userID string, id backend.ID) []byte {
 	return append(userPrefix(userID), id[:]...)
 }
 
 // splitUserKey returns the user and ID of a by_user key.
-func splitUserKey(k []byte) (user string, id ID, ok bool) {
+func splitUserKey(k []byte) (user string, id backend.ID, ok bool) {
 	n, w := binary.Uvarint(k)
-	if w <= 0 || uint64(len(k)-w) != n+idBytes {
+	if w <= 0 || uint64(len(k)-w) != n+uint64(idBytes) {
 		return "", id, false
 	}
 	copy(id[:], k[w+int(n):])
 	return string(k[w : w+int(n)]), id, true
 }
 
-func expiryKey(deadline int64, id ID) []byte {
+func expiryKey(deadline int64, id backend.ID) []byte {
 	k := make([]byte, 8+idBytes)
 	binary.BigEndian.PutUint64(k, uint64(max(deadline, 0)))
 	copy(k[8:], id[:])
 	return k
 }
 
-func splitExpiryKey(k []byte) (deadline int64, id ID, ok bool) {
+func splitExpiryKey(k []byte) (deadline int64, id backend.ID, ok bool) {
 	if len(k) != 8+idBytes {
 		return 0, id, false
 	}
@@ -113,7 +114,7 @@ func (ix indexes) saveCount() error {
 }
 
 // get decodes the record of id, or returns nil when there is none.
-func (ix indexes) get(id ID, withValues bool) (*Record, error) {
+func (ix indexes) get(id backend.ID, withValues bool) (*backend.Record, error) {
 	data := ix.sessions.Get(id[:])
 	if data == nil {
 		return nil, nil
@@ -122,19 +123,19 @@ func (ix indexes) get(id ID, withValues bool) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &r, nil
+	return &r.Record, nil
 }
 
 // put writes r under id and moves its index entries from old (nil for a new
 // record) to where r needs them.
-func (ix indexes) put(id ID, old, r *Record) error {
+func (ix indexes) put(id backend.ID, old, r *backend.Record) error {
 	if old != nil {
 		if old.UserID != r.UserID && old.UserID != "" {
 			if err := ix.byUser.Delete(userKey(old.UserID, id)); err != nil {
 				return err
 			}
 		}
-		if od, nd := old.deadline(ix.idle), r.deadline(ix.idle); od != nd {
+		if od, nd := old.Deadline(ix.idle), r.Deadline(ix.idle); od != nd {
 			if err := ix.byExpiry.Delete(expiryKey(od, id)); err != nil {
 				return err
 			}
@@ -145,8 +146,8 @@ func (ix indexes) put(id ID, old, r *Record) error {
 			return err
 		}
 	}
-	if old == nil || old.deadline(ix.idle) != r.deadline(ix.idle) {
-		if err := ix.byExpiry.Put(expiryKey(r.deadline(ix.idle), id), nil); err != nil {
+	if old == nil || old.Deadline(ix.idle) != r.Deadline(ix.idle) {
+		if err := ix.byExpiry.Put(expiryKey(r.Deadline(ix.idle), id), nil); err != nil {
 			return err
 		}
 	}
@@ -157,13 +158,13 @@ func (ix indexes) put(id ID, old, r *Record) error {
 }
 
 // remove deletes the record r of id and its index entries.
-func (ix indexes) remove(id ID, r *Record) error {
+func (ix indexes) remove(id backend.ID, r *backend.Record) error {
 	if r.UserID != "" {
 		if err := ix.byUser.Delete(userKey(r.UserID, id)); err != nil {
 			return err
 		}
 	}
-	if err := ix.byExpiry.Delete(expiryKey(r.deadline(ix.idle), id)); err != nil {
+	if err := ix.byExpiry.Delete(expiryKey(r.Deadline(ix.idle), id)); err != nil {
 		return err
 	}
 	*ix.added--
@@ -175,7 +176,7 @@ func (ix indexes) remove(id ID, r *Record) error {
 // deadline it finds those entries by their ID suffix: a scan of both
 // indexes, a cost paid for damage only, so that revocation never depends
 // on a record being readable.
-func (ix indexes) removeDamaged(id ID) error {
+func (ix indexes) removeDamaged(id backend.ID) error {
 	for _, b := range []*bolt.Bucket{ix.byUser, ix.byExpiry} {
 		var keys [][]byte
 		c := b.Cursor()
@@ -196,13 +197,13 @@ func (ix indexes) removeDamaged(id ID) error {
 
 // ended records r, which just ended as e says, in the history (nothing
 // when e keeps no history or r has no user).
-func (ix indexes) ended(r *Record, e Ending) error {
+func (ix indexes) ended(r *backend.Record, e backend.Ending) error {
 	if e.Keep <= 0 || r.UserID == "" {
 		return nil
 	}
 	key := binary.BigEndian.AppendUint64(userPrefix(r.UserID), uint64(max(e.At, 0)))
 	key = append(key, r.ID[:]...)
-	until := addNanos(e.At, e.Keep)
+	until := backend.AddNanos(e.At, e.Keep)
 	if err := ix.history.Put(key, encodeEnded(nil, r, e, until)); err != nil {
 		return err
 	}
@@ -212,14 +213,14 @@ func (ix indexes) ended(r *Record, e Ending) error {
 // historyOf returns userID's history entries, oldest first, and the
 // errors of the entries it skipped because they cannot be decoded (one
 // damaged entry must not hide the rest, nor fail a sessions page).
-func (ix indexes) historyOf(userID string) (out []EndedRecord, damaged []error) {
+func (ix indexes) historyOf(userID string) (out []backend.EndedRecord, damaged []error) {
 	prefix := userPrefix(userID)
 	c := ix.history.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		if len(k) != len(prefix)+8+idBytes {
 			continue
 		}
-		e, _, err := decodeEnded(ID(k[len(k)-idBytes:]), v)
+		e, _, err := decodeEnded(backend.ID(k[len(k)-idBytes:]), v)
 		if err != nil {
 			damaged = append(damaged, fmt.Errorf("history of %q, entry %x: %w", userID, k, err))
 			continue
@@ -257,13 +258,13 @@ func (ix indexes) purgeHistory(now int64, limit int) (more bool, err error) {
 }
 
 // userIDs returns the IDs of userID's sessions from the user index.
-func (ix indexes) userIDs(userID string) []ID {
+func (ix indexes) userIDs(userID string) []backend.ID {
 	prefix := userPrefix(userID)
-	var ids []ID
+	var ids []backend.ID
 	c := ix.byUser.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		if len(k) == len(prefix)+idBytes {
-			ids = append(ids, ID(k[len(prefix):]))
+			ids = append(ids, backend.ID(k[len(prefix):]))
 		}
 	}
 	return ids

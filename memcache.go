@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/dgraph-io/ristretto/v2"
+	"github.com/usersessions/usersessions/backend"
 )
 
 // The cache.
@@ -54,7 +55,7 @@ type paddedCounter struct {
 // neither decodes the token nor hashes the secret: SHA-256 alone cost more
 // than the rest of a hit. The token lives only in process memory, which
 // also holds every cookie of every request in flight; it is never written
-// to disk, and a Rotate or Delete kills the entry.
+// to disk, and a Rotate or End kills the entry.
 //
 // A hit reads the whole entry but the hash, so the token and the session
 // are held inline, in the order a hit reads them: one allocation, and the
@@ -62,7 +63,7 @@ type paddedCounter struct {
 type cacheEntry struct {
 	gen   uint64
 	epoch uint64
-	id    ID
+	id    backend.ID
 	token [TokenLength]byte // the token's text; all zero when filled without it
 	act   activityMemo      // what the activity table holds for it
 	sess  Session           // shared: values copy-on-write, never written
@@ -111,8 +112,8 @@ type ticket struct{ gen, epoch uint64 }
 
 // ticket returns the values a reader must record before reading the
 // backend.
-func (m *memCache) ticket(id ID) ticket {
-	return ticket{m.stripe(id.cacheKey()).Load(), m.epoch.Load()}
+func (m *memCache) ticket(id backend.ID) ticket {
+	return ticket{m.stripe(cacheKey(id)).Load(), m.epoch.Load()}
 }
 
 // distrust kills every entry and refuses new ones until trust.
@@ -136,8 +137,8 @@ func (m *memCache) trust() {
 }
 
 // get returns the live entry for id, or nil.
-func (m *memCache) get(id ID) *cacheEntry {
-	key := id.cacheKey()
+func (m *memCache) get(id backend.ID) *cacheEntry {
+	key := cacheKey(id)
 	e, ok := m.c.Get(key)
 	if !ok || e.id != id || e.gen != m.stripe(key).Load() || e.epoch != m.epoch.Load() {
 		m.misses[key%16].n.Add(1)
@@ -162,7 +163,7 @@ func (m *memCache) getByToken(token string) *cacheEntry {
 // put caches a copy of sess, read with ticket t, with the verified
 // token when there is one. sess is marked shared: its values now belong to
 // the cache too and are copied before a write (see Session.own).
-func (m *memCache) put(id ID, t ticket, hash tokenHash, token string, sess *Session, cost int) {
+func (m *memCache) put(id backend.ID, t ticket, hash tokenHash, token string, sess *Session, cost int) {
 	sess.shared = true
 	if t.epoch%2 == 1 {
 		return // the change feed is down: nothing is cached
@@ -171,13 +172,13 @@ func (m *memCache) put(id ID, t ticket, hash tokenHash, token string, sess *Sess
 	if len(token) == TokenLength {
 		copy(e.token[:], token)
 	}
-	m.c.Set(id.cacheKey(), e, int64(cost+entryOverhead))
+	m.c.Set(cacheKey(id), e, int64(cost+entryOverhead))
 }
 
 // invalidate kills every cached snapshot of id. Call it after the write
 // committed and before the writer returns.
-func (m *memCache) invalidate(id ID) {
-	key := id.cacheKey()
+func (m *memCache) invalidate(id backend.ID) {
+	key := cacheKey(id)
 	m.stripe(key).Add(1)
 	m.c.Del(key) // frees memory; correctness comes from the generation
 }

@@ -1,95 +1,23 @@
 package usersessions
 
 import (
+	"bytes"
 	"cmp"
 	"context"
-	"fmt"
 	"runtime/debug"
-	"slices"
-	"time"
+
+	"github.com/usersessions/usersessions/backend"
 )
 
-// Account security: a cap on sessions per user, privacy of stored client
-// data, hooks on sign-in and on every end, and a history of ended sessions.
-
-// EndReason says why a session ended, in History and Hooks.Ended.
-type EndReason string
-
-// The reasons the Store and httpx use. Apps may use their own as well.
-const (
-	EndLogout      EndReason = "logout"      // the person signed out of this session
-	EndRevoked     EndReason = "revoked"     // ended from a list of sessions (Delete, DeleteForUser)
-	EndOthers      EndReason = "others"      // "end all other sessions"
-	EndEverywhere  EndReason = "everywhere"  // "sign out everywhere"
-	EndExpired     EndReason = "expired"     // its absolute lifetime ran out
-	EndIdle        EndReason = "idle"        // its idle timeout ran out
-	EndLimit       EndReason = "limit"       // evicted by Options.MaxPerUser
-	EndCredentials EndReason = "credentials" // the password or second factor changed
-	EndAdmin       EndReason = "admin"       // an administrator ended it
-)
-
-// Privacy limits what the Store keeps of a client. It applies before
-// anything is stored (the database, the history) or held in memory.
-type Privacy struct {
-	// IPPrefixV4 and IPPrefixV6 keep only this many leading bits of an
-	// address (24 and 48 are common choices); 0 keeps the full address.
-	// Locations still resolve from the kept network where the GeoIP
-	// database allows.
-	IPPrefixV4, IPPrefixV6 int
-	// NoUserAgent keeps the device name ("Safari on iPhone", see Device)
-	// in place of the raw user agent.
-	NoUserAgent bool
-}
-
-// Hooks are called after the change they report is durable, outside any
-// transaction, inline: on the goroutine of the call that made the change
-// (a request's, or the cleanup goroutine's for expiry), which waits for
-// the hook and for nothing else. Keep them short, or hand work to a
-// goroutine of your own. A panicking hook is recovered and logged.
-type Hooks struct {
-	// Created reports a session that a user now has: Create for a user,
-	// RotateUser, or a Save that set another UserID. newDevice is true
-	// when no earlier session of the user, live or in History, had the
-	// same device name: the moment to email "new sign-in from Chrome on
-	// Windows".
-	Created func(ctx context.Context, s *Session, newDevice bool)
-	// Ended reports a session that ended, for every reason, expiry and
-	// idle timeouts (from cleanup) included.
-	Ended func(ctx context.Context, s *Session, reason EndReason)
-}
-
-// Ended is a session in History: as it was when it ended.
-type Ended struct {
-	Session
-	EndedAt time.Time
-	Reason  EndReason
-	// By is the ID of the session that ended it (for "others", "logout",
-	// "revoked", "credentials", "limit"), or "admin:" and the
-	// administrator's user ID, or "" when no session did (expiry).
-	By string
-}
-
-// EndOptions say who ends sessions and why, for History and Hooks.Ended.
-// The zero value means each method's default reason.
-type EndOptions struct {
-	Reason EndReason
-	By     string // see Ended.By
-}
+// Account security at run time: what Options.Privacy keeps of a client,
+// the cap on sessions per user (Options.MaxPerUser), and the hooks on
+// sign-in (new devices) and on every end.
 
 // private applies Options.Privacy to a client.
 func (s *Store) private(c Client) Client {
 	p := &s.opts.Privacy
 	if c.IP.IsValid() {
-		c.IP = c.IP.Unmap()
-		bits := p.IPPrefixV6
-		if c.IP.Is4() {
-			bits = p.IPPrefixV4
-		}
-		if bits > 0 && bits < c.IP.BitLen() {
-			if pfx, err := c.IP.Prefix(bits); err == nil {
-				c.IP = pfx.Addr()
-			}
-		}
+		c.IP = p.address(c.IP)
 	}
 	if p.NoUserAgent && c.UserAgent != "" {
 		c.UserAgent = storedDevice(c.UserAgent)
@@ -106,31 +34,15 @@ func storedDevice(ua string) string {
 	return "Unknown device"
 }
 
-// active reports whether Options.Privacy changes anything.
-func (p *Privacy) active() bool { return p.IPPrefixV4 > 0 || p.IPPrefixV6 > 0 || p.NoUserAgent }
-
-// validate checks the prefix lengths.
-func (p *Privacy) validate() error {
-	if p.IPPrefixV4 < 0 || p.IPPrefixV4 > 32 || p.IPPrefixV6 < 0 || p.IPPrefixV6 > 128 {
-		return fmt.Errorf("usersessions: Privacy prefixes %d and %d: want 0-32 and 0-128", p.IPPrefixV4, p.IPPrefixV6)
-	}
-	return nil
-}
-
-// ending returns the Ending for a removal now.
-func (s *Store) ending(reason EndReason, by string) Ending {
-	return Ending{At: s.now(), Reason: reason, By: by, Keep: max(s.opts.History, 0)}
-}
-
 // limit returns the UserLimit for a write, or nil without MaxPerUser.
-func (s *Store) limit(by ID) *UserLimit {
+func (s *Store) limit(by backend.ID) *backend.UserLimit {
 	if s.opts.MaxPerUser <= 0 {
 		return nil
 	}
-	return &UserLimit{
+	return &backend.UserLimit{
 		Max: s.opts.MaxPerUser,
-		Live: func(r *Record) bool {
-			return s.now() < deadlineAt(r.Expires, s.recency(r), s.opts.IdleTimeout)
+		Live: func(r *backend.Record) bool {
+			return s.now() < backend.Deadline(r.Expires, s.recency(r), s.opts.IdleTimeout)
 		},
 		Recency: s.recency,
 		Ending:  s.ending(EndLimit, by.String()),
@@ -138,46 +50,22 @@ func (s *Store) limit(by ID) *UserLimit {
 }
 
 // recency is r's latest activity, the freshest in memory counting.
-func (s *Store) recency(r *Record) int64 {
+func (s *Store) recency(r *backend.Record) int64 {
 	if a, ok := s.active.lookup(r.ID); ok {
 		return max(r.LastSeen, a.lastSeen)
 	}
 	return r.LastSeen
 }
 
-// ended reports removed records: it drops them from memory and calls
-// Hooks.Ended.
-func (s *Store) ended(ctx context.Context, removed []Record, reason func(*Record) EndReason) {
-	for i := range removed {
-		s.forget(removed[i].ID)
-	}
-	s.deletes.Add(uint64(len(removed)))
-	if s.opts.Hooks.Ended == nil {
-		return
-	}
-	for i := range removed {
-		r := &removed[i]
-		sess := s.sessionOf(r)
-		s.runHook("Ended", func() { s.opts.Hooks.Ended(ctx, sess, reason(r)) })
-	}
-}
-
-// sessionOf builds the public view of a record a Backend returned (values
-// decoded when they can be; a damaged record gives just its ID).
-func (s *Store) sessionOf(r *Record) *Session {
-	if r.decoded == nil && len(r.Values) > 1 {
-		r.decoded, _ = decodeValues(r.Values)
-	}
-	return r.session(r.ID, s.opts.IdleTimeout)
-}
-
-// created calls Hooks.Created for sess, now durable as a session of a user.
-func (s *Store) created(ctx context.Context, sess *Session) {
+// created calls Hooks.Created for sess, now durable as a session of a user
+// since at (Unix nanoseconds: its creation, or the write that signed it in).
+func (s *Store) created(ctx context.Context, sess *Session, at int64) {
+	s.checkSignIn(ctx, sess, at)
 	hook := s.opts.Hooks.Created
 	if hook == nil || sess.UserID == "" {
 		return
 	}
-	newDevice, err := s.isNewDevice(ctx, sess)
+	newDevice, err := s.isNewDevice(ctx, sess, at)
 	if err != nil {
 		s.log.Error("usersessions: Hooks.Created: looking up earlier devices", "user", sess.UserID, "err", err)
 	}
@@ -186,29 +74,55 @@ func (s *Store) created(ctx context.Context, sess *Session) {
 	s.runHook("Created", func() { hook(ctx, &c, newDevice) })
 }
 
-// isNewDevice reports whether no other session of sess's user, live or in
-// history, has sess's device name.
-func (s *Store) isNewDevice(ctx context.Context, sess *Session) (bool, error) {
+// isNewDevice reports whether no session of sess's user that signed in
+// before sess (at), live or in history, has sess's device name.
+func (s *Store) isNewDevice(ctx context.Context, sess *Session, at int64) (bool, error) {
 	device := deviceKey(sess.UserAgent, s.opts.Privacy.NoUserAgent)
 	if device == "" {
 		return true, nil
 	}
 	seen := false
-	err := s.b.ListByUser(ctx, sess.UserID, func(r *Record, err error) {
-		if err == nil && r.ID.String() != sess.ID && deviceKey(r.UserAgent, s.opts.Privacy.NoUserAgent) == device {
-			seen = true
+	err := s.eachEarlier(ctx, sess, at, func(r *backend.Record) bool {
+		seen = deviceKey(r.UserAgent, s.opts.Privacy.NoUserAgent) == device
+		return !seen
+	})
+	return !seen, err
+}
+
+// eachEarlier calls fn for each session of sess's user that signed in
+// before sess (at), live, then in history, until fn returns false.
+//
+// The list is read after sess is durable, so it may hold sessions that
+// signed in after sess: two sign-ins at the same moment each see the
+// other, and counting those suppressed the new device for both. Only
+// sessions created before at count, or at the same moment with a smaller
+// ID: of sign-ins at once, the first always reports the new device, and
+// when each sees the others it alone does. (A session that signed in with
+// Save counts from its creation, the only time its record keeps.)
+func (s *Store) eachEarlier(ctx context.Context, sess *Session, at int64, fn func(r *backend.Record) bool) error {
+	id, ok := backend.ParseID(sess.ID)
+	if !ok {
+		return nil
+	}
+	earlier := func(r *backend.Record) bool {
+		return r.ID != id && cmp.Or(cmp.Compare(r.Created, at), bytes.Compare(r.ID[:], id[:])) < 0
+	}
+	more := true
+	err := s.b.ListByUser(ctx, sess.UserID, func(r *backend.Record, err error) {
+		if more && err == nil && earlier(r) {
+			more = fn(r)
 		}
 	})
-	if err != nil || seen {
-		return !seen, err
+	if err != nil || !more {
+		return err
 	}
 	past, err := s.b.History(ctx, sess.UserID)
-	for i := range past {
-		if past[i].ID.String() != sess.ID && deviceKey(past[i].UserAgent, s.opts.Privacy.NoUserAgent) == device {
-			return false, err
+	for i := 0; i < len(past) && more; i++ {
+		if earlier(&past[i].Record) {
+			more = fn(&past[i].Record)
 		}
 	}
-	return true, err
+	return err
 }
 
 // deviceKey is the device name a stored user agent stands for.
@@ -227,112 +141,4 @@ func (s *Store) runHook(name string, fn func()) {
 		}
 	}()
 	fn()
-}
-
-// History returns userID's ended sessions that Options.History still
-// keeps, most recent first. They never load: History is a record of what
-// ended, not a way back.
-func (s *Store) History(ctx context.Context, userID string) ([]Ended, error) {
-	if userID == "" {
-		return nil, nil
-	}
-	if s.closed.Load() {
-		return nil, ErrClosed
-	}
-	past, err := s.b.History(ctx, userID)
-	if err != nil {
-		return nil, s.closedErr(err)
-	}
-	out := make([]Ended, 0, len(past))
-	for i := range past {
-		e := &past[i]
-		out = append(out, Ended{Session: *s.sessionOf(&e.Record), EndedAt: unixNano(e.EndedAt), Reason: e.Reason, By: e.By})
-	}
-	slices.SortStableFunc(out, func(a, b Ended) int { return b.EndedAt.Compare(a.EndedAt) })
-	return out, nil
-}
-
-// End ends the session id as Delete does, recording why (default
-// EndRevoked) and by whom.
-func (s *Store) End(ctx context.Context, id string, o EndOptions) error {
-	return s.endOne(ctx, id, nil, o)
-}
-
-// EndForUser ends the session id only if it belongs to userID, as
-// DeleteForUser does, recording why (default EndRevoked) and by whom.
-func (s *Store) EndForUser(ctx context.Context, userID, id string, o EndOptions) error {
-	return s.endOne(ctx, id, &userID, o)
-}
-
-func (s *Store) endOne(ctx context.Context, id string, owner *string, o EndOptions) error {
-	sid, ok := parseID(id)
-	if !ok {
-		return ErrNotFound
-	}
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	reason := cmp.Or(o.Reason, EndRevoked)
-	r, err := s.b.Delete(ctx, sid, owner, s.ending(reason, o.By))
-	if err != nil {
-		return s.closedErr(err)
-	}
-	r.ID = sid
-	s.ended(ctx, []Record{r}, func(*Record) EndReason { return reason })
-	return nil
-}
-
-// EndUser ends every session of userID but keepID, as DeleteByUser does,
-// recording why: by default EndOthers when keepID is set (By: keepID),
-// else EndEverywhere.
-func (s *Store) EndUser(ctx context.Context, userID, keepID string, o EndOptions) (int, error) {
-	if userID == "" {
-		return 0, nil
-	}
-	if s.closed.Load() {
-		return 0, ErrClosed
-	}
-	var keep ID
-	if keepID != "" {
-		keep, _ = parseID(keepID) // a malformed keepID keeps nothing
-	}
-	reason, by := o.Reason, o.By
-	if reason == "" {
-		reason = EndEverywhere
-		if keepID != "" {
-			reason, by = EndOthers, cmp.Or(by, keepID)
-		}
-	}
-	removed, err := s.b.DeleteByUser(ctx, userID, keep, s.ending(reason, by))
-	if err != nil {
-		return 0, s.closedErr(err)
-	}
-	s.ended(ctx, removed, func(*Record) EndReason { return reason })
-	return len(removed), nil
-}
-
-// CredentialsChanged is the one call for after a password or second-factor
-// change: it gives the session of token a new token (returned), and ends
-// every other session of its user with reason EndCredentials. A stolen
-// token, or a session signed in with the old password, is worthless after.
-//
-// The others end first: if that fails, nothing has changed, the token still
-// works, and the call can be repeated; if the rotation then fails, the
-// others are gone and the old token still works.
-func (s *Store) CredentialsChanged(ctx context.Context, token string) (*Session, int, error) {
-	cur, err := s.Load(ctx, token)
-	if err != nil {
-		return nil, 0, err
-	}
-	n := 0
-	if cur.UserID != "" {
-		if n, err = s.EndUser(ctx, cur.UserID, cur.ID, EndOptions{Reason: EndCredentials, By: cur.ID}); err != nil {
-			return nil, 0, err
-		}
-	}
-	sess, err := s.Rotate(ctx, token)
-	if err != nil {
-		return nil, n, err
-	}
-	return sess, n, nil
 }

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	bolt "go.etcd.io/bbolt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -18,7 +17,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
 	"time"
+
+	"github.com/usersessions/usersessions/backend"
+	"github.com/usersessions/usersessions/internal/clocktest"
 )
 
 const (
@@ -93,7 +98,7 @@ func TestPrivacyKeepsNoFullAddress(t *testing.T) {
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Delete(ctx, b.ID); err != nil { // into the history
+	if err := s.End(ctx, b.ID, EndOptions{}); err != nil { // into the history
 		t.Fatal(err)
 	}
 	if past, _ := s.History(ctx, "alice"); len(past) != 1 || past[0].IP != netip.MustParseAddr("81.2.69.0") {
@@ -142,7 +147,7 @@ func TestHookPanicIsRecovered(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Create with a panicking hook: %v", err)
 	}
-	if err := s.Delete(ctx, sess.ID); err != nil {
+	if err := s.End(ctx, sess.ID, EndOptions{}); err != nil {
 		t.Fatalf("Delete with a panicking hook: %v", err)
 	}
 	mu.Lock()
@@ -164,7 +169,7 @@ func TestNewDevice(t *testing.T) {
 	s = openTest(t, false, &Options{History: time.Hour, Hooks: h.hooks(&s, t)})
 	first := mustCreate(t, s, "alice", Client{UserAgent: uaSafariIPhone})
 	mustCreate(t, s, "alice", Client{UserAgent: uaSafariIPhone})
-	if err := s.Delete(ctx, first.ID); err != nil {
+	if err := s.End(ctx, first.ID, EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	mustCreate(t, s, "alice", Client{UserAgent: uaChromeWin})
@@ -179,7 +184,7 @@ func TestNewDevice(t *testing.T) {
 // unreachable database would.
 type failingDeletes struct{ *boltBackend }
 
-func (failingDeletes) DeleteByUser(context.Context, string, ID, Ending) ([]Record, error) {
+func (failingDeletes) DeleteByUser(context.Context, string, backend.ID, backend.Ending) ([]backend.Record, error) {
 	return nil, ErrUnavailable
 }
 
@@ -210,7 +215,7 @@ func TestCredentialsChangedFailsSafe(t *testing.T) {
 // that read its session before the clear, as a removal does.
 func TestActivityClearFencesAdd(t *testing.T) {
 	tbl := newActivityTable()
-	id := ID{0, 0, 0, 0, 0, 0, 7, 9}
+	id := backend.ID{0, 0, 0, 0, 0, 0, 7, 9}
 	since := tbl.removals(id)
 	tbl.clear()
 	if tbl.add(id, 1, clientA, activity{client: &clientInfo{}}, 1<<62, since) {
@@ -223,10 +228,10 @@ func TestDamagedHistoryEntrySkipped(t *testing.T) {
 	s := openTest(t, false, &Options{History: time.Hour, Logger: discardLogger()})
 	a := mustCreate(t, s, "alice", clientA)
 	bb := mustCreate(t, s, "alice", clientB)
-	if err := s.Delete(ctx, a.ID); err != nil {
+	if err := s.End(ctx, a.ID, EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Delete(ctx, bb.ID); err != nil {
+	if err := s.End(ctx, bb.ID, EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	err := boltDB(s).Update(func(tx *bolt.Tx) error {
@@ -239,5 +244,121 @@ func TestDamagedHistoryEntrySkipped(t *testing.T) {
 	past, err := s.History(ctx, "alice")
 	if err != nil || len(past) != 1 {
 		t.Fatalf("History = %d entries, %v; want the undamaged one", len(past), err)
+	}
+}
+
+// failingTouch is the bbolt backend with Touch failing, as a PostgreSQL
+// batch did with a user agent that was not UTF-8 in it.
+type failingTouch struct{ *boltBackend }
+
+var errRefusedRow = errors.New("touch: a row the database refuses")
+
+func (failingTouch) Touch(context.Context, []backend.Activity) error { return errRefusedRow }
+
+// A flush that fails does not stop cleanup: expired sessions are still
+// removed, one whose activity is only in memory is kept, and the flush's
+// error is reported.
+func TestClearExpiredRunsWhenFlushFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	b, err := openBoltBackend(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := clocktest.New()
+	s, err := newStore(failingTouch{b}, &Options{CleanupInterval: -1, Now: clock.Now, IdleTimeout: time.Hour, Logger: discardLogger()}, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	idle := mustCreate(t, s, "alice", clientA)
+	busy := mustCreate(t, s, "bob", clientA)
+	clock.Advance(50 * time.Minute)
+	if err := s.Touch(ctx, busy.ID, clientB); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(20 * time.Minute)
+	n, err := s.ClearExpired(ctx)
+	if n != 1 || !errors.Is(err, errRefusedRow) {
+		t.Fatalf("ClearExpired = %d, %v; want 1 and the flush's error", n, err)
+	}
+	if _, err := s.Get(ctx, idle.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the idle session is still there: %v", err)
+	}
+	if _, err := s.Get(ctx, busy.ID); err != nil {
+		t.Fatalf("the busy session was cleared: %v", err)
+	}
+}
+
+// listAfterCreates is the bbolt backend with ListByUser held until every
+// expected Create has committed: sign-ins whose Created hooks look for
+// earlier devices only once all of them are durable, so each sees the
+// others.
+type listAfterCreates struct {
+	*boltBackend
+	created *sync.WaitGroup
+}
+
+func (b listAfterCreates) Create(ctx context.Context, r *backend.Record, limit *backend.UserLimit) ([]backend.Record, error) {
+	defer b.created.Done()
+	return b.boltBackend.Create(ctx, r, limit)
+}
+
+func (b listAfterCreates) ListByUser(ctx context.Context, userID string, fn func(*backend.Record, error)) error {
+	b.created.Wait()
+	return b.boltBackend.ListByUser(ctx, userID, fn)
+}
+
+// Sign-ins at the same moment from a device the user never used, each
+// seeing the others: exactly one reports the new device. A session created
+// after another one is not earlier, even when the list shows it.
+func TestNewDeviceSimultaneousSignIns(t *testing.T) {
+	const n = 4
+	path := filepath.Join(t.TempDir(), "db")
+	b, err := openBoltBackend(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created sync.WaitGroup
+	created.Add(n)
+	var s *Store
+	var h hookLog
+	s, err = newStore(listAfterCreates{b, &created}, &Options{CleanupInterval: -1, Hooks: h.hooks(&s, t)}, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if _, err := s.Create(ctx, "alice", Client{UserAgent: uaChromeWin}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(h.created)
+	if want := []string{"alice/new", "alice/old", "alice/old", "alice/old"}; !slices.Equal(h.created, want) {
+		t.Fatalf("Created(newDevice) = %v, want %v", h.created, want)
+	}
+}
+
+// A Save that signs a session in counts from that write, not from the
+// session's creation: a session of the same device created in between is
+// earlier, and the sign-in is not from a new device.
+func TestNewDeviceSaveSignIn(t *testing.T) {
+	clock := clocktest.New()
+	var s *Store
+	var h hookLog
+	s = openTest(t, false, &Options{Now: clock.Now, Hooks: h.hooks(&s, t)})
+	anon := mustCreate(t, s, "", Client{UserAgent: uaChromeWin})
+	clock.Advance(time.Minute)
+	mustCreate(t, s, "alice", Client{UserAgent: uaChromeWin})
+	clock.Advance(time.Minute)
+	anon.UserID = "alice"
+	if err := s.Save(ctx, anon); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"alice/new", "alice/old"}; !slices.Equal(h.created, want) {
+		t.Fatalf("Created(newDevice) = %v, want %v", h.created, want)
 	}
 }

@@ -14,36 +14,16 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/usersessions/usersessions/backend"
+	"github.com/usersessions/usersessions/internal/clocktest"
 )
 
 var ctx = context.Background()
-
-// fakeClock is a settable clock for Options.Now.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // modes runs fn once per storage mode.
 func modes(t *testing.T, fn func(t *testing.T, cached bool)) {
@@ -101,93 +81,6 @@ var (
 	clientA = Client{IP: netip.MustParseAddr("203.0.113.7"), UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"}
 	clientB = Client{IP: netip.MustParseAddr("2001:db8::1"), UserAgent: "curl/8.5.0"}
 )
-
-func TestCreateLoad(t *testing.T) {
-	modes(t, func(t *testing.T, cached bool) {
-		clock := newFakeClock()
-		s := openTest(t, cached, &Options{Now: clock.Now})
-		sess := mustCreate(t, s, "alice", clientA)
-
-		raw, err := base64.RawURLEncoding.DecodeString(sess.Token)
-		if err != nil || len(raw) != tokenBytes {
-			t.Fatalf("token %q: %d bytes, %v; want %d bytes of base64url", sess.Token, len(raw), err, tokenBytes)
-		}
-		if len(sess.ID) != IDLength || strings.Contains(sess.Token, "=") {
-			t.Fatalf("ID %q, token %q: not the documented forms", sess.ID, sess.Token)
-		}
-		want := Session{
-			ID: sess.ID, UserID: "alice", IP: clientA.IP, UserAgent: clientA.UserAgent,
-			CreatedAt: clock.Now(), LastSeen: clock.Now(), ExpiresAt: clock.Now().Add(DefaultLifetime),
-		}
-		for range 2 { // the second load is a cache hit in cached mode
-			got, err := s.Load(ctx, sess.Token)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Token != "" {
-				t.Error("Load returned the token; only Create and Rotate may")
-			}
-			if got.ID != want.ID || got.UserID != want.UserID || got.IP != want.IP || got.UserAgent != want.UserAgent ||
-				!got.CreatedAt.Equal(want.CreatedAt) || !got.LastSeen.Equal(want.LastSeen) || !got.ExpiresAt.Equal(want.ExpiresAt) {
-				t.Fatalf("Load = %+v, want %+v", got, want)
-			}
-			settle(s)
-		}
-		byID, err := s.Get(ctx, sess.ID)
-		if err != nil || byID.UserID != "alice" || byID.Token != "" {
-			t.Fatalf("Get(ID) = %+v, %v", byID, err)
-		}
-		if cached && s.Stats().Hits == 0 {
-			t.Errorf("cached mode served no hit: %+v", s.Stats())
-		}
-		if !cached && s.Stats().Hits+s.Stats().Misses != 0 {
-			t.Errorf("uncached mode counted cache traffic: %+v", s.Stats())
-		}
-	})
-}
-
-func TestMalformedTokens(t *testing.T) {
-	modes(t, func(t *testing.T, cached bool) {
-		s := openTest(t, cached, nil)
-		real := mustCreate(t, s, "alice", clientA)
-		random := make([]byte, tokenBytes)
-		copy(random, "not a real session, but the right shape..........")
-		tests := map[string]string{
-			"empty":                "",
-			"short":                real.Token[:TokenLength-1],
-			"long":                 real.Token + "A",
-			"huge":                 strings.Repeat("A", 1<<20),
-			"not base64":           strings.Repeat("!", TokenLength),
-			"padding":              real.Token[:TokenLength-2] + "==",
-			"unknown":              base64.RawURLEncoding.EncodeToString(random),
-			"right ID, bad secret": real.Token[:IDLength] + strings.Repeat("A", TokenLength-IDLength),
-			"the ID":               real.ID,
-			"NUL bytes":            strings.Repeat("\x00", TokenLength),
-		}
-		for name, token := range tests {
-			if _, err := s.Load(ctx, token); !errors.Is(err, ErrNotFound) {
-				t.Errorf("%s: Load = %v, want ErrNotFound", name, err)
-			}
-			if _, err := s.Rotate(ctx, token); !errors.Is(err, ErrNotFound) {
-				t.Errorf("%s: Rotate = %v, want ErrNotFound", name, err)
-			}
-		}
-		for _, id := range []string{"", "x", strings.Repeat("A", IDLength+1), real.Token, strings.Repeat("/", IDLength)} {
-			if _, err := s.Get(ctx, id); !errors.Is(err, ErrNotFound) {
-				t.Errorf("Get(%.30q) = %v, want ErrNotFound", id, err)
-			}
-			if err := s.Delete(ctx, id); !errors.Is(err, ErrNotFound) {
-				t.Errorf("Delete(%.30q) = %v, want ErrNotFound", id, err)
-			}
-			if err := s.Touch(ctx, id, clientA); !errors.Is(err, ErrNotFound) {
-				t.Errorf("Touch(%.30q) = %v, want ErrNotFound", id, err)
-			}
-		}
-		if _, err := s.Load(ctx, real.Token); err != nil {
-			t.Fatalf("the real session was harmed: %v", err)
-		}
-	})
-}
 
 func TestOnlyTokenHashIsStored(t *testing.T) {
 	s := openTest(t, false, nil)
@@ -335,27 +228,6 @@ func TestCallerChangesDoNotLeak(t *testing.T) {
 	})
 }
 
-func TestSaveNeverResurrects(t *testing.T) {
-	modes(t, func(t *testing.T, cached bool) {
-		s := openTest(t, cached, nil)
-		sess := mustCreate(t, s, "alice", clientA)
-		loaded, _ := s.Load(ctx, sess.Token)
-		if err := s.Delete(ctx, sess.ID); err != nil {
-			t.Fatal(err)
-		}
-		loaded.Set("k", "v")
-		if err := s.Save(ctx, loaded); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("Save after Delete = %v, want ErrNotFound", err)
-		}
-		if n, _ := s.Count(ctx); n != 0 {
-			t.Fatalf("Save brought the session back: %d sessions", n)
-		}
-		if err := s.Touch(ctx, sess.ID, clientA); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("Touch after Delete = %v, want ErrNotFound", err)
-		}
-	})
-}
-
 func TestSaveChangesUser(t *testing.T) {
 	modes(t, func(t *testing.T, cached bool) {
 		s := openTest(t, cached, nil)
@@ -383,281 +255,9 @@ func TestSaveChangesUser(t *testing.T) {
 	})
 }
 
-func TestRotate(t *testing.T) {
-	modes(t, func(t *testing.T, cached bool) {
-		clock := newFakeClock()
-		s := openTest(t, cached, &Options{Now: clock.Now})
-		sess := mustCreate(t, s, "", clientA)
-		sess.Set("cart", []string{"book"})
-		if err := s.Save(ctx, sess); err != nil {
-			t.Fatal(err)
-		}
-		s.Load(ctx, sess.Token) // warm the cache
-		settle(s)
-
-		rotated, err := s.Rotate(ctx, sess.Token)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rotated.Token == sess.Token || rotated.ID != sess.ID || rotated.Token == "" {
-			t.Fatalf("Rotate: token %q -> %q, ID %q -> %q", sess.Token, rotated.Token, sess.ID, rotated.ID)
-		}
-		if v, _ := rotated.Get("cart"); !reflect.DeepEqual(v, []string{"book"}) {
-			t.Fatalf("Rotate lost the values: %v", v)
-		}
-		if _, err := s.Load(ctx, sess.Token); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("old token after Rotate: %v", err)
-		}
-		if _, err := s.Rotate(ctx, sess.Token); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("rotating the old token again: %v", err)
-		}
-
-		clock.Advance(time.Hour)
-		signedIn, err := s.RotateUser(ctx, rotated.Token, "alice")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if signedIn.UserID != "alice" || !signedIn.CreatedAt.Equal(clock.Now()) || !signedIn.ExpiresAt.Equal(clock.Now().Add(DefaultLifetime)) {
-			t.Fatalf("RotateUser = %+v: want user alice and a lifetime restarted now", signedIn)
-		}
-		if _, err := s.Load(ctx, rotated.Token); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("token before RotateUser still loads: %v", err)
-		}
-		got, err := s.Load(ctx, signedIn.Token)
-		if err != nil || got.UserID != "alice" {
-			t.Fatalf("Load after RotateUser = %+v, %v", got, err)
-		}
-		if list, _ := s.ListByUser(ctx, "alice"); len(list) != 1 {
-			t.Fatalf("ListByUser(alice) = %d sessions, want 1", len(list))
-		}
-	})
-}
-
-func TestDelete(t *testing.T) {
-	modes(t, func(t *testing.T, cached bool) {
-		s := openTest(t, cached, nil)
-		a := mustCreate(t, s, "alice", clientA)
-		b := mustCreate(t, s, "bob", clientB)
-		s.Load(ctx, a.Token)
-		settle(s)
-
-		if err := s.DeleteForUser(ctx, "bob", a.ID); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("bob ending alice's session: %v, want ErrNotFound", err)
-		}
-		if _, err := s.Load(ctx, a.Token); err != nil {
-			t.Fatalf("alice's session died from bob's attempt: %v", err)
-		}
-		if err := s.DeleteForUser(ctx, "alice", a.ID); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Load(ctx, a.Token); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("Load after DeleteForUser: %v", err)
-		}
-		if err := s.Delete(ctx, a.ID); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("second Delete = %v, want ErrNotFound", err)
-		}
-		if err := s.Delete(ctx, b.ID); err != nil {
-			t.Fatal(err)
-		}
-		if n, _ := s.Count(ctx); n != 0 {
-			t.Fatalf("Count = %d after deleting everything", n)
-		}
-		if st := s.Stats(); st.Deletes != 2 || st.Creates != 2 {
-			t.Errorf("Stats = %+v, want 2 creates and 2 deletes", st)
-		}
-	})
-}
-
-func TestListByUser(t *testing.T) {
-	modes(t, func(t *testing.T, cached bool) {
-		clock := newFakeClock()
-		s := openTest(t, cached, &Options{Now: clock.Now, Lifetime: 10 * time.Hour})
-		var ann []*Session
-		for i := range 3 {
-			ann = append(ann, mustCreate(t, s, "ann", clientA))
-			clock.Advance(time.Minute)
-			mustCreate(t, s, "anne", clientB) // a prefix neighbour must not leak in
-			_ = i
-		}
-		mustCreate(t, s, "", clientA)
-		// Activity reorders: the first session becomes the most recent.
-		clock.Advance(time.Minute)
-		if err := s.Touch(ctx, ann[0].ID, clientB); err != nil {
-			t.Fatal(err)
-		}
-		list, err := s.ListByUser(ctx, "ann")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []string
-		for _, sess := range list {
-			ids = append(ids, sess.ID)
-			if sess.UserID != "ann" || sess.Token != "" {
-				t.Errorf("listed %+v", sess)
-			}
-		}
-		want := []string{ann[0].ID, ann[2].ID, ann[1].ID}
-		if !slices.Equal(ids, want) {
-			t.Fatalf("ListByUser order = %v, want %v", ids, want)
-		}
-		if list[0].IP != clientB.IP || !list[0].LastSeen.Equal(clock.Now()) {
-			t.Errorf("ListByUser does not report fresh activity: %+v", list[0])
-		}
-		// Expired sessions are not listed.
-		clock.Advance(10*time.Hour - 2*time.Minute - 30*time.Second)
-		list, _ = s.ListByUser(ctx, "ann")
-		if len(list) != 1 || list[0].ID != ann[2].ID {
-			t.Fatalf("after expiry ListByUser = %d sessions, want only the newest", len(list))
-		}
-		if list, _ := s.ListByUser(ctx, "nobody"); len(list) != 0 {
-			t.Fatalf("unknown user has %d sessions", len(list))
-		}
-	})
-}
-
-func TestDeleteByUser(t *testing.T) {
-	modes(t, func(t *testing.T, cached bool) {
-		s := openTest(t, cached, nil)
-		var mine []*Session
-		for range 4 {
-			mine = append(mine, mustCreate(t, s, "ann", clientA))
-		}
-		other := mustCreate(t, s, "anne", clientA)
-		for _, sess := range mine {
-			s.Load(ctx, sess.Token)
-		}
-		settle(s)
-
-		n, err := s.DeleteByUser(ctx, "ann", mine[1].ID)
-		if err != nil || n != 3 {
-			t.Fatalf("DeleteByUser keeping one = %d, %v; want 3", n, err)
-		}
-		for i, sess := range mine {
-			_, err := s.Load(ctx, sess.Token)
-			if (i == 1) != (err == nil) {
-				t.Errorf("session %d after DeleteByUser: %v", i, err)
-			}
-		}
-		if _, err := s.Load(ctx, other.Token); err != nil {
-			t.Fatalf("another user's session was removed: %v", err)
-		}
-		if n, err := s.DeleteByUser(ctx, "ann", ""); err != nil || n != 1 {
-			t.Fatalf("DeleteByUser everywhere = %d, %v; want 1", n, err)
-		}
-		if n, err := s.DeleteByUser(ctx, "", ""); err != nil || n != 0 {
-			t.Fatalf("DeleteByUser(\"\") = %d, %v; want 0, nil", n, err)
-		}
-		if c, _ := s.Count(ctx); c != 1 {
-			t.Fatalf("Count = %d, want 1", c)
-		}
-	})
-}
-
-func TestExpiry(t *testing.T) {
-	modes(t, func(t *testing.T, cached bool) {
-		clock := newFakeClock()
-		s := openTest(t, cached, &Options{Now: clock.Now, Lifetime: 24 * time.Hour, IdleTimeout: time.Hour})
-		idle := mustCreate(t, s, "alice", clientA)
-		busy := mustCreate(t, s, "alice", clientA)
-		s.Load(ctx, idle.Token)
-		settle(s)
-
-		for range 5 { // 50 minutes between requests keeps busy alive
-			clock.Advance(50 * time.Minute)
-			if err := s.Touch(ctx, busy.ID, clientA); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := s.Load(ctx, idle.Token); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("idle session loads after its idle timeout: %v", err)
-		}
-		if err := s.Touch(ctx, idle.ID, clientA); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("Touch revived an idle session: %v", err)
-		}
-		got, err := s.Load(ctx, busy.Token)
-		if err != nil {
-			t.Fatalf("active session died: %v", err)
-		}
-		if want := clock.Now().Add(time.Hour); !got.Deadline().Equal(want) {
-			t.Errorf("Deadline = %v, want %v", got.Deadline(), want)
-		}
-		n, err := s.ClearExpired(ctx)
-		if err != nil || n != 1 {
-			t.Fatalf("ClearExpired = %d, %v; want 1", n, err)
-		}
-		if c, _ := s.Count(ctx); c != 1 {
-			t.Fatalf("Count = %d after cleanup, want 1", c)
-		}
-		// The absolute lifetime ends even a busy session.
-		for range 4 {
-			clock.Advance(55 * time.Minute)
-			s.Touch(ctx, busy.ID, clientA)
-		}
-		clock.Advance(24 * time.Hour)
-		if _, err := s.Load(ctx, busy.Token); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("session outlived its lifetime: %v", err)
-		}
-		if err := s.Touch(ctx, busy.ID, clientA); err != nil && !errors.Is(err, ErrNotFound) {
-			t.Fatal(err)
-		}
-		if n, err := s.ClearExpired(ctx); err != nil || n != 1 {
-			t.Fatalf("second ClearExpired = %d, %v; want 1", n, err)
-		}
-		if n, err := s.ClearExpired(ctx); err != nil || n != 0 {
-			t.Fatalf("third ClearExpired = %d, %v; want 0", n, err)
-		}
-		// An idle session is not revived either when its last activity is still pending in memory.
-		late := mustCreate(t, s, "alice", clientA)
-		clock.Advance(time.Minute)
-		if err := s.Touch(ctx, late.ID, clientA); err != nil {
-			t.Fatal(err)
-		}
-		clock.Advance(time.Hour)
-		if err := s.Touch(ctx, late.ID, clientA); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("Touch revived an idle session with pending activity: %v", err)
-		}
-		if err := s.Delete(ctx, late.ID); err != nil {
-			t.Fatal(err)
-		}
-	})
-}
-
-func TestClearExpiredManyBatches(t *testing.T) {
-	clock := newFakeClock()
-	s := openTest(t, true, &Options{Now: clock.Now, Lifetime: time.Hour})
-	const n = clearBatch + 50
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < n; i += 8 {
-				if _, err := s.Create(ctx, fmt.Sprint("user", i%7), clientA); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	clock.Advance(30 * time.Minute)
-	keep := mustCreate(t, s, "user1", clientA)
-	clock.Advance(31 * time.Minute)
-	got, err := s.ClearExpired(ctx)
-	if err != nil || got != n {
-		t.Fatalf("ClearExpired = %d, %v; want %d", got, err, n)
-	}
-	if _, err := s.Load(ctx, keep.Token); err != nil {
-		t.Fatalf("a live session was cleared: %v", err)
-	}
-	if list, _ := s.ListByUser(ctx, "user1"); len(list) != 1 {
-		t.Fatalf("ListByUser after cleanup = %d, want 1", len(list))
-	}
-}
-
 func TestTouchIsBatched(t *testing.T) {
 	modes(t, func(t *testing.T, cached bool) {
-		clock := newFakeClock()
+		clock := clocktest.New()
 		s := openTest(t, cached, &Options{Now: clock.Now, TouchInterval: time.Hour})
 		sess := mustCreate(t, s, "alice", clientA)
 		commits := s.Stats().Commits
@@ -723,128 +323,6 @@ func TestTruncatesUserAgent(t *testing.T) {
 	if len(got.UserAgent) > MaxUserAgentLength {
 		t.Fatalf("Touch stored %d bytes of user agent", len(got.UserAgent))
 	}
-}
-
-func TestAll(t *testing.T) {
-	modes(t, func(t *testing.T, cached bool) {
-		clock := newFakeClock()
-		s := openTest(t, cached, &Options{Now: clock.Now, Lifetime: time.Hour})
-		old := mustCreate(t, s, "alice", Client{IP: netip.MustParseAddr("10.0.0.1")})
-		clock.Advance(40 * time.Minute)
-		var all []string
-		all = append(all, old.ID)
-		for i := range 600 { // more than one page
-			user := []string{"alice", "bob", ""}[i%3]
-			ip := netip.AddrFrom4([4]byte{192, 168, byte(i % 2), byte(i)})
-			all = append(all, mustCreate(t, s, user, Client{IP: ip}).ID)
-		}
-		clock.Advance(30 * time.Minute) // old is now expired
-
-		collect := func(f Filter) []*Session {
-			t.Helper()
-			var out []*Session
-			for sess, err := range s.All(ctx, f) {
-				if err != nil {
-					t.Fatal(err)
-				}
-				out = append(out, sess)
-			}
-			return out
-		}
-		if got := collect(Filter{}); len(got) != 601 {
-			t.Fatalf("All = %d sessions, want 601", len(got))
-		} else if !slices.IsSortedFunc(got, func(a, b *Session) int {
-			x, _ := parseID(a.ID)
-			y, _ := parseID(b.ID)
-			return bytes.Compare(x[:], y[:])
-		}) {
-			t.Fatal("All is not in ID order")
-		}
-		tests := []struct {
-			name string
-			f    Filter
-			want int
-		}{
-			{"user", Filter{UserID: "alice"}, 201},
-			{"user active", Filter{UserID: "alice", State: ActiveOnly}, 200},
-			{"expired", Filter{State: ExpiredOnly}, 1},
-			{"anonymous", Filter{Anonymous: true}, 200},
-			{"prefix", Filter{IPPrefix: netip.MustParsePrefix("192.168.1.0/24")}, 300},
-			{"prefix and user", Filter{UserID: "bob", IPPrefix: netip.MustParsePrefix("192.168.1.0/24")}, 100},
-			{"search user", Filter{Search: "BO"}, 200},
-			{"search ip", Filter{Search: "10.0.0"}, 1},
-		}
-		for _, tt := range tests {
-			if got := collect(tt.f); len(got) != tt.want {
-				t.Errorf("%s: %d sessions, want %d", tt.name, len(got), tt.want)
-			}
-		}
-		// Paging with After visits each session once.
-		seen := map[string]bool{}
-		after := ""
-		for {
-			n := 0
-			for sess, err := range s.All(ctx, Filter{After: after}) {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if seen[sess.ID] {
-					t.Fatalf("session %s listed twice", sess.ID)
-				}
-				seen[sess.ID] = true
-				after = sess.ID
-				if n++; n == 50 {
-					break
-				}
-			}
-			if n < 50 {
-				break
-			}
-		}
-		if len(seen) != 601 {
-			t.Fatalf("paging saw %d sessions, want 601", len(seen))
-		}
-		for sess, err := range s.All(ctx, Filter{After: "garbage"}) {
-			if !errors.Is(err, ErrNotFound) || sess != nil {
-				t.Fatalf("bad cursor: %v, %v", sess, err)
-			}
-		}
-	})
-}
-
-func TestClosed(t *testing.T) {
-	modes(t, func(t *testing.T, cached bool) {
-		s := openTest(t, cached, nil)
-		sess := mustCreate(t, s, "alice", clientA)
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Close(); err != nil {
-			t.Fatalf("second Close = %v", err)
-		}
-		calls := map[string]error{}
-		_, calls["Create"] = s.Create(ctx, "a", clientA)
-		_, calls["Load"] = s.Load(ctx, sess.Token)
-		_, calls["Get"] = s.Get(ctx, sess.ID)
-		calls["Save"] = s.Save(ctx, sess)
-		calls["Touch"] = s.Touch(ctx, sess.ID, clientA)
-		_, calls["Rotate"] = s.Rotate(ctx, sess.Token)
-		calls["Delete"] = s.Delete(ctx, sess.ID)
-		_, calls["ListByUser"] = s.ListByUser(ctx, "alice")
-		_, calls["DeleteByUser"] = s.DeleteByUser(ctx, "alice", "")
-		_, calls["ClearExpired"] = s.ClearExpired(ctx)
-		_, calls["Count"] = s.Count(ctx)
-		calls["Check"] = s.Check(ctx)
-		calls["Flush"] = s.Flush(ctx)
-		for _, err := range s.All(ctx, Filter{}) {
-			calls["All"] = err
-		}
-		for name, err := range calls {
-			if !errors.Is(err, ErrClosed) {
-				t.Errorf("%s on a closed store = %v, want ErrClosed", name, err)
-			}
-		}
-	})
 }
 
 func TestOpenErrors(t *testing.T) {
@@ -919,7 +397,7 @@ func TestCorruptRecord(t *testing.T) {
 		bad := mustCreate(t, s, "alice", clientA)
 		s.Close()
 		db, _ := bolt.Open(path, 0o600, nil)
-		id, _ := parseID(bad.ID)
+		id, _ := backend.ParseID(bad.ID)
 		db.Update(func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketSessions).Put(id[:], []byte{recordVersion, 1, 2, 3})
 		})
@@ -951,8 +429,8 @@ func TestCorruptRecord(t *testing.T) {
 			t.Fatalf("All: %d errors, %d good; want 1 and 1", errs, oks)
 		}
 		// Ending the damaged session works: the user can get rid of it.
-		if n, err := s.DeleteByUser(ctx, "alice", good.ID); n != 1 || err != nil {
-			t.Fatalf("DeleteByUser over the corrupt record = %d, %v; want 1, nil", n, err)
+		if n, err := s.EndUser(ctx, "alice", good.ID, EndOptions{}); n != 1 || err != nil {
+			t.Fatalf("EndUser over the corrupt record = %d, %v; want 1, nil", n, err)
 		}
 		if err := s.Check(ctx); err != nil {
 			t.Fatalf("Check after ending the corrupt session: %v", err)
@@ -964,13 +442,13 @@ func TestCheckFindsBrokenIndexes(t *testing.T) {
 	s := openTest(t, false, nil)
 	a := mustCreate(t, s, "alice", clientA)
 	mustCreate(t, s, "bob", clientA)
-	id, _ := parseID(a.ID)
+	id, _ := backend.ParseID(a.ID)
 	// Break the indexes behind the store's back, as a bug would.
 	err := boltDB(s).Update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketByUser).Delete(userKey("alice", id)); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketByUser).Put(userKey("mallory", ID{1}), nil)
+		return tx.Bucket(bucketByUser).Put(userKey("mallory", backend.ID{1}), nil)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -983,7 +461,7 @@ func TestCheckFindsBrokenIndexes(t *testing.T) {
 	}
 	// Repair so the cleanup check passes.
 	boltDB(s).Update(func(tx *bolt.Tx) error {
-		tx.Bucket(bucketByUser).Delete(userKey("mallory", ID{1}))
+		tx.Bucket(bucketByUser).Delete(userKey("mallory", backend.ID{1}))
 		return tx.Bucket(bucketByUser).Put(userKey("alice", id), nil)
 	})
 }
@@ -1047,13 +525,13 @@ func TestConcurrentUse(t *testing.T) {
 					}
 					switch i % 5 {
 					case 0:
-						s.Delete(ctx, sess.ID)
+						s.End(ctx, sess.ID, EndOptions{})
 					case 1:
 						s.Rotate(ctx, sess.Token)
 					case 2:
 						s.ListByUser(ctx, user)
 					case 3:
-						s.DeleteByUser(ctx, user, sess.ID)
+						s.EndUser(ctx, user, sess.ID, EndOptions{})
 					}
 				}
 			}()
@@ -1089,61 +567,6 @@ func TestWritesAreCoalesced(t *testing.T) {
 	}
 }
 
-// TestRevokedNeverServed hammers one token with loads while it is deleted,
-// rotated or logged out everywhere: no load that starts after the revoking
-// call returned may succeed (the cache-aside race of memcache.go).
-func TestRevokedNeverServed(t *testing.T) {
-	revokers := map[string]func(s *Store, sess *Session) error{
-		"Delete":       func(s *Store, sess *Session) error { return s.Delete(ctx, sess.ID) },
-		"DeleteByUser": func(s *Store, sess *Session) error { _, err := s.DeleteByUser(ctx, "alice", ""); return err },
-		"Rotate":       func(s *Store, sess *Session) error { _, err := s.Rotate(ctx, sess.Token); return err },
-	}
-	rounds := 30
-	if testing.Short() {
-		rounds = 10
-	}
-	for name, revoke := range revokers {
-		t.Run(name, func(t *testing.T) {
-			s := openTest(t, true, nil)
-			for range rounds {
-				sess := mustCreate(t, s, "alice", clientA)
-				var revoked atomic.Bool
-				var stop atomic.Bool
-				var wg sync.WaitGroup
-				for range 4 {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for !stop.Load() {
-							after := revoked.Load()
-							_, err := s.Load(ctx, sess.Token)
-							if after && err == nil {
-								t.Errorf("%s: revoked token loaded", name)
-								return
-							}
-							if err != nil && !errors.Is(err, ErrNotFound) {
-								t.Error(err)
-								return
-							}
-						}
-					}()
-				}
-				time.Sleep(time.Millisecond)
-				if err := revoke(s, sess); err != nil {
-					t.Fatal(err)
-				}
-				revoked.Store(true)
-				time.Sleep(2 * time.Millisecond)
-				stop.Store(true)
-				wg.Wait()
-				if t.Failed() {
-					return
-				}
-			}
-		})
-	}
-}
-
 func TestStatsHitRatio(t *testing.T) {
 	s := openTest(t, true, nil)
 	sess := mustCreate(t, s, "alice", clientA)
@@ -1162,7 +585,7 @@ func TestStatsHitRatio(t *testing.T) {
 
 func TestSaveKeepsFreshActivity(t *testing.T) {
 	modes(t, func(t *testing.T, cached bool) {
-		clock := newFakeClock()
+		clock := clocktest.New()
 		s := openTest(t, cached, &Options{Now: clock.Now, IdleTimeout: 10 * time.Minute, TouchInterval: time.Hour})
 		sess := mustCreate(t, s, "alice", clientA)
 		loaded, _ := s.Load(ctx, sess.Token)
@@ -1197,7 +620,7 @@ func TestSaveKeepsFreshActivity(t *testing.T) {
 func TestListByUserSkipsDamage(t *testing.T) {
 	s := openTest(t, false, &Options{Logger: discardLogger()})
 	good := mustCreate(t, s, "alice", clientA)
-	ghost := ID{9}
+	ghost := backend.ID{9}
 	boltDB(s).Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketByUser).Put(userKey("alice", ghost), nil) })
 	list, err := s.ListByUser(ctx, "alice")
 	if err != nil || len(list) != 1 || list[0].ID != good.ID {
@@ -1206,13 +629,13 @@ func TestListByUserSkipsDamage(t *testing.T) {
 	if err := s.Check(ctx); err == nil {
 		t.Fatal("Check missed the dangling entry")
 	}
-	if n, err := s.DeleteByUser(ctx, "alice", ""); err != nil || n != 1 {
-		t.Fatalf("DeleteByUser = %d, %v", n, err)
+	if n, err := s.EndUser(ctx, "alice", "", EndOptions{}); err != nil || n != 1 {
+		t.Fatalf("EndUser = %d, %v", n, err)
 	}
 }
 
 func TestIDsFollowCreationTime(t *testing.T) {
-	clock := newFakeClock()
+	clock := clocktest.New()
 	s := openTest(t, true, &Options{Now: clock.Now})
 	var ids []string
 	for range 20 {
@@ -1220,8 +643,8 @@ func TestIDsFollowCreationTime(t *testing.T) {
 		clock.Advance(time.Millisecond)
 	}
 	sorted := slices.SortedFunc(slices.Values(ids), func(a, b string) int {
-		x, _ := parseID(a)
-		y, _ := parseID(b)
+		x, _ := backend.ParseID(a)
+		y, _ := backend.ParseID(b)
 		return bytes.Compare(x[:], y[:])
 	})
 	if !slices.Equal(ids, sorted) {
@@ -1277,7 +700,7 @@ func TestKeysKeepOrder(t *testing.T) {
 }
 
 func TestTouchAfterRotateUserUsesNewLifetime(t *testing.T) {
-	clock := newFakeClock()
+	clock := clocktest.New()
 	s := openTest(t, true, &Options{Now: clock.Now, Lifetime: time.Hour, TouchInterval: time.Hour})
 	sess := mustCreate(t, s, "", clientA)
 	if err := s.Touch(ctx, sess.ID, clientA); err != nil {
@@ -1300,7 +723,7 @@ func TestTouchAfterRotateUserUsesNewLifetime(t *testing.T) {
 
 func TestLoadTouch(t *testing.T) {
 	modes(t, func(t *testing.T, cached bool) {
-		clock := newFakeClock()
+		clock := clocktest.New()
 		s := openTest(t, cached, &Options{Now: clock.Now, IdleTimeout: time.Hour, TouchInterval: time.Hour})
 		sess := mustCreate(t, s, "alice", clientA)
 		commits := s.Stats().Commits
@@ -1331,7 +754,7 @@ func TestLoadTouch(t *testing.T) {
 		if _, err := s.LoadTouch(ctx, live.Token, clientA); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Delete(ctx, live.ID); err != nil {
+		if err := s.End(ctx, live.ID, EndOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.LoadTouch(ctx, live.Token, clientA); !errors.Is(err, ErrNotFound) {
@@ -1344,7 +767,7 @@ func TestLoadTouch(t *testing.T) {
 // no activity in memory (the cache entry remembers that), then touches it:
 // the next cached Load must show the touch.
 func TestCachedLoadSeesNewActivity(t *testing.T) {
-	clock := newFakeClock()
+	clock := clocktest.New()
 	s := openTest(t, true, &Options{Now: clock.Now, TouchInterval: time.Hour})
 	sess := mustCreate(t, s, "alice", clientA)
 	settle(s)
@@ -1374,7 +797,7 @@ func TestCachedLoadSeesNewActivity(t *testing.T) {
 // hit that loads counts once as a load and once as a hit, and a hit on an
 // expired session counts as a hit only.
 func TestStatsCountHitsOnce(t *testing.T) {
-	clock := newFakeClock()
+	clock := clocktest.New()
 	s := openTest(t, true, &Options{Now: clock.Now, IdleTimeout: time.Hour})
 	sess := mustCreate(t, s, "alice", clientA)
 	settle(s)

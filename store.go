@@ -1,20 +1,16 @@
 package usersessions
 
 import (
-	"cmp"
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
-	"iter"
 	"log/slog"
-	"math"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/usersessions/usersessions/backend"
 )
 
 // Store holds sessions: the rules of this package (tokens and their hashes,
@@ -23,8 +19,9 @@ import (
 // embedded bbolt file) or NewStore (any Backend), and Close it when done.
 type Store struct {
 	b      Backend
-	shared bool   // b is a SharedBackend: other instances write too
-	name   string // for errors and logs: the file, or the backend
+	getter recordGetter // b's own load path, or nil: see get
+	shared bool         // b is a SharedBackend: other instances write too
+	name   string       // for errors and logs: the file, or the backend
 	opts   Options
 	log    *slog.Logger
 	cache  *memCache // nil in uncached mode
@@ -118,12 +115,13 @@ func newStore(b Backend, opts *Options, name string) (*Store, error) {
 		return fail(err)
 	}
 	s.opts.IdleTimeout = idle
+	s.getter, _ = b.(recordGetter)
 	if !o.NoCache && !o.StrictRevocation {
 		if s.cache, err = newMemCache(o.CacheBytes); err != nil {
 			return fail(fmt.Errorf("cache: %w", err))
 		}
 	}
-	if sb, ok := b.(SharedBackend); ok {
+	if sb, ok := b.(backend.SharedBackend); ok {
 		s.shared = true
 		if err := sb.Subscribe(s.bg, storeFeed{s}); err != nil {
 			if s.cache != nil {
@@ -206,7 +204,7 @@ type storeFeed struct{ s *Store }
 // activity entries, so neither a cache hit nor a Touch outlives a
 // revocation made elsewhere. Unwritten activity of such a session (at most
 // one TouchInterval of LastSeen) is dropped with it.
-func (f storeFeed) Changed(ids []ID) {
+func (f storeFeed) Changed(ids []backend.ID) {
 	for _, id := range ids {
 		f.s.forget(id)
 	}
@@ -234,362 +232,6 @@ func (f storeFeed) Restored() {
 	}
 }
 
-// ---- reading ----
-
-// Load returns the session that token belongs to. It fails with ErrNotFound
-// for a token that is malformed, unknown, expired or revoked; a malformed one
-// (wrong length, not base64url) is refused before any lookup. The caller
-// owns the result: changes reach the store only through Save.
-func (s *Store) Load(ctx context.Context, token string) (*Session, error) {
-	if len(token) != TokenLength {
-		return nil, ErrNotFound
-	}
-	if s.closed.Load() {
-		return nil, ErrClosed
-	}
-	if e := s.cacheByToken(token); e != nil {
-		sess, err := s.live(e.id, &e.act, e.sess.clone())
-		if err == nil || !s.shared {
-			s.countHit(token, err == nil)
-			return sess, err
-		}
-		// A shared backend: another instance may have seen activity
-		// this one has not. Ask the backend before calling it idle.
-	}
-	id, sec, ok := parseToken(token)
-	if !ok {
-		return nil, ErrNotFound
-	}
-	sess, err := s.load(ctx, id, &sec, token)
-	if err != nil {
-		return nil, err
-	}
-	s.loads[token[TokenLength-1]%16].n.Add(1) // a random character: spreads the stripes
-	return sess, nil
-}
-
-// countHit counts a hit of the token fast path: as a hit and a load with
-// one atomic add when the session loaded, else as a hit alone.
-func (s *Store) countHit(token string, loaded bool) {
-	i := token[TokenLength-1] % 16
-	if loaded {
-		s.hitLoads[i].n.Add(1)
-	} else {
-		s.cache.hits[i].n.Add(1)
-	}
-}
-
-// LoadTouch is Load followed by Touch with the client c, in one pass: one
-// token check, one look at the clock and one at the in-memory activity. It is
-// what a middleware does on every request (httpx does), and the session it
-// returns already shows this request's activity. Errors as for Load.
-func (s *Store) LoadTouch(ctx context.Context, token string, c Client) (*Session, error) {
-	if len(token) != TokenLength {
-		return nil, ErrNotFound
-	}
-	if s.closed.Load() {
-		return nil, ErrClosed
-	}
-	if s.privacy {
-		c = s.private(c)
-	}
-	if e := s.cacheByToken(token); e != nil {
-		// The common case: the session is cached and has an activity
-		// entry to record this request in.
-		if a := s.active.touch(e.id, &e.act, s.clock, c, s.opts.IdleTimeout); a != nil {
-			sess := e.sess.clone()
-			a.snapshot().overlay(sess)
-			s.countHit(token, true)
-			return sess, nil
-		}
-	}
-	// The full path: a miss, the uncached mode, or no activity entry yet.
-	id, sec, ok := parseToken(token)
-	if !ok {
-		return nil, ErrNotFound
-	}
-	sess, err := s.loadAndTouch(ctx, id, &sec, token, c)
-	if err == nil {
-		s.loads[token[TokenLength-1]%16].n.Add(1)
-	}
-	return sess, err
-}
-
-// addRetries bounds how often loadAndTouch reads a session again because a
-// removal in its activity shard raced it. Each retry needs a removal in the
-// same 1/1024th of the table within one read; past the bound the request's
-// activity goes unrecorded rather than the request waiting.
-const addRetries = 16
-
-// loadAndTouch loads the live session id (checking the token's secret sec
-// when given) and records activity c on it, creating its activity entry.
-// The entry is created only if no removal (a Delete, a sign-in) came
-// between the read and the creation: a late touch must never bring a
-// deleted session's activity back, which would keep a revoked session
-// "alive" for Touch.
-func (s *Store) loadAndTouch(ctx context.Context, id ID, sec *secret, token string, c Client) (*Session, error) {
-	for range addRetries {
-		since := s.active.removals(id) // before the read
-		sess, err := s.load(ctx, id, sec, token)
-		if err != nil {
-			return nil, err
-		}
-		if e := s.active.touch(id, nil, s.clock, c, s.opts.IdleTimeout); e != nil {
-			e.snapshot().overlay(sess)
-			return sess, nil
-		}
-		d := sess.deadline()
-		now := s.clock.nowFor(d)
-		if now >= d {
-			return nil, ErrNotFound
-		}
-		if testHookBeforeActivityAdd != nil {
-			testHookBeforeActivityAdd()
-		}
-		stored := activity{lastSeen: sess.LastSeen.UnixNano(), client: &clientInfo{ip: sess.IP, userAgent: sess.UserAgent}}
-		if s.active.add(id, now, c, stored, sess.ExpiresAt.UnixNano(), since) {
-			if a, ok := s.active.lookup(id); ok {
-				a.overlay(sess)
-			}
-			return sess, nil
-		}
-	}
-	return s.load(ctx, id, sec, token)
-}
-
-// testHookBeforeActivityAdd, when set by a test, runs between reading a
-// session and adding its activity entry: the window a concurrent Delete
-// must not fall into unnoticed.
-var testHookBeforeActivityAdd func()
-
-func (s *Store) cacheByToken(token string) *cacheEntry {
-	if s.cache == nil {
-		return nil
-	}
-	return s.cache.getByToken(token)
-}
-
-// Get returns the session with the public ID id (for views and admin
-// tools: it needs no token and returns none). Errors as for Load.
-func (s *Store) Get(ctx context.Context, id string) (*Session, error) {
-	sid, ok := parseID(id)
-	if !ok {
-		return nil, ErrNotFound
-	}
-	if s.closed.Load() {
-		return nil, ErrClosed
-	}
-	return s.load(ctx, sid, nil, "")
-}
-
-// load returns a caller-owned copy of the live session id, checking the
-// token's secret when one is given (token is its text, for the cache).
-func (s *Store) load(ctx context.Context, id ID, sec *secret, token string) (*Session, error) {
-	if s.cache != nil {
-		if e := s.cache.get(id); e != nil {
-			if sec != nil && !e.verify(sec) {
-				return nil, ErrNotFound
-			}
-			sess, err := s.live(id, &e.act, e.sess.clone())
-			if err == nil || !s.shared {
-				return sess, err
-			}
-			// Maybe active on another instance: read what it wrote.
-		}
-	}
-	var t ticket
-	if s.cache != nil {
-		t = s.cache.ticket(id) // before the read: see memcache.go
-	}
-	var r Record
-	if err := s.b.Get(ctx, id, &r, true); err != nil {
-		if errors.Is(err, ErrCorrupt) {
-			s.log.Error("usersessions: unreadable session record", "id", id.String(), "err", err)
-		}
-		return nil, s.closedErr(err)
-	}
-	if sec != nil {
-		if h := sec.hash(); subtle.ConstantTimeCompare(r.Hash[:], h[:]) != 1 {
-			return nil, ErrNotFound
-		}
-	}
-	if err := s.decode(&r); err != nil {
-		s.log.Error("usersessions: unreadable session values", "id", id.String(), "err", err)
-		return nil, err
-	}
-	sess := r.session(id, s.opts.IdleTimeout)
-	if s.cache != nil {
-		// Cached even when past its stored deadline: liveness is decided
-		// by live, on every hit, with the in-memory activity applied (a busy
-		// session's stored LastSeen may be older than its idle timeout).
-		size := len(r.UserID) + len(r.UserAgent) + len(r.Values) + 64
-		s.cache.put(id, t, r.Hash, token, sess, size) // caches a copy; sess is now shared
-	}
-	return s.live(id, nil, sess)
-}
-
-// closedErr maps a Backend's error after Close to ErrClosed.
-func (s *Store) closedErr(err error) error {
-	if s.closed.Load() && !errors.Is(err, ErrNotFound) {
-		return ErrClosed
-	}
-	return err
-}
-
-// live overlays pending activity on sess and checks that it has not
-// expired. memo is the cache entry's memo of the activity entry, or nil.
-func (s *Store) live(id ID, memo *activityMemo, sess *Session) (*Session, error) {
-	if e := s.active.find(id, memo); e != nil {
-		e.snapshot().overlay(sess)
-	}
-	if d := sess.deadline(); s.clock.nowFor(d) >= d {
-		return nil, ErrNotFound
-	}
-	return sess, nil
-}
-
-// ListByUser returns userID's active sessions, most recent activity first,
-// without tokens. It reads only that user's index entries and records. An
-// empty userID (anonymous) has no list.
-func (s *Store) ListByUser(ctx context.Context, userID string) ([]*Session, error) {
-	if userID == "" {
-		return nil, nil
-	}
-	if s.closed.Load() {
-		return nil, ErrClosed
-	}
-	var list []*Session
-	now := unixNano(s.now())
-	err := s.b.ListByUser(ctx, userID, func(r *Record, err error) {
-		// A damaged record or index entry must not take the user's
-		// whole list down: skip it, log it, let Check report it.
-		if err == nil {
-			err = s.decode(r)
-		}
-		if err != nil {
-			s.log.Error("usersessions: ListByUser skips a session", "user", userID, "err", err)
-			return
-		}
-		sess := r.session(r.ID, s.opts.IdleTimeout)
-		if a, ok := s.active.lookup(r.ID); ok {
-			a.overlay(sess)
-		}
-		if sess.Active(now) {
-			list = append(list, sess)
-		}
-	})
-	if err != nil {
-		return nil, s.closedErr(err)
-	}
-	slices.SortFunc(list, func(a, b *Session) int {
-		return cmp.Or(b.LastSeen.Compare(a.LastSeen), strings.Compare(a.ID, b.ID))
-	})
-	return list, nil
-}
-
-// decode decodes r's values if the Backend left them encoded.
-func (s *Store) decode(r *Record) error {
-	if r.decoded != nil || len(r.Values) <= 1 {
-		return nil
-	}
-	var err error
-	r.decoded, err = decodeValues(r.Values)
-	if err != nil {
-		return fmt.Errorf("session %s: %w", r.ID, err)
-	}
-	return nil
-}
-
-// allPage is how many sessions All reads per Backend call. Paging keeps
-// transactions short: a long-lived read transaction would stall writers that
-// need to grow the file while the caller works on each session.
-const allPage = 256
-
-// All iterates over sessions matching f, in ID order, for admin listings.
-// Sessions come without tokens, with pending activity applied. A record
-// that cannot be decoded is yielded as an error wrapping ErrCorrupt, and the
-// iteration goes on if the loop does. Stop early by breaking out of the loop.
-func (s *Store) All(ctx context.Context, f Filter) iter.Seq2[*Session, error] {
-	return func(yield func(*Session, error) bool) {
-		var after ID
-		if f.After != "" {
-			id, ok := parseID(f.After)
-			if !ok {
-				yield(nil, fmt.Errorf("usersessions: bad cursor %q: %w", f.After, ErrNotFound))
-				return
-			}
-			after = id
-		}
-		scan := ScanFilter{UserID: f.UserID, Anonymous: f.Anonymous, IPPrefix: f.IPPrefix}
-		for {
-			if err := ctx.Err(); err != nil {
-				yield(nil, err)
-				return
-			}
-			if s.closed.Load() {
-				yield(nil, ErrClosed)
-				return
-			}
-			var page []sessionOrError
-			now := unixNano(s.now())
-			last, done, err := s.b.Scan(ctx, scan, after, allPage, func(r *Record, err error) {
-				if err == nil {
-					err = s.decode(r)
-				}
-				if err != nil {
-					page = append(page, sessionOrError{err: err})
-					return
-				}
-				sess := r.session(r.ID, s.opts.IdleTimeout)
-				if a, ok := s.active.lookup(r.ID); ok {
-					a.overlay(sess)
-				}
-				if f.matches(sess, now) {
-					page = append(page, sessionOrError{sess: sess})
-				}
-			})
-			if err != nil {
-				yield(nil, s.closedErr(err))
-				return
-			}
-			for _, item := range page {
-				if !yield(item.sess, item.err) {
-					return
-				}
-			}
-			if done {
-				return
-			}
-			after = last
-		}
-	}
-}
-
-type sessionOrError struct {
-	sess *Session
-	err  error
-}
-
-func (f *Filter) matches(s *Session, now time.Time) bool {
-	switch {
-	case f.UserID != "" && s.UserID != f.UserID,
-		f.Anonymous && s.UserID != "",
-		f.State == ActiveOnly && !s.Active(now),
-		f.State == ExpiredOnly && s.Active(now),
-		f.IPPrefix.IsValid() && !f.IPPrefix.Contains(s.IP):
-		return false
-	}
-	if f.Search != "" {
-		q := strings.ToLower(f.Search)
-		ip := ""
-		if s.IP.IsValid() {
-			ip = s.IP.String()
-		}
-		return strings.Contains(strings.ToLower(s.UserID), q) || strings.Contains(ip, q)
-	}
-	return true
-}
-
 // Count returns the number of stored sessions, expired ones not yet cleared
 // included. On the embedded backend it is one read: the count is kept with
 // the records.
@@ -599,372 +241,6 @@ func (s *Store) Count(ctx context.Context) (int, error) {
 	}
 	n, err := s.b.Count(ctx)
 	return n, s.closedErr(err)
-}
-
-// ---- writing ----
-
-// Create starts a session for userID ("" for anonymous) and returns it with
-// its Token set. It is durable when it returns.
-func (s *Store) Create(ctx context.Context, userID string, c Client) (*Session, error) {
-	if s.closed.Load() {
-		return nil, ErrClosed
-	}
-	now := s.now()
-	id, err := newSessionID(now)
-	if err != nil {
-		return nil, fmt.Errorf("usersessions: random ID: %w", err)
-	}
-	sec, err := newSecret()
-	if err != nil {
-		return nil, fmt.Errorf("usersessions: random token: %w", err)
-	}
-	c = s.private(c)
-	r := &Record{
-		ID:        id,
-		Hash:      sec.hash(),
-		UserID:    userID,
-		IP:        c.IP.Unmap(),
-		UserAgent: TruncateUserAgent(c.UserAgent),
-		Created:   now,
-		LastSeen:  now,
-		Expires:   addNanos(now, s.opts.Lifetime),
-		Values:    []byte{0}, // no values
-	}
-	var t ticket
-	if s.cache != nil {
-		t = s.cache.ticket(id)
-	}
-	var limit *UserLimit
-	if userID != "" {
-		limit = s.limit(id)
-	}
-	evicted, err := s.b.Create(ctx, r, limit)
-	if err != nil {
-		return nil, s.closedErr(err)
-	}
-	s.creates.Add(1)
-	s.ended(ctx, evicted, func(*Record) EndReason { return EndLimit })
-	sess := r.session(id, s.opts.IdleTimeout)
-	token := formatToken(id, sec)
-	if s.cache != nil {
-		s.cache.put(id, t, r.Hash, token, sess, len(r.UserID)+len(r.UserAgent)+64)
-	}
-	sess.Token = token
-	s.created(ctx, sess)
-	return sess, nil
-}
-
-// Save writes sess's UserID and values, and records activity. The client
-// (IP, UserAgent) is the Store's, recorded by Create and Touch, and so are
-// the times: changes to those fields are ignored, and Save writes the
-// freshest activity instead. Save fails with ErrNotFound, and writes
-// nothing, when the session was deleted, revoked or expired meanwhile: it
-// never brings one back. It fails with ErrConflict, and writes nothing,
-// when another call changed the session's UserID after sess was loaded (a
-// sign-in or sign-out by a concurrent request must not be undone); a Save
-// that changes UserID itself succeeds, and so do later Saves of the same
-// copy. It is durable when it returns, and a value of a type that cannot be
-// stored fails with ErrUnsupportedType.
-func (s *Store) Save(ctx context.Context, sess *Session) error {
-	id, ok := parseID(sess.ID)
-	if !ok {
-		return ErrNotFound
-	}
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	values, err := encodeValues(nil, sess.values)
-	if err != nil {
-		return fmt.Errorf("save %s: %w", sess.ID, err)
-	}
-	userID, identity := sess.UserID, sess.identity
-	var saved Record
-	var absorbed *activityEntry
-	var snap activity
-	evicted, err := s.b.Update(ctx, id, func(r *Record) error {
-		if r.Identity != identity {
-			return fmt.Errorf("save %s: %w: its user changed from %q (sign-in, sign-out or another Save)", sess.ID, ErrConflict, r.UserID)
-		}
-		absorbed, snap = s.absorbActivity(id, r)
-		now := s.now()
-		if r.Deadline(s.opts.IdleTimeout) <= now {
-			return ErrNotFound
-		}
-		if userID != r.UserID {
-			r.Identity++
-		}
-		r.UserID, r.Values = userID, values
-		r.LastSeen = max(r.LastSeen, now)
-		saved = *r
-		return nil
-	}, s.limit(id))
-	if err != nil {
-		return s.closedErr(err)
-	}
-	s.settle(id, absorbed, snap)
-	s.saves.Add(1)
-	s.ended(ctx, evicted, func(*Record) EndReason { return EndLimit })
-	sess.IP, sess.UserAgent = saved.IP, saved.UserAgent
-	sess.LastSeen, sess.ExpiresAt, sess.CreatedAt = unixNano(saved.LastSeen), unixNano(saved.Expires), unixNano(saved.Created)
-	signedIn := sess.identity != saved.Identity && saved.UserID != ""
-	sess.identity = saved.Identity
-	sess.modified = false
-	if signedIn {
-		s.created(ctx, sess)
-	}
-	return nil
-}
-
-// absorbActivity applies id's in-memory activity to r, a copy of its stored
-// record, so a write never persists an older LastSeen, IP or user agent
-// than Load reports, and a busy session is not taken for an idle one. It
-// returns the entry and what it applied, for settle.
-func (s *Store) absorbActivity(id ID, r *Record) (*activityEntry, activity) {
-	e := s.active.entry(id)
-	if e == nil {
-		return nil, activity{}
-	}
-	a := e.snapshot()
-	a.apply(r)
-	return e, a
-}
-
-// settle runs after a committed write that rewrote id's record: it kills
-// cached snapshots, and notes that the Backend now holds the activity the
-// write absorbed (a Touch since then keeps the entry dirty).
-func (s *Store) settle(id ID, absorbed *activityEntry, snap activity) {
-	if s.cache != nil {
-		s.cache.invalidate(id)
-	}
-	if absorbed != nil {
-		absorbed.saved(snap)
-	}
-}
-
-// Touch records activity on the session id: now as LastSeen, and the
-// client's IP and user agent when they are set and changed. It is meant for
-// every request, so it writes nothing itself: activity is kept in memory,
-// reported by Load and ListByUser at once, and written to the Backend in
-// one batch per TouchInterval (and on Flush and Close). It fails with
-// ErrNotFound for a session that is not live.
-//
-// With the default clock, LastSeen has a resolution of about a millisecond:
-// the load path reads a clock that a goroutine refreshes every millisecond
-// while it is in use, and reads the exact one only for deadlines less than
-// a minute away (see clock.go). LastSeen never moves backwards.
-func (s *Store) Touch(ctx context.Context, id string, c Client) error {
-	sid, ok := parseID(id)
-	if !ok {
-		return ErrNotFound
-	}
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	if s.privacy {
-		c = s.private(c)
-	}
-	if s.active.touch(sid, nil, s.clock, c, s.opts.IdleTimeout) != nil {
-		return nil
-	}
-	// No recent activity in memory: start from the stored state.
-	_, err := s.loadAndTouch(ctx, sid, nil, "", c)
-	return err
-}
-
-// Rotate gives the session of token a new token and returns the session
-// with it. The old token is dead when Rotate returns; the ID, the values and
-// the lifetime stay. Use it whenever privileges change, such as at login, so
-// a token planted before (session fixation) is worthless.
-func (s *Store) Rotate(ctx context.Context, token string) (*Session, error) {
-	return s.rotate(ctx, token, nil)
-}
-
-// RotateUser is Rotate plus binding the session to userID in the same
-// durable write, with the lifetime restarted from now: a sign-in. Use it at
-// login.
-func (s *Store) RotateUser(ctx context.Context, token, userID string) (*Session, error) {
-	return s.rotate(ctx, token, &userID)
-}
-
-func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Session, error) {
-	id, oldSec, ok := parseToken(token)
-	if !ok {
-		return nil, ErrNotFound
-	}
-	if s.closed.Load() {
-		return nil, ErrClosed
-	}
-	oldHash := oldSec.hash()
-	sec, err := newSecret()
-	if err != nil {
-		return nil, fmt.Errorf("usersessions: random token: %w", err)
-	}
-	var rotated Record
-	var absorbed *activityEntry
-	var snap activity
-	var limit *UserLimit
-	if userID != nil && *userID != "" {
-		limit = s.limit(id)
-	}
-	evicted, err := s.b.Update(ctx, id, func(r *Record) error {
-		if subtle.ConstantTimeCompare(r.Hash[:], oldHash[:]) != 1 {
-			return ErrNotFound
-		}
-		absorbed, snap = s.absorbActivity(id, r)
-		now := s.now()
-		if r.Deadline(s.opts.IdleTimeout) <= now {
-			return ErrNotFound
-		}
-		r.Hash = sec.hash()
-		if userID != nil {
-			r.UserID = *userID
-			r.Identity++
-			r.Created, r.LastSeen, r.Expires = now, now, addNanos(now, s.opts.Lifetime)
-		}
-		rotated = *r
-		return nil
-	}, limit)
-	if err != nil {
-		return nil, s.closedErr(err)
-	}
-	s.settle(id, absorbed, snap)
-	s.ended(ctx, evicted, func(*Record) EndReason { return EndLimit })
-	if userID != nil {
-		// The lifetime restarted: drop the in-memory entry, which holds
-		// the old deadline (the Backend now has its activity).
-		s.active.remove(id)
-	}
-	if err := s.decode(&rotated); err != nil {
-		return nil, err
-	}
-	sess := rotated.session(id, s.opts.IdleTimeout)
-	sess.Token = formatToken(id, sec)
-	if userID != nil {
-		s.created(ctx, sess)
-	}
-	return sess, nil
-}
-
-// Delete ends the session id. It returns nil when a session was removed
-// (even an expired one, or a damaged record) and ErrNotFound when there was
-// none. History and Hooks.Ended get reason EndRevoked; End says another.
-func (s *Store) Delete(ctx context.Context, id string) error {
-	return s.endOne(ctx, id, nil, EndOptions{})
-}
-
-// DeleteForUser ends the session id only if it belongs to userID, checked
-// in the same transaction. Another user's session, like a missing one, is
-// ErrNotFound: use it wherever a user names a session to end. The reason
-// is EndRevoked; EndForUser says another.
-func (s *Store) DeleteForUser(ctx context.Context, userID, id string) error {
-	return s.endOne(ctx, id, &userID, EndOptions{})
-}
-
-// DeleteByUser ends every session of userID except keepID ("" keeps none):
-// "log out everywhere" (reason EndEverywhere) or "end all other sessions"
-// (EndOthers, by keepID). It reads only that user's index entries, removes
-// damaged records too, and returns how many sessions it removed. An empty
-// userID removes nothing.
-func (s *Store) DeleteByUser(ctx context.Context, userID, keepID string) (int, error) {
-	return s.EndUser(ctx, userID, keepID, EndOptions{})
-}
-
-// forget drops every in-memory trace of id after a committed write.
-func (s *Store) forget(id ID) {
-	if s.cache != nil {
-		s.cache.invalidate(id)
-	}
-	s.active.remove(id)
-}
-
-// clearBatch bounds how many sessions one cleanup transaction removes, so
-// cleanup never holds the writer lock for long.
-const clearBatch = 1000
-
-// ClearExpired removes the sessions that are past their deadline, with their
-// index entries, and returns how many. It reads only what has expired.
-// Pending activity is flushed first so idle deadlines are current, and a
-// session with activity in memory since is kept. On a shared Backend a
-// session idle by its stored activity is kept for two more TouchIntervals,
-// the time in which another instance's activity reaches the Backend; so
-// every instance may run it at once, and an idle timeout never ends a
-// session that is active elsewhere. A damaged record whose indexed deadline
-// has passed is removed and logged.
-func (s *Store) ClearExpired(ctx context.Context) (int, error) {
-	if err := s.Flush(ctx); err != nil {
-		return 0, err
-	}
-	var grace time.Duration
-	if s.shared {
-		grace = 2 * min(s.opts.TouchInterval, math.MaxInt64/4)
-	}
-	total := 0
-	for {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		if s.closed.Load() {
-			return total, ErrClosed
-		}
-		now := s.now()
-		removed, more, err := s.b.DeleteExpired(ctx, ExpiredQuery{
-			Now:       now,
-			IdleGrace: grace,
-			Limit:     clearBatch,
-			History:   max(s.opts.History, 0),
-			Keep: func(id ID) bool {
-				a, ok := s.active.lookup(id)
-				return ok && s.opts.IdleTimeout > 0 && addNanos(a.lastSeen, s.opts.IdleTimeout) > now
-			},
-		})
-		if err != nil {
-			return total, s.closedErr(err)
-		}
-		s.ended(ctx, removed, func(r *Record) EndReason { return expiryReason(r, now) })
-		total += len(removed)
-		if !more {
-			return total, nil
-		}
-	}
-}
-
-// expiryReason is why cleanup ended r at now.
-func expiryReason(r *Record, now int64) EndReason {
-	if r.Expires <= now {
-		return EndExpired
-	}
-	return EndIdle
-}
-
-// Flush writes pending activity (from Touch) to the Backend now. The Store
-// does this by itself every TouchInterval and on Close.
-func (s *Store) Flush(ctx context.Context) error {
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	if pending := s.active.pending(); len(pending) > 0 {
-		acts := make([]Activity, len(pending))
-		for i, p := range pending {
-			acts[i] = Activity{ID: p.id, LastSeen: p.snap.lastSeen, IP: p.snap.client.ip, UserAgent: p.snap.client.userAgent}
-		}
-		if err := s.b.Touch(ctx, acts); err != nil {
-			return s.closedErr(err)
-		}
-		s.flushes.Add(1)
-		for _, p := range pending {
-			p.e.saved(p.snap)
-		}
-	}
-	// Entries idle for two intervals leave memory. Cached snapshots of their
-	// sessions may predate what the flushes wrote, and no overlay covers
-	// them any more: drop those too.
-	now := s.now()
-	for _, id := range s.active.sweep(addNanos(now, -2*min(s.opts.TouchInterval, math.MaxInt64/2)), now) {
-		if s.cache != nil {
-			s.cache.invalidate(id)
-		}
-	}
-	return nil
 }
 
 // ---- lifecycle and checks ----
@@ -980,8 +256,8 @@ func (s *Store) Stats() Stats {
 		PendingTouches: s.active.dirtyCount(),
 		Cached:         s.cache != nil,
 	}
-	if c, ok := s.b.(interface{ commitCount() uint64 }); ok {
-		st.Commits = c.commitCount()
+	if c, ok := s.b.(backend.Committer); ok {
+		st.Commits = c.Commits()
 	}
 	if s.cache != nil {
 		st.Hits, st.Misses = s.cache.counts()
@@ -1035,15 +311,14 @@ func (s *Store) String() string {
 	return fmt.Sprintf("usersessions.Store(%s, %s)", s.name, mode)
 }
 
-// ErrNotSupported reports an operation the Store's Backend does not offer
-// (a file backup of a database server, say).
-var ErrNotSupported = errors.New("usersessions: not supported by this backend")
-
 // Backup writes a consistent copy of the whole database to w while the
 // Store keeps serving, and returns the bytes written. The embedded backend
-// copies the file from one read transaction (bbolt's Tx.WriteTo): the copy
-// opens as an equal store. Other backends return ErrNotSupported: use the
-// database's own tools (pg_dump).
+// copies the file from one read transaction (bbolt's Tx.WriteTo) into a
+// temporary file, private and unlinked at once, beside the database (or
+// in os.TempDir), and writes w from there: a slow w holds up no write of
+// the app, and the backup needs free space for one copy of the file. The
+// copy opens as an equal store. Other backends return ErrNotSupported: use
+// the database's own tools (pg_dump).
 func (s *Store) Backup(w io.Writer) (int64, error) {
 	if s.closed.Load() {
 		return 0, ErrClosed
@@ -1054,4 +329,18 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 	}
 	n, err := wt.WriteTo(w)
 	return n, s.closedErr(err)
+}
+
+// Stats are counters since Open.
+type Stats struct {
+	Hits, Misses   uint64  // cache hits and misses of Load
+	HitRatio       float64 // Hits / (Hits + Misses), 0 when there were none
+	Loads          uint64  // successful Loads
+	Creates        uint64
+	Saves          uint64
+	Deletes        uint64 // sessions removed by End, EndForUser, EndUser, eviction and ClearExpired
+	Commits        uint64 // durable write transactions
+	PendingTouches int    // sessions with activity not yet written to disk
+	Flushes        uint64 // activity flush transactions
+	Cached         bool   // the Store runs in cached mode
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/usersessions/usersessions/backend"
 )
 
 // Benchmarks of the store's own hot paths, for profiling inside the package.
@@ -54,7 +56,7 @@ func BenchmarkLoadTouch(b *testing.B) {
 
 func BenchmarkDecodeRecord(b *testing.B) {
 	values, _ := encodeValues(nil, toValues(map[string]any{"csrf": "0123456789abcdef", "n": 1}))
-	data := encodeRecord(nil, &Record{UserID: "alice", UserAgent: clientA.UserAgent, IP: clientA.IP, Values: values})
+	data := encodeRecord(nil, &backend.Record{UserID: "alice", UserAgent: clientA.UserAgent, IP: clientA.IP, Values: values})
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := decodeRecord(data, true); err != nil {

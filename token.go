@@ -6,6 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"unsafe"
+
+	"github.com/usersessions/usersessions/backend"
+	"github.com/usersessions/usersessions/internal/base64url"
 )
 
 // Tokens and IDs.
@@ -23,29 +26,18 @@ import (
 // So the database holds no usable credential, a lookup costs one key read,
 // and Rotate can swap the secret while the ID stays stable for the views.
 const (
-	idBytes     = 16
+	idBytes     = len(backend.ID{})
 	secretBytes = 32
 	tokenBytes  = idBytes + secretBytes
 
-	// IDLength and TokenLength are the lengths of the text forms.
-	IDLength    = (idBytes*8 + 5) / 6 // 22
-	TokenLength = tokenBytes * 8 / 6  // 64
+	// TokenLength is the length of a token's text form (Session.Token).
+	TokenLength = tokenBytes * 8 / 6 // 64
 )
-
-// ID is a session's key in storage: 6 bytes of creation time in
-// milliseconds (so IDs sort roughly by age, which keeps inserts and cleanup
-// local) and 10 random bytes. Its text form, String, is Session.ID.
-type ID [idBytes]byte
 
 type (
 	secret    [secretBytes]byte
 	tokenHash = [sha256.Size]byte // SHA-256 of a token's secret: all a Store keeps of it
 )
-
-// ParseID parses the text form of an ID (Session.ID).
-func ParseID(s string) (ID, bool) { return parseID(s) }
-
-func (id ID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
 
 // idTimeBytes is the length of the ID's time prefix.
 const idTimeBytes = 6
@@ -56,7 +48,7 @@ const idTimeBytes = 6
 // hit finds its entry straight from the cookie's text (tokenCacheKey)
 // without decoding it. Collisions only cost a miss: an entry also holds the
 // full ID and token, which are checked.
-func (id ID) cacheKey() uint64 {
+func cacheKey(id backend.ID) uint64 {
 	var text [8]byte
 	base64.RawURLEncoding.Encode(text[:], id[idTimeBytes:idTimeBytes+6])
 	return mixKey(binary.LittleEndian.Uint64(text[:]))
@@ -78,7 +70,7 @@ func mixKey(x uint64) uint64 {
 }
 
 // activityKey is the ID's key in the activity table: 64 of its random bits.
-func (id ID) activityKey() uint64 {
+func activityKey(id backend.ID) uint64 {
 	return binary.BigEndian.Uint64(id[idBytes-8:])
 }
 
@@ -103,8 +95,8 @@ func equalConstantTime(a, b string) bool {
 
 // newSessionID returns a new ID for a session created at now (Unix
 // nanoseconds).
-func newSessionID(now int64) (ID, error) {
-	var id ID
+func newSessionID(now int64) (backend.ID, error) {
+	var id backend.ID
 	ms := uint64(max(now, 0) / 1e6)
 	for i := idTimeBytes - 1; i >= 0; i-- {
 		id[i] = byte(ms)
@@ -122,7 +114,7 @@ func newSecret() (secret, error) {
 
 func (s *secret) hash() tokenHash { return sha256.Sum256(s[:]) }
 
-func formatToken(id ID, sec secret) string {
+func formatToken(id backend.ID, sec secret) string {
 	var raw [tokenBytes]byte
 	copy(raw[:], id[:])
 	copy(raw[idBytes:], sec[:])
@@ -132,77 +124,15 @@ func formatToken(id ID, sec secret) string {
 // parseToken splits a token into ID and secret. It rejects anything that is
 // not exactly a canonical 64-character token before any other work, so junk
 // and oversized cookies cost nothing.
-func parseToken(token string) (id ID, sec secret, ok bool) {
+func parseToken(token string) (id backend.ID, sec secret, ok bool) {
 	if len(token) != TokenLength {
 		return id, sec, false
 	}
 	var raw [tokenBytes]byte
-	if !decodeBase64URL(raw[:], token) {
+	if !base64url.Decode(raw[:], token) {
 		return id, sec, false
 	}
 	copy(id[:], raw[:idBytes])
 	copy(sec[:], raw[idBytes:])
 	return id, sec, true
-}
-
-// parseID decodes the text form of an ID.
-func parseID(s string) (id ID, ok bool) {
-	if len(s) != IDLength {
-		return id, false
-	}
-	ok = decodeBase64URL(id[:], s)
-	return id, ok
-}
-
-// base64URLValue maps an ASCII byte to its 6-bit value, or 0xFF.
-var base64URLValue = func() (t [256]byte) {
-	for i := range t {
-		t[i] = 0xFF
-	}
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-	for i := range len(alphabet) {
-		t[alphabet[i]] = byte(i)
-	}
-	return t
-}()
-
-// decodeBase64URL decodes unpadded URL-safe base64 src into dst, which must
-// be exactly the decoded size. It does not allocate (the standard decoder
-// would need a []byte copy of the string), it decodes four characters at a
-// time, and it rejects non-canonical input (stray low bits in the last
-// character), so every value has exactly one spelling.
-func decodeBase64URL(dst []byte, src string) bool {
-	if len(src) != (len(dst)*8+5)/6 {
-		return false
-	}
-	n := 0
-	i := 0
-	for ; i+4 <= len(src); i += 4 {
-		a, b, c, d := base64URLValue[src[i]], base64URLValue[src[i+1]], base64URLValue[src[i+2]], base64URLValue[src[i+3]]
-		if (a|b|c|d)&0xC0 != 0 { // 0xFF marks a byte outside the alphabet
-			return false
-		}
-		v := uint32(a)<<18 | uint32(b)<<12 | uint32(c)<<6 | uint32(d)
-		dst[n], dst[n+1], dst[n+2] = byte(v>>16), byte(v>>8), byte(v)
-		n += 3
-	}
-	switch rest := src[i:]; len(rest) {
-	case 2: // 12 bits: one byte and four bits that must be zero
-		a, b := base64URLValue[rest[0]], base64URLValue[rest[1]]
-		v := uint32(a)<<6 | uint32(b)
-		if (a|b)&0xC0 != 0 || v&0xF != 0 {
-			return false
-		}
-		dst[n] = byte(v >> 4)
-		n++
-	case 3: // 18 bits: two bytes and two bits that must be zero
-		a, b, c := base64URLValue[rest[0]], base64URLValue[rest[1]], base64URLValue[rest[2]]
-		v := uint32(a)<<12 | uint32(b)<<6 | uint32(c)
-		if (a|b|c)&0xC0 != 0 || v&0x3 != 0 {
-			return false
-		}
-		dst[n], dst[n+1] = byte(v>>10), byte(v>>2)
-		n += 2
-	}
-	return n == len(dst)
 }

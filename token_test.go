@@ -18,10 +18,10 @@ func TestCacheKeyFromToken(t *testing.T) {
 		}
 		var sec secret
 		rand.Read(sec[:])
-		if got, want := tokenCacheKey(formatToken(id, sec)), id.cacheKey(); got != want {
+		if got, want := tokenCacheKey(formatToken(id, sec)), cacheKey(id); got != want {
 			t.Fatalf("ID %s: tokenCacheKey = %#x, cacheKey = %#x", id, got, want)
 		}
-		lowBytes[id.cacheKey()%256] = true
+		lowBytes[cacheKey(id)%256] = true
 	}
 	if len(lowBytes) < 200 { // 4096 random keys cover about all 256
 		t.Fatalf("the keys' low byte takes %d values of 256", len(lowBytes))

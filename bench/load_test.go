@@ -298,7 +298,7 @@ func BenchmarkLoad(b *testing.B) {
 	mask := loadSessions - 1
 
 	b.Run("ristretto", func(b *testing.B) {
-		maxCost := int64(usersessions.DefaultCacheBytes)
+		maxCost := int64(64 << 20) // the Store's default CacheBytes
 		items := maxCost / 512
 		c, err := ristretto.NewCache(&ristretto.Config[uint64, *rawSession]{
 			NumCounters:        items * 10,
@@ -316,7 +316,7 @@ func BenchmarkLoad(b *testing.B) {
 			keys[i] = cacheKey(fx.keys[i])
 			v := &rawSession{
 				ID: fx.ids[i], UserID: fx.users[i], UserAgent: userAgent, IP: clientIP,
-				CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(usersessions.DefaultLifetime),
+				CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(14 * 24 * time.Hour), /* the default Lifetime */
 				Values: map[string]any{"csrf": fx.csrf[i]},
 			}
 			if !c.Set(keys[i], v, int64(fx.record)+256) {

@@ -90,13 +90,6 @@ var errMiss = errors.New("bench: entry not found")
 // sink keeps results alive so the compiler cannot drop the work.
 var sink atomic.Int64
 
-// fakeClock is a settable clock for Options.Now that costs one atomic load,
-// so it does not distort what it times.
-type fakeClock struct{ ns atomic.Int64 }
-
-func (c *fakeClock) Now() time.Time  { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Set(t time.Time) { c.ns.Store(t.UnixNano()) }
-
 // benchOptions are the Options every benchmark store uses: defaults, except
 // no background cleanup and an activity flush interval longer than any
 // benchmark, so that no background transaction lands inside a timed loop.

@@ -253,7 +253,7 @@ func revokeToRefused(b *testing.B, a, o *usersessions.Store) {
 		}
 		warmOne(b, o, sess.Token)
 		b.StartTimer()
-		if err := a.Delete(bg, sess.ID); err != nil {
+		if err := a.End(bg, sess.ID, usersessions.EndOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		done := time.Now()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/internal/clocktest"
 )
 
 // Sizes of the scaling benchmarks. -short swaps the 100k and 1M sizes for
@@ -41,7 +42,7 @@ func clearSizes() []int {
 type scaleFixture struct {
 	n       int
 	s       *usersessions.Store
-	clock   *fakeClock
+	clock   *clocktest.Clock
 	expired bool // the expiredCount sessions are stored
 }
 
@@ -86,7 +87,7 @@ func getScaleFixture(b *testing.B, n int) *scaleFixture {
 }
 
 func buildScaleFixture(n int) (*scaleFixture, error) {
-	fx := &scaleFixture{n: n, clock: new(fakeClock)}
+	fx := &scaleFixture{n: n, clock: new(clocktest.Clock)}
 	fx.clock.Set(t0)
 	opts := benchOptions()
 	opts.Lifetime = scaleLifetime

@@ -26,7 +26,10 @@ type AdminOptions struct {
 	// Allow decides who may use the admin view; it runs on every request,
 	// after the session middleware, so it can look at FromContext(r.Context()).
 	// A request it refuses answers 403 Forbidden, whatever its path or
-	// method. A nil Allow refuses everyone: the admin view fails closed.
+	// method: a page in the visitor's language saying who they are signed
+	// in as (error.html), or JSON {"error": "forbidden"}; see LoginURL for
+	// visitors who are not signed in. A nil Allow refuses everyone: the
+	// admin view fails closed.
 	Allow func(r *http.Request) bool
 
 	// Prefix, Templates, Geo, Now and CrossOrigin work as in ViewOptions.
@@ -36,6 +39,14 @@ type AdminOptions struct {
 	Geo         *usersessions.Geo
 	Now         func() time.Time
 	CrossOrigin *http.CrossOriginProtection
+
+	// LoginURL, when set, is where a visitor who is not signed in is sent
+	// (HTML GET and HEAD; JSON clients get 401), with the page asked for
+	// in next=, as ViewOptions.LoginURL does; the 403 page of a signed-in
+	// visitor Allow refuses links to it to sign in with another account.
+	// Empty (the default): visitors who are not signed in get the 403
+	// page too.
+	LoginURL string
 
 	// LogoutURL is where the browser goes after the admin ended their own
 	// session. Default "/".
@@ -113,16 +124,12 @@ type adminJSON struct {
 }
 
 type admin struct {
-	m     *Manager
-	mnt   mount
-	allow func(*http.Request) bool
-	lt    localized
-	csp   map[string]string
-	geos  geoSet
-	lang  func(*http.Request) string
-	now   func() time.Time
-	size  int
+	pageSet
+	mnt    mount
+	permit func(*http.Request) bool // AdminOptions.Allow
+	size   int
 
+	loginURL  string
 	logoutURL string
 }
 
@@ -134,10 +141,13 @@ type admin struct {
 //	                         q=text (user ID or IP contains text; a CIDR
 //	                         such as 203.0.113.0/24 matches the prefix)
 //	                         after=ID (paging cursor)
-//	GET  {prefix}{id}/     the session's details: its values, full user
+//	GET  {prefix}{id}/     the session's details: the app's values (not
+//	                       the package's own "httpx." keys), full user
 //	                       agent, browser and OS versions, location and
-//	                       times (detail.html, data *AdminDetailPage; JSON
-//	                       {"session", "device", "location", "values"})
+//	                       times, with the last sign-in or re-authentication
+//	                       (detail.html, data *AdminDetailPage; JSON
+//	                       {"session", "authenticated_at", "device",
+//	                       "location", "values"})
 //	GET  {prefix}{id}/end  asks before ending one session (HTML)
 //	POST {prefix}{id}/end  end one session
 //	GET  {prefix}end       asks before ending the sessions named by the
@@ -146,7 +156,8 @@ type admin struct {
 //	POST {prefix}end       end every session named by a repeated form field
 //	                       id (at most 1000)
 //
-// Access is decided by opts.Allow (403 when refused, nil refuses all). JSON
+// Access is decided by opts.Allow (403 when refused, nil refuses all; with
+// opts.LoginURL a visitor who is not signed in goes to sign in). JSON
 // works as in SessionsHandler: GET answers {"sessions": [...], "next":
 // cursor, "total": n} with AdminSession objects, POSTs {"ended": n}. HTML
 // POSTs redirect (303) back to the list with the same filter (form fields
@@ -173,16 +184,14 @@ func (m *Manager) AdminHandler(opts *AdminOptions) http.Handler {
 		o = *opts
 	}
 	a := &admin{
-		m:     m,
-		mnt:   mount{prefix: o.Prefix, known: adminRoute},
-		allow: o.Allow,
-		geos:  newGeoSet(o.Geo, o.GeoByLanguage),
-		lang:  o.Language,
-		now:   o.Now,
-		size:  o.PageSize,
+		pageSet: pageSet{m: m, geos: newGeoSet(o.Geo, o.GeoByLanguage), lang: o.Language, now: o.Now},
+		permit:  o.Allow,
+		size:    o.PageSize,
 
+		loginURL:  o.LoginURL,
 		logoutURL: cmp.Or(o.LogoutURL, DefaultLogoutURL),
 	}
+	a.mnt = mount{prefix: o.Prefix, known: adminRoute, fail: a.fail}
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -191,7 +200,7 @@ func (m *Manager) AdminHandler(opts *AdminOptions) http.Handler {
 	}
 	a.size = min(a.size, maxAdminPageSize)
 	a.lt = parseLocalized(o.Templates, a.geos, a.now)
-	a.csp = pageCSPs(o.Templates, adminTemplate, confirmTemplate, detailTemplate)
+	a.csp = pageCSPs(o.Templates, adminTemplate, confirmTemplate, detailTemplate, endedTemplate, errorTemplate)
 	if a.csp[adminTemplate] != "frame-ancestors 'none'" {
 		// The embedded admin page runs one script: its select-all box.
 		a.csp[adminTemplate] = strings.Replace(a.csp[adminTemplate], "default-src 'none';", "default-src 'none'; script-src '"+adminScriptHash+"';", 1)
@@ -204,8 +213,8 @@ func (m *Manager) AdminHandler(opts *AdminOptions) http.Handler {
 }
 
 func (a *admin) serve(w http.ResponseWriter, r *http.Request) {
-	if a.allow == nil || !a.allow(r) {
-		fail(w, r, http.StatusForbidden)
+	if a.permit == nil || !a.permit(r) {
+		a.refuse(w, r)
 		return
 	}
 	rel, ok := a.mnt.route(w, r)
@@ -214,11 +223,11 @@ func (a *admin) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case rel == "":
-		if allow(w, r, http.MethodGet, http.MethodHead) {
+		if a.allow(w, r, http.MethodGet, http.MethodHead) {
 			a.list(w, r)
 		}
 	case rel == "end":
-		if !allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
+		if !a.allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
 			return
 		}
 		if r.Method == http.MethodPost {
@@ -228,17 +237,17 @@ func (a *admin) serve(w http.ResponseWriter, r *http.Request) {
 		a.confirm(w, r, r.URL.Query()["id"], "./")
 	default:
 		if id, ok := detailRoute(rel); ok {
-			if allow(w, r, http.MethodGet, http.MethodHead) {
+			if a.allow(w, r, http.MethodGet, http.MethodHead) {
 				a.detail(w, r, id)
 			}
 			return
 		}
 		id, ok := endRoute(rel)
 		if !ok {
-			fail(w, r, http.StatusNotFound)
+			a.fail(w, r, http.StatusNotFound)
 			return
 		}
-		if !allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
+		if !a.allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
 			return
 		}
 		if r.Method == http.MethodPost {
@@ -249,10 +258,34 @@ func (a *admin) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// localizer returns the language of a request's page and the Geo naming
-// places in it.
-func (a *admin) localizer(r *http.Request) localizer {
-	return a.geos.localizer(chooseLanguage(r, a.lang))
+// refuse answers a request Allow refused. A visitor who is not signed in
+// is sent to sign in when there is a LoginURL (see pageSet.signIn); anyone
+// else gets 403: JSON, or a page saying who they are signed in as, with a
+// link to sign in with another account.
+func (a *admin) refuse(w http.ResponseWriter, r *http.Request) {
+	sess := FromContext(r.Context())
+	signedIn := sess != nil && sess.UserID != ""
+	get := r.Method == http.MethodGet || r.Method == http.MethodHead
+	if !signedIn && a.loginURL != "" && (get || wantsJSON(r)) {
+		a.signIn(w, r, a.loginURL)
+		return
+	}
+	noStore(w)
+	if wantsJSON(r) {
+		a.fail(w, r, http.StatusForbidden)
+		return
+	}
+	loc := a.localizer(r)
+	page := &ErrorPage{Status: http.StatusForbidden, Title: loc.T("error.403.title"), Message: loc.T("error.403.message")}
+	if signedIn {
+		page.User = sess.UserID
+	} else {
+		page.Message += " " + loc.T("error.403.anonymous")
+	}
+	if a.loginURL != "" {
+		page.SignInURL = loginURLFor(a.loginURL, requestPath(r), false)
+	}
+	a.errorPage(w, r, loc, page)
 }
 
 // confirm asks before ending the sessions ids (from the list's "End" link
@@ -262,11 +295,11 @@ func (a *admin) confirm(w http.ResponseWriter, r *http.Request, ids []string, li
 	noStore(w)
 	if wantsJSON(r) {
 		w.Header().Set("Allow", "POST")
-		fail(w, r, http.StatusMethodNotAllowed)
+		a.fail(w, r, http.StatusMethodNotAllowed)
 		return
 	}
 	if len(ids) > maxBulkEnd {
-		fail(w, r, http.StatusRequestEntityTooLarge)
+		a.fail(w, r, http.StatusRequestEntityTooLarge)
 		return
 	}
 	q := r.URL.Query()
@@ -291,7 +324,7 @@ func (a *admin) confirm(w http.ResponseWriter, r *http.Request, ids []string, li
 			continue
 		}
 		if err != nil {
-			a.m.serverError(w, r, "reading a session", err)
+			a.serverError(w, r, "reading a session", err)
 			return
 		}
 		page.Sessions = append(page.Sessions, AdminSession{SessionInfo: info(s, current.ID, loc), UserID: s.UserID, Active: s.Active(now)})
@@ -318,7 +351,7 @@ func (a *admin) confirm(w http.ResponseWriter, r *http.Request, ids []string, li
 	if current != nil && seen[current.ID] {
 		page.Message += " " + loc.T("confirm.admin.self")
 	}
-	a.m.renderIn(w, r, a.lt, loc.catalog, confirmTemplate, a.csp[confirmTemplate], page)
+	a.page(w, r, loc, confirmTemplate, page)
 }
 
 // adminRoute reports whether rel is a route of AdminHandler.
@@ -402,8 +435,6 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 	f := readFilter(q)
 	after := q.Get("after")
 	ctx := r.Context()
-	now := a.now()
-	current := FromContext(ctx)
 	asJSON := wantsJSON(r)
 	loc := a.localizer(r)
 	if asJSON {
@@ -411,30 +442,65 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 	}
 	page := &AdminPage{
 		State: f.state, User: f.user, Anonymous: f.anon, Query: f.query, After: after,
-		Ended: -1, FilterQuery: f.values().Encode(), Now: now,
+		Ended: -1, FilterQuery: f.values().Encode(), Now: a.now(),
 		SelectAll: q.Get("select") == "all",
 	}
 	if !asJSON {
 		page.Notice, page.Ended = takeNotice(r, loc.catalog)
 	}
-	var next string
-	for s, err := range a.m.store.All(ctx, f.store(after)) {
+	next, err := a.readPage(r, f, page, loc, asJSON)
+	if after != "" && errors.Is(err, usersessions.ErrNotFound) { // a bad cursor
+		a.fail(w, r, http.StatusBadRequest)
+		return
+	}
+	if err != nil {
+		a.serverError(w, r, "listing sessions", err)
+		return
+	}
+	if after != "" && !asJSON {
+		n, more, err := a.countMatches(r, f)
 		if err != nil {
-			if after != "" && errors.Is(err, usersessions.ErrNotFound) { // a bad cursor
-				fail(w, r, http.StatusBadRequest)
-				return
-			}
-			a.m.serverError(w, r, "listing sessions", err)
+			a.serverError(w, r, "counting sessions", err)
 			return
+		}
+		page.Matches, page.MatchesMore = n, more
+	}
+	page.linkSessions(loc)
+	total, err := a.m.store.Count(ctx)
+	if err != nil {
+		a.serverError(w, r, "counting sessions", err)
+		return
+	}
+	page.Total = total
+	page.setLinks(f, after, next)
+	page.QueryNote = queryNote(loc.catalog, f.query)
+	noStore(w)
+	w.Header().Add("Vary", "Accept")
+	if asJSON {
+		writeJSON(w, http.StatusOK, adminJSON{Sessions: page.Sessions, Next: next, Total: total})
+		return
+	}
+	a.page(w, r, loc, adminTemplate, page)
+}
+
+// readPage fills page.Sessions with one page of the sessions f matches
+// after page.After, and returns the cursor of the next page ("" at the
+// end). The first HTML page goes on counting the matches (page.Matches, up
+// to adminCountLimit).
+func (a *admin) readPage(r *http.Request, f adminFilter, page *AdminPage, loc localizer, asJSON bool) (next string, err error) {
+	current := FromContext(r.Context())
+	page.Sessions = []AdminSession{}
+	for s, err := range a.m.store.All(r.Context(), f.store(page.After)) {
+		if err != nil {
+			return "", err
 		}
 		if len(page.Sessions) == a.size {
 			if next == "" {
 				next = page.Sessions[len(page.Sessions)-1].ID
 			}
-			if asJSON || after != "" {
+			if asJSON || page.After != "" {
 				break
 			}
-			// The first page goes on counting the matches.
 			if page.Matches++; page.Matches >= adminCountLimit {
 				page.MatchesMore = true
 				break
@@ -445,20 +511,15 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 		page.Sessions = append(page.Sessions, AdminSession{
 			SessionInfo: info(s, current.ID, loc),
 			UserID:      s.UserID,
-			Active:      s.Active(now),
+			Active:      s.Active(page.Now),
 		})
 	}
-	if page.Sessions == nil {
-		page.Sessions = []AdminSession{}
-	}
-	if after != "" && !asJSON {
-		n, more, err := a.countMatches(r, f)
-		if err != nil {
-			a.m.serverError(w, r, "counting sessions", err)
-			return
-		}
-		page.Matches, page.MatchesMore = n, more
-	}
+	return next, nil
+}
+
+// linkSessions gives each listed session its links (which keep the
+// filter) and its display name.
+func (page *AdminPage) linkSessions(loc localizer) {
 	for i := range page.Sessions {
 		s := &page.Sessions[i]
 		s.DetailURL = url.PathEscape(s.ID) + "/"
@@ -468,12 +529,11 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 		}
 		s.Name = sessionName(loc, s)
 	}
-	total, err := a.m.store.Count(ctx)
-	if err != nil {
-		a.m.serverError(w, r, "counting sessions", err)
-		return
-	}
-	page.Total = total
+}
+
+// setLinks sets the page's next, clear and select-all links for filter f
+// on the page after the cursor after, with next the following page's.
+func (page *AdminPage) setLinks(f adminFilter, after, next string) {
 	if next != "" {
 		v := f.values()
 		v.Set("after", next)
@@ -489,14 +549,6 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 	}
 	sel.Set("select", "all")
 	page.SelectAllURL = "./?" + sel.Encode()
-	page.QueryNote = queryNote(loc.catalog, f.query)
-	noStore(w)
-	w.Header().Add("Vary", "Accept")
-	if asJSON {
-		writeJSON(w, http.StatusOK, adminJSON{Sessions: page.Sessions, Next: next, Total: total})
-		return
-	}
-	a.m.renderIn(w, r, a.lt, loc.catalog, adminTemplate, a.csp[adminTemplate], page)
 }
 
 // countMatches counts the sessions f matches, up to adminCountLimit.
@@ -553,18 +605,18 @@ func queryNote(c *catalog, query string) string {
 func (a *admin) endOne(w http.ResponseWriter, r *http.Request, id string) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxAdminForm)
 	if err := r.ParseForm(); err != nil {
-		fail(w, r, http.StatusBadRequest)
+		a.fail(w, r, http.StatusBadRequest)
 		return
 	}
 	n, loggedOut, err := a.end(w, r, []string{id})
 	if err != nil {
-		a.m.serverError(w, r, "ending a session", err)
+		a.serverError(w, r, "ending a session", err)
 		return
 	}
 	if n == 0 {
 		// Already ended: JSON 404, HTML back to the list with a neutral notice.
 		if wantsJSON(r) {
-			fail(w, r, http.StatusNotFound)
+			a.fail(w, r, http.StatusNotFound)
 			return
 		}
 		noStore(w)
@@ -578,17 +630,17 @@ func (a *admin) endOne(w http.ResponseWriter, r *http.Request, id string) {
 func (a *admin) bulkEnd(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxAdminForm)
 	if err := r.ParseForm(); err != nil {
-		fail(w, r, http.StatusBadRequest)
+		a.fail(w, r, http.StatusBadRequest)
 		return
 	}
 	ids := r.PostForm["id"]
 	if len(ids) > maxBulkEnd {
-		fail(w, r, http.StatusRequestEntityTooLarge)
+		a.fail(w, r, http.StatusRequestEntityTooLarge)
 		return
 	}
 	n, loggedOut, err := a.end(w, r, ids)
 	if err != nil {
-		a.m.serverError(w, r, "ending sessions", err)
+		a.serverError(w, r, "ending sessions", err)
 		return
 	}
 	a.done(w, r, "./", n, loggedOut)

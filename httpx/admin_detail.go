@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -15,6 +16,11 @@ import (
 
 // detailTemplate is the admin detail page; data: *AdminDetailPage.
 const detailTemplate = "detail.html"
+
+// reservedPrefix starts the keys this package keeps in sessions
+// (authKey, noticeKey, rememberKey): its own bookkeeping, which the
+// detail page does not list as the app's session data.
+const reservedPrefix = "httpx."
 
 // maxShownValue bounds the text of one session value on the detail page.
 const maxShownValue = 2000
@@ -32,7 +38,13 @@ type AdminDetailPage struct {
 	HasPlace bool
 	// Zone is the time zone of Place, nil when unknown, for showing the
 	// times as they were at the session's location.
-	Zone   *time.Location
+	Zone *time.Location
+	// AuthenticatedAt is when the person last signed in or proved who
+	// they are again (MarkAuthenticated, see AuthenticatedAt); zero when
+	// unknown.
+	AuthenticatedAt time.Time
+	// Values are the app's values in the session; the package's own
+	// bookkeeping (keys starting with "httpx.") is not among them.
 	Values []SessionValue
 	// EndURL leads to the confirmation of ending the session, ListURL back
 	// to the list (with its filter); both relative to the page.
@@ -57,6 +69,7 @@ type SessionValue struct {
 // detailJSON is the JSON answer of the detail page.
 type detailJSON struct {
 	Session  AdminSession   `json:"session"`
+	AuthAt   time.Time      `json:"authenticated_at,omitzero"`
 	Device   deviceJSON     `json:"device"`
 	Location *locationJSON  `json:"location,omitempty"`
 	Values   []SessionValue `json:"values"`
@@ -89,11 +102,11 @@ func (a *admin) detail(w http.ResponseWriter, r *http.Request, id string) {
 	ctx := r.Context()
 	s, err := a.m.store.Get(ctx, id)
 	if errors.Is(err, usersessions.ErrNotFound) {
-		fail(w, r, http.StatusNotFound)
+		a.fail(w, r, http.StatusNotFound)
 		return
 	}
 	if err != nil {
-		a.m.serverError(w, r, "reading a session", err)
+		a.serverError(w, r, "reading a session", err)
 		return
 	}
 	asJSON := wantsJSON(r)
@@ -121,14 +134,20 @@ func (a *admin) detail(w http.ResponseWriter, r *http.Request, id string) {
 			}
 		}
 	}
+	if at, ok := usersessions.Value[time.Time](s, authKey); ok {
+		page.AuthenticatedAt = at.UTC()
+	}
 	for _, k := range s.Keys() {
+		if strings.HasPrefix(k, reservedPrefix) {
+			continue
+		}
 		v, _ := s.Get(k)
 		page.Values = append(page.Values, sessionValue(k, v))
 	}
 	if s.UserID != "" {
 		past, err := a.m.store.History(ctx, s.UserID)
 		if err != nil {
-			a.m.serverError(w, r, "reading the history", err)
+			a.serverError(w, r, "reading the history", err)
 			return
 		}
 		for _, e := range past[:min(len(past), recentMax)] {
@@ -138,7 +157,7 @@ func (a *admin) detail(w http.ResponseWriter, r *http.Request, id string) {
 	noStore(w)
 	w.Header().Add("Vary", "Accept")
 	if asJSON {
-		out := detailJSON{Session: page.Session, Values: page.Values, Recent: page.Recent}
+		out := detailJSON{Session: page.Session, AuthAt: page.AuthenticatedAt, Values: page.Values, Recent: page.Recent}
 		d := page.Device
 		out.Device = deviceJSON{d.Browser, d.BrowserVersion, d.Platform, d.OSVersion, d.Mobile, d.Bot}
 		if page.HasPlace {
@@ -151,7 +170,7 @@ func (a *admin) detail(w http.ResponseWriter, r *http.Request, id string) {
 		writeJSON(w, http.StatusOK, out)
 		return
 	}
-	a.m.renderIn(w, r, a.lt, loc.catalog, detailTemplate, a.csp[detailTemplate], page)
+	a.page(w, r, loc, detailTemplate, page)
 }
 
 // sessionValue describes one stored value. The text is for an HTML

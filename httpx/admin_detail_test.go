@@ -26,10 +26,10 @@ func TestAdminDetailHTML(t *testing.T) {
 	for _, want := range []string{
 		"<h1>Session details</h1>", bob, "bob",
 		"Chrome 124.0.0.0", "Windows 10.0", // browser and OS versions
-		html.EscapeString(uaChromeWin), // the full user agent
-		"203.0.113.77",
-		"1 Jun 2025, 21:00 UTC", // created, with its zone
-		"&lt;img src=x onerror=alert(1)&gt;", "&lt;b&gt;note&lt;/b&gt;", "<code>string</code>",
+		html.EscapeString(uaChromeWin),    // the full user agent
+		string(breakable("203.0.113.77")), // wraps at its dots on a phone
+		"1 Jun 2025, 21:00 UTC",           // created, with its zone
+		"&lt;img src=x onerror=alert(1)&gt;", "&lt;b&gt;note&lt;/<wbr>b&gt;", "<code>string</code>",
 		`href="end?q=bo&amp;state=all"`, // the end action, through the confirmation page
 		`href="../?q=bo&amp;state=all"`, // back to the filtered list
 	} {
@@ -99,10 +99,67 @@ func TestAdminDetailJSON(t *testing.T) {
 	if out.Session.ID != bob || out.Session.UA != uaChromeWin || out.Device.Browser != "Chrome" || out.Device.BrowserVersion != "124.0.0.0" || out.Device.Platform != "Windows" || out.Device.OSVersion != "10.0" {
 		t.Fatalf("detail JSON %+v", out)
 	}
-	// Sign-in records when the person proved who they are (step-up).
-	if len(out.Values) != 2 || out.Values[0].Key != "httpx.authAt" || out.Values[0].Type != "time.Time" ||
-		out.Values[1].Key != "theme" || string(out.Values[1].Value) != `"dark"` || out.Values[1].Type != "string" {
+	// The package's own keys (httpx.authAt from sign-in) are not session
+	// data: only the app's values are listed.
+	if len(out.Values) != 1 || out.Values[0].Key != "theme" || string(out.Values[0].Value) != `"dark"` || out.Values[0].Type != "string" {
 		t.Fatalf("values %+v", out.Values)
+	}
+}
+
+// TestAdminDetailHidesInternalKeys (issue 18 item 18): the keys the
+// package keeps in a session (httpx.authAt, httpx.notice, httpx.remember)
+// are not listed as session data, in HTML or JSON; the time of the last
+// sign-in or re-authentication is shown as a time, translated, instead.
+func TestAdminDetailHidesInternalKeys(t *testing.T) {
+	a := newAdminEnv(t)
+	self := a.sessionID(a.admin)
+	// An HTML POST leaves a notice in the admin's session; the admin's
+	// session also gets the remember-me choice.
+	a.do(call{method: "POST", target: "/admin/sessions/" + a.sessionID(a.alice1) + "/end", token: a.admin, header: sameOrigin(), form: url.Values{}})
+	s, err := a.store.Load(t.Context(), a.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Set(rememberKey, false)
+	s.Set("theme", "dark")
+	if err := a.store.Save(t.Context(), s); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := a.store.Load(t.Context(), a.admin); len(s.Keys()) != 4 {
+		t.Fatalf("setup: keys %v, want authAt, notice, remember and theme", s.Keys())
+	}
+	for _, lang := range []string{"en", "de"} {
+		resp := a.do(call{method: "GET", target: "/admin/sessions/" + self + "/?lang=" + lang, token: a.admin})
+		body := readBody(t, resp)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d", lang, resp.StatusCode)
+		}
+		if strings.Contains(body, "httpx.") {
+			t.Errorf("%s: the detail page shows an internal key:\n%s", lang, body)
+		}
+		label := catalogFor(lang).T("detail.authAt")
+		for _, want := range []string{label, `<time datetime="2025-06-01T21:00:00Z">` + catalogFor(lang).Date(time.Date(2025, 6, 1, 21, 0, 0, 0, time.UTC)), "theme"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s: the detail page lacks %q", lang, want)
+			}
+		}
+	}
+	resp := a.do(call{method: "GET", target: "/admin/sessions/" + self + "/", token: a.admin, header: acceptJSON()})
+	body := readBody(t, resp)
+	var out struct {
+		AuthAt time.Time `json:"authenticated_at"`
+		Values []struct {
+			Key string `json:"key"`
+		} `json:"values"`
+	}
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Values) != 1 || out.Values[0].Key != "theme" || strings.Contains(body, "httpx.") {
+		t.Errorf("JSON values %+v in %s", out.Values, body)
+	}
+	if !out.AuthAt.Equal(time.Date(2025, 6, 1, 21, 0, 0, 0, time.UTC)) {
+		t.Errorf("JSON authenticated_at %v", out.AuthAt)
 	}
 }
 
@@ -116,7 +173,7 @@ func TestAdminDetailLocation(t *testing.T) {
 		Now: e.clock.Now, Allow: func(*http.Request) bool { return true },
 	}))
 	body := readBody(t, serve(t, h, "session", call{method: "GET", target: "/" + carol + "/", token: admin}))
-	for _, want := range []string{"Berlin", "Land Berlin", "Germany (DE)", "Europe", "Europe/Berlin", "52.5200, 13.4050",
+	for _, want := range []string{"Berlin", "Land Berlin", "Germany (DE)", "Europe", string(breakable("Europe/Berlin")), "52.5200, 13.4050",
 		"1 Jun 2025, 12:00 UTC", "1 Jun 2025, 14:00 CEST at the session&#39;s location", "Safari 17.4", "iPhone 17.4", "Mobile device</dt><dd>Yes"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("detail lacks %q", want)
@@ -198,7 +255,7 @@ func TestAdminSelectAllAndNames(t *testing.T) {
 func TestExpiryRoundsEverywhere(t *testing.T) {
 	e := newEnv(t, &usersessions.Options{Lifetime: 14 * day}, nil)
 	admin := e.login("admin", uaChromeWin)
-	e.clock.Add(time.Minute)
+	e.clock.Advance(time.Minute)
 	id := e.sessionID(admin)
 	for _, target := range []string{"/account/sessions/", "/admin/sessions/", "/admin/sessions/" + id + "/"} {
 		body := readBody(t, e.do(call{method: "GET", target: target, token: admin}))

@@ -90,21 +90,8 @@ func TestBrowserEndOtherSession(t *testing.T) {
 	a := browser(t, ctx, exe, uaA)
 	b := browser(t, ctx, exe, uaB)
 
-	signIn := func(tab context.Context, who string) {
-		t.Helper()
-		err := chromedp.Do(tab,
-			chromedp.Navigate(srv.URL+"/login"),
-			chromedp.WaitVisible(chromedp.CSS("#user")),
-			chromedp.SendKeys(chromedp.CSS("#user"), "alice"),
-			chromedp.Click(chromedp.CSS("#signin")),
-			chromedp.WaitVisible(chromedp.CSS("li.session.current")),
-		)
-		if err != nil {
-			t.Fatalf("browser %s signing in: %v", who, err)
-		}
-	}
-	signIn(a, "A")
-	signIn(b, "B")
+	browserSignIn(t, a, srv.URL, "alice")
+	browserSignIn(t, b, srv.URL, "alice")
 
 	// A reloads its list: two sessions, both devices, one marked current.
 	if err := chromedp.Do(a,

@@ -22,6 +22,41 @@
 // ErrNoMiddleware, for a request that did not pass through Manager.Handler;
 // the first time, an error is logged through slog.Default.
 //
+// # Templates
+//
+// Every page is an html/template that ViewOptions.Templates and
+// AdminOptions.Templates can replace: their *.html files are parsed over
+// the embedded ones, and a file defining a template of the same name
+// wins. The pages and their data:
+//
+//	sessions.html  *SessionsPage     the user's sessions
+//	confirm.html   *ConfirmPage      "End …?", before every destructive POST
+//	ended.html     *EndedPage        a browser whose session has ended
+//	error.html     *ErrorPage        403, 404, 405, … in the visitor's language
+//	admin.html     *AdminPage        the admin list
+//	detail.html    *AdminDetailPage  one session, for the admin
+//	signin.html    SessionInfo       a suspicious sign-in's mark, as block:
+//	signinmark     SessionInfo       the mark on its card, "This wasn't me"
+//
+// The embedded pages share three blocks, defined in layout.html, which an
+// override file may redefine alone (for example a nav.html holding
+// {{define "nav"}}…{{end}}); each page keeps its own markup:
+//
+//	nav    empty by default: the app's own links (home, account, sign
+//	       out) at the top of every page, the only way from the views
+//	       back to the app. Its data is the page's data.
+//	head   the <head> contents: charset, viewport, color scheme, referrer
+//	       policy, <title> (the block's data is the title) and the
+//	       stylesheet.
+//	style  the CSS, without data; Stylesheet returns it for the app's
+//	       own pages.
+//
+// An embedded page keeps its strict Content-Security-Policy when only
+// blocks are overridden: nothing loads but inline CSS and data: images, so
+// a logo in nav is a data: URI or an inline SVG. A page replaced by a
+// file of its name (sessions.html, ...) gets only frame-ancestors 'none'.
+// The functions of FuncMap are available, in the request's language.
+//
 // # Design choices
 //
 //   - The cookie holds only the store's token (64 URL-safe characters). It
@@ -47,6 +82,9 @@
 //   - Options.AnonymousValues decides whether values of visitors who are
 //     not signed in get a database record (the default) or last for the
 //     request only.
+//   - Options.DBSC turns on device-bound sessions (Device Bound Session
+//     Credentials): Chrome binds a session to a key it keeps, and the
+//     session cookie alone no longer signs anyone in (see DBSCOptions).
 //   - The client's address comes from the connection unless the peer is a
 //     trusted proxy (see ClientIP).
 //   - The views find their mount point from the request (ServeMux,

@@ -3,7 +3,6 @@ package httpx_test
 import (
 	"encoding/json"
 	"fmt"
-	"html"
 	"log"
 	"net/http"
 	"net/http/httptest"
@@ -16,54 +15,10 @@ import (
 	"github.com/usersessions/usersessions/httpx"
 )
 
-// The README's quick start, word for word (the body of its main): a sign-in
-// form, sign-in, sign-out and the sessions page. It is compiled, not run: it
-// serves on localhost:8080 until stopped. Example_flow drives the same app.
-func Example_quickStart() {
-	store, err := usersessions.Open("sessions.db", nil) // nil: 14-day sessions, 64 MiB cache
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer store.Close() // writes activity still held in memory
-	m := httpx.New(store, nil)
-
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		sess := httpx.FromContext(r.Context()) // never nil behind m.Handler
-		if sess.UserID == "" {
-			fmt.Fprintln(w, `Not signed in. <a href="/login">Sign in</a>`)
-			return
-		}
-		fmt.Fprintf(w, `Signed in as %s. <a href="/account/sessions/">Your sessions</a>
-<form method="post" action="/logout"><button>Sign out</button></form>`, html.EscapeString(sess.UserID))
-	})
-	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, `<form method="post"><input name="user" placeholder="Your name"> <button>Sign in</button></form>`)
-	})
-	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		user := r.FormValue("user") // a real app checks a password here
-		if user == "" {
-			http.Error(w, "who are you?", http.StatusBadRequest)
-			return
-		}
-		if err := httpx.Login(w, r, user); err != nil { // a new token, bound to user
-			http.Error(w, "cannot sign in", http.StatusInternalServerError)
-			return
-		}
-		http.Redirect(w, r, httpx.NextURL(r, "/"), http.StatusSeeOther) // ?next= set by the views
-	})
-	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
-		httpx.Logout(w, r) // deletes the session, clears the cookie
-		http.Redirect(w, r, "/", http.StatusSeeOther)
-	})
-	mux.Handle("/account/sessions/", m.SessionsHandler(nil)) // list, end one, end all others
-
-	log.Fatal(http.ListenAndServe("localhost:8080", m.Handler(mux))) // wrap the whole app
-}
-
 // Example_flow signs alice in on a laptop and on a phone, lists her sessions
 // through the JSON view, ends the phone's session from the laptop, and shows
-// that the phone is signed out.
+// that the phone is signed out. The README's quick start, a program with a
+// sign-in form, is examples/quickstart; its tests run it in a browser.
 func Example_flow() {
 	dir, _ := os.MkdirTemp("", "httpx-flow")
 	defer os.RemoveAll(dir)

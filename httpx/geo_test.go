@@ -1,16 +1,13 @@
 package httpx
 
 import (
-	"bytes"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/maxmind/mmdbwriter"
-	"github.com/maxmind/mmdbwriter/mmdbtype"
 
 	"github.com/usersessions/usersessions"
 	"github.com/usersessions/usersessions/internal/geotest"
@@ -20,7 +17,8 @@ import (
 // Berlin.
 func testGeo(t *testing.T) *usersessions.Geo {
 	t.Helper()
-	data := geotest.City(t, "198.51.100.0/24", "Berlin", "Germany", "DE")
+	data := geotest.Build(t, "GeoIP2-City", map[string]geotest.Entry{
+		"198.51.100.0/24": {City: "Berlin", Country: "Germany", CountryCode: "DE"}})
 	g, err := usersessions.OpenGeoBytes(data, &usersessions.GeoOptions{Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +35,7 @@ func TestViewsShowLocation(t *testing.T) {
 	h := e.m.SessionsHandler(&ViewOptions{Geo: geo, Now: e.clock.Now})
 
 	body := readBody(t, serve(t, h, "session", call{method: "GET", target: "/", token: tok, remote: "198.51.100.9:1"}))
-	if !strings.Contains(body, "Berlin, Germany · <span class=\"ip\">198.51.100.9</span>") {
+	if !strings.Contains(body, `<span class="place">Berlin, Germany</span> · <span class="ip">`+string(breakable("198.51.100.9"))+`</span>`) {
 		t.Fatalf("no location in HTML:\n%s", body)
 	}
 	var got sessionsJSON
@@ -59,41 +57,21 @@ func TestViewsShowLocation(t *testing.T) {
 // and coordinates, and opens it with langs first.
 func multiGeo(t *testing.T, langs ...string) *usersessions.Geo {
 	t.Helper()
-	w, err := mmdbwriter.New(mmdbwriter.Options{
-		DatabaseType:            "GeoIP2-City",
-		Languages:               []string{"en", "de", "ja"},
-		RecordSize:              24,
-		IncludeReservedNetworks: true,
-	})
-	if err != nil {
-		t.Fatal(err)
+	names := func(en, de, ja string) map[string]string {
+		return map[string]string{"en": en, "de": de, "ja": ja}
 	}
-	names := func(en, de, ja string) mmdbtype.Map {
-		return mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String(en), "de": mmdbtype.String(de), "ja": mmdbtype.String(ja)}}
-	}
-	_, network, _ := net.ParseCIDR("198.51.100.0/24")
-	country := names("Germany", "Deutschland", "ドイツ")
-	country["iso_code"] = mmdbtype.String("DE")
-	continent := names("Europe", "Europa", "ヨーロッパ")
-	continent["code"] = mmdbtype.String("EU")
-	err = w.Insert(network, mmdbtype.Map{
-		"city":         names("Berlin", "Berlin", "ベルリン"),
-		"country":      country,
-		"continent":    continent,
-		"subdivisions": mmdbtype.Slice{names("Land Berlin", "Land Berlin", "ベルリン州")},
-		"location": mmdbtype.Map{
-			"time_zone": mmdbtype.String("Europe/Berlin"),
-			"latitude":  mmdbtype.Float64(52.52), "longitude": mmdbtype.Float64(13.405),
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if _, err := w.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	g, err := usersessions.OpenGeoBytes(buf.Bytes(), &usersessions.GeoOptions{Languages: langs, Logger: quietLogger()})
+	data := geotest.BuildWith(t, mmdbwriter.Options{DatabaseType: "GeoIP2-City", Languages: []string{"en", "de", "ja"}},
+		map[string]geotest.Entry{"198.51.100.0/24": {
+			CityNames:      names("Berlin", "Berlin", "ベルリン"),
+			RegionNames:    names("Land Berlin", "Land Berlin", "ベルリン州"),
+			CountryNames:   names("Germany", "Deutschland", "ドイツ"),
+			CountryCode:    "DE",
+			ContinentNames: names("Europe", "Europa", "ヨーロッパ"),
+			ContinentCode:  "EU",
+			TimeZone:       "Europe/Berlin",
+			Latitude:       52.52, Longitude: 13.405,
+		}})
+	g, err := usersessions.OpenGeoBytes(data, &usersessions.GeoOptions{Languages: langs, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +87,7 @@ func TestLocationsInThePageLanguage(t *testing.T) {
 	h := e.m.SessionsHandler(&ViewOptions{Geo: multiGeo(t), GeoByLanguage: byLang, Now: e.clock.Now})
 	for lang, want := range map[string]string{"de": "Berlin, Deutschland", "ja": "ベルリン, ドイツ", "fr": "Berlin, Germany", "en": "Berlin, Germany"} {
 		body := readBody(t, serve(t, h, "session", call{method: "GET", target: "/", token: tok, remote: "198.51.100.9:1", header: http.Header{"Accept-Language": {lang}}}))
-		if !strings.Contains(body, want+" · ") {
+		if !strings.Contains(body, `<span class="place">`+want+"</span> · ") {
 			t.Errorf("%s: no %q:\n%s", lang, want, body)
 		}
 	}

@@ -9,11 +9,11 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/internal/clocktest"
 )
 
 // Test user agents.
@@ -22,26 +22,6 @@ const (
 	uaFirefoxMac = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.4; rv:125.0) Gecko/20100101 Firefox/125.0"
 	uaSafariIOS  = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
 )
-
-// clock is a settable clock shared by a store and the views.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // quietLogger discards logs (the tests provoke errors on purpose).
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -72,7 +52,7 @@ func openStore(tb testing.TB, opts *usersessions.Options) *usersessions.Store {
 // "admin"), all behind the middleware.
 type env struct {
 	t     *testing.T
-	clock *clock
+	clock *clocktest.Clock
 	store *usersessions.Store
 	m     *Manager
 	h     http.Handler
@@ -80,7 +60,7 @@ type env struct {
 
 func newEnv(t *testing.T, storeOpts *usersessions.Options, opts *Options) *env {
 	t.Helper()
-	c := newClock()
+	c := clocktest.At(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))
 	var so usersessions.Options
 	if storeOpts != nil {
 		so = *storeOpts

@@ -300,11 +300,13 @@ func (gs geoSet) localizer(c *catalog) localizer {
 //     {n} and the other placeholders filled
 //   - tf(key, name, value, ...) string: a message with placeholders filled
 //   - tb(key, name, value, ...) template.HTML: the same, each value
-//     escaped and in <strong>
+//     escaped, breakable and in <strong>
 //   - lang() string: the BCP 47 tag, for <html lang>
 //   - date(t) string: an absolute time with its zone
 //   - device, location, timesince, timeuntil, in the language
 //   - adminscript() template.JS: the admin list's script (see adminScript)
+//   - breakable(s) template.HTML: s with line-break opportunities after
+//     its separators (see breakable in templates.go)
 func (l localizer) funcs(now func() time.Time) template.FuncMap {
 	return template.FuncMap{
 		"t":  l.T,
@@ -313,11 +315,12 @@ func (l localizer) funcs(now func() time.Time) template.FuncMap {
 		"tb": func(key string, pairs ...string) template.HTML {
 			msg := template.HTMLEscapeString(l.T(key))
 			return template.HTML(fill(msg, pairs, func(v string) string { // escaped above and here
-				return "<strong>" + template.HTMLEscapeString(v) + "</strong>"
+				return "<strong>" + string(breakable(v)) + "</strong>" // a user ID wraps between its parts
 			}))
 		},
 		"lang":        func() string { return l.tag },
 		"adminscript": func() template.JS { return template.JS(adminScript) }, // our constant
+		"breakable":   breakable,
 		"date":        l.Date,
 		"device":      l.Device,
 		"location":    func(ip any) string { return locate(l.geo, ip) },

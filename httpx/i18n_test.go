@@ -202,9 +202,9 @@ func TestPagesPerLanguage(t *testing.T) {
 			e := newEnv(t, &usersessions.Options{Lifetime: 14 * day}, nil)
 			accept := http.Header{"Accept-Language": {tc.accept}}
 			other := e.login("alice", uaFirefoxMac)
-			e.clock.Add(5 * time.Minute)
+			e.clock.Advance(5 * time.Minute)
 			tok := e.login("alice", uaChromeWin)
-			e.clock.Add(time.Second)
+			e.clock.Advance(time.Second)
 			resp := e.do(call{method: "GET", target: "/account/sessions/", token: tok, header: accept})
 			body := html.UnescapeString(readBody(t, resp))
 			if !strings.Contains(body, `<html lang="`+tc.lang+`">`) {

@@ -21,7 +21,7 @@ import (
 const DefaultCookieName = "session"
 
 // maxTokenLength bounds a session ID read from a URL or a form before it is
-// looked at further; real IDs are 22 characters (usersessions.IDLength).
+// looked at further; real IDs are 22 characters (backend.IDLength).
 const maxTokenLength = 128
 
 // Errors returned by Login and Logout.
@@ -114,6 +114,12 @@ type Options struct {
 	// hitting a page that sets a value creates one record per request.
 	// AnonymousRequestOnly keeps the database free of them.
 	AnonymousValues AnonymousPolicy
+
+	// DBSC, when set, turns on device-bound sessions (Device Bound
+	// Session Credentials): after sign-in a browser that supports them
+	// binds the session to a key it keeps, and from then on the session
+	// cookie alone no longer signs anyone in. See DBSCOptions. Nil: off.
+	DBSC *DBSCOptions
 }
 
 // AnonymousPolicy is the choice of Options.AnonymousValues.
@@ -154,6 +160,7 @@ type Manager struct {
 	anon        AnonymousPolicy
 	warnedAnon  atomic.Bool
 	now         func() time.Time
+	dbsc        *dbsc // nil: off
 }
 
 // New returns a Manager for store. It panics on an impossible cookie
@@ -199,6 +206,9 @@ func New(store *usersessions.Store, opts *Options) *Manager {
 		for _, p := range o.CrossOriginExempt {
 			m.cop.AddInsecureBypassPattern(p)
 		}
+	}
+	if o.DBSC != nil {
+		m.dbsc = newDBSC(m, o.DBSC)
 	}
 	return m
 }
@@ -355,11 +365,18 @@ func noMiddleware(ctx context.Context, what, path string) {
 // request ran (Save reports ErrNotFound) loses the request's changes and its
 // cookie is cleared; the response goes on.
 //
+// With Options.DBSC it also serves the DBSC registration and refresh
+// endpoints, and serves a request of a device-bound session that lacks a
+// valid bound cookie as signed out (see DBSCOptions).
+//
 // The wrapped ResponseWriter keeps http.Flusher, http.Hijacker and
 // io.ReaderFrom, and has Unwrap for http.ResponseController. A hijacked
 // connection saves the session but sends no cookie (the handler writes its
 // own response).
 func (m *Manager) Handler(next http.Handler) http.Handler {
+	if m.dbsc != nil {
+		next = m.dbsc.endpoints(next)
+	}
 	h := m.handler(next)
 	if m.cop != nil {
 		return m.cop.Handler(h)
@@ -418,9 +435,11 @@ func (st *state) load(r *http.Request) error {
 		st.clearCookie = true // never one of ours: not "ended"
 		return nil
 	}
-	sess, err := m.store.LoadTouch(st, c.Value, st.client)
+	sess, err := st.loadSession(r, c.Value)
 	switch {
 	case err == nil:
+	case errors.Is(err, errRefused):
+		return nil // served as signed out; the cookie stays
 	case errors.Is(err, usersessions.ErrNotFound):
 		st.clearCookie, st.stale = true, true
 		return nil
@@ -493,7 +512,7 @@ func (st *state) save() error {
 		adopt(sess, created, true)
 		if err := m.store.Save(st, sess); err != nil {
 			// Leave no empty record behind, and the session as it was.
-			if derr := m.store.Delete(context.WithoutCancel(st), created.ID); derr != nil && !errors.Is(derr, usersessions.ErrNotFound) {
+			if derr := m.store.End(context.WithoutCancel(st), created.ID, usersessions.EndOptions{}); derr != nil && !errors.Is(derr, usersessions.ErrNotFound) {
 				m.log.ErrorContext(st, "httpx: removing the record of a session that could not be saved", "session", created.ID, "err", derr)
 			}
 			sess.ID, sess.UserID = "", ""
@@ -563,13 +582,17 @@ func adopt(dst, fresh *usersessions.Session, all bool) {
 	if !carry {
 		return
 	}
+	// The Store's own values (the sign-in mark it just stored) are
+	// fresh's: the request's copy must not drop or replace them.
 	for _, k := range dst.Keys() {
-		if _, ok := values[k]; !ok {
+		if _, ok := values[k]; !ok && k != usersessions.SignInMarkKey {
 			dst.Delete(k)
 		}
 	}
 	for k, v := range values {
-		dst.Set(k, v)
+		if k != usersessions.SignInMarkKey {
+			dst.Set(k, v)
+		}
 	}
 }
 
@@ -653,6 +676,9 @@ func (st *state) login(userID string) error {
 	// Signing in is proving who one is: see MarkAuthenticated. The value
 	// is saved with the response, like any other.
 	sess.Set(authKey, m.now().UTC())
+	if m.dbsc != nil {
+		m.dbsc.offer(st)
+	}
 	return nil
 }
 

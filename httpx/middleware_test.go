@@ -158,11 +158,11 @@ func TestSaveFailureAnswers500(t *testing.T) {
 func TestStaleCookieClearedAndAnonymous(t *testing.T) {
 	e := newEnv(t, &usersessions.Options{Lifetime: time.Hour}, nil)
 	revoked := e.login("bob", uaChromeWin)
-	if err := e.store.Delete(t.Context(), e.sessionID(revoked)); err != nil {
+	if err := e.store.End(t.Context(), e.sessionID(revoked), usersessions.EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	expired := e.login("carol", uaChromeWin)
-	e.clock.Add(2 * time.Hour)
+	e.clock.Advance(2 * time.Hour)
 	valid := e.login("dave", uaChromeWin)
 
 	cases := []struct{ name, token string }{
@@ -226,7 +226,7 @@ func TestSessionEndedDuringRequest(t *testing.T) {
 	tok := e.login("alice", uaChromeWin)
 	h := e.m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := FromContext(r.Context())
-		if err := e.store.Delete(r.Context(), s.ID); err != nil { // "end" from another tab
+		if err := e.store.End(r.Context(), s.ID, usersessions.EndOptions{}); err != nil { // "end" from another tab
 			t.Error(err)
 		}
 		s.Set("k", "v")
@@ -297,7 +297,7 @@ func TestCookieOptions(t *testing.T) {
 			if c.Secure != tc.wantSecure || c.Domain != tc.wantDomain || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
 				t.Fatalf("cookie %+v", c)
 			}
-			if c.MaxAge != int(usersessions.DefaultLifetime/time.Second) {
+			if c.MaxAge != int(14*24*time.Hour/time.Second) { // the default Lifetime
 				t.Fatalf("Max-Age %d", c.MaxAge)
 			}
 		})
@@ -315,7 +315,7 @@ func TestCookieOptions(t *testing.T) {
 func TestTouchRecordsClient(t *testing.T) {
 	e := newEnv(t, nil, &Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
 	tok := e.login("alice", uaChromeWin)
-	e.clock.Add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 
 	check := func(wantIP, wantUA string) {
 		t.Helper()

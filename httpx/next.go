@@ -58,20 +58,55 @@ func IsLocalPath(s string) bool {
 	return strings.HasPrefix(u.Path, "/") && !strings.HasPrefix(u.Path, "//")
 }
 
-// withNext adds next to loginURL as the NextParam query parameter, keeping
-// loginURL's own query and fragment.
-func withNext(loginURL, next string) string {
-	if !IsLocalPath(next) {
-		return loginURL
+// reauthParam is the query parameter that tells the sign-in page the
+// person is signed in but must prove it again (RequireRecentAuth).
+const reauthParam = "reauth"
+
+// loginURLFor is loginURL with next= the way back to page (see
+// returnPath) and, for a step-up, reauth=1. loginURL's own query is kept
+// as written (a bare "?sso" stays bare) less any next or reauth of its
+// own, and its fragment stays last.
+func loginURLFor(loginURL, page string, reauth bool) string {
+	base, frag, hasFrag := strings.Cut(loginURL, "#")
+	path, query, _ := strings.Cut(base, "?")
+	var params []string
+	for p := range strings.SplitSeq(query, "&") {
+		if name, _, _ := strings.Cut(p, "="); p != "" && name != NextParam && name != reauthParam {
+			params = append(params, p)
+		}
 	}
-	u, err := url.Parse(loginURL)
-	if err != nil {
-		return loginURL
+	if next := returnPath(page); next != "" {
+		params = append(params, NextParam+"="+url.QueryEscape(next))
 	}
-	q := u.Query()
-	q.Set(NextParam, next)
-	u.RawQuery = q.Encode()
-	return u.String()
+	if reauth {
+		params = append(params, reauthParam+"=1")
+	}
+	u := path
+	if len(params) > 0 {
+		u += "?" + strings.Join(params, "&")
+	}
+	if hasFrag {
+		u += "#" + frag
+	}
+	return u
+}
+
+// returnPath is page as a next= value: page itself when it is a local
+// path (a backslash in its query, which IsLocalPath refuses anywhere,
+// escaped as %5C, which means the same to a server), else its path alone
+// when the query made it too long, else "": no way back beats a broken
+// one.
+func returnPath(page string) string {
+	if path, query, ok := strings.Cut(page, "?"); ok {
+		page = path + "?" + strings.ReplaceAll(query, `\`, "%5C")
+		if len(page) > maxNextLength {
+			page = path
+		}
+	}
+	if !IsLocalPath(page) {
+		return ""
+	}
+	return page
 }
 
 // requestPath is the path and query the client asked for, before any

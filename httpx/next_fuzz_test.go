@@ -25,3 +25,26 @@ func FuzzIsLocalPath(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLoginURLFor: whatever page a visitor asked for, the login URL built
+// for it keeps the login path and query, and carries in next= only a local
+// path (or nothing).
+func FuzzLoginURLFor(f *testing.F) {
+	for _, s := range []string{"/", "/a?b=c", "//evil", "/a?q=\\x", "/" + strings.Repeat("a", 2050), "/a?" + strings.Repeat("b", 2050), "/a#b&reauth=0"} {
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, page string, reauth bool) {
+		got := loginURLFor("/login?lang=nl#form", page, reauth)
+		u, err := url.Parse(got)
+		if err != nil || u.Path != "/login" || u.Fragment != "form" {
+			t.Fatalf("loginURLFor(%q) = %q: not the login page (%v)", page, got, err)
+		}
+		q := u.Query()
+		if next := q.Get(NextParam); next != "" && !IsLocalPath(next) || q.Get("lang") != "nl" || len(q[NextParam]) > 1 {
+			t.Fatalf("loginURLFor(%q) = %q: query %v", page, got, q)
+		}
+		if want := map[bool]string{true: "1"}[reauth]; q.Get(reauthParam) != want || len(q[reauthParam]) > 1 {
+			t.Fatalf("loginURLFor(%q, %v) = %q: reauth %q", page, reauth, got, q.Get(reauthParam))
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestIsLocalPath(t *testing.T) {
@@ -87,5 +88,68 @@ func TestLoginRedirectCarriesNext(t *testing.T) {
 	resp = serve(t, e.m.Handler(mux), "session", call{method: "POST", target: "/login", form: url.Values{"next": {"//evil.example/"}}})
 	if resp.Header.Get("Location") != "/" {
 		t.Fatalf("open redirect: Location %q", resp.Header.Get("Location"))
+	}
+}
+
+// TestLongURLsKeepTheLoginPath (issue 18 item 8): a page whose URL is too
+// long to be carried in next= still sends the browser to the login page,
+// with next= its path (the query dropped) and reauth=1 as a real query
+// parameter, never "/login&reauth=1".
+func TestLongURLsKeepTheLoginPath(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	tok := e.login("alice", uaChromeWin)
+	e.clock.Advance(11 * time.Minute)
+	long := "?q=" + strings.Repeat("x", 3000)
+	for _, tc := range []struct {
+		name, method, target, token string
+		next, reauth                string
+	}{
+		{"RequireRecentAuth", "GET", "/sensitive" + long, tok, "/sensitive", "1"},
+		{"views, stale proof", "GET", "/strict/sessions/end-others" + long, tok, "/strict/sessions/end-others", "1"},
+		{"views, not signed in", "GET", "/account/sessions/" + long, "", "/account/sessions/", ""},
+		{"a backslash in the query", "GET", `/sensitive?q=a\b`, tok, `/sensitive?q=a%5Cb`, "1"},
+	} {
+		resp := e.do(call{method: tc.method, target: tc.target, token: tc.token})
+		loc, err := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusSeeOther || err != nil {
+			t.Fatalf("%s: %d Location %q (%v)", tc.name, resp.StatusCode, resp.Header.Get("Location"), err)
+		}
+		q := loc.Query()
+		if loc.Path != "/login" || q.Get("next") != tc.next || q.Get("reauth") != tc.reauth {
+			t.Errorf("%s: Location %q: path %q, next %q, reauth %q; want /login, %q, %q",
+				tc.name, resp.Header.Get("Location"), loc.Path, q.Get("next"), q.Get("reauth"), tc.next, tc.reauth)
+		}
+	}
+	// A POST goes back to the page it came from: a long one by its path.
+	h := e.m.RequireRecentAuth(time.Minute, "")(http.NotFoundHandler())
+	resp := serve(t, e.m.Handler(h), "session", call{method: "POST", target: "/act", token: tok,
+		header: http.Header{"Referer": {"http://example.com/form" + long}, "Sec-Fetch-Site": {"same-origin"}}})
+	if got := resp.Header.Get("Location"); got != "/login?next=%2Fform&reauth=1" {
+		t.Errorf("POST from a long page: Location %q", got)
+	}
+}
+
+// TestLoginURLsKeepTheirOwnQuery: a configured login URL with a query, a
+// bare flag or a fragment keeps them, and next= and reauth=1 are added as
+// query parameters before the fragment.
+func TestLoginURLsKeepTheirOwnQuery(t *testing.T) {
+	for _, tc := range []struct {
+		login, page string
+		reauth      bool
+		want        string
+	}{
+		{"/login", "/a?b=c", false, "/login?next=%2Fa%3Fb%3Dc"},
+		{"/login", "/a", true, "/login?next=%2Fa&reauth=1"},
+		{"/login?lang=nl", "/a", true, "/login?lang=nl&next=%2Fa&reauth=1"},
+		{"/login?sso", "/a", false, "/login?sso&next=%2Fa"},
+		{"/login#form", "/a", true, "/login?next=%2Fa&reauth=1#form"},
+		{"/login?next=%2Fold", "/a", false, "/login?next=%2Fa"},
+		{"https://id.example/login?x=1", "/a", false, "https://id.example/login?x=1&next=%2Fa"},
+		{"/login", "//evil.example", true, "/login?reauth=1"},
+		{"/login", "/" + strings.Repeat("a", 3000), false, "/login"},
+	} {
+		if got := loginURLFor(tc.login, tc.page, tc.reauth); got != tc.want {
+			t.Errorf("loginURLFor(%q, %.20q, %v) = %q, want %q", tc.login, tc.page, tc.reauth, got, tc.want)
+		}
 	}
 }

@@ -246,7 +246,7 @@ func TestTimesRoundAndShowZones(t *testing.T) {
 	}
 	e := newEnv(t, &usersessions.Options{Lifetime: 14 * 24 * time.Hour}, nil)
 	tok := e.login("alice", uaChromeWin)
-	e.clock.Add(3 * time.Second)
+	e.clock.Advance(3 * time.Second)
 	body := readBody(t, e.do(call{method: "GET", target: "/account/sessions/", token: tok}))
 	if !strings.Contains(body, "in 14 days") || !strings.Contains(body, "1 Jun 2025, 12:00 UTC") {
 		t.Fatalf("sessions page times:\n%s", body)

@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"cmp"
 	"net/http"
 	"net/url"
 	"time"
@@ -58,8 +59,8 @@ func (m *Manager) recentlyAuthenticated(r *http.Request, maxAge time.Duration) b
 // the person proved who they are within maxAge. Otherwise an HTML request
 // is sent to loginURL (default "/login") with next= the page it asked for
 // and reauth=1 (a POST's page: its Referer's path when same-site, else
-// "/"), and a JSON request gets 401 {"error": "reauthentication
-// required"}. A visitor who is not signed in is treated the same way.
+// "/"; a page whose URL exceeds 2048 bytes comes back by its path alone),
+// and a JSON request gets 401 {"error": "reauthentication required"}. A visitor who is not signed in is treated the same way.
 // Put it behind the Manager's Handler.
 func (m *Manager) RequireRecentAuth(maxAge time.Duration, loginURL string) func(http.Handler) http.Handler {
 	if loginURL == "" {
@@ -88,7 +89,7 @@ func (m *Manager) askReauth(w http.ResponseWriter, r *http.Request, loginURL, pa
 		writeJSON(w, http.StatusUnauthorized, errorJSON{Error: "reauthentication required"})
 		return
 	}
-	seeOther(w, withNext(loginURL, page)+"&reauth=1")
+	seeOther(w, loginURLFor(loginURL, page, true))
 }
 
 // CredentialsChanged is the call for after a password or second-factor
@@ -120,7 +121,8 @@ func CredentialsChanged(w http.ResponseWriter, r *http.Request) (int, error) {
 }
 
 // sameSiteReferer is the path and query of r's Referer when it is this
-// site's, else "/": where a POST's person was.
+// site's (its path alone when the query is too long for next=, see
+// returnPath), else "/": where a POST's person was.
 func sameSiteReferer(r *http.Request) string {
 	u, err := url.Parse(r.Referer())
 	if err != nil || u.Host != r.Host {
@@ -130,8 +132,5 @@ func sameSiteReferer(r *http.Request) string {
 	if u.RawQuery != "" {
 		p += "?" + u.RawQuery
 	}
-	if !IsLocalPath(p) {
-		return "/"
-	}
-	return p
+	return cmp.Or(returnPath(p), "/")
 }

@@ -16,7 +16,7 @@ func TestRequireRecentAuth(t *testing.T) {
 	if resp := e.do(call{method: "GET", target: "/sensitive", token: tok}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("right after sign-in: %d", resp.StatusCode)
 	}
-	e.clock.Add(11 * time.Minute)
+	e.clock.Advance(11 * time.Minute)
 	resp := e.do(call{method: "GET", target: "/sensitive?x=1", token: tok})
 	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/login?next=%2Fsensitive%3Fx%3D1&reauth=1" {
 		t.Fatalf("stale proof: %d to %q", resp.StatusCode, loc)
@@ -47,7 +47,7 @@ func TestViewsAskForRecentAuth(t *testing.T) {
 	if resp := e.do(call{method: "GET", target: "/strict/sessions/end-others", token: tok}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("confirmation with a fresh proof: %d", resp.StatusCode)
 	}
-	e.clock.Add(11 * time.Minute)
+	e.clock.Advance(11 * time.Minute)
 	for _, method := range []string{"GET", "POST"} {
 		resp := e.do(call{method: method, target: "/strict/sessions/end-others", token: tok, header: sameOrigin()})
 		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/login?next=%2Fstrict%2Fsessions%2Fend-others&reauth=1" {
@@ -92,7 +92,7 @@ func TestHistoryOnTheSessionsPage(t *testing.T) {
 	if resp := e.do(call{method: "POST", target: "/account/sessions/" + phoneID + "/end", token: laptop, header: sameOrigin()}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("ending the phone: %d", resp.StatusCode)
 	}
-	e.clock.Add(time.Minute)
+	e.clock.Advance(time.Minute)
 	if resp := e.do(call{method: "POST", target: "/logout", token: tablet, header: sameOrigin()}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
@@ -117,7 +117,7 @@ func TestHistoryOnTheSessionsPage(t *testing.T) {
 		t.Fatalf("History = %+v: the phone's end names the laptop's session", past)
 	}
 	// An admin's end says who.
-	e.clock.Add(time.Minute)
+	e.clock.Advance(time.Minute)
 	admin := e.login("admin", uaChromeWin)
 	// The admin detail of a session shows its user's recently ended ones.
 	detail := e.do(call{method: "GET", target: "/admin/sessions/" + e.sessionID(laptop) + "/", token: admin, header: acceptJSON()})
@@ -135,7 +135,7 @@ func TestHistoryOnTheSessionsPage(t *testing.T) {
 		t.Fatalf("admin end: %d %s", resp.StatusCode, readBody(t, resp))
 	}
 	past, _ = e.store.History(t.Context(), "alice")
-	e.clock.Add(time.Minute)
+	e.clock.Advance(time.Minute)
 	if len(past) != 3 || past[0].Reason != usersessions.EndAdmin || past[0].By != "admin:admin" {
 		t.Fatalf("History after an admin end = %+v", past[0])
 	}

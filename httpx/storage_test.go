@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 // A request that loaded the session before another request signed in must
@@ -52,11 +53,11 @@ type unavailableBackend struct{ usersessions.Backend }
 func (unavailableBackend) Open(context.Context, time.Duration, *slog.Logger) (time.Duration, error) {
 	return 0, nil
 }
-func (unavailableBackend) Get(context.Context, usersessions.ID, *usersessions.Record, bool) error {
+func (unavailableBackend) Get(context.Context, backend.ID, *backend.Record, bool) error {
 	return fmt.Errorf("dial: %w", usersessions.ErrUnavailable)
 }
-func (unavailableBackend) Touch(context.Context, []usersessions.Activity) error { return nil }
-func (unavailableBackend) Close() error                                         { return nil }
+func (unavailableBackend) Touch(context.Context, []backend.Activity) error { return nil }
+func (unavailableBackend) Close() error                                    { return nil }
 
 // Unreachable storage answers 503 and keeps the cookie: the person is not
 // signed out because the database is down.

@@ -17,8 +17,9 @@ import (
 var embedded embed.FS
 
 // Template names. An override file system (ViewOptions.Templates,
-// AdminOptions.Templates) may replace either one, and the shared "head" and
-// "style" blocks defined in layout.html.
+// AdminOptions.Templates) may replace any of them, and the shared "nav",
+// "head" and "style" blocks defined in layout.html (see Templates in the
+// package documentation).
 const (
 	sessionsTemplate = "sessions.html"
 	adminTemplate    = "admin.html"
@@ -70,6 +71,8 @@ var stylesheet = sync.OnceValue(func() template.CSS {
 //   - t(key), tn(key, n, name, value...), tf(key, name, value...) and
 //     tb(key, name, value...): the views' messages (see Languages)
 //   - lang() string: "en"
+//   - breakable(s string) template.HTML: s with <wbr> after its
+//     separators (see breakable)
 //
 // The views themselves render each page with the same functions in the
 // language of the request (see ViewOptions.Language).
@@ -78,6 +81,33 @@ func FuncMap(geo *usersessions.Geo, now func() time.Time) template.FuncMap {
 		now = time.Now
 	}
 	return localizer{catalogEN, geo}.funcs(now)
+}
+
+// breakAfter are the separators after which breakable lets a line break:
+// those of IP addresses (":", "."), time zones ("/", "_") and e-mail
+// addresses used as user IDs ("@", ".").
+const breakAfter = ":./_@"
+
+// breakable returns s, HTML-escaped, with a <wbr> (a line-break
+// opportunity that adds no character when copied) after each ":", ".",
+// "/", "_" and "@". A narrow screen then wraps "2001:db8:85a3:…:7334",
+// "America/Argentina/Buenos_Aires" or "alexandra.papadopoulou@example.com"
+// between their parts instead of in the middle of one, which
+// overflow-wrap: anywhere would do at any letter. The views use it for
+// addresses, places, time zones, user IDs and session keys.
+func breakable(s string) template.HTML {
+	var b strings.Builder
+	for {
+		i := strings.IndexAny(s, breakAfter)
+		if i < 0 {
+			break
+		}
+		b.WriteString(template.HTMLEscapeString(s[:i+1]))
+		b.WriteString("<wbr>")
+		s = s[i+1:]
+	}
+	b.WriteString(template.HTMLEscapeString(s))
+	return template.HTML(b.String()) // escaped above, <wbr> is ours
 }
 
 // locate answers the location function.

@@ -1,11 +1,9 @@
 package httpx
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
-	"html/template"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 // Default redirect targets of the views.
@@ -47,8 +46,9 @@ type ViewOptions struct {
 	LogoutURL string
 
 	// Templates overrides the embedded templates: every *.html file in it is
-	// parsed after them, so a "sessions.html" replaces the page (and a file
-	// defining "head" or "style" replaces just that block). The template
+	// parsed after them, so a "sessions.html" replaces the page, and a file
+	// defining "nav", "head" or "style" replaces just that block of every
+	// page (see Templates in the package documentation). The template
 	// functions of FuncMap are available (device, location, timesince,
 	// timeuntil, date, and t, tn, tf, tb for the views' messages), in the
 	// request's language, and the data is a *SessionsPage.
@@ -107,11 +107,20 @@ type SessionInfo struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	// Current marks the session of the request being served.
 	Current bool `json:"current"`
+	// DeviceBound marks a session bound to its browser's key by DBSC
+	// (Options.DBSC): its cookie alone does not sign anyone in.
+	DeviceBound bool `json:"device_bound"`
 
 	// Addr is the IP address (for the location template function).
 	Addr netip.Addr `json:"-"`
 	// EndURL is the form action ending this session, relative to the list.
 	EndURL string `json:"-"`
+
+	// Suspicious is the mark of a sign-in that usersessions.SignInCheck
+	// found suspicious, nil when none; ReportURL leads to its "This
+	// wasn't me" page, relative to the list ("" for the current session).
+	Suspicious *SuspiciousInfo `json:"suspicious,omitempty"`
+	ReportURL  string          `json:"-"`
 }
 
 // SessionsPage is the data of the sessions.html template.
@@ -194,15 +203,10 @@ type errorJSON struct {
 
 // views serves SessionsHandler.
 type views struct {
-	m         *Manager
+	pageSet
 	mnt       mount
 	loginURL  string
 	logoutURL string
-	lt        localized         // the templates, per language
-	csp       map[string]string // per template
-	geos      geoSet
-	lang      func(*http.Request) string
-	now       func() time.Time
 	recent    time.Duration // ViewOptions.RecentAuth
 }
 
@@ -212,6 +216,8 @@ type views struct {
 //	GET  {prefix}               the user's active sessions (HTML, or JSON)
 //	GET  {prefix}{id}/end       asks before ending one session (HTML)
 //	POST {prefix}{id}/end       ends one session
+//	GET  {prefix}{id}/report    asks before "This wasn't me" (HTML)
+//	POST {prefix}{id}/report    ends another session with reason "reported"
 //	GET  {prefix}end-others     asks before ending all other sessions
 //	POST {prefix}end-others     ends every session of the user but this one
 //	GET  {prefix}end-all        asks before signing out everywhere
@@ -245,8 +251,10 @@ type views struct {
 // valid gets a "Your session has ended" page (ended.html) with a sign-in
 // link instead; a JSON client gets 401. The POST routes pass
 // http.CrossOriginProtection, so a cross-site POST answers 403. A wrong
-// method answers 405 with an Allow header. Responses carry Cache-Control:
-// no-store and forbid framing.
+// method answers 405 with an Allow header. Errors (an unknown page, a
+// wrong method, a failure) answer a page in the visitor's language
+// (error.html, data *ErrorPage), or {"error": "..."} in JSON. Responses
+// carry Cache-Control: no-store and forbid framing.
 //
 // The handler runs the Manager's middleware itself when the request did not
 // already go through it, so mux.Handle("/account/sessions/",
@@ -258,20 +266,17 @@ func (m *Manager) SessionsHandler(opts *ViewOptions) http.Handler {
 		o = *opts
 	}
 	v := &views{
-		m:         m,
-		mnt:       mount{prefix: o.Prefix, known: sessionsRoute},
+		pageSet:   pageSet{m: m, geos: newGeoSet(o.Geo, o.GeoByLanguage), lang: o.Language, now: o.Now},
 		loginURL:  cmp.Or(o.LoginURL, DefaultLoginURL),
 		logoutURL: cmp.Or(o.LogoutURL, DefaultLogoutURL),
-		geos:      newGeoSet(o.Geo, o.GeoByLanguage),
-		lang:      o.Language,
-		now:       o.Now,
 		recent:    o.RecentAuth,
 	}
+	v.mnt = mount{prefix: o.Prefix, known: sessionsRoute, fail: v.fail}
 	if v.now == nil {
 		v.now = time.Now
 	}
 	v.lt = parseLocalized(o.Templates, v.geos, v.now)
-	v.csp = pageCSPs(o.Templates, sessionsTemplate, confirmTemplate, endedTemplate)
+	v.csp = pageCSPs(o.Templates, sessionsTemplate, confirmTemplate, endedTemplate, errorTemplate)
 	cop := o.CrossOrigin
 	if cop == nil {
 		cop = http.NewCrossOriginProtection()
@@ -299,12 +304,12 @@ func (v *views) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case rel == "":
-		if !allow(w, r, http.MethodGet, http.MethodHead) {
+		if !v.allow(w, r, http.MethodGet, http.MethodHead) {
 			return
 		}
 		v.list(w, r)
 	case rel == "end-others" || rel == "end-all":
-		if !allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
+		if !v.allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
 			return
 		}
 		if v.recent > 0 && FromContext(r.Context()) != nil && FromContext(r.Context()).UserID != "" &&
@@ -327,11 +332,16 @@ func (v *views) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	default:
 		id, ok := endRoute(rel)
+		reported := false
 		if !ok {
-			fail(w, r, http.StatusNotFound)
+			id, ok = reportRoute(rel)
+			reported = ok
+		}
+		if !ok {
+			v.fail(w, r, http.StatusNotFound)
 			return
 		}
-		if !allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
+		if !v.allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
 			return
 		}
 		// Ending another session needs the same fresh proof as ending
@@ -342,11 +352,16 @@ func (v *views) serve(w http.ResponseWriter, r *http.Request) {
 			v.m.askReauth(w, r, v.loginURL, originalPath(r))
 			return
 		}
-		if r.Method != http.MethodPost {
-			v.confirmEndOne(w, r, id)
-			return
+		switch {
+		case r.Method != http.MethodPost && reported:
+			v.confirmReport(w, r, id)
+		case r.Method != http.MethodPost:
+			v.confirmEndOne(w, r, id, nil)
+		case reported:
+			v.report(w, r, id)
+		default:
+			v.endOne(w, r, id)
 		}
-		v.endOne(w, r, id)
 	}
 }
 
@@ -356,19 +371,7 @@ func (v *views) user(w http.ResponseWriter, r *http.Request) (*usersessions.Sess
 	if sess != nil && sess.UserID != "" {
 		return sess, true
 	}
-	noStore(w)
-	if wantsJSON(r) {
-		writeJSON(w, http.StatusUnauthorized, errorJSON{Error: "not signed in"})
-		return nil, false
-	}
-	login := withNext(v.loginURL, requestPath(r))
-	if SessionEnded(r) {
-		// Say what happened instead of a silent bounce to the login page.
-		loc := v.localizer(r)
-		v.m.renderIn(w, r, v.lt, loc.catalog, endedTemplate, v.csp[endedTemplate], &EndedPage{LoginURL: login})
-		return nil, false
-	}
-	seeOther(w, login)
+	v.signIn(w, r, v.loginURL)
 	return nil, false
 }
 
@@ -379,7 +382,7 @@ func (v *views) list(w http.ResponseWriter, r *http.Request) {
 	}
 	list, err := v.m.store.ListByUser(r.Context(), sess.UserID)
 	if err != nil {
-		v.m.serverError(w, r, "listing sessions", err)
+		v.serverError(w, r, "listing sessions", err)
 		return
 	}
 	now := v.now()
@@ -402,7 +405,7 @@ func (v *views) list(w http.ResponseWriter, r *http.Request) {
 	}
 	past, err := v.m.store.History(r.Context(), sess.UserID)
 	if err != nil {
-		v.m.serverError(w, r, "reading the history", err)
+		v.serverError(w, r, "reading the history", err)
 		return
 	}
 	for _, e := range past[:min(len(past), recentMax)] {
@@ -415,7 +418,7 @@ func (v *views) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page.Notice, page.Ended = takeNotice(r, loc.catalog)
-	v.m.renderIn(w, r, v.lt, loc.catalog, sessionsTemplate, v.csp[sessionsTemplate], page)
+	v.page(w, r, loc, sessionsTemplate, page)
 }
 
 func (v *views) endOne(w http.ResponseWriter, r *http.Request, id string) {
@@ -426,7 +429,7 @@ func (v *views) endOne(w http.ResponseWriter, r *http.Request, id string) {
 	noStore(w)
 	if id == sess.ID {
 		if err := Logout(w, r); err != nil {
-			v.m.serverError(w, r, "ending the current session", err)
+			v.serverError(w, r, "ending the current session", err)
 			return
 		}
 		if wantsJSON(r) {
@@ -437,18 +440,23 @@ func (v *views) endOne(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	err := v.m.store.EndForUser(r.Context(), sess.UserID, id, usersessions.EndOptions{Reason: usersessions.EndRevoked, By: sess.ID})
+	v.answerEnd(w, r, err)
+}
+
+// answerEnd answers the end of one other session, which failed with err.
+func (v *views) answerEnd(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, usersessions.ErrNotFound):
 		// Already ended, or not this user's: the same neutral answer.
 		if wantsJSON(r) {
-			fail(w, r, http.StatusNotFound)
+			v.fail(w, r, http.StatusNotFound)
 			return
 		}
 		setNotice(r, noticeGone, -1)
 		seeOther(w, "../")
 		return
 	case err != nil:
-		v.m.serverError(w, r, "ending a session", err)
+		v.serverError(w, r, "ending a session", err)
 		return
 	}
 	if wantsJSON(r) {
@@ -466,7 +474,7 @@ func (v *views) endOthers(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := v.m.store.EndUser(r.Context(), sess.UserID, sess.ID, usersessions.EndOptions{Reason: usersessions.EndOthers, By: sess.ID})
 	if err != nil {
-		v.m.serverError(w, r, "ending the other sessions", err)
+		v.serverError(w, r, "ending the other sessions", err)
 		return
 	}
 	noStore(w)
@@ -487,11 +495,11 @@ func (v *views) endAll(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := v.m.store.EndUser(r.Context(), sess.UserID, "", usersessions.EndOptions{Reason: usersessions.EndEverywhere, By: sess.ID})
 	if err != nil {
-		v.m.serverError(w, r, "ending all sessions", err)
+		v.serverError(w, r, "ending all sessions", err)
 		return
 	}
 	if err := Logout(w, r); err != nil {
-		v.m.serverError(w, r, "signing out", err)
+		v.serverError(w, r, "signing out", err)
 		return
 	}
 	noStore(w)
@@ -511,7 +519,7 @@ func (v *views) confirmEnd(w http.ResponseWriter, r *http.Request, rel string) {
 	}
 	list, err := v.m.store.ListByUser(r.Context(), sess.UserID)
 	if err != nil {
-		v.m.serverError(w, r, "listing sessions", err)
+		v.serverError(w, r, "listing sessions", err)
 		return
 	}
 	loc := v.localizer(r)
@@ -533,15 +541,16 @@ func (v *views) confirmEnd(w http.ResponseWriter, r *http.Request, rel string) {
 	v.confirm(w, r, loc, page)
 }
 
-// confirmEndOne asks before ending one session.
-func (v *views) confirmEndOne(w http.ResponseWriter, r *http.Request, id string) {
+// confirmEndOne asks before ending one session; custom, when set, words
+// the page for another way of ending it.
+func (v *views) confirmEndOne(w http.ResponseWriter, r *http.Request, id string, custom func(localizer, *ConfirmPage)) {
 	sess, ok := v.user(w, r)
 	if !ok {
 		return
 	}
 	list, err := v.m.store.ListByUser(r.Context(), sess.UserID)
 	if err != nil {
-		v.m.serverError(w, r, "listing sessions", err)
+		v.serverError(w, r, "listing sessions", err)
 		return
 	}
 	i := slices.IndexFunc(list, func(s *usersessions.Session) bool { return s.ID == id })
@@ -565,23 +574,20 @@ func (v *views) confirmEndOne(w http.ResponseWriter, r *http.Request, id string)
 		page.Title, page.Button = loc.T("confirm.one.title"), loc.T("confirm.one.button")
 		page.Message = loc.T("confirm.one.message")
 	}
+	if custom != nil {
+		custom(loc, page)
+	}
 	v.confirm(w, r, loc, page)
-}
-
-// localizer returns the language of a request's page and the Geo naming
-// places in it.
-func (v *views) localizer(r *http.Request) localizer {
-	return v.geos.localizer(chooseLanguage(r, v.lang))
 }
 
 func (v *views) confirm(w http.ResponseWriter, r *http.Request, loc localizer, page *ConfirmPage) {
 	noStore(w)
 	if wantsJSON(r) {
 		w.Header().Set("Allow", "POST")
-		fail(w, r, http.StatusMethodNotAllowed)
+		v.fail(w, r, http.StatusMethodNotAllowed)
 		return
 	}
-	v.m.renderIn(w, r, v.lt, loc.catalog, confirmTemplate, v.csp[confirmTemplate], page)
+	v.page(w, r, loc, confirmTemplate, page)
 }
 
 // info turns a stored session into its view, in loc's language.
@@ -597,10 +603,13 @@ func info(s *usersessions.Session, currentID string, loc localizer) SessionInfo 
 		Addr:      s.IP,
 		EndURL:    url.PathEscape(s.ID) + "/end",
 	}
+	si.DeviceBound = DeviceBound(s)
 	if s.IP.IsValid() {
 		si.IP = s.IP.String()
 		si.Location = locate(loc.geo, s.IP)
 	}
+	si.Suspicious = suspiciousInfo(s, loc)
+	si.ReportURL = reportURL(&si)
 	return si
 }
 
@@ -651,7 +660,7 @@ func endRoute(rel string) (string, bool) {
 // isID reports whether s has the form of a session ID: IDLength characters
 // of unpadded base64url.
 func isID(s string) bool {
-	if len(s) != usersessions.IDLength {
+	if len(s) != backend.IDLength {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -670,7 +679,8 @@ func sessionsRoute(rel string) bool {
 		return true
 	}
 	_, ok := endRoute(rel)
-	return ok
+	_, reported := reportRoute(rel)
+	return ok || reported
 }
 
 // mount finds the path of a request relative to where a view is mounted.
@@ -678,6 +688,7 @@ func sessionsRoute(rel string) bool {
 type mount struct {
 	prefix string
 	known  func(rel string) bool
+	fail   func(w http.ResponseWriter, r *http.Request, code int) // the view's error answer
 }
 
 // route returns the request path relative to the mount point, or answers
@@ -709,9 +720,9 @@ func (mt mount) route(w http.ResponseWriter, r *http.Request) (string, bool) {
 			return rel, true
 		}
 		if p+"/" == base {
-			addSlash(w, r)
+			mt.addSlash(w, r)
 		} else {
-			fail(w, r, http.StatusNotFound)
+			mt.fail(w, r, http.StatusNotFound)
 		}
 		return "", false
 	}
@@ -725,7 +736,7 @@ func (mt mount) route(w http.ResponseWriter, r *http.Request) (string, bool) {
 			return rel, true
 		}
 		if specific(wildcardPrefix(r.Pattern)) {
-			fail(w, r, http.StatusNotFound)
+			mt.fail(w, r, http.StatusNotFound)
 			return "", false
 		}
 	}
@@ -735,7 +746,7 @@ func (mt mount) route(w http.ResponseWriter, r *http.Request) (string, bool) {
 			return rel, true
 		}
 		if ok && specific(base) {
-			fail(w, r, http.StatusNotFound)
+			mt.fail(w, r, http.StatusNotFound)
 			return "", false
 		}
 	}
@@ -743,7 +754,7 @@ func (mt mount) route(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if stripped := r.URL.EscapedPath() != orig; stripped || p == "/" || p == "" {
 		rel := strings.TrimPrefix(p, "/")
 		if rel == "" && !strings.HasSuffix(orig, "/") {
-			addSlash(w, r)
+			mt.addSlash(w, r)
 			return "", false
 		}
 		if mt.known(rel) {
@@ -760,10 +771,10 @@ func (mt mount) route(w http.ResponseWriter, r *http.Request) (string, bool) {
 	// without its slash here.
 	if pat := patternPath(r.Pattern); pat != "" && !strings.HasSuffix(pat, "/") && !strings.HasSuffix(p, "/") &&
 		!strings.HasSuffix(pat, "*") && !strings.HasSuffix(pat, "...}") && strings.Count(pat, "/") == strings.Count(p, "/") {
-		addSlash(w, r)
+		mt.addSlash(w, r)
 		return "", false
 	}
-	fail(w, r, http.StatusNotFound)
+	mt.fail(w, r, http.StatusNotFound)
 	return "", false
 }
 
@@ -832,9 +843,9 @@ func originalPath(r *http.Request) string {
 
 // addSlash redirects "/account/sessions" to "/account/sessions/" with a
 // relative Location, so it can never point to another host.
-func addSlash(w http.ResponseWriter, r *http.Request) {
+func (mt mount) addSlash(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		fail(w, r, http.StatusNotFound)
+		mt.fail(w, r, http.StatusNotFound)
 		return
 	}
 	orig := originalPath(r)
@@ -847,32 +858,6 @@ func addSlash(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", loc)
 	w.WriteHeader(http.StatusMovedPermanently)
-}
-
-// allow answers 405 unless r's method is one of methods.
-func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
-	if slices.Contains(methods, r.Method) {
-		return true
-	}
-	w.Header().Set("Allow", strings.Join(methods, ", "))
-	fail(w, r, http.StatusMethodNotAllowed)
-	return false
-}
-
-// fail answers an error status, as JSON to JSON clients.
-func fail(w http.ResponseWriter, r *http.Request, code int) {
-	noStore(w)
-	if wantsJSON(r) {
-		writeJSON(w, code, errorJSON{Error: strings.ToLower(http.StatusText(code))})
-		return
-	}
-	http.Error(w, http.StatusText(code), code)
-}
-
-// serverError logs err and answers 500 without details.
-func (m *Manager) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
-	m.log.ErrorContext(r.Context(), "httpx: "+what, "err", err)
-	fail(w, r, http.StatusInternalServerError)
 }
 
 // seeOther redirects with 303 to loc, which is always a configured URL or a
@@ -941,30 +926,4 @@ func pageCSP(override fs.FS, name string) string {
 		}
 	}
 	return "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; frame-ancestors 'none'"
-}
-
-// renderIn renders a page in the language of c: with its copy of the
-// templates, varying on what chose the language.
-func (m *Manager) renderIn(w http.ResponseWriter, r *http.Request, lt localized, c *catalog, name, csp string, data any) {
-	w.Header().Add("Vary", "Accept-Language")
-	w.Header().Add("Vary", "Cookie")
-	m.render(w, r, lt.get(c), name, csp, data)
-}
-
-// render executes a template into a buffer, so a template error answers a
-// clean 500 instead of half a page.
-func (m *Manager) render(w http.ResponseWriter, r *http.Request, t *template.Template, name, csp string, data any) {
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, name, data); err != nil {
-		m.serverError(w, r, "rendering "+name, err)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", csp)
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(http.StatusOK)
-	w.Write(buf.Bytes())
 }

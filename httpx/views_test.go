@@ -3,6 +3,7 @@ package httpx
 import (
 	"encoding/json"
 	"errors"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+	"unicode/utf8"
 
 	"github.com/usersessions/usersessions"
 )
@@ -20,9 +22,9 @@ import (
 // session of bob. It returns the tokens, newest (the Chrome one) last.
 func threeSessions(e *env) (firefox, safari, chrome, bob string) {
 	firefox = e.login("alice", uaFirefoxMac)
-	e.clock.Add(3 * time.Hour)
+	e.clock.Advance(3 * time.Hour)
 	safari = e.login("alice", uaSafariIOS)
-	e.clock.Add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 	bob = e.login("bob", uaChromeWin)
 	chrome = e.login("alice", uaChromeWin)
 	return
@@ -31,7 +33,7 @@ func threeSessions(e *env) (firefox, safari, chrome, bob string) {
 func TestSessionsListHTML(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	firefox, _, chrome, _ := threeSessions(e)
-	e.clock.Add(time.Minute)
+	e.clock.Advance(time.Minute)
 	resp := e.do(call{method: "GET", target: "/account/sessions/", token: chrome, ua: uaChromeWin, remote: "198.51.100.4:1234"})
 	body := readBody(t, resp)
 	if resp.StatusCode != 200 {
@@ -53,7 +55,7 @@ func TestSessionsListHTML(t *testing.T) {
 		`<meta name="viewport"`,
 		"Chrome on Windows", "Firefox on macOS", "Safari on iPhone",
 		"This session", "End all other sessions", "just now", "3 hours ago",
-		"198.51.100.4", `href="end-others"`, `href="end-all"`,
+		string(breakable("198.51.100.4")), `href="end-others"`, `href="end-all"`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
@@ -102,7 +104,7 @@ func TestSessionsListJSON(t *testing.T) {
 		if len(raw) != 1 || len(list) != 3 {
 			t.Fatalf("JSON: %s", body)
 		}
-		want := []string{"created_at", "current", "device", "expires_at", "id", "ip", "last_seen", "location", "user_agent"}
+		want := []string{"created_at", "current", "device", "device_bound", "expires_at", "id", "ip", "last_seen", "location", "user_agent"}
 		for _, obj := range list {
 			keys := make([]string, 0, len(obj))
 			for k := range obj {
@@ -407,7 +409,7 @@ func TestTemplateRenderErrorIs500(t *testing.T) {
 	tok := e.login("alice", uaChromeWin)
 	fsys := fstest.MapFS{"sessions.html": {Data: []byte(`before {{.NoSuchField}}`)}}
 	resp := serve(t, e.m.SessionsHandler(&ViewOptions{Templates: fsys}), "session", call{method: "GET", target: "/", token: tok})
-	if body := readBody(t, resp); resp.StatusCode != 500 || strings.Contains(body, "before") {
+	if body := readBody(t, resp); resp.StatusCode != 500 || strings.HasPrefix(body, "before") || !strings.Contains(body, "<h1>Something went wrong</h1>") {
 		t.Fatalf("status %d body %q", resp.StatusCode, body)
 	}
 }
@@ -489,4 +491,24 @@ func TestStylesheet(t *testing.T) {
 	if !strings.Contains(css, "--accent") || strings.Contains(css, "{{") {
 		t.Fatalf("Stylesheet() is not the views' CSS: %.80q", css)
 	}
+}
+
+// FuzzBreakable: breakable escapes its text and adds only <wbr> after
+// separators: without them it reads as the text itself.
+func FuzzBreakable(f *testing.F) {
+	for _, s := range []string{"2001:db8::1", "198.51.100.7", "America/Argentina/Buenos_Aires", "a.b@example.com", "<b>&", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := string(breakable(s))
+		if plain := html.UnescapeString(strings.ReplaceAll(got, "<wbr>", "")); plain != s && utf8.ValidString(s) && !strings.Contains(s, "\x00") { // html/template turns NUL into U+FFFD
+			t.Fatalf("breakable(%q) = %q: reads as %q", s, got, plain)
+		}
+		if strings.Count(got, "<") != strings.Count(got, "<wbr>") {
+			t.Fatalf("breakable(%q) = %q: markup besides <wbr>", s, got)
+		}
+		if want := strings.Count(s, ":") + strings.Count(s, ".") + strings.Count(s, "/") + strings.Count(s, "_") + strings.Count(s, "@"); strings.Count(got, "<wbr>") != want {
+			t.Fatalf("breakable(%q) = %q: %d break opportunities, want %d", s, got, strings.Count(got, "<wbr>"), want)
+		}
+	})
 }

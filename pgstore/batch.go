@@ -5,14 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
+	"github.com/usersessions/usersessions/internal/groupcommit"
 )
 
-// Group commit of Create.
+// Group commit of Create (package groupcommit).
 //
 // Every durable commit waits for a WAL flush. Creates that arrive while one
 // is being written queue up and go out together: one INSERT of many rows,
@@ -21,13 +21,6 @@ import (
 // the number of callers, as on the bbolt backend. Creates with a
 // MaxPerUser limit take their own transaction (they lock their user).
 
-// createOp is one Create waiting for a committer.
-type createOp struct {
-	r    *usersessions.Record
-	err  error
-	done chan struct{}
-}
-
 // createCommitters run batches at once: while one waits for its flush,
 // another fills the next.
 const (
@@ -35,81 +28,34 @@ const (
 	maxCreateBatch   = 256
 )
 
-// startCommitters starts the committers (once, on first use).
-func (b *Backend) startCommitters() {
-	b.createsOnce.Do(func() {
-		b.creates = make(chan *createOp)
-		for range createCommitters {
-			go b.createLoop()
-		}
-	})
-}
-
 // createBatched queues r for a committer and waits until it is durable.
-func (b *Backend) createBatched(ctx context.Context, r *usersessions.Record) error {
-	b.startCommitters()
-	op := &createOp{r: r, done: make(chan struct{})}
-	select {
-	case b.creates <- op:
-	case <-b.ctx.Done():
-		return usersessions.ErrClosed
-	case <-ctx.Done():
-		return b.mapErr("create", ctx.Err())
+func (b *Backend) createBatched(ctx context.Context, r *backend.Record) error {
+	b.createsOnce.Do(func() {
+		// One bad row fails alone; a lost connection fails the batch.
+		b.creates = groupcommit.New(b.ctx.Done(), maxCreateBatch, b.commitCreates, func(err error) bool { return !isConnError(err) })
+		b.creates.Start(createCommitters)
+	})
+	err := b.creates.Do(ctx, r)
+	if cerr := ctx.Err(); cerr != nil && err == cerr { // not taken: ctx ended first
+		return b.mapErr("create", err)
 	}
-	<-op.done // accepted: the committer decides, within its own deadline
-	return op.err
+	return err
 }
 
-func (b *Backend) createLoop() {
-	batch := make([]*createOp, 0, maxCreateBatch)
-	for {
-		select {
-		case op := <-b.creates:
-			batch = append(batch[:0], op)
-		case <-b.ctx.Done():
-			return
-		}
-		// Callers woken by the last commit are about to queue again.
-		runtime.Gosched()
-	gather:
-		for len(batch) < maxCreateBatch {
-			select {
-			case op := <-b.creates:
-				batch = append(batch, op)
-			default:
-				break gather
-			}
-		}
-		b.runCreates(batch)
-	}
-}
-
-// runCreates inserts the batch in one statement; if that fails, each
-// Create runs alone, so one bad row cannot fail the others.
-func (b *Backend) runCreates(batch []*createOp) {
+// commitCreates inserts a batch in one statement, within its own deadline.
+func (b *Backend) commitCreates(batch []*backend.Record) error {
 	ctx, cancel := context.WithTimeout(b.ctx, createTimeout)
 	defer cancel()
-	var err error
 	if len(batch) == 1 {
-		err = b.insertOne(ctx, batch[0].r)
-	} else {
-		for attempt := 0; attempt < 5; attempt++ { // see isRetryable
-			if err = b.insertMany(ctx, batch); !isRetryable(err) {
-				break
-			}
-		}
-		if err != nil && !isConnError(err) {
-			for _, op := range batch {
-				op.err = b.insertOne(ctx, op.r)
-				close(op.done)
-			}
-			return
+		return b.insertOne(ctx, batch[0])
+	}
+	var err error
+	for attempt := 0; attempt < 5; attempt++ { // see isRetryable
+		if err = b.insertMany(ctx, batch); !isRetryable(err) {
+			break
 		}
 	}
-	for _, op := range batch {
-		op.err = err
-		close(op.done)
-	}
+	return err
 }
 
 // createTimeout bounds one batch, so a hung server fails Creates with
@@ -119,7 +65,8 @@ const createTimeout = 10e9 // 10 s
 const insertSQL = `INSERT INTO {t} (id, hash, user_id, ip, user_agent, created, last_seen, expires, deadline, identity, vals)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 
-func (b *Backend) insertOne(ctx context.Context, r *usersessions.Record) error {
+func (b *Backend) insertOne(ctx context.Context, r *backend.Record) error {
+	r = storable(r)
 	var err error
 	for attempt := 0; attempt < 5; attempt++ { // see isRetryable
 		_, err = b.pool.Exec(ctx, b.sql(insertSQL), r.ID[:], r.Hash[:], r.UserID, ipArg(r.IP), r.UserAgent,
@@ -131,15 +78,15 @@ func (b *Backend) insertOne(ctx context.Context, r *usersessions.Record) error {
 	return b.createErr(r, err)
 }
 
-func (b *Backend) insertMany(ctx context.Context, batch []*createOp) error {
+func (b *Backend) insertMany(ctx context.Context, batch []*backend.Record) error {
 	n := len(batch)
 	ids, hashes, vals := make([][]byte, n), make([][]byte, n), make([][]byte, n)
 	users, uas := make([]string, n), make([]string, n)
 	ips := make([]*netip.Prefix, n)
 	created, seen, expires, deadline, identity := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	idle := b.idleNow()
-	for i, op := range batch {
-		r := op.r
+	for i, r := range batch {
+		r = storable(r)
 		ids[i], hashes[i], vals[i] = r.ID[:], r.Hash[:], r.Values
 		users[i], uas[i] = r.UserID, r.UserAgent
 		if r.IP.IsValid() {
@@ -157,7 +104,7 @@ func (b *Backend) insertMany(ctx context.Context, batch []*createOp) error {
 }
 
 // createErr maps an insert's error: a duplicate ID says so.
-func (b *Backend) createErr(r *usersessions.Record, err error) error {
+func (b *Backend) createErr(r *backend.Record, err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 		return fmt.Errorf("pgstore: create %s: the ID exists", r.ID)

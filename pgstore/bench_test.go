@@ -15,8 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 // Benchmarks run on the test binary's throwaway cluster (fsync and
@@ -40,7 +39,7 @@ func BenchmarkGetVsRawSelect(b *testing.B) {
 	}
 	defer raw.Close()
 	q := `SELECT id, hash, user_id, ip, user_agent, created, last_seen, expires, identity, vals FROM ` + e.quoted() + ` WHERE id = $1`
-	var got usersessions.Record
+	var got backend.Record
 	var rawT, getT time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -71,7 +70,7 @@ func BenchmarkCreate(b *testing.B) {
 				e.dsn += " pool_max_conns=" + n
 			}
 			be := e.open(b, 0, nil)
-			recs := make([]*usersessions.Record, b.N)
+			recs := make([]*backend.Record, b.N)
 			for i := range recs {
 				recs[i] = rec("u", time.Duration(i), time.Hour)
 			}
@@ -110,7 +109,7 @@ func BenchmarkChangeFeed(b *testing.B) {
 	f := subscribe(b, o)
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
-	recs := make([]*usersessions.Record, b.N)
+	recs := make([]*backend.Record, b.N)
 	for i := range recs {
 		recs[i] = rec("u", time.Duration(i), time.Hour)
 	}

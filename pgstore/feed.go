@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 // Notices.
@@ -25,7 +26,7 @@ const (
 )
 
 // notices splits ids into payloads from the instance tag.
-func notices(tag string, ids []usersessions.ID) []string {
+func notices(tag string, ids []backend.ID) []string {
 	var out []string
 	for len(ids) > 0 {
 		n := min(len(ids), idsPerNotice)
@@ -46,14 +47,14 @@ func notices(tag string, ids []usersessions.ID) []string {
 
 // parseNotice returns a payload's instance tag and IDs; ok is false for a
 // payload this version cannot read.
-func parseNotice(payload string) (tag string, ids []usersessions.ID, ok bool) {
+func parseNotice(payload string) (tag string, ids []backend.ID, ok bool) {
 	fields := strings.Fields(payload)
 	if len(fields) < 2 || fields[0] != noticeVersion {
 		return "", nil, false
 	}
-	ids = make([]usersessions.ID, 0, len(fields)-2)
+	ids = make([]backend.ID, 0, len(fields)-2)
 	for _, f := range fields[2:] {
-		var id usersessions.ID
+		var id backend.ID
 		if len(f) != 2*len(id) {
 			return "", nil, false
 		}
@@ -67,7 +68,7 @@ func parseNotice(payload string) (tag string, ids []usersessions.ID, ok bool) {
 
 // notify sends the change notices of ids within tx: they are delivered if
 // and only if tx commits.
-func (b *Backend) notify(ctx context.Context, tx pgx.Tx, ids []usersessions.ID) error {
+func (b *Backend) notify(ctx context.Context, tx pgx.Tx, ids []backend.ID) error {
 	for _, p := range notices(b.tag, ids) {
 		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, b.channel, p); err != nil {
 			return err
@@ -85,7 +86,7 @@ func (b *Backend) notify(ctx context.Context, tx pgx.Tx, ids []usersessions.ID) 
 // notice) fails or does not answer within half a PingInterval, feed.Lost is called
 // at once; the Backend then reconnects, with backoff, and calls
 // feed.Restored once LISTEN is live again. Notices sent meanwhile are lost.
-func (b *Backend) Subscribe(ctx context.Context, feed usersessions.ChangeFeed) error {
+func (b *Backend) Subscribe(ctx context.Context, feed backend.ChangeFeed) error {
 	if b.closed.Load() {
 		return usersessions.ErrClosed
 	}
@@ -129,7 +130,7 @@ func (b *Backend) closeConn(conn *pgx.Conn) {
 }
 
 // feedLoop delivers notices until Close, reconnecting after failures.
-func (b *Backend) feedLoop(conn *pgx.Conn, feed usersessions.ChangeFeed) {
+func (b *Backend) feedLoop(conn *pgx.Conn, feed backend.ChangeFeed) {
 	defer close(b.listenDone)
 	for {
 		err := b.serve(conn, feed)
@@ -164,7 +165,7 @@ func (b *Backend) feedLoop(conn *pgx.Conn, feed usersessions.ChangeFeed) {
 // serve waits for notices on conn and delivers them, pinging after every
 // PingInterval without one. It returns the error that ended the
 // connection's usefulness, or nil on Close.
-func (b *Backend) serve(conn *pgx.Conn, feed usersessions.ChangeFeed) error {
+func (b *Backend) serve(conn *pgx.Conn, feed backend.ChangeFeed) error {
 	for {
 		wctx, cancel := context.WithTimeout(b.ctx, b.ping)
 		n, err := conn.WaitForNotification(wctx)

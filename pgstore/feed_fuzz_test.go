@@ -4,14 +4,14 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 // FuzzParseNotice feeds arbitrary payloads to the change-feed parser (a
 // notice may come from any client of the database): it must not panic, and
 // what it accepts must encode back to a payload that parses the same.
 func FuzzParseNotice(f *testing.F) {
-	f.Add(notices("0123abcd", []usersessions.ID{{1}, {2, 3}})[0])
+	f.Add(notices("0123abcd", []backend.ID{{1}, {2, 3}})[0])
 	f.Add("v1 tag")
 	f.Add("v1")
 	f.Add("v2 tag 00")
@@ -25,7 +25,7 @@ func FuzzParseNotice(f *testing.F) {
 		if len(ids) == 0 {
 			return // nothing to send: notices makes no payload
 		}
-		var all []usersessions.ID
+		var all []backend.ID
 		for _, p := range again {
 			tag2, ids2, ok := parseNotice(p)
 			if !ok || tag2 != tag {

@@ -9,18 +9,19 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 func TestNoticesSplitAndParse(t *testing.T) {
-	var ids []usersessions.ID
+	var ids []backend.ID
 	for i := range 450 {
-		ids = append(ids, usersessions.ID{byte(i), byte(i >> 8), 0xff, 15: 7})
+		ids = append(ids, backend.ID{byte(i), byte(i >> 8), 0xff, 15: 7})
 	}
 	ps := notices("0123456789abcdef", ids)
 	if len(ps) != 3 {
 		t.Fatalf("%d notices for 450 IDs, want 3", len(ps))
 	}
-	var back []usersessions.ID
+	var back []backend.ID
 	for _, p := range ps {
 		if len(p) >= 8000 {
 			t.Fatalf("payload of %d bytes exceeds PostgreSQL's limit", len(p))
@@ -67,11 +68,11 @@ func TestFeedDeliversOthersChangesOnly(t *testing.T) {
 	// Create and Touch send nothing.
 	r := rec("alice", 0, time.Hour)
 	mustCreate(t, a, r)
-	if err := a.Touch(ctx, []usersessions.Activity{{ID: r.ID, LastSeen: r.LastSeen + 1}}); err != nil {
+	if err := a.Touch(ctx, []backend.Activity{{ID: r.ID, LastSeen: r.LastSeen + 1}}); err != nil {
 		t.Fatal(err)
 	}
 	// Update, Delete, DeleteByUser, DeleteExpired do, once each.
-	if err := update(a, ctx, r.ID, func(x *usersessions.Record) error { x.UserAgent = "x"; return nil }); err != nil {
+	if err := update(a, ctx, r.ID, func(x *backend.Record) error { x.UserAgent = "x"; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	ev := fb.waitKind(t, "changed", 5*time.Second)
@@ -84,16 +85,16 @@ func TestFeedDeliversOthersChangesOnly(t *testing.T) {
 	if ev := fb.waitKind(t, "changed", 5*time.Second); len(ev.ids) != 1 || ev.ids[0] != r.ID {
 		t.Fatalf("Delete's notice: %v", ev.ids)
 	}
-	var many []*usersessions.Record
+	var many []*backend.Record
 	for i := range 230 { // more than one notice's worth
 		many = append(many, rec("bob", time.Duration(i), time.Minute))
 	}
 	mustCreate(t, a, many...)
-	removed, err := delByUser(a, ctx, "bob", usersessions.ID{})
+	removed, err := delByUser(a, ctx, "bob", backend.ID{})
 	if err != nil || len(removed) != 230 {
 		t.Fatalf("DeleteByUser: %d, %v", len(removed), err)
 	}
-	var got []usersessions.ID
+	var got []backend.ID
 	for len(got) < 230 {
 		got = append(got, fb.waitKind(t, "changed", 5*time.Second).ids...)
 	}
@@ -104,7 +105,7 @@ func TestFeedDeliversOthersChangesOnly(t *testing.T) {
 	}
 	x := rec("carol", 0, time.Minute)
 	mustCreate(t, b, x)
-	removed, _, err = delExpired(b, ctx, usersessions.ExpiredQuery{Now: base + int64(time.Hour), Limit: 10})
+	removed, _, err = delExpired(b, ctx, backend.ExpiredQuery{Now: base + int64(time.Hour), Limit: 10})
 	if err != nil || len(removed) != 1 {
 		t.Fatalf("DeleteExpired: %v %v", removed, err)
 	}
@@ -113,7 +114,7 @@ func TestFeedDeliversOthersChangesOnly(t *testing.T) {
 	}
 	// A failed change and a no-op delete send nothing; nothing else is
 	// pending on either side, and a's own changes never reached fa.
-	_ = update(a, ctx, x.ID, func(*usersessions.Record) error { return errors.New("no") })
+	_ = update(a, ctx, x.ID, func(*backend.Record) error { return errors.New("no") })
 	if ev, ok := fb.next(t, 300*time.Millisecond); ok {
 		t.Fatalf("B got an unexpected %s %v", ev.kind, ev.ids)
 	}
@@ -143,7 +144,7 @@ func TestFeedLatency(t *testing.T) {
 	lat := make([]time.Duration, 0, rounds)
 	for i := range rounds {
 		start := time.Now()
-		if err := update(a, ctx, r.ID, func(x *usersessions.Record) error { x.UserAgent = "round"; return nil }); err != nil {
+		if err := update(a, ctx, r.ID, func(x *backend.Record) error { x.UserAgent = "round"; return nil }); err != nil {
 			t.Fatal(err)
 		}
 		ev := fb.waitKind(t, "changed", 5*time.Second)
@@ -221,15 +222,15 @@ func TestCallsWhileServerDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	fb.waitKind(t, "lost", 2*time.Second)
-	var got usersessions.Record
+	var got backend.Record
 	calls := map[string]func() error{
 		"Get":    func() error { return a.Get(ctxT(t), r.ID, &got, true) },
 		"Create": func() error { return create(a, ctxT(t), rec("x", 0, time.Hour)) },
 		"Delete": func() error { return del(a, ctxT(t), r.ID, nil) },
-		"Touch":  func() error { return a.Touch(ctxT(t), []usersessions.Activity{{ID: r.ID, LastSeen: 1}}) },
+		"Touch":  func() error { return a.Touch(ctxT(t), []backend.Activity{{ID: r.ID, LastSeen: 1}}) },
 		"Count":  func() error { _, err := a.Count(ctxT(t)); return err },
 		"Update": func() error {
-			return update(a, ctxT(t), r.ID, func(*usersessions.Record) error { return nil })
+			return update(a, ctxT(t), r.ID, func(*backend.Record) error { return nil })
 		},
 	}
 	for name, call := range calls {
@@ -294,7 +295,7 @@ func TestDeadlineOnAHungServerIsUnavailable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(ctxT(t), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	var got usersessions.Record
+	var got backend.Record
 	err := b.Get(ctx, r.ID, &got, false)
 	if !errors.Is(err, usersessions.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Get on a hung server: %v, want ErrUnavailable and DeadlineExceeded", err)

@@ -2,19 +2,18 @@ package pgstore
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"io"
 	"log/slog"
-	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 	"github.com/usersessions/usersessions/internal/pgtest"
+	"github.com/usersessions/usersessions/storetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -42,6 +41,17 @@ func sharedEnv(t testing.TB) env {
 // open opens a Backend on e with idle, closed when t ends.
 func (e env) open(t testing.TB, idle time.Duration, opts *Options) *Backend {
 	t.Helper()
+	b := e.unopened(t, opts)
+	if _, err := b.Open(ctxT(t), idle, discard()); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// unopened returns a Backend on e's table with opts, not yet opened
+// (Backend.Open), closed when t ends.
+func (e env) unopened(t testing.TB, opts *Options) *Backend {
+	t.Helper()
 	o := Options{Table: e.table}
 	if opts != nil {
 		o = *opts
@@ -52,9 +62,6 @@ func (e env) open(t testing.TB, idle time.Duration, opts *Options) *Backend {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	if _, err := b.Open(ctxT(t), idle, discard()); err != nil {
-		t.Fatal(err)
-	}
 	return b
 }
 
@@ -88,26 +95,13 @@ func (e env) queryInt64(t testing.TB, sql string, args ...any) int64 {
 
 func (e env) quoted() string { return pgx.Identifier{e.table}.Sanitize() }
 
-var base = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+// The contract suite's record helpers, for pgstore's own backend tests.
+var (
+	base = storetest.RecordBase
+	rec  = storetest.NewRecord
+)
 
-// rec returns a new record of user, created at base+at, expiring life later.
-func rec(user string, at, life time.Duration) *usersessions.Record {
-	r := &usersessions.Record{
-		UserID:    user,
-		IP:        netip.MustParseAddr("192.0.2.10"),
-		UserAgent: "test agent",
-		Created:   base + int64(at),
-		LastSeen:  base + int64(at),
-		Expires:   base + int64(at+life),
-		Identity:  1,
-		Values:    []byte("values"),
-	}
-	_, _ = rand.Read(r.ID[:])
-	r.Hash = sha256.Sum256(r.ID[:])
-	return r
-}
-
-func mustCreate(t testing.TB, b *Backend, rs ...*usersessions.Record) {
+func mustCreate(t testing.TB, b *Backend, rs ...*backend.Record) {
 	t.Helper()
 	for _, r := range rs {
 		if err := create(b, ctxT(t), r); err != nil {
@@ -119,7 +113,7 @@ func mustCreate(t testing.TB, b *Backend, rs ...*usersessions.Record) {
 // feedEvent is one call a recorder received.
 type feedEvent struct {
 	kind string // "changed", "lost", "restored"
-	ids  []usersessions.ID
+	ids  []backend.ID
 	at   time.Time
 }
 
@@ -130,8 +124,8 @@ type recorder struct {
 
 func newRecorder() *recorder { return &recorder{events: make(chan feedEvent, 10000)} }
 
-func (r *recorder) Changed(ids []usersessions.ID) {
-	r.events <- feedEvent{kind: "changed", ids: append([]usersessions.ID(nil), ids...), at: time.Now()}
+func (r *recorder) Changed(ids []backend.ID) {
+	r.events <- feedEvent{kind: "changed", ids: append([]backend.ID(nil), ids...), at: time.Now()}
 }
 func (r *recorder) Lost()     { r.events <- feedEvent{kind: "lost", at: time.Now()} }
 func (r *recorder) Restored() { r.events <- feedEvent{kind: "restored", at: time.Now()} }
@@ -171,27 +165,29 @@ func freeze(t testing.TB, pid int) (thaw func()) { return pgtest.Freeze(t, pid) 
 // The Backend's methods as the tests written before History and
 // MaxPerUser call them: no limit, no history, IDs of what was removed.
 
-func create(b *Backend, ctx context.Context, r *usersessions.Record) error {
+func create(b *Backend, ctx context.Context, r *backend.Record) error {
 	_, err := b.Create(ctx, r, nil)
 	return err
 }
 
-func update(b *Backend, ctx context.Context, id usersessions.ID, change func(*usersessions.Record) error) error {
+func update(b *Backend, ctx context.Context, id backend.ID, change func(*backend.Record) error) error {
 	_, err := b.Update(ctx, id, change, nil)
 	return err
 }
 
-func del(b *Backend, ctx context.Context, id usersessions.ID, owner *string) error {
-	_, err := b.Delete(ctx, id, owner, usersessions.Ending{})
+func del(b *Backend, ctx context.Context, id backend.ID, owner *string) error {
+	_, err := b.Delete(ctx, id, owner, backend.Ending{})
 	return err
 }
 
-func delByUser(b *Backend, ctx context.Context, user string, keep usersessions.ID) ([]usersessions.ID, error) {
-	recs, err := b.DeleteByUser(ctx, user, keep, usersessions.Ending{})
+func delByUser(b *Backend, ctx context.Context, user string, keep backend.ID) ([]backend.ID, error) {
+	recs, err := b.DeleteByUser(ctx, user, keep, backend.Ending{})
 	return idsOf(recs), err
 }
 
-func delExpired(b *Backend, ctx context.Context, q usersessions.ExpiredQuery) ([]usersessions.ID, bool, error) {
+func delExpired(b *Backend, ctx context.Context, q backend.ExpiredQuery) ([]backend.ID, bool, error) {
 	recs, more, err := b.DeleteExpired(ctx, q)
 	return idsOf(recs), more, err
 }
+
+func cmpID(x, y backend.ID) int { return strings.Compare(string(x[:]), string(y[:])) }

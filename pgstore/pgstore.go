@@ -22,7 +22,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 	"github.com/usersessions/usersessions/internal/backendkit"
+	"github.com/usersessions/usersessions/internal/groupcommit"
 )
 
 // Defaults for zero Options fields.
@@ -51,7 +53,7 @@ type Options struct {
 
 var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,39}$`)
 
-// Backend is a usersessions.Backend and usersessions.SharedBackend over a
+// Backend is a usersessions.Backend and backend.SharedBackend over a
 // PostgreSQL table. Its methods are safe for concurrent use. The Store that
 // owns it closes it.
 type Backend struct {
@@ -78,13 +80,13 @@ type Backend struct {
 	closeOnce  sync.Once
 
 	// Group commit of Create (batch.go).
-	creates     chan *createOp
+	creates     *groupcommit.Group[*backend.Record]
 	createsOnce sync.Once
 }
 
 var (
-	_ usersessions.Backend       = (*Backend)(nil)
-	_ usersessions.SharedBackend = (*Backend)(nil)
+	_ usersessions.Backend  = (*Backend)(nil)
+	_ backend.SharedBackend = (*Backend)(nil)
 )
 
 // Open connects to the database dsn (a PostgreSQL URL or key=value string,
@@ -299,14 +301,14 @@ const columns = `id, hash, user_id, ip, user_agent, created, last_seen, expires,
 // scanRecord reads a row of columns (and vals when values) into r. A
 // record that cannot be read gives an error wrapping ErrCorrupt, with
 // r.ID set when the ID can be.
-func scanRecord(row pgx.Row, r *usersessions.Record, values bool) error {
+func scanRecord(row pgx.Row, r *backend.Record, values bool) error {
 	var (
 		id, hash []byte
 		ip       *netip.Prefix
 		identity int64
 		vals     []byte
 	)
-	*r = usersessions.Record{}
+	*r = backend.Record{}
 	dest := []any{&id, &hash, &r.UserID, &ip, &r.UserAgent, &r.Created, &r.LastSeen, &r.Expires, &identity}
 	if values {
 		dest = append(dest, &vals)
@@ -332,6 +334,20 @@ func scanRecord(row pgx.Row, r *usersessions.Record, values bool) error {
 	return nil
 }
 
+// storable returns r, or a copy of it with its text made valid UTF-8
+// without NUL (usersessions.SanitizeText), which PostgreSQL's text columns
+// refuse (SQLSTATE 22021). The Store sends valid text; a caller that goes
+// around it must not fail a batch of others' rows.
+func storable(r *backend.Record) *backend.Record {
+	user, ua := usersessions.SanitizeText(r.UserID), usersessions.SanitizeText(r.UserAgent)
+	if user == r.UserID && ua == r.UserAgent {
+		return r
+	}
+	c := *r
+	c.UserID, c.UserAgent = user, ua
+	return &c
+}
+
 // ipArg is the inet parameter for addr: NULL for the zero Addr.
 func ipArg(addr netip.Addr) any {
 	if !addr.IsValid() {
@@ -341,7 +357,7 @@ func ipArg(addr netip.Addr) any {
 }
 
 // Get reads the record of id into r, or returns ErrNotFound.
-func (b *Backend) Get(ctx context.Context, id usersessions.ID, r *usersessions.Record, values bool) error {
+func (b *Backend) Get(ctx context.Context, id backend.ID, r *backend.Record, values bool) error {
 	if b.closed.Load() {
 		return usersessions.ErrClosed
 	}
@@ -364,14 +380,15 @@ func (b *Backend) Get(ctx context.Context, id usersessions.ID, r *usersessions.R
 
 // Create stores the new record r; it fails if r.ID exists. It sends no
 // change notice, unless a limit removes other records.
-func (b *Backend) Create(ctx context.Context, r *usersessions.Record, limit *usersessions.UserLimit) ([]usersessions.Record, error) {
+func (b *Backend) Create(ctx context.Context, r *backend.Record, limit *backend.UserLimit) ([]backend.Record, error) {
 	if b.closed.Load() {
 		return nil, usersessions.ErrClosed
 	}
+	r = storable(r)
 	if limit == nil || limit.Max <= 0 || r.UserID == "" {
 		return nil, b.createBatched(ctx, r) // batch.go
 	}
-	var evicted []usersessions.Record
+	var evicted []backend.Record
 	err := b.inTx(ctx, func(tx pgx.Tx) error {
 		if err := b.lockUser(ctx, tx, r.UserID); err != nil {
 			return err
@@ -394,15 +411,15 @@ func (b *Backend) Create(ctx context.Context, r *usersessions.Record, limit *use
 // Update reads the record of id with FOR UPDATE, calls change, and writes
 // the result with its deadline recomputed, in one transaction that also
 // sends the change notice. It returns ErrNotFound when there is no record.
-func (b *Backend) Update(ctx context.Context, id usersessions.ID, change func(r *usersessions.Record) error, limit *usersessions.UserLimit) ([]usersessions.Record, error) {
+func (b *Backend) Update(ctx context.Context, id backend.ID, change func(r *backend.Record) error, limit *backend.UserLimit) ([]backend.Record, error) {
 	if b.closed.Load() {
 		return nil, usersessions.ErrClosed
 	}
 	var changeErr error
-	var evicted []usersessions.Record
+	var evicted []backend.Record
 	err := b.inTx(ctx, func(tx pgx.Tx) error {
 		evicted = nil
-		var r usersessions.Record
+		var r backend.Record
 		err := scanRecord(tx.QueryRow(ctx, b.sql(`SELECT `+columns+`, vals FROM {t} WHERE id = $1 FOR UPDATE`), id[:]), &r, true)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return usersessions.ErrNotFound
@@ -414,6 +431,7 @@ func (b *Backend) Update(ctx context.Context, id usersessions.ID, change func(r 
 		if changeErr = change(&r); changeErr != nil {
 			return changeErr
 		}
+		r = *storable(&r)
 		if limit != nil && limit.Max > 0 && r.UserID != "" && r.UserID != oldUser {
 			if err := b.lockUser(ctx, tx, r.UserID); err != nil {
 				return err
@@ -432,7 +450,7 @@ func (b *Backend) Update(ctx context.Context, id usersessions.ID, change func(r 
 				return err
 			}
 		}
-		return b.notify(ctx, tx, []usersessions.ID{id})
+		return b.notify(ctx, tx, []backend.ID{id})
 	})
 	if changeErr != nil && errors.Is(err, changeErr) {
 		return nil, changeErr // the Store's own error, as it made it
@@ -443,7 +461,7 @@ func (b *Backend) Update(ctx context.Context, id usersessions.ID, change func(r 
 // Touch writes activity in one statement: LastSeen moves only forward, the
 // client is the one of the newest activity, the deadline follows. Missing
 // records are skipped. It sends no change notice.
-func (b *Backend) Touch(ctx context.Context, acts []usersessions.Activity) error {
+func (b *Backend) Touch(ctx context.Context, acts []backend.Activity) error {
 	if b.closed.Load() {
 		return usersessions.ErrClosed
 	}
@@ -453,20 +471,20 @@ func (b *Backend) Touch(ctx context.Context, acts []usersessions.Activity) error
 	// One row per ID (the newest activity), in ID order: two instances
 	// touching the same sessions lock them in the same order.
 	sorted := slices.Clone(acts)
-	slices.SortFunc(sorted, func(x, y usersessions.Activity) int {
+	slices.SortFunc(sorted, func(x, y backend.Activity) int {
 		if c := strings.Compare(string(x.ID[:]), string(y.ID[:])); c != 0 {
 			return c
 		}
 		return -cmp.Compare(x.LastSeen, y.LastSeen) // newest first
 	})
-	sorted = slices.CompactFunc(sorted, func(x, y usersessions.Activity) bool { return x.ID == y.ID })
+	sorted = slices.CompactFunc(sorted, func(x, y backend.Activity) bool { return x.ID == y.ID })
 	ids := make([][]byte, len(sorted))
 	seen := make([]int64, len(sorted))
 	ips := make([]*netip.Prefix, len(sorted))
 	uas := make([]string, len(sorted))
 	for i := range sorted {
 		a := &sorted[i]
-		ids[i], seen[i], uas[i] = a.ID[:], a.LastSeen, a.UserAgent
+		ids[i], seen[i], uas[i] = a.ID[:], a.LastSeen, usersessions.SanitizeText(a.UserAgent)
 		if a.IP.IsValid() {
 			addr := a.IP.WithZone("")
 			p := netip.PrefixFrom(addr, addr.BitLen())
@@ -500,18 +518,18 @@ func (b *Backend) Touch(ctx context.Context, acts []usersessions.Activity) error
 // notice, and returns it; or returns ErrNotFound. The owner is read from
 // the user_id column, so an unreadable record is removed too (returned
 // with only its ID).
-func (b *Backend) Delete(ctx context.Context, id usersessions.ID, owner *string, end usersessions.Ending) (usersessions.Record, error) {
+func (b *Backend) Delete(ctx context.Context, id backend.ID, owner *string, end backend.Ending) (backend.Record, error) {
 	if b.closed.Load() {
-		return usersessions.Record{}, usersessions.ErrClosed
+		return backend.Record{}, usersessions.ErrClosed
 	}
-	var removed []usersessions.Record
+	var removed []backend.Record
 	err := b.inTx(ctx, func(tx pgx.Tx) error {
 		var rows pgx.Rows
 		var err error
 		if owner == nil {
 			rows, err = tx.Query(ctx, b.sql(`DELETE FROM {t} WHERE id = $1 RETURNING `+columns+`, vals`), id[:])
 		} else {
-			rows, err = tx.Query(ctx, b.sql(`DELETE FROM {t} WHERE id = $1 AND user_id = $2 RETURNING `+columns+`, vals`), id[:], *owner)
+			rows, err = tx.Query(ctx, b.sql(`DELETE FROM {t} WHERE id = $1 AND user_id = $2 RETURNING `+columns+`, vals`), id[:], usersessions.SanitizeText(*owner))
 		}
 		if err != nil {
 			return err
@@ -522,13 +540,13 @@ func (b *Backend) Delete(ctx context.Context, id usersessions.ID, owner *string,
 		if len(removed) == 0 {
 			return usersessions.ErrNotFound
 		}
-		if err := b.keepEnded(ctx, tx, removed, func(*usersessions.Record) usersessions.Ending { return end }); err != nil {
+		if err := b.keepEnded(ctx, tx, removed, func(*backend.Record) backend.Ending { return end }); err != nil {
 			return err
 		}
-		return b.notify(ctx, tx, []usersessions.ID{id})
+		return b.notify(ctx, tx, []backend.ID{id})
 	})
 	if err != nil {
-		return usersessions.Record{ID: id}, b.mapErr("delete", err)
+		return backend.Record{ID: id}, b.mapErr("delete", err)
 	}
 	r := removed[0]
 	r.ID = id
@@ -537,20 +555,20 @@ func (b *Backend) Delete(ctx context.Context, id usersessions.ID, owner *string,
 
 // DeleteByUser removes every record of userID but keep, keeps them in the
 // history as end says, sends the change notices, and returns them.
-func (b *Backend) DeleteByUser(ctx context.Context, userID string, keep usersessions.ID, end usersessions.Ending) ([]usersessions.Record, error) {
+func (b *Backend) DeleteByUser(ctx context.Context, userID string, keep backend.ID, end backend.Ending) ([]backend.Record, error) {
 	if b.closed.Load() {
 		return nil, usersessions.ErrClosed
 	}
-	var removed []usersessions.Record
+	var removed []backend.Record
 	err := b.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, b.sql(`DELETE FROM {t} WHERE user_id = $1 AND id <> $2 RETURNING `+columns+`, vals`), userID, keep[:])
+		rows, err := tx.Query(ctx, b.sql(`DELETE FROM {t} WHERE user_id = $1 AND id <> $2 RETURNING `+columns+`, vals`), usersessions.SanitizeText(userID), keep[:])
 		if err != nil {
 			return err
 		}
 		if removed, err = collectRecords(rows, removed[:0]); err != nil {
 			return err
 		}
-		if err := b.keepEnded(ctx, tx, removed, func(*usersessions.Record) usersessions.Ending { return end }); err != nil {
+		if err := b.keepEnded(ctx, tx, removed, func(*backend.Record) backend.Ending { return end }); err != nil {
 			return err
 		}
 		return b.notify(ctx, tx, idsOf(removed))
@@ -564,14 +582,14 @@ func (b *Backend) DeleteByUser(ctx context.Context, userID string, keep usersess
 // collectIDs appends the IDs of rows (one bytea column) to ids. IDs of the
 // wrong length are kept, cut or padded: the change notice carries them so
 // that no cache keeps what was removed.
-func collectIDs(rows pgx.Rows, ids []usersessions.ID) ([]usersessions.ID, error) {
+func collectIDs(rows pgx.Rows, ids []backend.ID) ([]backend.ID, error) {
 	defer rows.Close()
 	for rows.Next() {
 		var raw []byte
 		if err := rows.Scan(&raw); err != nil {
 			return ids, err
 		}
-		var id usersessions.ID
+		var id backend.ID
 		copy(id[:], raw)
 		ids = append(ids, id)
 	}
@@ -586,13 +604,13 @@ const DefaultExpiredLimit = backendkit.DefaultExpiredLimit
 // not veto, sending the change notices. Candidates are locked with FOR
 // UPDATE SKIP LOCKED, so every instance may run it at once: each removes
 // different records, and none waits for another.
-func (b *Backend) DeleteExpired(ctx context.Context, q usersessions.ExpiredQuery) ([]usersessions.Record, bool, error) {
+func (b *Backend) DeleteExpired(ctx context.Context, q backend.ExpiredQuery) ([]backend.Record, bool, error) {
 	if b.closed.Load() {
 		return nil, false, usersessions.ErrClosed
 	}
 	limit, graceCut := backendkit.Expiry(q)
 	var (
-		removed []usersessions.Record
+		removed []backend.Record
 		more    bool
 	)
 	err := b.inTx(ctx, func(tx pgx.Tx) error {
@@ -625,7 +643,7 @@ func (b *Backend) DeleteExpired(ctx context.Context, q usersessions.ExpiredQuery
 				}
 				n++
 				afterID = raw
-				var id usersessions.ID
+				var id backend.ID
 				copy(id[:], raw)
 				if len(raw) == len(id) && q.Keep != nil && q.Keep(id) {
 					continue
@@ -656,12 +674,8 @@ func (b *Backend) DeleteExpired(ctx context.Context, q usersessions.ExpiredQuery
 				more = true
 			}
 		}
-		err := b.keepEnded(ctx, tx, removed, func(r *usersessions.Record) usersessions.Ending {
-			reason := usersessions.EndIdle
-			if r.Expires <= q.Now {
-				reason = usersessions.EndExpired
-			}
-			return usersessions.Ending{At: q.Now, Reason: reason, Keep: q.History}
+		err := b.keepEnded(ctx, tx, removed, func(r *backend.Record) backend.Ending {
+			return backend.Ending{At: q.Now, Reason: backend.ExpiryReason(r, q.Now), Keep: q.History}
 		})
 		if err != nil {
 			return err
@@ -677,11 +691,11 @@ func (b *Backend) DeleteExpired(ctx context.Context, q usersessions.ExpiredQuery
 // ListByUser calls fn for each record of userID, in ID order, or with an
 // error wrapping ErrCorrupt for each one that cannot be read. The records
 // are read first, so fn may call the Backend.
-func (b *Backend) ListByUser(ctx context.Context, userID string, fn func(r *usersessions.Record, err error)) error {
+func (b *Backend) ListByUser(ctx context.Context, userID string, fn func(r *backend.Record, err error)) error {
 	if b.closed.Load() {
 		return usersessions.ErrClosed
 	}
-	recs, errs, err := b.query(ctx, `SELECT `+columns+`, vals FROM {t} WHERE user_id = $1 ORDER BY id`, userID)
+	recs, errs, err := b.query(ctx, `SELECT `+columns+`, vals FROM {t} WHERE user_id = $1 ORDER BY id`, usersessions.SanitizeText(userID))
 	if err != nil {
 		return b.mapErr("list by user", err)
 	}
@@ -694,9 +708,9 @@ func (b *Backend) ListByUser(ctx context.Context, userID string, fn func(r *user
 // query runs q (selecting columns and vals) and returns the records and,
 // for each, its read error. It reads every row before returning, and
 // retries once after a broken connection.
-func (b *Backend) query(ctx context.Context, q string, args ...any) ([]usersessions.Record, []error, error) {
+func (b *Backend) query(ctx context.Context, q string, args ...any) ([]backend.Record, []error, error) {
 	var (
-		recs []usersessions.Record
+		recs []backend.Record
 		errs []error
 		err  error
 	)
@@ -706,7 +720,7 @@ func (b *Backend) query(ctx context.Context, q string, args ...any) ([]usersessi
 		rows, err = b.pool.Query(ctx, b.sql(q), args...)
 		if err == nil {
 			for rows.Next() {
-				var r usersessions.Record
+				var r backend.Record
 				rerr := scanRecord(rows, &r, true)
 				if rerr != nil && !errors.Is(rerr, usersessions.ErrCorrupt) {
 					err = rerr
@@ -730,7 +744,7 @@ func (b *Backend) query(ctx context.Context, q string, args ...any) ([]usersessi
 // narrowed by f.UserID, f.Anonymous and f.IPPrefix (through the indexes),
 // and returns the last ID visited and done = true when no record is left.
 // Rows whose ID is not 16 bytes are invisible to Scan (Check reports them).
-func (b *Backend) Scan(ctx context.Context, f usersessions.ScanFilter, after usersessions.ID, limit int, fn func(r *usersessions.Record, err error)) (usersessions.ID, bool, error) {
+func (b *Backend) Scan(ctx context.Context, f backend.ScanFilter, after backend.ID, limit int, fn func(r *backend.Record, err error)) (backend.ID, bool, error) {
 	if b.closed.Load() {
 		return after, false, usersessions.ErrClosed
 	}
@@ -740,7 +754,7 @@ func (b *Backend) Scan(ctx context.Context, f usersessions.ScanFilter, after use
 	where := []string{`id > $1`, `length(id) = 16`}
 	args := []any{after[:]}
 	if f.UserID != "" {
-		args = append(args, f.UserID)
+		args = append(args, usersessions.SanitizeText(f.UserID))
 		where = append(where, fmt.Sprintf(`user_id = $%d`, len(args)))
 	}
 	if f.Anonymous {

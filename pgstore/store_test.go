@@ -81,14 +81,14 @@ var revocations = []struct {
 	name   string
 	revoke func(ctx context.Context, s *usersessions.Store, sess *usersessions.Session) error
 }{
-	{"Delete", func(ctx context.Context, s *usersessions.Store, sess *usersessions.Session) error {
-		return s.Delete(ctx, sess.ID)
+	{"End", func(ctx context.Context, s *usersessions.Store, sess *usersessions.Session) error {
+		return s.End(ctx, sess.ID, usersessions.EndOptions{})
 	}},
-	{"DeleteForUser", func(ctx context.Context, s *usersessions.Store, sess *usersessions.Session) error {
-		return s.DeleteForUser(ctx, sess.UserID, sess.ID)
+	{"EndForUser", func(ctx context.Context, s *usersessions.Store, sess *usersessions.Session) error {
+		return s.EndForUser(ctx, sess.UserID, sess.ID, usersessions.EndOptions{})
 	}},
-	{"DeleteByUser", func(ctx context.Context, s *usersessions.Store, sess *usersessions.Session) error {
-		_, err := s.DeleteByUser(ctx, sess.UserID, "")
+	{"EndUser", func(ctx context.Context, s *usersessions.Store, sess *usersessions.Session) error {
+		_, err := s.EndUser(ctx, sess.UserID, "", usersessions.EndOptions{})
 		return err
 	}},
 	{"Rotate", func(ctx context.Context, s *usersessions.Store, sess *usersessions.Session) error {
@@ -141,7 +141,11 @@ func TestRevocationReachesOtherStore(t *testing.T) {
 						if strict {
 							t.Fatalf("round %d: strict B accepted a revoked token", i)
 						}
-						if d := time.Since(done); d > 100*time.Millisecond {
+						// The bound is for a notice that never comes, not
+						// a speed target (bench measures the latency: p99
+						// well under 5 ms); a loaded 2-core machine can
+						// hold one back past 100 ms.
+						if d := time.Since(done); d > 2*time.Second {
 							t.Fatalf("round %d: B still accepts the revoked token %v after %s returned", i, d, rv.name)
 						}
 						time.Sleep(50 * time.Microsecond)
@@ -173,7 +177,7 @@ func TestStoreFeedLostTrustsNoCache(t *testing.T) {
 	}
 	_ = freeze(t, e.c.WaitBackendPID(t, bb.ListenerName(), 5*time.Second))
 	frozen := time.Now()
-	if err := a.Delete(ctx, sess.ID); err != nil {
+	if err := a.End(ctx, sess.ID, usersessions.EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// No notice can reach B; its feed's ping finds the connection hung
@@ -280,7 +284,7 @@ func TestStoreKilledPostmaster(t *testing.T) {
 			t.Fatal("B never caches again after the restart")
 		}
 	}
-	if err := a.Delete(ctx, sess.ID); err != nil {
+	if err := a.End(ctx, sess.ID, usersessions.EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	revoked := time.Now()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 	"github.com/usersessions/usersessions/internal/redistest"
 )
 
@@ -20,7 +21,7 @@ func (e env) do(t testing.TB, args ...string) string {
 }
 
 // recKey is the key of r's record under e's prefix.
-func (e env) recKey(r *usersessions.Record) string { return recKey(&Backend{base: e.prefix + ":"}, r) }
+func (e env) recKey(r *backend.Record) string { return recKey(&Backend{base: e.prefix + ":"}, r) }
 
 func TestOpenRejectsBadPrefixesAndURLs(t *testing.T) {
 	for _, p := range []string{"a b", "x{y}", "é", strings.Repeat("a", 65), "a\nb"} {
@@ -55,11 +56,11 @@ func TestCreateRefusesAnIDInAnotherGroup(t *testing.T) {
 		if _, err := b.Create(ctx, &twin, nil); err == nil || !strings.Contains(err.Error(), "exists") {
 			t.Fatalf("cluster %v: Create of an existing ID in another group: %v", cluster, err)
 		}
-		var got usersessions.Record
+		var got backend.Record
 		if err := b.Get(ctx, r.ID, &got, false); err != nil || got.UserID != "bob" || got.Hash != r.Hash {
 			t.Fatalf("cluster %v: the session with that ID after the refused twin: %+v, %v", cluster, got, err)
 		}
-		if n := 0; b.ListByUser(ctx, "carol", func(*usersessions.Record, error) { n++ }) != nil || n != 0 {
+		if n := 0; b.ListByUser(ctx, "carol", func(*backend.Record, error) { n++ }) != nil || n != 0 {
 			t.Fatalf("cluster %v: the refused twin is listed for carol", cluster)
 		}
 		if err := b.Check(ctx); err != nil {
@@ -78,14 +79,14 @@ func TestUpdateMovesBetweenGroups(t *testing.T) {
 	mustCreate(t, b, r)
 	for _, user := range []string{"carol", "", "dave"} {
 		old := e.recKey(r)
-		if err := update(b, ctx, r.ID, func(x *usersessions.Record) error { x.UserID = user; return nil }); err != nil {
+		if err := update(b, ctx, r.ID, func(x *backend.Record) error { x.UserID = user; return nil }); err != nil {
 			t.Fatal(err)
 		}
 		r.UserID = user
 		if e.do(t, "EXISTS", old) != "0" || e.do(t, "EXISTS", e.recKey(r)) != "1" {
 			t.Fatalf("after moving to %q: the record is not (only) in the new group", user)
 		}
-		var got usersessions.Record
+		var got backend.Record
 		if err := b.Get(ctx, r.ID, &got, false); err != nil || got.UserID != user {
 			t.Fatalf("after moving to %q: %+v, %v", user, got, err)
 		}
@@ -139,14 +140,14 @@ func TestTouchFollowsAMovedSession(t *testing.T) {
 	ctx := ctxT(t)
 	r := rec("", 0, 24*time.Hour)
 	mustCreate(t, a, r)
-	var got usersessions.Record
+	var got backend.Record
 	if err := b.Get(ctx, r.ID, &got, false); err != nil { // b caches the locator "a"
 		t.Fatal(err)
 	}
-	if err := update(a, ctx, r.ID, func(x *usersessions.Record) error { x.UserID = "alice"; return nil }); err != nil {
+	if err := update(a, ctx, r.ID, func(x *backend.Record) error { x.UserID = "alice"; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Touch(ctx, []usersessions.Activity{{ID: r.ID, LastSeen: base + 5, UserAgent: "via b"}}); err != nil {
+	if err := b.Touch(ctx, []backend.Activity{{ID: r.ID, LastSeen: base + 5, UserAgent: "via b"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Get(ctx, r.ID, &got, false); err != nil || got.UserAgent != "via b" || got.UserID != "alice" {
@@ -164,14 +165,14 @@ func TestDeleteExpiredDropsWhatRedisExpired(t *testing.T) {
 	user, anon, live := rec("alice", 0, time.Hour), rec("", 0, time.Hour), rec("alice", 0, 48*time.Hour)
 	mustCreate(t, b, user, anon, live)
 	e.do(t, "DEL", e.recKey(user), e.recKey(anon))
-	removed, _, err := b.DeleteExpired(ctx, usersessions.ExpiredQuery{Now: base + int64(2*time.Hour)})
+	removed, _, err := b.DeleteExpired(ctx, backend.ExpiredQuery{Now: base + int64(2*time.Hour)})
 	if err != nil || len(removed) != 0 {
 		t.Fatalf("DeleteExpired = %v, %v; want nothing reported (Redis removed them)", removed, err)
 	}
 	if n, _ := b.Count(ctx); n != 1 {
 		t.Fatalf("Count = %d, want 1: the vanished sessions' entries are gone", n)
 	}
-	for _, r := range []*usersessions.Record{user, anon} {
+	for _, r := range []*backend.Record{user, anon} {
 		if e.do(t, "EXISTS", b.loc(r.ID)) != "0" {
 			t.Fatalf("a vanished session's locator is still there")
 		}
@@ -192,17 +193,17 @@ func TestDeleteExpiredAfterASignIn(t *testing.T) {
 	ctx := ctxT(t)
 	r := rec("", 0, time.Hour)
 	mustCreate(t, b, r)
-	if err := update(b, ctx, r.ID, func(x *usersessions.Record) error {
+	if err := update(b, ctx, r.ID, func(x *backend.Record) error {
 		x.UserID, x.Expires = "alice", base+int64(48*time.Hour)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	removed, _, err := b.DeleteExpired(ctx, usersessions.ExpiredQuery{Now: base + int64(2*time.Hour)})
+	removed, _, err := b.DeleteExpired(ctx, backend.ExpiredQuery{Now: base + int64(2*time.Hour)})
 	if err != nil || len(removed) != 0 {
 		t.Fatalf("DeleteExpired = %v, %v", removed, err)
 	}
-	var got usersessions.Record
+	var got backend.Record
 	if err := b.Get(ctx, r.ID, &got, false); err != nil || got.UserID != "alice" {
 		t.Fatalf("the signed-in session after cleanup: %+v, %v", got, err)
 	}
@@ -218,7 +219,7 @@ func TestCheckFindsProblems(t *testing.T) {
 	e := sharedEnv(t)
 	b := e.open(t, time.Hour, nil)
 	ctx := ctxT(t)
-	rs := []*usersessions.Record{rec("a", 0, 2*time.Hour), rec("b", 0, 2*time.Hour), rec("c", 0, 2*time.Hour), rec("", 0, 2*time.Hour), rec("e", 0, 2*time.Hour)}
+	rs := []*backend.Record{rec("a", 0, 2*time.Hour), rec("b", 0, 2*time.Hour), rec("c", 0, 2*time.Hour), rec("", 0, 2*time.Hour), rec("e", 0, 2*time.Hour)}
 	mustCreate(t, b, rs...)
 	if err := b.Check(ctx); err != nil {
 		t.Fatalf("Check of sound data: %v", err)
@@ -299,13 +300,13 @@ func TestMoveInterrupted(t *testing.T) {
 			}
 			return nil
 		}
-		err := update(b, ctx, r.ID, func(x *usersessions.Record) error { x.UserID = "alice"; return nil })
+		err := update(b, ctx, r.ID, func(x *backend.Record) error { x.UserID = "alice"; return nil })
 		b.testMoveStep = nil
 		if !errors.Is(err, died) {
 			t.Fatalf("step %d: Update = %v", step, err)
 		}
 		// While the marker lives: the state before the move, or after.
-		var got usersessions.Record
+		var got backend.Record
 		err = other.Get(ctx, r.ID, &got, false)
 		switch {
 		case step == 1 && (err != nil || got.UserID != ""):
@@ -323,7 +324,7 @@ func TestMoveInterrupted(t *testing.T) {
 			t.Fatalf("step %d: Delete after the lease: %v", step, err)
 		}
 		// A copy left in alice's group is hers to end.
-		if _, err := other.DeleteByUser(ctx, "alice", usersessions.ID{}, usersessions.Ending{}); err != nil {
+		if _, err := other.DeleteByUser(ctx, "alice", backend.ID{}, backend.Ending{}); err != nil {
 			t.Fatal(err)
 		}
 		if e.do(t, "EXISTS", b.userGroup("alice").rec(r.ID)) != "0" {
@@ -340,7 +341,7 @@ func TestMoveInterrupted(t *testing.T) {
 		}
 		return nil
 	}
-	err := update(b, ctx, r.ID, func(x *usersessions.Record) error { x.UserID = "bob"; return nil })
+	err := update(b, ctx, r.ID, func(x *backend.Record) error { x.UserID = "bob"; return nil })
 	b.testMoveStep = nil
 	if !errors.Is(err, usersessions.ErrUnavailable) {
 		t.Fatalf("a move past its lease: %v, want ErrUnavailable", err)
@@ -359,15 +360,15 @@ func TestScriptsAfterScriptFlush(t *testing.T) {
 	r := rec("alice", 0, time.Hour)
 	mustCreate(t, b, r)
 	e.do(t, "SCRIPT", "FLUSH")
-	if err := update(b, ctx, r.ID, func(x *usersessions.Record) error { x.UserAgent = "after flush"; return nil }); err != nil {
+	if err := update(b, ctx, r.ID, func(x *backend.Record) error { x.UserAgent = "after flush"; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	var got usersessions.Record
+	var got backend.Record
 	if err := b.Get(ctx, r.ID, &got, false); err != nil || got.UserAgent != "after flush" {
 		t.Fatalf("after SCRIPT FLUSH: %+v, %v", got, err)
 	}
 	e.do(t, "SCRIPT", "FLUSH")
-	if _, err := b.DeleteByUser(ctx, "alice", usersessions.ID{}, usersessions.Ending{}); err != nil {
+	if _, err := b.DeleteByUser(ctx, "alice", backend.ID{}, backend.Ending{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 // maxProblems bounds the problems Check reports.
@@ -20,16 +21,16 @@ const checkPage = 256
 
 // eachPage calls fn with the IDs of P:all, a page at a time, in ID order.
 // Members that are not IDs are reported to bad.
-func (b *Backend) eachPage(ctx context.Context, bad func(member string), fn func(ids []usersessions.ID) error) error {
+func (b *Backend) eachPage(ctx context.Context, bad func(member string), fn func(ids []backend.ID) error) error {
 	start := "-"
 	for {
 		members, err := b.client.Do(ctx, b.client.B().Zrange().Key(b.allKey()).Min(start).Max("+").Bylex().Limit(0, checkPage).Build()).AsStrSlice()
 		if err != nil {
 			return err
 		}
-		ids := make([]usersessions.ID, 0, len(members))
+		ids := make([]backend.ID, 0, len(members))
 		for _, m := range members {
-			var id usersessions.ID
+			var id backend.ID
 			if len(m) != len(id) {
 				bad(m)
 				continue
@@ -53,9 +54,9 @@ func (b *Backend) eachPage(ctx context.Context, bad func(member string), fn func
 // when the idle timeout changed: the one full pass over the data.
 func (b *Backend) reindex(ctx context.Context) (int, error) {
 	n := 0
-	err := b.eachPage(ctx, func(string) {}, func(ids []usersessions.ID) error {
+	err := b.eachPage(ctx, func(string) {}, func(ids []backend.ID) error {
 		for _, id := range ids {
-			_, err := b.Update(ctx, id, func(*usersessions.Record) error { return nil }, nil)
+			_, err := b.Update(ctx, id, func(*backend.Record) error { return nil }, nil)
 			switch {
 			case err == nil:
 				n++
@@ -106,8 +107,8 @@ func (b *Backend) Check(ctx context.Context) error {
 	case stored != strconv.FormatInt(b.idle.Load(), 10):
 		c.add("prefix %s: stored idle timeout %s ns, this instance uses %v (instances disagree)", b.prefix, stored, b.idleNow())
 	}
-	listed := map[usersessions.ID]string{} // ID -> its group's tag
-	err = b.eachPage(ctx, func(m string) { c.add("P:all member %q is not an ID", m) }, func(ids []usersessions.ID) error {
+	listed := map[backend.ID]string{} // ID -> its group's tag
+	err = b.eachPage(ctx, func(m string) { c.add("P:all member %q is not an ID", m) }, func(ids []backend.ID) error {
 		return b.checkPage(ctx, ids, listed, &c)
 	})
 	if err == nil {
@@ -123,13 +124,13 @@ func (b *Backend) Check(ctx context.Context) error {
 }
 
 // checkPage checks the sessions ids.
-func (b *Backend) checkPage(ctx context.Context, ids []usersessions.ID, listed map[usersessions.ID]string, c *checker) error {
+func (b *Backend) checkPage(ctx context.Context, ids []backend.ID, listed map[backend.ID]string, c *checker) error {
 	locs, err := b.locateMany(ctx, ids, false)
 	if err != nil {
 		return err
 	}
 	type probe struct {
-		id usersessions.ID
+		id backend.ID
 		g  group
 		at int // index of its first step
 	}
@@ -162,7 +163,7 @@ func (b *Backend) checkPage(ctx context.Context, ids []usersessions.ID, listed m
 			c.add("session %s: its locator leads to no record", p.id)
 			continue
 		}
-		var r usersessions.Record
+		var r backend.Record
 		if err := b.parseIn(p.g, p.id, fromMap(m), &r, false); err != nil {
 			c.problems = append(c.problems, err)
 			continue
@@ -187,7 +188,7 @@ func (b *Backend) checkPage(ctx context.Context, ids []usersessions.ID, listed m
 
 // checkIndexes checks that every entry of the users' indexes reached leads
 // to a record of that user.
-func (b *Backend) checkIndexes(ctx context.Context, listed map[usersessions.ID]string, c *checker) error {
+func (b *Backend) checkIndexes(ctx context.Context, listed map[backend.ID]string, c *checker) error {
 	tags := map[string]bool{}
 	for _, tag := range listed {
 		if tag[0] == 'u' {
@@ -201,7 +202,7 @@ func (b *Backend) checkIndexes(ctx context.Context, listed map[usersessions.ID]s
 			return err
 		}
 		for _, text := range ids {
-			id, ok := usersessions.ParseID(text)
+			id, ok := backend.ParseID(text)
 			if !ok || listed[id] != tag {
 				c.add("user %q: index entry %q leads to no record of the user", g.user, text)
 			}

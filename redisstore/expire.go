@@ -7,6 +7,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 	"github.com/usersessions/usersessions/internal/backendkit"
 )
 
@@ -45,7 +46,7 @@ type candidate struct {
 // kept past their time. Every instance may run it at once: each script
 // checks again what it removes, so two instances never both remove (or
 // both report) one record.
-func (b *Backend) DeleteExpired(ctx context.Context, q usersessions.ExpiredQuery) ([]usersessions.Record, bool, error) {
+func (b *Backend) DeleteExpired(ctx context.Context, q backend.ExpiredQuery) ([]backend.Record, bool, error) {
 	if b.closed.Load() {
 		return nil, false, usersessions.ErrClosed
 	}
@@ -53,7 +54,7 @@ func (b *Backend) DeleteExpired(ctx context.Context, q usersessions.ExpiredQuery
 	// Scores are microseconds rounded down: look one millisecond further,
 	// the scripts check exactly.
 	maxScore := strconv.FormatInt(parseInt(score(q.Now))+1000, 10)
-	var removed []usersessions.Record
+	var removed []backend.Record
 	visited := map[string]bool{}
 	offset := int64(0)
 	for len(removed) < limit {
@@ -114,7 +115,7 @@ func (b *Backend) dueGroups(ctx context.Context, maxScore string, offset int64) 
 // P:all (one round trip). It returns what it removed, how many of the
 // groups are still due (vetoed or left for the next call), and more = true
 // when it stopped at room.
-func (b *Backend) expireGroups(ctx context.Context, page []candidate, q usersessions.ExpiredQuery, cut int64, room int) ([]usersessions.Record, int64, bool, error) {
+func (b *Backend) expireGroups(ctx context.Context, page []candidate, q backend.ExpiredQuery, cut int64, room int) ([]backend.Record, int64, bool, error) {
 	now, cutText, maxScore := timeText(q.Now), timeText(cut), strconv.FormatInt(parseInt(score(q.Now))+1000, 10)
 	scans := make([]step, len(page))
 	for i, c := range page {
@@ -129,7 +130,7 @@ func (b *Backend) expireGroups(ctx context.Context, page []candidate, q usersess
 		for j := 0; j+1 < len(flags); j += 2 {
 			id, flag := flags[j], flags[j+1]
 			if flag == "y" {
-				if parsed, ok := usersessions.ParseID(id); ok && q.Keep != nil && q.Keep(parsed) {
+				if parsed, ok := backend.ParseID(id); ok && q.Keep != nil && q.Keep(parsed) {
 					continue
 				}
 			}
@@ -145,11 +146,11 @@ func (b *Backend) expireGroups(ctx context.Context, page []candidate, q usersess
 	}
 	applies := make([]step, len(page))
 	for i, c := range page {
-		e := ending(c.g, usersessions.Ending{At: q.Now, Keep: q.History}) // reasons are the script's
+		e := ending(c.g, backend.Ending{At: q.Now, Keep: q.History}) // reasons are the script's
 		args := append([]string{c.g.recPrefix(), userFlag(c.g), now, cutText, b.channel(), b.tag, e[3], e[4], score(q.Now), anonID(c.g)}, c.chosen...)
 		applies[i] = b.call(sExpireApply, []string{c.g.idx(), c.g.hist(), b.locOfAnon(c.g)}, args...)
 	}
-	var removed []usersessions.Record
+	var removed []backend.Record
 	var after []step
 	stay := int64(0)
 	for i, r := range b.pipe(ctx, applies...) {
@@ -162,11 +163,11 @@ func (b *Backend) expireGroups(ctx context.Context, page []candidate, q usersess
 		if earliest != "" && parseScore(earliest) <= parseScore(maxScore) {
 			stay++
 		}
-		var gone []usersessions.ID
+		var gone []backend.ID
 		for j := 1; j+1 < len(arr); j += 2 {
 			if s, _ := arr[j+1].ToString(); s == "g" {
 				text, _ := arr[j].ToString()
-				if id, ok := usersessions.ParseID(text); ok {
+				if id, ok := backend.ParseID(text); ok {
 					gone = append(gone, id)
 				}
 				continue

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 // Change notices.
@@ -35,14 +36,14 @@ import (
 
 // parseNotice returns a payload's instance tag and IDs; ok is false for a
 // payload this version cannot read.
-func parseNotice(payload string) (tag string, ids []usersessions.ID, ok bool) {
+func parseNotice(payload string) (tag string, ids []backend.ID, ok bool) {
 	fields := strings.Fields(payload)
 	if len(fields) < 2 || fields[0] != "v1" {
 		return "", nil, false
 	}
-	ids = make([]usersessions.ID, 0, len(fields)-2)
+	ids = make([]backend.ID, 0, len(fields)-2)
 	for _, f := range fields[2:] {
-		id, ok := usersessions.ParseID(f)
+		id, ok := backend.ParseID(f)
 		if !ok {
 			return "", nil, false
 		}
@@ -55,7 +56,7 @@ func parseNotice(payload string) (tag string, ids []usersessions.ID, ok bool) {
 // prefix to feed, until Close. It returns once the first subscription is
 // live, or the error of the first attempt. Notices this Backend sent are
 // not delivered.
-func (b *Backend) Subscribe(ctx context.Context, feed usersessions.ChangeFeed) error {
+func (b *Backend) Subscribe(ctx context.Context, feed backend.ChangeFeed) error {
 	if b.closed.Load() {
 		return usersessions.ErrClosed
 	}
@@ -84,7 +85,7 @@ func (c *feedConn) close() {
 }
 
 // listen opens a feed connection and subscribes.
-func (b *Backend) listen(ctx context.Context, feed usersessions.ChangeFeed) (*feedConn, error) {
+func (b *Backend) listen(ctx context.Context, feed backend.ChangeFeed) (*feedConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, max(5*time.Second, 2*b.ping))
 	defer cancel()
 	stop := context.AfterFunc(b.ctx, cancel) // Close interrupts
@@ -126,7 +127,7 @@ func (b *Backend) listen(ctx context.Context, feed usersessions.ChangeFeed) (*fe
 }
 
 // deliver passes a notice of another Backend on to feed.
-func (b *Backend) deliver(payload string, feed usersessions.ChangeFeed) {
+func (b *Backend) deliver(payload string, feed backend.ChangeFeed) {
 	tag, ids, ok := parseNotice(payload)
 	switch {
 	case !ok:
@@ -138,7 +139,7 @@ func (b *Backend) deliver(payload string, feed usersessions.ChangeFeed) {
 
 // feedLoop keeps the feed connected until Close, reporting Lost when a
 // connection fails and Restored when a new one is subscribed.
-func (b *Backend) feedLoop(c *feedConn, feed usersessions.ChangeFeed) {
+func (b *Backend) feedLoop(c *feedConn, feed backend.ChangeFeed) {
 	defer close(b.feedDone)
 	for {
 		err := b.serve(c)

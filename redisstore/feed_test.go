@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 	"github.com/usersessions/usersessions/internal/redistest"
 	"github.com/usersessions/usersessions/storetest"
 )
@@ -41,7 +42,7 @@ func clientNamed(e env, t testing.TB, name string) bool {
 }
 
 func TestNoticesParse(t *testing.T) {
-	id := usersessions.ID{1, 2, 3}
+	id := backend.ID{1, 2, 3}
 	tag, ids, ok := parseNotice("v1 0123456789abcdef " + id.String() + " " + id.String())
 	if !ok || tag != "0123456789abcdef" || len(ids) != 2 || ids[0] != id {
 		t.Fatalf("parseNotice = %q %v %v", tag, ids, ok)
@@ -164,21 +165,21 @@ func TestCallsWhileServerDown(t *testing.T) {
 
 	e.srv.Kill()
 	fb.Wait(t, "lost", 2*time.Second)
-	var got usersessions.Record
+	var got backend.Record
 	calls := map[string]func() error{
 		"Get":    func() error { return a.Get(ctxT(t), r.ID, &got, true) },
 		"Create": func() error { _, err := a.Create(ctxT(t), rec("x", 0, time.Hour), nil); return err },
 		"Delete": func() error { return del(a, ctxT(t), r.ID, nil) },
-		"Touch":  func() error { return a.Touch(ctxT(t), []usersessions.Activity{{ID: r.ID, LastSeen: 1}}) },
+		"Touch":  func() error { return a.Touch(ctxT(t), []backend.Activity{{ID: r.ID, LastSeen: 1}}) },
 		"Count":  func() error { _, err := a.Count(ctxT(t)); return err },
 		"List": func() error {
-			return a.ListByUser(ctxT(t), "alice", func(*usersessions.Record, error) {})
+			return a.ListByUser(ctxT(t), "alice", func(*backend.Record, error) {})
 		},
 		"Update": func() error {
-			return update(a, ctxT(t), r.ID, func(*usersessions.Record) error { return nil })
+			return update(a, ctxT(t), r.ID, func(*backend.Record) error { return nil })
 		},
 		"DeleteExpired": func() error {
-			_, _, err := a.DeleteExpired(ctxT(t), usersessions.ExpiredQuery{Now: base})
+			_, _, err := a.DeleteExpired(ctxT(t), backend.ExpiredQuery{Now: base})
 			return err
 		},
 	}
@@ -230,7 +231,7 @@ func TestDeadlineOnAHungServerIsUnavailable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(ctxT(t), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	var got usersessions.Record
+	var got backend.Record
 	err := b.Get(ctx, r.ID, &got, false)
 	if !errors.Is(err, usersessions.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Get on a hung server: %v, want ErrUnavailable and DeadlineExceeded", err)
@@ -271,7 +272,7 @@ func TestMovesRaceRevocations(t *testing.T) {
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			for _, user := range []string{"alice", "bob", ""} {
-				err := update(a, ctx, r.ID, func(x *usersessions.Record) error { x.UserID = user; return nil })
+				err := update(a, ctx, r.ID, func(x *backend.Record) error { x.UserID = user; return nil })
 				if err != nil && !errors.Is(err, usersessions.ErrNotFound) {
 					t.Errorf("round %d: move to %q: %v", round, user, err)
 				}
@@ -283,8 +284,8 @@ func TestMovesRaceRevocations(t *testing.T) {
 			case 0:
 				err = del(b, ctx, r.ID, nil)
 			case 1:
-				var removed []usersessions.Record
-				removed, err = b.DeleteByUser(ctx, "alice", usersessions.ID{}, usersessions.Ending{})
+				var removed []backend.Record
+				removed, err = b.DeleteByUser(ctx, "alice", backend.ID{}, backend.Ending{})
 				if err == nil && len(removed) == 0 {
 					err = usersessions.ErrNotFound
 				}
@@ -299,7 +300,7 @@ func TestMovesRaceRevocations(t *testing.T) {
 			}
 		})
 		wg.Wait()
-		var got usersessions.Record
+		var got backend.Record
 		err := a.Get(ctx, r.ID, &got, false)
 		if revoked.Load() && err == nil {
 			t.Fatalf("round %d: revoked, yet the session lives on as %q", round, got.UserID)

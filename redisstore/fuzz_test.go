@@ -6,14 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 // The decoders of what the server holds or sends: never a panic, and what
 // they accept reads back the same.
 
 func FuzzParseNotice(f *testing.F) {
-	id := usersessions.ID{1, 2, 3}
+	id := backend.ID{1, 2, 3}
 	for _, s := range []string{"v1 0123456789abcdef " + id.String(), "v1 tag", "v2 x y", "", "v1  " + id.String() + " x"} {
 		f.Add(s)
 	}
@@ -117,7 +117,7 @@ func FuzzParseRecord(f *testing.F) {
 				pairs = append(pairs, fieldNames[i], v)
 			}
 		}
-		var got usersessions.Record
+		var got backend.Record
 		if _, err := parseRecord(r.ID, fromPairs(pairs), &got, true); err == nil {
 			if again := recordArgs(&got, got.Expires); again[0] != values[0] {
 				t.Fatalf("%q: the hash reads back differently", s)

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 	"github.com/usersessions/usersessions/internal/redistest"
 	"github.com/usersessions/usersessions/storetest"
 )
@@ -69,11 +69,11 @@ func (e env) open(t testing.TB, idle time.Duration, opts *Options) *Backend {
 var base = storetest.Base
 
 // rec returns a new record of user, created at base+at, expiring life later.
-func rec(user string, at, life time.Duration) *usersessions.Record {
+func rec(user string, at, life time.Duration) *backend.Record {
 	return storetest.NewRecord(user, at, life)
 }
 
-func mustCreate(t testing.TB, b *Backend, rs ...*usersessions.Record) {
+func mustCreate(t testing.TB, b *Backend, rs ...*backend.Record) {
 	t.Helper()
 	for _, r := range rs {
 		if _, err := b.Create(ctxT(t), r, nil); err != nil {
@@ -82,12 +82,12 @@ func mustCreate(t testing.TB, b *Backend, rs ...*usersessions.Record) {
 	}
 }
 
-func update(b *Backend, ctx context.Context, id usersessions.ID, change func(*usersessions.Record) error) error {
+func update(b *Backend, ctx context.Context, id backend.ID, change func(*backend.Record) error) error {
 	_, err := b.Update(ctx, id, change, nil)
 	return err
 }
 
-func del(b *Backend, ctx context.Context, id usersessions.ID, owner *string) error {
-	_, err := b.Delete(ctx, id, owner, usersessions.Ending{})
+func del(b *Backend, ctx context.Context, id backend.ID, owner *string) error {
+	_, err := b.Delete(ctx, id, owner, backend.Ending{})
 	return err
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 // History and the per-user limit (usersessions.Options.History and
@@ -42,27 +43,27 @@ func splitNetstr(s string) ([]string, error) {
 }
 
 // parseEntry reads a history entry of the group g.
-func (b *Backend) parseEntry(g group, s string) (usersessions.EndedRecord, error) {
-	var e usersessions.EndedRecord
+func (b *Backend) parseEntry(g group, s string) (backend.EndedRecord, error) {
+	var e backend.EndedRecord
 	parts, err := splitNetstr(s)
 	if err != nil || len(parts) < 4 || len(parts)%2 != 0 {
 		return e, errEntry
 	}
 	at, ok := parseTime(parts[0])
-	id, okID := usersessions.ParseID(parts[3])
+	id, okID := backend.ParseID(parts[3])
 	if !ok || !okID {
 		return e, errEntry
 	}
 	if err := b.parseIn(g, id, fromPairs(parts[4:]), &e.Record, true); err != nil {
 		return e, err
 	}
-	e.EndedAt, e.Reason, e.By = at, usersessions.EndReason(parts[1]), parts[2]
+	e.EndedAt, e.Reason, e.By = at, parts[1], parts[2]
 	return e, nil
 }
 
 // History returns userID's history entries, most recent first. Entries
 // that cannot be read are skipped (Check reports them).
-func (b *Backend) History(ctx context.Context, userID string) ([]usersessions.EndedRecord, error) {
+func (b *Backend) History(ctx context.Context, userID string) ([]backend.EndedRecord, error) {
 	if b.closed.Load() {
 		return nil, usersessions.ErrClosed
 	}
@@ -79,13 +80,13 @@ func (b *Backend) History(ctx context.Context, userID string) ([]usersessions.En
 	if err != nil {
 		return nil, b.mapErr("history", err)
 	}
-	out := make([]usersessions.EndedRecord, 0, len(members))
+	out := make([]backend.EndedRecord, 0, len(members))
 	for _, m := range members {
 		if e, err := b.parseEntry(g, m); err == nil {
 			out = append(out, e)
 		}
 	}
-	slices.SortFunc(out, func(x, y usersessions.EndedRecord) int {
+	slices.SortFunc(out, func(x, y backend.EndedRecord) int {
 		return cmp.Or(cmp.Compare(y.EndedAt, x.EndedAt), bytes.Compare(y.ID[:], x.ID[:]))
 	})
 	return out, nil
@@ -94,7 +95,7 @@ func (b *Backend) History(ctx context.Context, userID string) ([]usersessions.En
 // ending is an Ending as the scripts take it: at, reason, by, the history
 // entry's score ("" when it keeps none: no history, or an anonymous
 // session) and the history key's TTL.
-func ending(g group, e usersessions.Ending) []string {
+func ending(g group, e backend.Ending) []string {
 	keep, histTTL := "", "0"
 	if e.Keep > 0 && !g.anonymous() {
 		until := e.At + int64(e.Keep)
@@ -102,7 +103,7 @@ func ending(g group, e usersessions.Ending) []string {
 			until = 1<<63 - 1
 		}
 		keep = score(until)
-		histTTL = ttl(&usersessions.Record{LastSeen: e.At, Expires: until})
+		histTTL = ttl(&backend.Record{LastSeen: e.At, Expires: until})
 	}
 	return []string{timeText(e.At), string(e.Reason), e.By, keep, histTTL}
 }

@@ -4,7 +4,7 @@ import (
 	"encoding/base64"
 	"strings"
 
-	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 // Key layout.
@@ -44,12 +44,12 @@ func (b *Backend) userGroup(user string) group {
 	return group{user: user, tag: "u" + base64.RawURLEncoding.EncodeToString([]byte(user)), base: b.base}
 }
 
-func (b *Backend) anonGroup(id usersessions.ID) group {
+func (b *Backend) anonGroup(id backend.ID) group {
 	return group{tag: "a" + id.String(), base: b.base}
 }
 
 // groupOf is the group of a session of user with ID id.
-func (b *Backend) groupOf(user string, id usersessions.ID) group {
+func (b *Backend) groupOf(user string, id backend.ID) group {
 	if user == "" {
 		return b.anonGroup(id)
 	}
@@ -67,7 +67,7 @@ func (b *Backend) groupOfTag(tag string) (group, bool) {
 		}
 		return b.userGroup(string(user)), true
 	case strings.HasPrefix(tag, "a"):
-		id, ok := usersessions.ParseID(tag[1:])
+		id, ok := backend.ParseID(tag[1:])
 		if !ok {
 			return group{}, false
 		}
@@ -81,14 +81,14 @@ func (g group) anonymous() bool { return g.user == "" }
 // recPrefix is the prefix of the group's record keys; a record's key is it
 // plus the ID's text.
 func (g group) recPrefix() string { return g.base + "s:{" + g.tag + "}:" }
-func (g group) rec(id usersessions.ID) string {
+func (g group) rec(id backend.ID) string {
 	return g.recPrefix() + id.String()
 }
 func (g group) idx() string  { return g.base + "idx:{" + g.tag + "}" }
 func (g group) hist() string { return g.base + "hist:{" + g.tag + "}" }
 
 // loc is the key of id's locator.
-func (b *Backend) loc(id usersessions.ID) string { return b.base + "loc:{a" + id.String() + "}" }
+func (b *Backend) loc(id backend.ID) string { return b.base + "loc:{a" + id.String() + "}" }
 
 func (b *Backend) allKey() string      { return b.base + "all" }
 func (b *Backend) dueKey() string      { return b.base + "due" }

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 // Locators.
@@ -106,7 +107,7 @@ const locCacheTTL = 10 * time.Minute
 // locate reads id's locator, from the client-side cache when cached is
 // true. It returns ErrNotFound when there is none, and an error wrapping
 // ErrCorrupt for one it cannot read.
-func (b *Backend) locate(ctx context.Context, id usersessions.ID, cached bool) (locator, error) {
+func (b *Backend) locate(ctx context.Context, id backend.ID, cached bool) (locator, error) {
 	var s string
 	err := b.retryRead(ctx, func() error {
 		var err error
@@ -149,7 +150,7 @@ func (b *Backend) retryRead(ctx context.Context, read func() error) error {
 
 // casLoc sets id's locator from old to new ("" for none) with the TTL ttl
 // (ms as text, "" to keep it) and reports whether it was old.
-func (b *Backend) casLoc(ctx context.Context, id usersessions.ID, old, new, ttl string) (bool, error) {
+func (b *Backend) casLoc(ctx context.Context, id backend.ID, old, new, ttl string) (bool, error) {
 	n, err := b.eval(ctx, sCAS, []string{b.loc(id)}, old, new, ttl).AsInt64()
 	if err != nil {
 		return false, b.mapErr("locator", err)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 // Moves.
@@ -40,7 +41,7 @@ import (
 // changed into r, to r.UserID's group. oldTTL is the locator's TTL before
 // the change (to put it back). It returns errMoved when Update must start
 // again.
-func (b *Backend) move(ctx context.Context, id usersessions.ID, from locator, version, oldTTL string, r *usersessions.Record, limit *usersessions.UserLimit) ([]usersessions.Record, error) {
+func (b *Backend) move(ctx context.Context, id backend.ID, from locator, version, oldTTL string, r *backend.Record, limit *backend.UserLimit) ([]backend.Record, error) {
 	fromG, to := b.groupOf(from.user, id), locatorOf(r.UserID)
 	toG := b.groupOf(r.UserID, id)
 	marker := newMarker(from, to).String()
@@ -67,7 +68,7 @@ func (b *Backend) move(ctx context.Context, id usersessions.ID, from locator, ve
 		if _, err := b.casLoc(ctx, id, marker, "", ""); err != nil {
 			return nil, err
 		}
-		b.forget(ctx, b.anonGroup(id), []usersessions.ID{id}) // its P:all entry
+		b.forget(ctx, b.anonGroup(id), []backend.ID{id}) // its P:all entry
 		return nil, usersessions.ErrNotFound
 	}
 	if err := b.moveStep(2); err != nil {
@@ -87,7 +88,7 @@ func (b *Backend) move(ctx context.Context, id usersessions.ID, from locator, ve
 	if !ok {
 		// The lease ran out first: the session was given up. Take the
 		// copy back, so it cannot be listed.
-		_, _, _ = b.deleteIn(ctx, toG, id, usersessions.Ending{})
+		_, _, _ = b.deleteIn(ctx, toG, id, backend.Ending{})
 		return nil, fmt.Errorf("redisstore: move of %s took longer than its lease (%v): %w", id, moveLease, usersessions.ErrUnavailable)
 	}
 	return evicted, nil
@@ -112,9 +113,9 @@ func errOr(err, other error) error {
 
 // moveIn writes r into g (replacing a copy a dead mover left there), under
 // the limit of g's user as Create applies it.
-func (b *Backend) moveIn(ctx context.Context, g group, r *usersessions.Record, limit *usersessions.UserLimit) ([]usersessions.Record, error) {
+func (b *Backend) moveIn(ctx context.Context, g group, r *backend.Record, limit *backend.UserLimit) ([]backend.Record, error) {
 	if g.anonymous() || limit == nil || limit.Max <= 0 {
-		evicted, _, err := b.insert(ctx, g, r, "", nil, usersessions.Ending{}, "force", false)
+		evicted, _, err := b.insert(ctx, g, r, "", nil, backend.Ending{}, "force", false)
 		return evicted, err
 	}
 	for range maxAttempts {

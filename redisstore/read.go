@@ -12,13 +12,14 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 // Get reads the record of id into r, or returns ErrNotFound: the locator
 // (from the client-side cache), then the record in one round trip. A
 // locator that leads to no record is read again from the server, and
 // followed if it changed, before the answer is ErrNotFound.
-func (b *Backend) Get(ctx context.Context, id usersessions.ID, r *usersessions.Record, values bool) error {
+func (b *Backend) Get(ctx context.Context, id backend.ID, r *backend.Record, values bool) error {
 	if b.closed.Load() {
 		return usersessions.ErrClosed
 	}
@@ -60,7 +61,7 @@ const maxAttempts = 100
 // readRecord reads id's record in g into r and reports whether there was
 // one. A record that cannot be read, or that names another user than its
 // group's, is an error wrapping ErrCorrupt.
-func (b *Backend) readRecord(ctx context.Context, g group, id usersessions.ID, r *usersessions.Record, values bool) (bool, error) {
+func (b *Backend) readRecord(ctx context.Context, g group, id backend.ID, r *backend.Record, values bool) (bool, error) {
 	var m map[string]string
 	err := b.retryRead(ctx, func() error {
 		var err error
@@ -77,7 +78,7 @@ func (b *Backend) readRecord(ctx context.Context, g group, id usersessions.ID, r
 }
 
 // parseIn is parseRecord for a record read from group g.
-func (b *Backend) parseIn(g group, id usersessions.ID, get func(string) (string, bool), r *usersessions.Record, values bool) error {
+func (b *Backend) parseIn(g group, id backend.ID, get func(string) (string, bool), r *backend.Record, values bool) error {
 	if _, err := parseRecord(id, get, r, values); err != nil {
 		return err
 	}
@@ -90,7 +91,7 @@ func (b *Backend) parseIn(g group, id usersessions.ID, get func(string) (string,
 // readMoving reads a moving session: from the group it leaves while it is
 // still there (the move has not happened yet), else from the group it
 // joins (the move has happened; only its locator is not written yet).
-func (b *Backend) readMoving(ctx context.Context, id usersessions.ID, marker locator, r *usersessions.Record, values bool) (bool, error) {
+func (b *Backend) readMoving(ctx context.Context, id backend.ID, marker locator, r *backend.Record, values bool) (bool, error) {
 	from, to := marker.ends()
 	for _, l := range []locator{from, to} {
 		found, err := b.readRecord(ctx, b.groupOf(l.user, id), id, r, values)
@@ -107,7 +108,7 @@ var moveLease = 5 * time.Second
 
 // awaitMove waits until id's locator is no longer marker (the move ended,
 // or its lease ran out).
-func (b *Backend) awaitMove(ctx context.Context, id usersessions.ID, marker locator) error {
+func (b *Backend) awaitMove(ctx context.Context, id backend.ID, marker locator) error {
 	want := marker.String()
 	deadline := time.Now().Add(moveLease + time.Second)
 	for time.Now().Before(deadline) {
@@ -127,7 +128,7 @@ func (b *Backend) awaitMove(ctx context.Context, id usersessions.ID, marker loca
 
 // readGroup reads a user's group in one round trip: the snapshot of its
 // index (for scriptCreate), and its records with, for each, its read error.
-func (b *Backend) readGroup(ctx context.Context, g group) (snapshot string, recs []usersessions.Record, errs []error, err error) {
+func (b *Backend) readGroup(ctx context.Context, g group) (snapshot string, recs []backend.Record, errs []error, err error) {
 	var arr []rueidis.RedisMessage
 	err = b.retryRead(ctx, func() error {
 		var err error
@@ -145,7 +146,7 @@ func (b *Backend) readGroup(ctx context.Context, g group) (snapshot string, recs
 }
 
 // groupReply reads scriptReadGroup's reply.
-func groupReply(b *Backend, g group, arr []rueidis.RedisMessage) (snapshot string, recs []usersessions.Record, errs []error) {
+func groupReply(b *Backend, g group, arr []rueidis.RedisMessage) (snapshot string, recs []backend.Record, errs []error) {
 	ids, _ := arr[0].AsStrSlice()
 	recs, errs = b.records(g, arr[1:])
 	return "=" + strings.Join(ids, " "), recs, errs
@@ -154,13 +155,13 @@ func groupReply(b *Backend, g group, arr []rueidis.RedisMessage) (snapshot strin
 // records reads a script's list of removed or read records: ID, fields,
 // ID, fields... A record that cannot be read comes with its ID and an
 // error wrapping ErrCorrupt.
-func (b *Backend) records(g group, arr []rueidis.RedisMessage) ([]usersessions.Record, []error) {
-	recs := make([]usersessions.Record, 0, len(arr)/2)
+func (b *Backend) records(g group, arr []rueidis.RedisMessage) ([]backend.Record, []error) {
+	recs := make([]backend.Record, 0, len(arr)/2)
 	errs := make([]error, 0, len(arr)/2)
 	for i := 0; i+1 < len(arr); i += 2 {
 		text, _ := arr[i].ToString()
-		var r usersessions.Record
-		id, ok := usersessions.ParseID(text)
+		var r backend.Record
+		id, ok := backend.ParseID(text)
 		if !ok {
 			recs = append(recs, r)
 			errs = append(errs, fmt.Errorf("redisstore: index entry %q: not an ID: %w", text, usersessions.ErrCorrupt))
@@ -178,7 +179,7 @@ func (b *Backend) records(g group, arr []rueidis.RedisMessage) ([]usersessions.R
 // error wrapping ErrCorrupt for each one that cannot be read: one script
 // reads the user's group. The records are read first, so fn may call the
 // Backend.
-func (b *Backend) ListByUser(ctx context.Context, userID string, fn func(r *usersessions.Record, err error)) error {
+func (b *Backend) ListByUser(ctx context.Context, userID string, fn func(r *backend.Record, err error)) error {
 	if b.closed.Load() {
 		return usersessions.ErrClosed
 	}
@@ -196,7 +197,7 @@ func (b *Backend) ListByUser(ctx context.Context, userID string, fn func(r *user
 }
 
 // byID returns the indexes of recs in ID order.
-func byID(recs []usersessions.Record) []int {
+func byID(recs []backend.Record) []int {
 	order := make([]int, len(recs))
 	for i := range order {
 		order[i] = i
@@ -210,7 +211,7 @@ func byID(recs []usersessions.Record) []int {
 // With f.UserID it reads that user's group; otherwise it pages through
 // P:all and reads each record by its locator (f.Anonymous skips the
 // others without reading them). f.IPPrefix is left to the Store.
-func (b *Backend) Scan(ctx context.Context, f usersessions.ScanFilter, after usersessions.ID, limit int, fn func(r *usersessions.Record, err error)) (usersessions.ID, bool, error) {
+func (b *Backend) Scan(ctx context.Context, f backend.ScanFilter, after backend.ID, limit int, fn func(r *backend.Record, err error)) (backend.ID, bool, error) {
 	if b.closed.Load() {
 		return after, false, usersessions.ErrClosed
 	}
@@ -221,7 +222,7 @@ func (b *Backend) Scan(ctx context.Context, f usersessions.ScanFilter, after use
 		return b.scanUser(ctx, f.UserID, after, limit, fn)
 	}
 	start := "-"
-	if after != (usersessions.ID{}) {
+	if after != (backend.ID{}) {
 		start = "(" + string(after[:])
 	}
 	var members []string
@@ -238,10 +239,10 @@ func (b *Backend) Scan(ctx context.Context, f usersessions.ScanFilter, after use
 		if len(m) != len(last) {
 			continue // not an ID: Check reports it
 		}
-		var id usersessions.ID
+		var id backend.ID
 		copy(id[:], m)
 		last = id
-		var r usersessions.Record
+		var r backend.Record
 		found, err := b.scanOne(ctx, id, f.Anonymous, &r)
 		if found || err != nil {
 			fn(&r, err)
@@ -252,13 +253,13 @@ func (b *Backend) Scan(ctx context.Context, f usersessions.ScanFilter, after use
 
 // scanOne reads the record of id for Scan; with anonymous, only if it is
 // an anonymous session's.
-func (b *Backend) scanOne(ctx context.Context, id usersessions.ID, anonymous bool, r *usersessions.Record) (bool, error) {
+func (b *Backend) scanOne(ctx context.Context, id backend.ID, anonymous bool, r *backend.Record) (bool, error) {
 	l, err := b.locate(ctx, id, true)
 	switch {
 	case errors.Is(err, usersessions.ErrNotFound):
 		return false, nil // being created, or a leftover
 	case err != nil:
-		*r = usersessions.Record{ID: id}
+		*r = backend.Record{ID: id}
 		return true, err
 	case l.moving():
 		return b.readMoving(ctx, id, l, r, true)
@@ -271,7 +272,7 @@ func (b *Backend) scanOne(ctx context.Context, id usersessions.ID, anonymous boo
 }
 
 // scanUser is Scan of one user's group.
-func (b *Backend) scanUser(ctx context.Context, user string, after usersessions.ID, limit int, fn func(*usersessions.Record, error)) (usersessions.ID, bool, error) {
+func (b *Backend) scanUser(ctx context.Context, user string, after backend.ID, limit int, fn func(*backend.Record, error)) (backend.ID, bool, error) {
 	_, recs, errs, err := b.readGroup(ctx, b.userGroup(user))
 	if err != nil {
 		return after, false, err

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 // A record is a Redis hash with these fields:
@@ -65,7 +66,7 @@ func score(t int64) string {
 
 // recordArgs are the record's field values in the order the scripts take
 // them (fieldNames): h, u, ip, ua, c, ls, x, d, i, v.
-func recordArgs(r *usersessions.Record, deadline int64) []string {
+func recordArgs(r *backend.Record, deadline int64) []string {
 	ip := ""
 	if r.IP.IsValid() {
 		ip = r.IP.WithZone("").String()
@@ -84,8 +85,8 @@ var fieldNames = [...]string{"h", "u", "ip", "ua", "c", "ls", "x", "d", "i", "v"
 // and whether it is there) into r, with r.ID = id, and returns its version.
 // A record that cannot be read gives an error wrapping ErrCorrupt, with
 // r.ID and what could be read set.
-func parseRecord(id usersessions.ID, get func(field string) (string, bool), r *usersessions.Record, values bool) (version string, err error) {
-	*r = usersessions.Record{ID: id}
+func parseRecord(id backend.ID, get func(field string) (string, bool), r *backend.Record, values bool) (version string, err error) {
+	*r = backend.Record{ID: id}
 	bad := func(what string) (string, error) {
 		return "", fmt.Errorf("redisstore: record %s: %s: %w", id, what, usersessions.ErrCorrupt)
 	}
@@ -155,7 +156,7 @@ func fromMap(m map[string]string) func(string) (string, bool) {
 // with their history entries. The lifetime is relative on purpose: a
 // relative TTL does not depend on the app's clock agreeing with the
 // server's.
-func ttl(r *usersessions.Record) string {
+func ttl(r *backend.Record) string {
 	var left uint64 // exact for any two int64s, where int64 would overflow
 	if r.Expires > r.LastSeen {
 		left = uint64(r.Expires) - uint64(r.LastSeen)

@@ -19,6 +19,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 // Defaults for zero Options fields.
@@ -56,7 +57,7 @@ type Options struct {
 
 var prefixPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
 
-// Backend is a usersessions.Backend and usersessions.SharedBackend over a
+// Backend is a usersessions.Backend and backend.SharedBackend over a
 // Redis or Valkey server (or Redis Cluster). Its methods are safe for
 // concurrent use. The Store that owns it closes it.
 type Backend struct {
@@ -85,8 +86,8 @@ type Backend struct {
 }
 
 var (
-	_ usersessions.Backend       = (*Backend)(nil)
-	_ usersessions.SharedBackend = (*Backend)(nil)
+	_ usersessions.Backend  = (*Backend)(nil)
+	_ backend.SharedBackend = (*Backend)(nil)
 )
 
 // schemes are the URL schemes Open takes: rueidis's (valkey:// is Valkey's

@@ -139,7 +139,7 @@ func TestStoreKilledServer(t *testing.T) {
 			t.Fatal("B never caches again after the restart")
 		}
 	}
-	if err := a.Delete(ctx, sess.ID); err != nil {
+	if err := a.End(ctx, sess.ID, usersessions.EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	revoked := time.Now()
@@ -175,7 +175,7 @@ func TestStoreRestartedEmpty(t *testing.T) {
 				t.Fatalf("round %d: B never served a session from its cache", round)
 			}
 		}
-		if err := a.Delete(ctx, revoked.ID); err != nil {
+		if err := a.End(ctx, revoked.ID, usersessions.EndOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if err := e.srv.Restart(); err != nil { // SIGKILL, then a new, empty server
@@ -261,7 +261,7 @@ func TestDurableAcrossACrash(t *testing.T) {
 		}
 	}
 	for _, sess := range ended {
-		if err := s.Delete(ctx, sess.ID); err != nil {
+		if err := s.End(ctx, sess.ID, usersessions.EndOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}

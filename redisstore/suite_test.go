@@ -5,22 +5,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 	"github.com/usersessions/usersessions/storetest"
 )
 
-// TestBackendSuite runs the Backend suite (storetest) on Redis.
-func TestBackendSuite(t *testing.T) {
+// TestSharedBackendSuite runs the shared-backend suite (storetest) on Redis.
+func TestSharedBackendSuite(t *testing.T) {
 	srv := sharedEnv(t).srv
-	storetest.RunBackend(t, storetest.BackendSuite{
-		Open: func(t *testing.T) func(time.Duration) usersessions.SharedBackend {
+	storetest.RunSharedBackend(t, storetest.SharedBackendSuite{
+		Open: func(t *testing.T) func(time.Duration) backend.SharedBackend {
 			e := env{srv: srv, prefix: srv.Prefix("suite")}
-			return func(idle time.Duration) usersessions.SharedBackend { return e.open(t, idle, nil) }
+			return func(idle time.Duration) backend.SharedBackend { return e.open(t, idle, nil) }
 		},
-		Damage: func(t *testing.T, b usersessions.SharedBackend, r *usersessions.Record) {
+		Damage: func(t *testing.T, b backend.SharedBackend, r *backend.Record) {
 			srv.Do(t, "HSET", recKey(b.(*Backend), r), "h", "\x01\x02")
 		},
-		Deadline: func(t *testing.T, b usersessions.SharedBackend, r *usersessions.Record) int64 {
+		Deadline: func(t *testing.T, b backend.SharedBackend, r *backend.Record) int64 {
 			d, ok := parseTime(srv.Do(t, "HGET", recKey(b.(*Backend), r), "d"))
 			if !ok {
 				t.Fatalf("no deadline stored for %s", r.ID)
@@ -37,4 +37,4 @@ func TestBackendSuite(t *testing.T) {
 }
 
 // recKey is the key of r's record in b.
-func recKey(b *Backend, r *usersessions.Record) string { return b.groupOf(r.UserID, r.ID).rec(r.ID) }
+func recKey(b *Backend, r *backend.Record) string { return b.groupOf(r.UserID, r.ID).rec(r.ID) }

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 // Writes. Every change of a group is one script (scripts.go); what lives
@@ -60,20 +61,20 @@ func firstErr(res []rueidis.RedisResult) error {
 // limit in one script, which does nothing if the group changed since it
 // was read, and then is run again on a new read. It sends no change
 // notice, unless a limit removes other records.
-func (b *Backend) Create(ctx context.Context, r *usersessions.Record, limit *usersessions.UserLimit) ([]usersessions.Record, error) {
+func (b *Backend) Create(ctx context.Context, r *backend.Record, limit *backend.UserLimit) ([]backend.Record, error) {
 	if b.closed.Load() {
 		return nil, usersessions.ErrClosed
 	}
 	g := b.groupOf(r.UserID, r.ID)
 	if limit == nil || limit.Max <= 0 || r.UserID == "" {
-		evicted, _, err := b.insert(ctx, g, r, "", nil, usersessions.Ending{}, "new", true)
+		evicted, _, err := b.insert(ctx, g, r, "", nil, backend.Ending{}, "new", true)
 		return evicted, err
 	}
 	return b.createLimited(ctx, g, r, limit)
 }
 
 // createLimited is Create under a MaxPerUser limit.
-func (b *Backend) createLimited(ctx context.Context, g group, r *usersessions.Record, limit *usersessions.UserLimit) ([]usersessions.Record, error) {
+func (b *Backend) createLimited(ctx context.Context, g group, r *backend.Record, limit *backend.UserLimit) ([]backend.Record, error) {
 	res := b.pipe(ctx,
 		plain(b.setLoc(r)),
 		plain(b.addAll(r.ID)),
@@ -108,11 +109,11 @@ func (b *Backend) createLimited(ctx context.Context, g group, r *usersessions.Re
 
 // victimsOf chooses what a limit removes when r joins a group holding
 // recs: the least recent of the live others beyond limit.Max.
-func victimsOf(recs []usersessions.Record, r *usersessions.Record, limit *usersessions.UserLimit) []usersessions.ID {
+func victimsOf(recs []backend.Record, r *backend.Record, limit *backend.UserLimit) []backend.ID {
 	if limit == nil || limit.Max <= 0 {
 		return nil
 	}
-	var live []*usersessions.Record
+	var live []*backend.Record
 	for i := range recs {
 		if o := &recs[i]; o.ID != r.ID && limit.Live(o) {
 			live = append(live, o)
@@ -122,8 +123,8 @@ func victimsOf(recs []usersessions.Record, r *usersessions.Record, limit *userse
 	if excess <= 0 {
 		return nil
 	}
-	slices.SortFunc(live, func(x, y *usersessions.Record) int { return cmp.Compare(limit.Recency(x), limit.Recency(y)) })
-	ids := make([]usersessions.ID, excess)
+	slices.SortFunc(live, func(x, y *backend.Record) int { return cmp.Compare(limit.Recency(x), limit.Recency(y)) })
+	ids := make([]backend.ID, excess)
 	for i := range ids {
 		ids[i] = live[i].ID
 	}
@@ -131,7 +132,7 @@ func victimsOf(recs []usersessions.Record, r *usersessions.Record, limit *userse
 }
 
 // setLoc is the command that writes r's locator, only if there is none.
-func (b *Backend) setLoc(r *usersessions.Record) rueidis.Completed {
+func (b *Backend) setLoc(r *backend.Record) rueidis.Completed {
 	set := b.client.B().Set().Key(b.loc(r.ID)).Value(locatorOf(r.UserID).String()).Nx()
 	if t := ttl(r); t != "0" {
 		return set.PxMilliseconds(parseInt(t)).Build()
@@ -139,7 +140,7 @@ func (b *Backend) setLoc(r *usersessions.Record) rueidis.Completed {
 	return set.Build()
 }
 
-func (b *Backend) addAll(id usersessions.ID) rueidis.Completed {
+func (b *Backend) addAll(id backend.ID) rueidis.Completed {
 	return b.client.B().Zadd().Key(b.allKey()).ScoreMember().ScoreMember(0, string(id[:])).Build()
 }
 
@@ -154,8 +155,8 @@ func parseInt(s string) int64 {
 // single server in the same script, in a cluster in the same round trip
 // (see the top of this file). It returns the victims removed and the
 // script's status ("ok", "retry").
-func (b *Backend) insert(ctx context.Context, g group, r *usersessions.Record, snapshot string, victims []usersessions.ID,
-	end usersessions.Ending, mode string, withLoc bool) ([]usersessions.Record, string, error) {
+func (b *Backend) insert(ctx context.Context, g group, r *backend.Record, snapshot string, victims []backend.ID,
+	end backend.Ending, mode string, withLoc bool) ([]backend.Record, string, error) {
 	d := r.Deadline(b.idleNow())
 	s := score(d)
 	e := ending(g, end)
@@ -206,7 +207,7 @@ func (b *Backend) insert(ctx context.Context, g group, r *usersessions.Record, s
 		return nil, status, nil
 	case locAt >= 0 && rueidis.IsRedisNil(res[locAt].Error()):
 		// Another session has this ID in another group: take ours back.
-		_, _, _ = b.deleteIn(ctx, g, r.ID, usersessions.Ending{})
+		_, _, _ = b.deleteIn(ctx, g, r.ID, backend.Ending{})
 		return nil, status, fmt.Errorf("redisstore: create %s: the ID exists", r.ID)
 	}
 	evicted, _ := b.records(g, arr[1:])
@@ -214,8 +215,8 @@ func (b *Backend) insert(ctx context.Context, g group, r *usersessions.Record, s
 	return evicted, status, nil
 }
 
-func idsOf(recs []usersessions.Record) []usersessions.ID {
-	ids := make([]usersessions.ID, len(recs))
+func idsOf(recs []backend.Record) []backend.ID {
+	ids := make([]backend.ID, len(recs))
 	for i := range recs {
 		ids[i] = recs[i].ID
 	}
@@ -226,7 +227,7 @@ func idsOf(recs []usersessions.Record) []usersessions.ID {
 // their P:all entries and, for a user's group, their locators if they
 // still point at it (an anonymous session's went with it). A failure is
 // logged: the sessions are gone, and what is left leads to nothing.
-func (b *Backend) forget(ctx context.Context, g group, ids []usersessions.ID) {
+func (b *Backend) forget(ctx context.Context, g group, ids []backend.ID) {
 	if len(ids) == 0 {
 		return
 	}
@@ -236,7 +237,7 @@ func (b *Backend) forget(ctx context.Context, g group, ids []usersessions.ID) {
 }
 
 // forgetSteps are the commands of forget.
-func (b *Backend) forgetSteps(g group, ids []usersessions.ID) []step {
+func (b *Backend) forgetSteps(g group, ids []backend.ID) []step {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -259,7 +260,7 @@ func (b *Backend) forgetSteps(g group, ids []usersessions.ID) []step {
 // deadline recomputed and its change notice, in one script. A change of
 // UserID moves the record to the new user's group (move.go). It returns
 // ErrNotFound when there is no record.
-func (b *Backend) Update(ctx context.Context, id usersessions.ID, change func(r *usersessions.Record) error, limit *usersessions.UserLimit) ([]usersessions.Record, error) {
+func (b *Backend) Update(ctx context.Context, id backend.ID, change func(r *backend.Record) error, limit *backend.UserLimit) ([]backend.Record, error) {
 	if b.closed.Load() {
 		return nil, usersessions.ErrClosed
 	}
@@ -289,7 +290,7 @@ func (b *Backend) Update(ctx context.Context, id usersessions.ID, change func(r 
 			}
 			continue
 		}
-		var r usersessions.Record
+		var r backend.Record
 		if err := b.parseIn(g, id, fromMap(m), &r, true); err != nil {
 			return nil, err
 		}
@@ -300,7 +301,7 @@ func (b *Backend) Update(ctx context.Context, id usersessions.ID, change func(r 
 		if err := change(&r); err != nil {
 			return nil, err
 		}
-		var evicted []usersessions.Record
+		var evicted []backend.Record
 		if r.UserID == g.user {
 			err = b.rewrite(ctx, g, l, id, version, &r)
 		} else {
@@ -316,7 +317,7 @@ func (b *Backend) Update(ctx context.Context, id usersessions.ID, change func(r 
 // leadsNowhere handles a locator l of id that led to no record: it returns
 // ErrNotFound if l is still id's locator (removing that leftover), or nil
 // when it changed meanwhile (the caller starts again).
-func (b *Backend) leadsNowhere(ctx context.Context, id usersessions.ID, l locator) error {
+func (b *Backend) leadsNowhere(ctx context.Context, id backend.ID, l locator) error {
 	now, err := b.locate(ctx, id, false)
 	switch {
 	case errors.Is(err, usersessions.ErrNotFound):
@@ -326,14 +327,14 @@ func (b *Backend) leadsNowhere(ctx context.Context, id usersessions.ID, l locato
 	case now.String() != l.String():
 		return nil
 	}
-	b.forget(ctx, b.groupOf(l.user, id), []usersessions.ID{id})
+	b.forget(ctx, b.groupOf(l.user, id), []backend.ID{id})
 	return usersessions.ErrNotFound
 }
 
 // rewrite writes r over id's record in g if it is still at version, and
 // refreshes the locator's TTL. It returns errMoved when the record changed
 // or went meanwhile.
-func (b *Backend) rewrite(ctx context.Context, g group, l locator, id usersessions.ID, version string, r *usersessions.Record) error {
+func (b *Backend) rewrite(ctx context.Context, g group, l locator, id backend.ID, version string, r *backend.Record) error {
 	d := r.Deadline(b.idleNow())
 	s, t := score(d), ttl(r)
 	args := append([]string{g.recPrefix(), id.String(), userFlag(g), version, s, t, b.channel(), b.tag}, recordArgs(r, d)...)
@@ -357,12 +358,12 @@ func (b *Backend) rewrite(ctx context.Context, g group, l locator, id usersessio
 // follows. Missing records are skipped; a record missing where a cached
 // locator said is looked for again by a fresh locator. It sends no change
 // notice.
-func (b *Backend) Touch(ctx context.Context, acts []usersessions.Activity) error {
+func (b *Backend) Touch(ctx context.Context, acts []backend.Activity) error {
 	if b.closed.Load() {
 		return usersessions.ErrClosed
 	}
 	// One activity per ID, the newest.
-	newest := make(map[usersessions.ID]usersessions.Activity, len(acts))
+	newest := make(map[backend.ID]backend.Activity, len(acts))
 	for _, a := range acts {
 		if o, ok := newest[a.ID]; !ok || a.LastSeen > o.LastSeen {
 			newest[a.ID] = a
@@ -372,7 +373,7 @@ func (b *Backend) Touch(ctx context.Context, acts []usersessions.Activity) error
 	if err != nil || len(missing) == 0 {
 		return err
 	}
-	again := make(map[usersessions.ID]usersessions.Activity, len(missing))
+	again := make(map[backend.ID]backend.Activity, len(missing))
 	for _, id := range missing {
 		again[id] = newest[id]
 	}
@@ -385,8 +386,8 @@ const touchBatch = 200
 
 // touch writes acts and returns the IDs whose records were not where the
 // locator said.
-func (b *Backend) touch(ctx context.Context, acts map[usersessions.ID]usersessions.Activity, cached bool) ([]usersessions.ID, error) {
-	ids := make([]usersessions.ID, 0, len(acts))
+func (b *Backend) touch(ctx context.Context, acts map[backend.ID]backend.Activity, cached bool) ([]backend.ID, error) {
+	ids := make([]backend.ID, 0, len(acts))
 	for id := range acts {
 		ids = append(ids, id)
 	}
@@ -406,7 +407,7 @@ func (b *Backend) touch(ctx context.Context, acts map[usersessions.ID]usersessio
 		a := acts[id]
 		idl, isc := "", ""
 		if idle > 0 {
-			d := (&usersessions.Record{Expires: math.MaxInt64, LastSeen: a.LastSeen}).Deadline(idle)
+			d := (&backend.Record{Expires: math.MaxInt64, LastSeen: a.LastSeen}).Deadline(idle)
 			idl, isc = timeText(d), score(d)
 		}
 		ip := ""
@@ -425,14 +426,14 @@ func (b *Backend) touch(ctx context.Context, acts map[usersessions.ID]usersessio
 			args = args[n:]
 		}
 	}
-	var missing []usersessions.ID
+	var missing []backend.ID
 	for _, r := range b.pipe(ctx, steps...) {
 		list, err := r.AsStrSlice()
 		if err != nil {
 			return nil, b.mapErr("touch", err)
 		}
 		for _, s := range list {
-			if id, ok := usersessions.ParseID(s); ok {
+			if id, ok := backend.ParseID(s); ok {
 				missing = append(missing, id)
 			}
 		}
@@ -442,7 +443,7 @@ func (b *Backend) touch(ctx context.Context, acts map[usersessions.ID]usersessio
 
 // locateMany reads the locators of ids in one round trip; an ID without
 // one (or with one this version cannot read) is left out of the map.
-func (b *Backend) locateMany(ctx context.Context, ids []usersessions.ID, cached bool) (map[int]locator, error) {
+func (b *Backend) locateMany(ctx context.Context, ids []backend.ID, cached bool) (map[int]locator, error) {
 	var res []rueidis.RedisResult
 	if cached {
 		cmds := make([]rueidis.CacheableTTL, len(ids))
@@ -474,7 +475,7 @@ func (b *Backend) locateMany(ctx context.Context, ids []usersessions.ID, cached 
 // deleteIn removes id's record from g as end says (history, notice) and
 // returns it, found false when there was none. A record that cannot be
 // read is removed too and returned with only its ID.
-func (b *Backend) deleteIn(ctx context.Context, g group, id usersessions.ID, end usersessions.Ending) (usersessions.Record, bool, error) {
+func (b *Backend) deleteIn(ctx context.Context, g group, id backend.ID, end backend.Ending) (backend.Record, bool, error) {
 	third := g.idx()
 	if g.anonymous() {
 		third = b.loc(id)
@@ -487,16 +488,16 @@ func (b *Backend) deleteIn(ctx context.Context, g group, id usersessions.ID, end
 	}
 	res := b.pipe(ctx, steps...)
 	if err := firstErr(res); err != nil {
-		return usersessions.Record{ID: id}, false, b.mapErr("delete", err)
+		return backend.Record{ID: id}, false, b.mapErr("delete", err)
 	}
 	reply := res[len(steps)/2]
 	if rueidis.IsRedisNil(reply.Error()) {
-		return usersessions.Record{ID: id}, false, nil
+		return backend.Record{ID: id}, false, nil
 	}
 	fields, _ := reply.AsStrSlice()
-	var r usersessions.Record
+	var r backend.Record
 	if err := b.parseIn(g, id, fromPairs(fields), &r, true); err != nil {
-		r = usersessions.Record{ID: id}
+		r = backend.Record{ID: id}
 	}
 	return r, true, nil
 }
@@ -506,9 +507,9 @@ func (b *Backend) deleteIn(ctx context.Context, g group, id usersessions.ID, end
 // in the history as end says, sends the change notice, and returns it; or
 // returns ErrNotFound. The script removes the record whatever its content,
 // so an unreadable record is removed too (returned with only its ID).
-func (b *Backend) Delete(ctx context.Context, id usersessions.ID, owner *string, end usersessions.Ending) (usersessions.Record, error) {
+func (b *Backend) Delete(ctx context.Context, id backend.ID, owner *string, end backend.Ending) (backend.Record, error) {
 	if b.closed.Load() {
-		return usersessions.Record{ID: id}, usersessions.ErrClosed
+		return backend.Record{ID: id}, usersessions.ErrClosed
 	}
 	if owner != nil {
 		g := b.groupOf(*owner, id)
@@ -517,42 +518,42 @@ func (b *Backend) Delete(ctx context.Context, id usersessions.ID, owner *string,
 			err = usersessions.ErrNotFound
 		}
 		if err != nil {
-			return usersessions.Record{ID: id}, err
+			return backend.Record{ID: id}, err
 		}
-		b.forget(ctx, g, []usersessions.ID{id})
+		b.forget(ctx, g, []backend.ID{id})
 		return r, nil
 	}
 	for range maxAttempts {
 		l, err := b.locate(ctx, id, false)
 		if err != nil {
-			return usersessions.Record{ID: id}, err
+			return backend.Record{ID: id}, err
 		}
 		if l.moving() {
 			if err := b.awaitMove(ctx, id, l); err != nil {
-				return usersessions.Record{ID: id}, err
+				return backend.Record{ID: id}, err
 			}
 			continue
 		}
 		g := b.groupOf(l.user, id)
 		r, found, err := b.deleteIn(ctx, g, id, end)
 		if err != nil {
-			return usersessions.Record{ID: id}, err
+			return backend.Record{ID: id}, err
 		}
 		if found {
-			b.forget(ctx, g, []usersessions.ID{id})
+			b.forget(ctx, g, []backend.ID{id})
 			return r, nil
 		}
 		if err := b.leadsNowhere(ctx, id, l); err != nil {
-			return usersessions.Record{ID: id}, err
+			return backend.Record{ID: id}, err
 		}
 	}
-	return usersessions.Record{ID: id}, fmt.Errorf("redisstore: delete %s: %d attempts lost to concurrent changes", id, maxAttempts)
+	return backend.Record{ID: id}, fmt.Errorf("redisstore: delete %s: %d attempts lost to concurrent changes", id, maxAttempts)
 }
 
 // DeleteByUser removes every record of userID but keep in one script on the
 // user's group, keeps them in the history as end says, sends the change
 // notices, and returns them.
-func (b *Backend) DeleteByUser(ctx context.Context, userID string, keep usersessions.ID, end usersessions.Ending) ([]usersessions.Record, error) {
+func (b *Backend) DeleteByUser(ctx context.Context, userID string, keep backend.ID, end backend.Ending) ([]backend.Record, error) {
 	if b.closed.Load() {
 		return nil, usersessions.ErrClosed
 	}
@@ -561,7 +562,7 @@ func (b *Backend) DeleteByUser(ctx context.Context, userID string, keep usersess
 	}
 	g := b.userGroup(userID)
 	keepText := ""
-	if keep != (usersessions.ID{}) {
+	if keep != (backend.ID{}) {
 		keepText = keep.String()
 	}
 	e := ending(g, end)

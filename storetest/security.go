@@ -3,8 +3,10 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -149,7 +151,7 @@ func testPrivacy(e *env) {
 	if err := s.Flush(e.ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Delete(e.ctx, a.ID); err != nil {
+	if err := s.End(e.ctx, a.ID, usersessions.EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	past, _ := s.History(e.ctx, "alice")
@@ -175,11 +177,11 @@ func testHistory(e *env) {
 	}
 	me, revoked, other, admin := create(), create(), create(), create()
 	steps := []func() error{
-		func() error { return s.DeleteForUser(e.ctx, "alice", revoked.ID) },
+		func() error { return s.EndForUser(e.ctx, "alice", revoked.ID, usersessions.EndOptions{}) },
 		func() error {
 			return s.End(e.ctx, admin.ID, usersessions.EndOptions{Reason: usersessions.EndAdmin, By: "admin:root"})
 		},
-		func() error { _, err := s.DeleteByUser(e.ctx, "alice", me.ID); return err },
+		func() error { _, err := s.EndUser(e.ctx, "alice", me.ID, usersessions.EndOptions{}); return err },
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -243,5 +245,103 @@ func testCredentialsChanged(e *env) {
 	}
 	if past, _ := s.History(e.ctx, "alice"); len(past) != 2 || past[0].Reason != usersessions.EndCredentials {
 		t.Fatalf("History = %+v", past)
+	}
+}
+
+// testNewDeviceConcurrent: sign-ins at the same moment from a device the
+// user never used (Create and RotateUser, several at once, many rounds):
+// at least one of them reports newDevice, so the "new sign-in" email is
+// never suppressed. Each sees the others once they are durable; one that
+// signed in after it must not count as earlier. (More than one may report
+// it, when one lists the user's sessions before an earlier one is durable.)
+func testNewDeviceConcurrent(e *env) {
+	t := e.t
+	var h hookLog
+	var s *usersessions.Store
+	s = e.with(func(o *usersessions.Options) { o.Hooks = h.hooks(e, &s) })
+	const rounds, creates, rotates = 25, 3, 2
+	for round := range rounds {
+		user := fmt.Sprint("user", round)
+		var anon []*usersessions.Session
+		for range rotates {
+			anon = append(anon, e.createIn(s, "", clientA))
+		}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for range creates {
+			wg.Go(func() {
+				<-start
+				if _, err := s.Create(e.ctx, user, clientA); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		for _, a := range anon {
+			wg.Go(func() {
+				<-start
+				if _, err := s.RotateUser(e.ctx, a.Token, user); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		e.clock.Advance(time.Millisecond)
+	}
+	newDevices := map[string]int{}
+	for _, c := range h.created {
+		if strings.HasSuffix(c, "/new") {
+			newDevices[strings.TrimSuffix(c, "/new")]++
+		}
+	}
+	if len(h.created) != rounds*(creates+rotates) {
+		t.Fatalf("Created ran %d times, want %d", len(h.created), rounds*(creates+rotates))
+	}
+	for round := range rounds {
+		if n := newDevices[fmt.Sprint("user", round)]; n == 0 {
+			t.Errorf("round %d: none of %d simultaneous sign-ins from a new device reported newDevice", round, creates+rotates)
+		}
+	}
+}
+
+// testPrivacyEmbeddedIPv4: IPPrefixV4 also applies to the IPv4 address
+// inside an IPv6 one (6to4, Teredo, IPv4-mapped and -compatible; the one
+// Geo.Location looks up), at every entry point: what is kept is that IPv4
+// address's prefix, never the exact address.
+func testPrivacyEmbeddedIPv4(e *env) {
+	t := e.t
+	s := e.with(func(o *usersessions.Options) { o.Privacy = usersessions.Privacy{IPPrefixV4: 24} })
+	for _, c := range []struct{ in, want string }{
+		{"2002:cb00:714d::1", "203.0.113.0"},                    // 6to4 of 203.0.113.77
+		{"2002:cb00:714d:1:2:3:4:5", "203.0.113.0"},             // its host part goes too
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", "65.54.227.0"}, // Teredo, server 65.54.227.120
+		{"::ffff:203.0.113.77", "203.0.113.0"},                  // IPv4-mapped
+		{"::cb00:714d", "203.0.113.0"},                          // IPv4-compatible
+		{"2001:db8::1", "2001:db8::1"},                          // no IPv4 inside: IPPrefixV6 (0) applies
+		{"::1", "::1"},                                          // loopback, not an IPv4 address
+	} {
+		client := usersessions.Client{IP: netip.MustParseAddr(c.in), UserAgent: "curl/8.5.0"}
+		want := netip.MustParseAddr(c.want)
+		sess, err := s.Create(e.ctx, "alice", client)
+		if err != nil || sess.IP != want {
+			t.Errorf("Create from %s kept %v, %v; want %v", c.in, sess.IP, err, want)
+			continue
+		}
+		other, _ := s.Create(e.ctx, "alice", clientB)
+		if got, err := s.LoadTouch(e.ctx, other.Token, client); err != nil || got.IP != want {
+			t.Errorf("LoadTouch from %s kept %v, %v; want %v", c.in, got.IP, err, want)
+		}
+		third, _ := s.Create(e.ctx, "alice", clientB)
+		if err := s.Touch(e.ctx, third.ID, client); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Flush(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{other.ID, third.ID} {
+			if r := e.stored(s, id); r.IP != want {
+				t.Errorf("Touch from %s stored %v, want %v", c.in, r.IP, want)
+			}
+		}
 	}
 }

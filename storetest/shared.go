@@ -172,13 +172,13 @@ var revocations = []struct {
 	revoke func(ctx context.Context, s *usersessions.Store, sess *usersessions.Session) error
 }{
 	{"Delete", "alice", func(ctx context.Context, s *usersessions.Store, sess *usersessions.Session) error {
-		return s.Delete(ctx, sess.ID)
+		return s.End(ctx, sess.ID, usersessions.EndOptions{})
 	}},
 	{"DeleteForUser", "alice", func(ctx context.Context, s *usersessions.Store, sess *usersessions.Session) error {
-		return s.DeleteForUser(ctx, sess.UserID, sess.ID)
+		return s.EndForUser(ctx, sess.UserID, sess.ID, usersessions.EndOptions{})
 	}},
 	{"DeleteByUser", "alice", func(ctx context.Context, s *usersessions.Store, sess *usersessions.Session) error {
-		_, err := s.DeleteByUser(ctx, sess.UserID, "")
+		_, err := s.EndUser(ctx, sess.UserID, "", usersessions.EndOptions{})
 		return err
 	}},
 	{"Rotate", "alice", func(ctx context.Context, s *usersessions.Store, sess *usersessions.Session) error {
@@ -274,7 +274,7 @@ func testFeedHung(e *sharedEnv) {
 	}
 	a, b, sess := e.cachedOnB()
 	restore := e.sh.HangFeed(t, b)
-	if err := a.Delete(e.ctx, sess.ID); err != nil {
+	if err := a.End(e.ctx, sess.ID, usersessions.EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	d := refused(t, b, sess.Token, 2*time.Second, "B with its feed hung, after A's Delete")
@@ -307,7 +307,7 @@ func testFeedCut(e *sharedEnv) {
 	}
 	a, b, sess := e.cachedOnB()
 	e.sh.CutFeed(t, b)
-	if err := a.Delete(e.ctx, sess.ID); err != nil {
+	if err := a.End(e.ctx, sess.ID, usersessions.EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	refused(t, b, sess.Token, 2*time.Second, "B with its feed cut, after A's Delete")
@@ -328,7 +328,7 @@ func assertFeedBack(t *testing.T, ctx context.Context, a, b *usersessions.Store)
 			t.Fatal("B never caches again: its feed did not come back")
 		}
 	}
-	if err := a.Delete(ctx, sess.ID); err != nil {
+	if err := a.End(ctx, sess.ID, usersessions.EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	refused(t, b, sess.Token, 2*time.Second, "B with its feed back, after A's Delete")

@@ -21,16 +21,21 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
+	"github.com/usersessions/usersessions/internal/clocktest"
 )
 
 // Open returns a fresh, empty Store on the backend under test with opts
@@ -38,28 +43,14 @@ import (
 // clock (Now) and disables background cleanup.
 type Open func(t *testing.T, opts *usersessions.Options) *usersessions.Store
 
-// Clock is a settable clock for Options.Now.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// Clock is a settable clock for Options.Now: Now reads it, Advance moves
+// it on by a duration, Set puts it at a time. It is safe for concurrent
+// use, and its zero value reads the zero time until Set. It is the clock
+// every test of this module uses.
+type Clock = clocktest.Clock
 
 // NewClock returns a Clock at a fixed moment.
-func NewClock() *Clock { return &Clock{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock on by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func NewClock() *Clock { return clocktest.New() }
 
 var (
 	clientA = usersessions.Client{IP: netip.MustParseAddr("203.0.113.7"), UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"}
@@ -79,7 +70,13 @@ type env struct {
 
 func (e *env) create(user string, c usersessions.Client) *usersessions.Session {
 	e.t.Helper()
-	sess, err := e.s.Create(e.ctx, user, c)
+	return e.createIn(e.s, user, c)
+}
+
+// createIn is create on s, a Store that e.with opened.
+func (e *env) createIn(s *usersessions.Store, user string, c usersessions.Client) *usersessions.Session {
+	e.t.Helper()
+	sess, err := s.Create(e.ctx, user, c)
 	if err != nil {
 		e.t.Fatalf("Create(%q): %v", user, err)
 	}
@@ -118,20 +115,27 @@ func Run(t *testing.T, open Open) {
 		{"Rotate", testRotate},
 		{"Delete", testDelete},
 		{"ListByUser", testListByUser},
-		{"DeleteByUser", testDeleteByUser},
+		{"EndUser", testDeleteByUser},
 		{"Expiry", testExpiry},
+		{"IdleExpiry", testIdleExpiry},
 		{"ClearExpiredManyBatches", testClearExpiredManyBatches},
 		{"Touch", testTouch},
 		{"All", testAll},
+		{"AllFiltersAndPaging", testAllFiltersAndPaging},
 		{"Closed", testClosed},
 		{"RevokedNeverServed", testRevokedNeverServed},
 		{"ExtremeLifetime", testExtremeLifetime},
 		{"MaxPerUser", testMaxPerUser},
 		{"MaxPerUserConcurrent", testMaxPerUserConcurrent},
 		{"Privacy", testPrivacy},
+		{"PrivacyEmbeddedIPv4", testPrivacyEmbeddedIPv4},
+		{"InvalidText", testInvalidText},
+		{"EmptyUser", testEmptyUser},
+		{"NewDeviceConcurrent", testNewDeviceConcurrent},
 		{"History", testHistory},
 		{"CredentialsChanged", testCredentialsChanged},
 	}
+	tests = append(tests, signInTests...)
 	for _, tc := range tests {
 		for _, cached := range []bool{true, false} {
 			name := tc.name + "/uncached"
@@ -163,19 +167,28 @@ func Run(t *testing.T, open Open) {
 func testCreateLoad(e *env) {
 	t := e.t
 	sess := e.create("alice", clientA)
-	if len(sess.Token) != usersessions.TokenLength || len(sess.ID) != usersessions.IDLength {
-		t.Fatalf("token %q, ID %q", sess.Token, sess.ID)
+	raw, err := base64.RawURLEncoding.DecodeString(sess.Token)
+	if err != nil || len(raw) != 48 || len(sess.Token) != usersessions.TokenLength || len(sess.ID) != backend.IDLength || strings.Contains(sess.Token, "=") {
+		t.Fatalf("token %q (%d bytes, %v), ID %q: not the documented forms", sess.Token, len(raw), err, sess.ID)
 	}
-	e.warm(sess.Token)
-	got, err := e.s.Load(e.ctx, sess.Token)
-	if err != nil {
-		t.Fatal(err)
+	for range 2 { // after warm, the second load is a cache hit in cached mode
+		e.warm(sess.Token)
+		got, err := e.s.Load(e.ctx, sess.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ID != sess.ID || got.UserID != "alice" || got.IP != clientA.IP || got.UserAgent != clientA.UserAgent || got.Token != "" {
+			t.Fatalf("Load = %+v", got)
+		}
+		now := e.clock.Now()
+		if !got.CreatedAt.Equal(now) || !got.LastSeen.Equal(now) || !got.ExpiresAt.Equal(now.Add(10*time.Hour)) {
+			t.Fatalf("Load = %+v: want created and last seen now, expiring created + Lifetime", got)
+		}
 	}
-	if got.ID != sess.ID || got.UserID != "alice" || got.IP != clientA.IP || got.UserAgent != clientA.UserAgent || got.Token != "" {
-		t.Fatalf("Load = %+v", got)
-	}
-	if !got.ExpiresAt.Equal(e.clock.Now().Add(10 * time.Hour)) {
-		t.Fatalf("ExpiresAt %v, want created + Lifetime", got.ExpiresAt)
+	if st := e.s.Stats(); st.Cached && st.Hits == 0 {
+		t.Errorf("cached mode served no hit: %+v", st)
+	} else if !st.Cached && st.Hits+st.Misses != 0 {
+		t.Errorf("uncached mode counted cache traffic: %+v", st)
 	}
 	byID, err := e.s.Get(e.ctx, sess.ID)
 	if err != nil || byID.UserID != "alice" || byID.Token != "" {
@@ -202,13 +215,39 @@ func testMalformedTokens(e *env) {
 		other[len(other)-2] = 'A'
 	}
 	bad = append(bad, string(other))
+	random := make([]byte, 48)
+	copy(random, "not a real session, but the right shape..........")
+	n, idn := usersessions.TokenLength, backend.IDLength
+	bad = append(bad,
+		strings.Repeat("A", 1<<20),                   // huge
+		strings.Repeat("!", n),                       // not base64
+		sess.Token[:n-2]+"==",                        // padding
+		base64.RawURLEncoding.EncodeToString(random), // unknown
+		sess.Token[:idn]+strings.Repeat("A", n-idn),  // the right ID, a bad secret
+		sess.ID,                   // the ID
+		strings.Repeat("\x00", n), // NUL bytes
+	)
 	for _, tok := range bad {
 		if _, err := e.s.Load(e.ctx, tok); !errors.Is(err, usersessions.ErrNotFound) {
-			t.Errorf("Load(%q) = %v, want ErrNotFound", tok, err)
+			t.Errorf("Load(%.30q) = %v, want ErrNotFound", tok, err)
+		}
+		if _, err := e.s.Rotate(e.ctx, tok); !errors.Is(err, usersessions.ErrNotFound) {
+			t.Errorf("Rotate(%.30q) = %v, want ErrNotFound", tok, err)
 		}
 	}
-	if _, err := e.s.Get(e.ctx, "nope"); !errors.Is(err, usersessions.ErrNotFound) {
-		t.Errorf("Get(malformed) = %v", err)
+	for _, id := range []string{"", "x", "nope", strings.Repeat("A", idn+1), sess.Token, strings.Repeat("/", idn)} {
+		if _, err := e.s.Get(e.ctx, id); !errors.Is(err, usersessions.ErrNotFound) {
+			t.Errorf("Get(%.30q) = %v, want ErrNotFound", id, err)
+		}
+		if err := e.s.End(e.ctx, id, usersessions.EndOptions{}); !errors.Is(err, usersessions.ErrNotFound) {
+			t.Errorf("End(%.30q) = %v, want ErrNotFound", id, err)
+		}
+		if err := e.s.Touch(e.ctx, id, clientA); !errors.Is(err, usersessions.ErrNotFound) {
+			t.Errorf("Touch(%.30q) = %v, want ErrNotFound", id, err)
+		}
+	}
+	if _, err := e.s.Load(e.ctx, sess.Token); err != nil {
+		t.Fatalf("the real session was harmed: %v", err)
 	}
 }
 
@@ -251,18 +290,18 @@ func testSaveNeverResurrects(e *env) {
 	t := e.t
 	sess := e.create("alice", clientA)
 	loaded, _ := e.s.Load(e.ctx, sess.Token)
-	if err := e.s.Delete(e.ctx, sess.ID); err != nil {
+	if err := e.s.End(e.ctx, sess.ID, usersessions.EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	loaded.Set("k", 1)
 	if err := e.s.Save(e.ctx, loaded); !errors.Is(err, usersessions.ErrNotFound) {
-		t.Fatalf("Save after Delete = %v, want ErrNotFound", err)
+		t.Fatalf("Save after End = %v, want ErrNotFound", err)
 	}
 	if _, err := e.s.Load(e.ctx, sess.Token); !errors.Is(err, usersessions.ErrNotFound) {
 		t.Fatalf("the deleted session came back: %v", err)
 	}
 	if err := e.s.Touch(e.ctx, sess.ID, clientB); !errors.Is(err, usersessions.ErrNotFound) {
-		t.Fatalf("Touch after Delete = %v", err)
+		t.Fatalf("Touch after End = %v", err)
 	}
 	if err := e.s.Flush(e.ctx); err != nil {
 		t.Fatal(err)
@@ -323,6 +362,12 @@ func testRotate(e *env) {
 	if _, err := e.s.Load(e.ctx, sess.Token); !errors.Is(err, usersessions.ErrNotFound) {
 		t.Fatalf("the old token still loads: %v", err)
 	}
+	if _, err := e.s.Rotate(e.ctx, sess.Token); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Fatalf("rotating the old token again: %v", err)
+	}
+	if list, _ := e.s.ListByUser(e.ctx, "alice"); len(list) != 1 {
+		t.Fatalf("ListByUser(alice) after RotateUser = %d sessions, want 1", len(list))
+	}
 	again, err := e.s.Rotate(e.ctx, in.Token)
 	if err != nil || again.UserID != "alice" || !again.ExpiresAt.Equal(in.ExpiresAt) {
 		t.Fatalf("Rotate = %+v, %v", again, err)
@@ -340,23 +385,29 @@ func testDelete(e *env) {
 	a := e.create("alice", clientA)
 	b := e.create("bob", clientB)
 	e.warm(a.Token)
-	if err := e.s.DeleteForUser(e.ctx, "bob", a.ID); !errors.Is(err, usersessions.ErrNotFound) {
+	if err := e.s.EndForUser(e.ctx, "bob", a.ID, usersessions.EndOptions{}); !errors.Is(err, usersessions.ErrNotFound) {
 		t.Fatalf("bob ending alice's session = %v, want ErrNotFound", err)
 	}
 	if _, err := e.s.Load(e.ctx, a.Token); err != nil {
 		t.Fatalf("alice's session died from bob's attempt: %v", err)
 	}
-	if err := e.s.DeleteForUser(e.ctx, "alice", a.ID); err != nil {
+	if err := e.s.EndForUser(e.ctx, "alice", a.ID, usersessions.EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.s.Load(e.ctx, a.Token); !errors.Is(err, usersessions.ErrNotFound) {
-		t.Fatalf("Load after DeleteForUser: %v", err)
+		t.Fatalf("Load after EndForUser: %v", err)
 	}
-	if err := e.s.Delete(e.ctx, a.ID); !errors.Is(err, usersessions.ErrNotFound) {
-		t.Fatalf("second Delete = %v", err)
+	if err := e.s.End(e.ctx, a.ID, usersessions.EndOptions{}); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Fatalf("second End = %v", err)
 	}
-	if err := e.s.Delete(e.ctx, b.ID); err != nil {
+	if err := e.s.End(e.ctx, b.ID, usersessions.EndOptions{}); err != nil {
 		t.Fatal(err)
+	}
+	if n, _ := e.s.Count(e.ctx); n != 0 {
+		t.Fatalf("Count = %d after ending everything", n)
+	}
+	if st := e.s.Stats(); st.Deletes != 2 || st.Creates != 2 {
+		t.Errorf("Stats = %+v, want 2 creates and 2 deletes", st)
 	}
 }
 
@@ -380,6 +431,9 @@ func testListByUser(e *env) {
 	var ids []string
 	for _, s := range list {
 		ids = append(ids, s.ID)
+		if s.UserID != "ann" || s.Token != "" {
+			t.Errorf("listed %+v", s)
+		}
 	}
 	if want := []string{ann[0].ID, ann[2].ID, ann[1].ID}; !slices.Equal(ids, want) {
 		t.Fatalf("ListByUser = %v, want %v (most recent activity first)", ids, want)
@@ -389,6 +443,15 @@ func testListByUser(e *env) {
 	}
 	if l, _ := e.s.ListByUser(e.ctx, ""); len(l) != 0 {
 		t.Fatalf("anonymous has a list: %v", l)
+	}
+	if l, _ := e.s.ListByUser(e.ctx, "nobody"); len(l) != 0 {
+		t.Fatalf("an unknown user has %d sessions", len(l))
+	}
+	// Expired sessions are not listed: at created + Lifetime + 1m30s,
+	// only the newest is left.
+	e.clock.Advance(10*time.Hour - 2*time.Minute - 30*time.Second)
+	if l, _ := e.s.ListByUser(e.ctx, "ann"); len(l) != 1 || l[0].ID != ann[2].ID {
+		t.Fatalf("after expiry ListByUser = %d sessions, want only the newest", len(l))
 	}
 }
 
@@ -402,25 +465,29 @@ func testDeleteByUser(e *env) {
 		others = append(others, s)
 	}
 	bob := e.create("bob", clientA)
-	n, err := e.s.DeleteByUser(e.ctx, "alice", keep.ID)
+	neighbour := e.create("alicex", clientA) // a prefix neighbour keeps its session
+	n, err := e.s.EndUser(e.ctx, "alice", keep.ID, usersessions.EndOptions{})
 	if err != nil || n != 4 {
-		t.Fatalf("DeleteByUser = %d, %v; want 4", n, err)
+		t.Fatalf("EndUser = %d, %v; want 4", n, err)
 	}
 	for _, s := range others {
 		if _, err := e.s.Load(e.ctx, s.Token); !errors.Is(err, usersessions.ErrNotFound) {
 			t.Fatalf("ended session still loads: %v", err)
 		}
 	}
-	for _, s := range []*usersessions.Session{keep, bob} {
+	for _, s := range []*usersessions.Session{keep, bob, neighbour} {
 		if _, err := e.s.Load(e.ctx, s.Token); err != nil {
 			t.Fatalf("a kept session died: %v", err)
 		}
 	}
-	if n, _ := e.s.DeleteByUser(e.ctx, "alice", ""); n != 1 {
+	if n, _ := e.s.EndUser(e.ctx, "alice", "", usersessions.EndOptions{}); n != 1 {
 		t.Fatalf("sign out everywhere removed %d, want 1", n)
 	}
-	if n, _ := e.s.DeleteByUser(e.ctx, "nobody", ""); n != 0 {
-		t.Fatalf("DeleteByUser(nobody) = %d", n)
+	if n, _ := e.s.EndUser(e.ctx, "nobody", "", usersessions.EndOptions{}); n != 0 {
+		t.Fatalf("EndUser(nobody) = %d", n)
+	}
+	if c, _ := e.s.Count(e.ctx); c != 2 {
+		t.Fatalf("Count = %d, want bob's and alicex's", c)
 	}
 }
 
@@ -444,6 +511,77 @@ func testExpiry(e *env) {
 	}
 	if n, _ := e.s.Count(e.ctx); n != 0 {
 		t.Fatalf("Count = %d", n)
+	}
+}
+
+// testIdleExpiry: the idle timeout ends a session without activity, even
+// one whose last activity is still only in memory, and never one in use;
+// the absolute lifetime ends even a busy one.
+func testIdleExpiry(e *env) {
+	t := e.t
+	s := e.with(func(o *usersessions.Options) {
+		o.Lifetime = 24 * time.Hour
+		o.IdleTimeout = time.Hour
+	})
+	idle := e.createIn(s, "alice", clientA)
+	busy := e.createIn(s, "alice", clientA)
+	s.Load(e.ctx, idle.Token)
+	for range 5 { // 50 minutes between requests keeps busy alive
+		e.clock.Advance(50 * time.Minute)
+		if err := s.Touch(e.ctx, busy.ID, clientA); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Load(e.ctx, idle.Token); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Fatalf("idle session loads after its idle timeout: %v", err)
+	}
+	if err := s.Touch(e.ctx, idle.ID, clientA); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Fatalf("Touch revived an idle session: %v", err)
+	}
+	got, err := s.Load(e.ctx, busy.Token)
+	if err != nil {
+		t.Fatalf("active session died: %v", err)
+	}
+	if want := e.clock.Now().Add(time.Hour); !got.Deadline().Equal(want) {
+		t.Errorf("Deadline = %v, want %v", got.Deadline(), want)
+	}
+	if n, err := s.ClearExpired(e.ctx); err != nil || n != 1 {
+		t.Fatalf("ClearExpired = %d, %v; want 1", n, err)
+	}
+	if c, _ := s.Count(e.ctx); c != 1 {
+		t.Fatalf("Count = %d after cleanup, want 1", c)
+	}
+	// The absolute lifetime ends even a busy session.
+	for range 4 {
+		e.clock.Advance(55 * time.Minute)
+		s.Touch(e.ctx, busy.ID, clientA)
+	}
+	e.clock.Advance(24 * time.Hour)
+	if _, err := s.Load(e.ctx, busy.Token); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Fatalf("session outlived its lifetime: %v", err)
+	}
+	if err := s.Touch(e.ctx, busy.ID, clientA); err != nil && !errors.Is(err, usersessions.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if n, err := s.ClearExpired(e.ctx); err != nil || n != 1 {
+		t.Fatalf("second ClearExpired = %d, %v; want 1", n, err)
+	}
+	if n, err := s.ClearExpired(e.ctx); err != nil || n != 0 {
+		t.Fatalf("third ClearExpired = %d, %v; want 0", n, err)
+	}
+	// Nor is an idle session revived when its last activity is still
+	// pending in memory.
+	late := e.createIn(s, "alice", clientA)
+	e.clock.Advance(time.Minute)
+	if err := s.Touch(e.ctx, late.ID, clientA); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Hour)
+	if err := s.Touch(e.ctx, late.ID, clientA); !errors.Is(err, usersessions.ErrNotFound) {
+		t.Fatalf("Touch revived an idle session with pending activity: %v", err)
+	}
+	if err := s.End(e.ctx, late.ID, usersessions.EndOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -472,6 +610,9 @@ func testClearExpiredManyBatches(e *env) {
 	}
 	if got, _ := e.s.ClearExpired(e.ctx); got != 0 {
 		t.Fatalf("second ClearExpired = %d", got)
+	}
+	if list, _ := e.s.ListByUser(e.ctx, "bob"); len(list) != 1 {
+		t.Fatalf("ListByUser after cleanup = %d, want 1", len(list))
 	}
 }
 
@@ -507,8 +648,8 @@ func testAll(e *env) {
 	// All lists in ID order: the bytes', which creation order only
 	// approximates within a millisecond.
 	slices.SortFunc(alice, func(a, b string) int {
-		x, _ := usersessions.ParseID(a)
-		y, _ := usersessions.ParseID(b)
+		x, _ := backend.ParseID(a)
+		y, _ := backend.ParseID(b)
 		return bytes.Compare(x[:], y[:])
 	})
 	count := func(f usersessions.Filter) int {
@@ -548,6 +689,88 @@ func testAll(e *env) {
 	}
 }
 
+// testAllFiltersAndPaging: All in ID order over several pages, each
+// Filter field alone and together, and paging with After that visits each
+// session once.
+func testAllFiltersAndPaging(e *env) {
+	t := e.t
+	s := e.with(func(o *usersessions.Options) { o.Lifetime = time.Hour })
+	e.createIn(s, "alice", usersessions.Client{IP: netip.MustParseAddr("10.0.0.1")}) // expires first
+	e.clock.Advance(40 * time.Minute)
+	for i := range 600 { // more than one page
+		user := []string{"alice", "bob", ""}[i%3]
+		e.createIn(s, user, usersessions.Client{IP: netip.AddrFrom4([4]byte{192, 168, byte(i % 2), byte(i)})})
+	}
+	e.clock.Advance(30 * time.Minute) // old is now expired
+	collect := func(f usersessions.Filter) []*usersessions.Session {
+		t.Helper()
+		var out []*usersessions.Session
+		for sess, err := range s.All(e.ctx, f) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, sess)
+		}
+		return out
+	}
+	if got := collect(usersessions.Filter{}); len(got) != 601 {
+		t.Fatalf("All = %d sessions, want 601", len(got))
+	} else if !slices.IsSortedFunc(got, func(a, b *usersessions.Session) int {
+		x, _ := backend.ParseID(a.ID)
+		y, _ := backend.ParseID(b.ID)
+		return bytes.Compare(x[:], y[:])
+	}) {
+		t.Fatal("All is not in ID order")
+	}
+	for _, c := range []struct {
+		name string
+		f    usersessions.Filter
+		want int
+	}{
+		{"user", usersessions.Filter{UserID: "alice"}, 201},
+		{"user active", usersessions.Filter{UserID: "alice", State: usersessions.ActiveOnly}, 200},
+		{"expired", usersessions.Filter{State: usersessions.ExpiredOnly}, 1},
+		{"anonymous", usersessions.Filter{Anonymous: true}, 200},
+		{"prefix", usersessions.Filter{IPPrefix: netip.MustParsePrefix("192.168.1.0/24")}, 300},
+		{"prefix and user", usersessions.Filter{UserID: "bob", IPPrefix: netip.MustParsePrefix("192.168.1.0/24")}, 100},
+		{"search user", usersessions.Filter{Search: "BO"}, 200},
+		{"search ip", usersessions.Filter{Search: "10.0.0"}, 1},
+	} {
+		if got := collect(c.f); len(got) != c.want {
+			t.Errorf("%s: %d sessions, want %d", c.name, len(got), c.want)
+		}
+	}
+	seen := map[string]bool{}
+	after := ""
+	for {
+		n := 0
+		for sess, err := range s.All(e.ctx, usersessions.Filter{After: after}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seen[sess.ID] {
+				t.Fatalf("session %s listed twice", sess.ID)
+			}
+			seen[sess.ID] = true
+			after = sess.ID
+			if n++; n == 50 {
+				break
+			}
+		}
+		if n < 50 {
+			break
+		}
+	}
+	if len(seen) != 601 {
+		t.Fatalf("paging saw %d sessions, want 601", len(seen))
+	}
+	for sess, err := range s.All(e.ctx, usersessions.Filter{After: "garbage"}) {
+		if !errors.Is(err, usersessions.ErrNotFound) || sess != nil {
+			t.Fatalf("bad cursor: %v, %v", sess, err)
+		}
+	}
+}
+
 func testClosed(e *env) {
 	t := e.t
 	sess := e.create("alice", clientA)
@@ -557,72 +780,106 @@ func testClosed(e *env) {
 	if err := e.s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if _, err := e.s.Load(e.ctx, sess.Token); !errors.Is(err, usersessions.ErrClosed) {
-		t.Errorf("Load = %v", err)
+	s, ctx := e.s, e.ctx
+	calls := map[string]error{}
+	_, calls["Create"] = s.Create(ctx, "a", clientA)
+	_, calls["Load"] = s.Load(ctx, sess.Token)
+	_, calls["LoadTouch"] = s.LoadTouch(ctx, sess.Token, clientA)
+	_, calls["Get"] = s.Get(ctx, sess.ID)
+	calls["Save"] = s.Save(ctx, sess)
+	calls["Touch"] = s.Touch(ctx, sess.ID, clientA)
+	_, calls["Rotate"] = s.Rotate(ctx, sess.Token)
+	calls["End"] = s.End(ctx, sess.ID, usersessions.EndOptions{})
+	calls["EndForUser"] = s.EndForUser(ctx, "alice", sess.ID, usersessions.EndOptions{})
+	_, calls["ListByUser"] = s.ListByUser(ctx, "alice")
+	_, calls["EndUser"] = s.EndUser(ctx, "alice", "", usersessions.EndOptions{})
+	_, calls["History"] = s.History(ctx, "alice")
+	_, calls["ClearExpired"] = s.ClearExpired(ctx)
+	_, calls["Count"] = s.Count(ctx)
+	calls["Check"] = s.Check(ctx)
+	calls["Flush"] = s.Flush(ctx)
+	for _, err := range s.All(ctx, usersessions.Filter{}) {
+		calls["All"] = err
 	}
-	if _, err := e.s.Create(e.ctx, "bob", clientA); !errors.Is(err, usersessions.ErrClosed) {
-		t.Errorf("Create = %v", err)
-	}
-	if err := e.s.Delete(e.ctx, sess.ID); !errors.Is(err, usersessions.ErrClosed) {
-		t.Errorf("Delete = %v", err)
-	}
-	if _, err := e.s.ListByUser(e.ctx, "alice"); !errors.Is(err, usersessions.ErrClosed) {
-		t.Errorf("ListByUser = %v", err)
-	}
-	if _, err := e.s.ClearExpired(e.ctx); !errors.Is(err, usersessions.ErrClosed) {
-		t.Errorf("ClearExpired = %v", err)
+	for name, err := range calls {
+		if !errors.Is(err, usersessions.ErrClosed) {
+			t.Errorf("%s on a closed store = %v, want ErrClosed", name, err)
+		}
 	}
 }
 
-// testRevokedNeverServed races loads against revocation: once Delete has
-// returned, no Load may succeed, cache or not.
+// testRevokedNeverServed races loads against revocation (End, EndUser,
+// Rotate): once the revoking call has returned, no Load may succeed, cache
+// or not (the cache-aside race of memcache.go).
 func testRevokedNeverServed(e *env) {
-	t := e.t
-	for round := range 30 {
-		sess := e.create("alice", clientA)
-		e.warm(sess.Token)
-		var deleted sync.WaitGroup
-		var mu sync.Mutex
-		done := false
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for range 4 {
-			wg.Go(func() {
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					mu.Lock()
-					after := done
-					mu.Unlock()
-					_, err := e.s.LoadTouch(e.ctx, sess.Token, clientA)
-					if after && err == nil {
-						t.Errorf("round %d: a load after Delete returned succeeded", round)
-						return
-					}
-				}
-			})
-		}
-		deleted.Add(1)
-		go func() {
-			defer deleted.Done()
-			if err := e.s.Delete(e.ctx, sess.ID); err != nil {
-				t.Error(err)
+	revokers := []struct {
+		name   string
+		revoke func(sess *usersessions.Session) error
+	}{
+		{"End", func(sess *usersessions.Session) error { return e.s.End(e.ctx, sess.ID, usersessions.EndOptions{}) }},
+		{"EndUser", func(sess *usersessions.Session) error {
+			_, err := e.s.EndUser(e.ctx, "alice", "", usersessions.EndOptions{})
+			return err
+		}},
+		{"Rotate", func(sess *usersessions.Session) error { _, err := e.s.Rotate(e.ctx, sess.Token); return err }},
+	}
+	rounds := 30
+	if testing.Short() {
+		rounds = 10
+	}
+	for _, r := range revokers {
+		for round := range rounds {
+			if !e.revokeRound(r.name, round, r.revoke) {
+				return
 			}
-			mu.Lock()
-			done = true
-			mu.Unlock()
-		}()
-		deleted.Wait()
-		time.Sleep(time.Millisecond)
-		close(stop)
-		wg.Wait()
-		if err := e.s.Touch(e.ctx, sess.ID, clientA); !errors.Is(err, usersessions.ErrNotFound) {
-			t.Fatalf("round %d: Touch after Delete = %v", round, err)
 		}
 	}
+}
+
+// revokeRound is one round of testRevokedNeverServed: four goroutines load
+// a fresh session's token while revoke runs. It reports whether the round
+// passed.
+func (e *env) revokeRound(name string, round int, revoke func(*usersessions.Session) error) bool {
+	t := e.t
+	sess := e.create("alice", clientA)
+	e.warm(sess.Token)
+	var revoked, stop atomic.Bool
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for !stop.Load() {
+				after := revoked.Load()
+				var err error
+				if g%2 == 0 { // both load paths: with and without a touch
+					_, err = e.s.Load(e.ctx, sess.Token)
+				} else {
+					_, err = e.s.LoadTouch(e.ctx, sess.Token, clientA)
+				}
+				if after && err == nil {
+					t.Errorf("%s, round %d: a load that started after the revocation returned succeeded", name, round)
+					return
+				}
+				if err != nil && !errors.Is(err, usersessions.ErrNotFound) {
+					t.Errorf("%s, round %d: %v", name, round, err)
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(time.Millisecond)
+	if err := revoke(sess); err != nil {
+		t.Error(err)
+	}
+	revoked.Store(true)
+	time.Sleep(2 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	if name != "Rotate" {
+		if err := e.s.Touch(e.ctx, sess.ID, clientA); !errors.Is(err, usersessions.ErrNotFound) {
+			t.Errorf("%s, round %d: Touch after the revocation = %v", name, round, err)
+		}
+	}
+	return !t.Failed()
 }
 
 // testExtremeLifetime: "no absolute limit" (math.MaxInt64) and "no idle

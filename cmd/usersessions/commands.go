@@ -16,6 +16,7 @@ import (
 	"unicode"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/control"
 )
 
 // ---- clear-expired ----
@@ -26,7 +27,7 @@ Removes the sessions past their deadline. Safe to run from cron: without a
 terminal it prints only the summary line. A running app holds the database
 open and clears expired sessions by itself (Options.CleanupInterval); the
 command then goes through the app's control socket if it serves one
-(usersessions.ServeControl), and otherwise fails at once with "in use by
+(control.Serve), and otherwise fails at once with "in use by
 another process", or with -skip-locked prints that it skipped and exits 0.
 
 The deadlines follow the idle timeout the app stored in the file.
@@ -167,7 +168,7 @@ func clearByOverride(ctx context.Context, store sessionStore, idle *idleFlag, st
 	for range workers {
 		wg.Go(func() {
 			for id := range next {
-				err := store.Delete(ctx, id)
+				err := store.End(ctx, id, usersessions.EndOptions{})
 				mu.Lock()
 				switch {
 				case err == nil:
@@ -289,9 +290,9 @@ type sessionLine struct {
 func cmdList(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("ls", "ls [-db PATH] [-user U] [-expired | -all] [-json] [-limit N] [-geoip PATH] [-idle-timeout D]", `
 Lists active sessions (-expired: only expired ones not cleared yet, -all:
-both) as a table, newest activity first, with times relative to now; or with
--json one JSON object per line, in ID order, with RFC 3339 times in UTC
-(whole seconds). -idle-timeout D shows what the sessions' state would be
+both), newest activity first: as a table with times relative to now, or
+with -json one JSON object per line, with RFC 3339 times in UTC (whole
+seconds). -idle-timeout D shows what the sessions' state would be
 under that idle timeout; the file and the app are not changed.`, stderr)
 	db := addDBFlags(fs)
 	user := fs.String("user", "", "only the sessions of this user `ID`")
@@ -299,7 +300,7 @@ under that idle timeout; the file and the app are not changed.`, stderr)
 	all := fs.Bool("all", false, "list active and expired sessions")
 	asJSON := fs.Bool("json", false, "print JSON lines instead of a table")
 	geoPath := fs.String("geoip", "", "GeoIP City or Country `.mmdb` file (or folder) for the location column")
-	limit := fs.Int("limit", 0, "list at most `N` sessions: the N most recently active in the table, the first N by ID with -json (0: all)")
+	limit := fs.Int("limit", 0, "list at most `N` sessions, the N most recently active (0: all)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -316,7 +317,7 @@ under that idle timeout; the file and the app are not changed.`, stderr)
 	case *all:
 		filter.State = usersessions.AnyState
 	}
-	geo, err := openGeo(*geoPath)
+	geo, err := openGeo(*geoPath, nil)
 	if err != nil {
 		return err
 	}
@@ -330,18 +331,13 @@ under that idle timeout; the file and the app are not changed.`, stderr)
 	defer stop()
 
 	now := time.Now()
-	enc := json.NewEncoder(stdout)
 	var rows []*usersessions.Session
 	bad := 0
 	query := filter
 	if db.idle.set {
 		query.State = usersessions.AnyState // judged below, by the override
 	}
-	printed := 0
 	for s, err := range store.All(ctx, query) {
-		if *asJSON && *limit > 0 && printed == *limit {
-			break
-		}
 		if err == nil && db.idle.set && !stateMatches(filter.State, db.idle.active(s, now)) {
 			continue
 		}
@@ -353,15 +349,47 @@ under that idle timeout; the file and the app are not changed.`, stderr)
 			}
 			return err
 		}
-		if !*asJSON {
-			rows = append(rows, s)
-			continue
-		}
+		rows = append(rows, s)
+	}
+	// One order for both forms, so that -limit N picks the same sessions
+	// in the table and in -json.
+	total := len(rows)
+	rows = newestFirst(rows, *limit)
+	if *asJSON {
+		err = printJSONLines(stdout, rows, geo, now, &db.idle)
+	} else {
+		err = printTable(stdout, rows, total, *limit, geo, now, filter.State, &db.idle)
+	}
+	if err != nil {
+		return err
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d unreadable session %s skipped (%s is damaged)", bad, plural(bad, "record"), redactDB(db.path))
+	}
+	return nil
+}
+
+// newestFirst sorts rows by last activity, newest first (then by ID, so
+// the order is total), and keeps the first limit of them (0: all).
+func newestFirst(rows []*usersessions.Session, limit int) []*usersessions.Session {
+	slices.SortFunc(rows, func(a, b *usersessions.Session) int {
+		return cmp.Or(b.LastSeen.Compare(a.LastSeen), strings.Compare(a.ID, b.ID))
+	})
+	if limit > 0 && limit < len(rows) {
+		rows = rows[:limit]
+	}
+	return rows
+}
+
+// printJSONLines writes one sessionLine per session.
+func printJSONLines(w io.Writer, rows []*usersessions.Session, geo *usersessions.Geo, now time.Time, idle *idleFlag) error {
+	enc := json.NewEncoder(w)
+	for _, s := range rows {
 		line := sessionLine{
 			ID: s.ID, UserID: s.UserID, UserAgent: s.UserAgent,
 			Device: usersessions.Device(s.UserAgent), Location: geo.Location(s.IP),
-			CreatedAt: jsonTime(s.CreatedAt), LastSeen: jsonTime(s.LastSeen), ExpiresAt: jsonTime(db.idle.deadline(s)),
-			Active: db.idle.active(s, now),
+			CreatedAt: jsonTime(s.CreatedAt), LastSeen: jsonTime(s.LastSeen), ExpiresAt: jsonTime(idle.deadline(s)),
+			Active: idle.active(s, now),
 		}
 		if s.IP.IsValid() {
 			line.IP = s.IP.String()
@@ -369,15 +397,6 @@ under that idle timeout; the file and the app are not changed.`, stderr)
 		if err := enc.Encode(line); err != nil {
 			return err
 		}
-		printed++
-	}
-	if !*asJSON {
-		if err := printTable(stdout, rows, *limit, geo, now, filter.State, &db.idle); err != nil {
-			return err
-		}
-	}
-	if bad > 0 {
-		return fmt.Errorf("%d unreadable session %s skipped (%s is damaged)", bad, plural(bad, "record"), redactDB(db.path))
 	}
 	return nil
 }
@@ -394,7 +413,9 @@ func stateMatches(state usersessions.State, active bool) bool {
 	return true
 }
 
-func printTable(w io.Writer, rows []*usersessions.Session, limit int, geo *usersessions.Geo, now time.Time, state usersessions.State, idle *idleFlag) error {
+// printTable writes rows (the first of total sessions, see newestFirst)
+// as a table, with the count under it.
+func printTable(w io.Writer, rows []*usersessions.Session, total, limit int, geo *usersessions.Geo, now time.Time, state usersessions.State, idle *idleFlag) error {
 	if len(rows) == 0 {
 		what := map[usersessions.State]string{
 			usersessions.ActiveOnly:  "no active sessions",
@@ -403,13 +424,6 @@ func printTable(w io.Writer, rows []*usersessions.Session, limit int, geo *users
 		}[state]
 		_, err := fmt.Fprintln(w, what)
 		return err
-	}
-	slices.SortFunc(rows, func(a, b *usersessions.Session) int {
-		return cmp.Or(b.LastSeen.Compare(a.LastSeen), strings.Compare(a.ID, b.ID))
-	})
-	total := len(rows)
-	if limit > 0 && limit < total {
-		rows = rows[:limit]
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tUSER\tDEVICE\tLOCATION\tIP\tLAST SEEN\tEXPIRES")
@@ -437,11 +451,11 @@ func printTable(w io.Writer, rows []*usersessions.Session, limit int, geo *users
 
 // openGeo opens the optional GeoIP database; "" gives a nil *Geo, which
 // knows no locations.
-func openGeo(path string) (*usersessions.Geo, error) {
+func openGeo(path string, opts *usersessions.GeoOptions) (*usersessions.Geo, error) {
 	if path == "" {
 		return nil, nil
 	}
-	geo, err := usersessions.OpenGeo(path, nil)
+	geo, err := usersessions.OpenGeo(path, opts)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("GeoIP database %s does not exist (get one with \"usersessions geoip download\")", path)
@@ -485,7 +499,7 @@ session matched (an unknown -id, or a user without sessions).`, stderr)
 	defer stop()
 
 	if *id != "" {
-		if err := store.Delete(ctx, *id); err != nil {
+		if err := store.End(ctx, *id, usersessions.EndOptions{}); err != nil {
 			if errors.Is(err, usersessions.ErrNotFound) {
 				return fmt.Errorf("no session with ID %q", *id)
 			}
@@ -504,7 +518,7 @@ session matched (an unknown -id, or a user without sessions).`, stderr)
 			return err
 		}
 	}
-	n, err := store.DeleteByUser(ctx, *user, *keep)
+	n, err := store.EndUser(ctx, *user, *keep, usersessions.EndOptions{})
 	if err != nil {
 		return err
 	}
@@ -572,10 +586,27 @@ distinct users and the file size, gives the oldest and newest session and the
 
 	rep := statsReport{Path: redactDB(db.path), TopUsers: []userCount{},
 		IdleTimeout: db.idle.effective(store).String(), IdleOverride: db.idle.set}
-	switch c, viaSocket := store.(*usersessions.ControlClient); {
+	rep.fileSizes(store, db)
+	now := time.Now()
+	if err := rep.countSessions(ctx, store, db, now, stderr); err != nil {
+		return err
+	}
+	if err := rep.write(stdout, *asJSON, now); err != nil {
+		return err
+	}
+	if rep.Unreadable > 0 {
+		return fmt.Errorf("%d unreadable session %s (%s is damaged)", rep.Unreadable, plural(rep.Unreadable, "record"), redactDB(db.path))
+	}
+	return nil
+}
+
+// fileSizes fills in the file's size and free space, as far as the way
+// the database was reached tells them.
+func (rep *statsReport) fileSizes(store sessionStore, db *dbFlags) {
+	switch c, viaSocket := store.(appStore); {
 	case viaSocket:
 		// The app holds the file: only it knows the free pages.
-		rep.Via = usersessions.ControlSocketPath(db.path)
+		rep.Via = control.SocketPath(db.path)
 		if f := c.Info().File; f != nil {
 			free := f.FreeBytes
 			rep.FileSize, rep.FreeBytes, rep.PageSize = f.Size, &free, f.PageSize
@@ -593,13 +624,18 @@ distinct users and the file size, gives the oldest and newest session and the
 			}
 		}
 	}
+}
+
+// countSessions reads every session once, with a progress bar on stderr,
+// and counts them into rep: totals, oldest and newest, and the top users.
+func (rep *statsReport) countSessions(ctx context.Context, store sessionStore, db *dbFlags, now time.Time, stderr io.Writer) error {
 	count, err := store.Count(ctx)
 	if err != nil {
 		return err
 	}
 	bar := newProgress(stderr, "reading", int64(count), false)
+	defer bar.Done()
 	users := make(map[string]*userCount)
-	now := time.Now()
 	seen := 0
 	for s, err := range store.All(ctx, usersessions.Filter{}) {
 		seen++
@@ -609,37 +645,10 @@ distinct users and the file size, gives the oldest and newest session and the
 				rep.Unreadable++
 				continue
 			}
-			bar.Done()
 			return err
 		}
-		rep.Total++
-		active := db.idle.active(s, now)
-		if active {
-			rep.Active++
-		} else {
-			rep.Expired++
-		}
-		if c := s.CreatedAt; rep.OldestCreated == nil || c.Before(*rep.OldestCreated) {
-			rep.OldestCreated = &c
-		}
-		if c := s.CreatedAt; rep.NewestCreated == nil || c.After(*rep.NewestCreated) {
-			rep.NewestCreated = &c
-		}
-		if s.UserID == "" {
-			rep.Anonymous++
-			continue
-		}
-		u := users[s.UserID]
-		if u == nil {
-			u = &userCount{UserID: s.UserID}
-			users[s.UserID] = u
-		}
-		u.Sessions++
-		if active {
-			u.Active++
-		}
+		rep.add(s, db.idle.active(s, now), users)
 	}
-	bar.Done()
 	rep.Users = len(users)
 	for _, u := range users {
 		rep.TopUsers = append(rep.TopUsers, *u)
@@ -648,26 +657,52 @@ distinct users and the file size, gives the oldest and newest session and the
 		return cmp.Or(b.Sessions-a.Sessions, b.Active-a.Active, strings.Compare(a.UserID, b.UserID))
 	})
 	rep.TopUsers = rep.TopUsers[:min(len(rep.TopUsers), topUsers)]
-
-	if *asJSON {
-		for _, t := range []**time.Time{&rep.OldestCreated, &rep.NewestCreated} {
-			if *t != nil {
-				j := jsonTime(**t)
-				*t = &j
-			}
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else if err := printStats(stdout, &rep, now); err != nil {
-		return err
-	}
-	if rep.Unreadable > 0 {
-		return fmt.Errorf("%d unreadable session %s (%s is damaged)", rep.Unreadable, plural(rep.Unreadable, "record"), redactDB(db.path))
-	}
 	return nil
+}
+
+// add counts one readable session into rep and its user into users.
+func (rep *statsReport) add(s *usersessions.Session, active bool, users map[string]*userCount) {
+	rep.Total++
+	if active {
+		rep.Active++
+	} else {
+		rep.Expired++
+	}
+	if c := s.CreatedAt; rep.OldestCreated == nil || c.Before(*rep.OldestCreated) {
+		rep.OldestCreated = &c
+	}
+	if c := s.CreatedAt; rep.NewestCreated == nil || c.After(*rep.NewestCreated) {
+		rep.NewestCreated = &c
+	}
+	if s.UserID == "" {
+		rep.Anonymous++
+		return
+	}
+	u := users[s.UserID]
+	if u == nil {
+		u = &userCount{UserID: s.UserID}
+		users[s.UserID] = u
+	}
+	u.Sessions++
+	if active {
+		u.Active++
+	}
+}
+
+// write prints rep as text, or as one JSON object.
+func (rep *statsReport) write(w io.Writer, asJSON bool, now time.Time) error {
+	if !asJSON {
+		return printStats(w, rep, now)
+	}
+	for _, t := range []**time.Time{&rep.OldestCreated, &rep.NewestCreated} {
+		if *t != nil {
+			j := jsonTime(**t)
+			*t = &j
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
 }
 
 func printStats(w io.Writer, rep *statsReport, now time.Time) error {

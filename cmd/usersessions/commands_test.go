@@ -15,7 +15,8 @@ import (
 
 // testMMDB returns a City database placing 192.0.2.0/24 in Berlin.
 func testMMDB(t *testing.T) []byte {
-	return geotest.City(t, "192.0.2.0/24", "Berlin", "Germany", "DE")
+	return geotest.Build(t, "GeoIP2-City", map[string]geotest.Entry{
+		"192.0.2.0/24": {City: "Berlin", Country: "Germany", CountryCode: "DE"}})
 }
 
 func TestList(t *testing.T) {
@@ -101,6 +102,32 @@ func TestList(t *testing.T) {
 	stdout, _, code = runCmd(t, "ls", "-db", sd.path, "-limit", "2", "-json", "-all")
 	if code != exitOK || strings.Count(stdout, "\n") != 2 {
 		t.Errorf("ls -limit 2 -json: status %d\n%s", code, stdout)
+	}
+
+	// The table and -json list the same sessions in the same order,
+	// newest activity first, with and without -limit (issue 18, item 17).
+	for _, args := range [][]string{{"-all"}, {"-limit", "2"}, {"-all", "-limit", "3"}, {"-user", "alice"}} {
+		table, _, _ := runCmd(t, append([]string{"ls", "-db", sd.path}, args...)...)
+		lines, _, _ := runCmd(t, append([]string{"ls", "-db", sd.path, "-json"}, args...)...)
+		var tableIDs, jsonIDs []string
+		for i, line := range strings.Split(table, "\n") {
+			if i == 0 || line == "" {
+				continue // the header; the blank line before the count
+			}
+			if f := strings.Fields(line); len(f) > 0 && len(f[0]) == 22 {
+				tableIDs = append(tableIDs, f[0])
+			}
+		}
+		for line := range strings.Lines(lines) {
+			var s sessionLine
+			if err := json.Unmarshal([]byte(line), &s); err != nil {
+				t.Fatalf("ls -json %q: %v", args, err)
+			}
+			jsonIDs = append(jsonIDs, s.ID)
+		}
+		if len(tableIDs) == 0 || strings.Join(tableIDs, " ") != strings.Join(jsonIDs, " ") {
+			t.Errorf("ls %q: the table lists %v, -json lists %v", args, tableIDs, jsonIDs)
+		}
 	}
 
 	_, stderr, code = runCmd(t, "ls", "-db", sd.path, "-geoip", filepath.Join(t.TempDir(), "none.mmdb"))

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/control"
+	"github.com/usersessions/usersessions/internal/spool"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -48,7 +50,7 @@ func openRaw(d *dbFlags, readOnly bool, what string) (*bolt.DB, error) {
 	if res.Status == probeLocked {
 		return nil, inUse
 	}
-	db, err := bolt.Open(d.path, 0o600, &bolt.Options{
+	db, err := openBoltAt(d.path, bolt.Options{
 		ReadOnly:       readOnly,
 		Timeout:        operatorOpenTimeout,
 		NoFreelistSync: true,
@@ -73,6 +75,56 @@ func openRaw(d *dbFlags, readOnly bool, what string) (*bolt.DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// maxReopens bounds how often openBoltAt opens a path again: each time
+// needs another compact to replace the file meanwhile.
+const maxReopens = 100
+
+// openBoltAt opens the bbolt file at path with opts and makes sure the file
+// it locked is still the one at path. A compact renames its copy over the
+// file while it holds the lock: an open that waited for that lock gets the
+// old, unlinked file, and a compact of it would rename stale data over
+// what an app wrote to the new one meanwhile. Such an open is done again,
+// on the new file (as the store's Open does). A missing file is an error:
+// operator commands never create one.
+func openBoltAt(path string, opts bolt.Options) (*bolt.DB, error) {
+	for range maxReopens {
+		var file *os.File
+		opts.OpenFile = func(name string, flag int, mode os.FileMode) (*os.File, error) {
+			// Never create: a file removed meanwhile is an error, not
+			// a new empty database.
+			f, err := os.OpenFile(name, flag&^os.O_CREATE, mode)
+			file = f
+			return f, err
+		}
+		db, err := bolt.Open(path, 0o600, &opts)
+		if err != nil {
+			return nil, err
+		}
+		same, err := isFileAt(file, path)
+		if err == nil && same {
+			return db, nil
+		}
+		db.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return nil, bolt.ErrTimeout // replaced over and over: in use
+}
+
+// isFileAt reports whether the open file f is the file at path now.
+func isFileAt(f *os.File, path string) (bool, error) {
+	held, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	now, err := os.Stat(path)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(held, now), nil
 }
 
 // sessionCount is the number of records in the sessions bucket.
@@ -107,8 +159,9 @@ Rewrites the database without its free pages, which bbolt keeps for reuse
 but never returns to the file system: after many sessions came and went the
 file is mostly free space ("stats" shows how much). The copy is made with
 bbolt's own compaction into a new file beside the database, synced, checked,
-and renamed over the original in one step: an interruption leaves the
-original as it was. The app must be stopped: a file in use is refused.`, stderr)
+given the original's owner, group and mode, and renamed over the original
+in one step: an interruption leaves the original as it was. The app must be
+stopped: a file in use is refused.`, stderr)
 	db := addDBFlags(fs)
 	hideFlags(fs, "idle-timeout")
 	if err := parseFlags(fs, args); err != nil {
@@ -134,12 +187,18 @@ original as it was. The app must be stopped: a file in use is refused.`, stderr)
 			err = cerr
 		}
 	}()
-	fi, err := os.Stat(db.path)
+	// Through a symbolic link, the file it points to is replaced: a
+	// rename over the link would replace the link and leave the file.
+	file, err := filepath.EvalSymlinks(db.path)
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(db.path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(db.path)+".compact-*.tmp")
+	fi, err := os.Stat(file)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(file)
+	tmp, err := os.CreateTemp(dir, filepath.Base(file)+".compact-*.tmp")
 	if err != nil {
 		return fmt.Errorf("compacting %s: %w", db.path, err)
 	}
@@ -151,45 +210,12 @@ original as it was. The app must be stopped: a file in use is refused.`, stderr)
 			os.Remove(tmpPath)
 		}
 	}()
-	if err := os.Chmod(tmpPath, fi.Mode().Perm()); err != nil {
+	want, err := compactInto(tmpPath, src, db.path)
+	if err != nil {
 		return err
 	}
-	dst, err := bolt.Open(tmpPath, fi.Mode().Perm(), &bolt.Options{
-		NoSync: true, NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
-	})
-	if err != nil {
-		return fmt.Errorf("compacting %s: %w", db.path, err)
-	}
-	if err := bolt.Compact(dst, src, compactTxSize); err != nil {
-		dst.Close()
-		return fmt.Errorf("compacting %s: %w", db.path, err)
-	}
-	if err := dst.Sync(); err != nil {
-		dst.Close()
-		return fmt.Errorf("compacting %s: %w", db.path, err)
-	}
-	want, err := sessionCount(src)
-	if err != nil {
-		dst.Close()
+	if err := replaceFile(tmpPath, file, fi, db.path); err != nil {
 		return err
-	}
-	got, err := sessionCount(dst)
-	if cerr := dst.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("compacting %s: %w", db.path, err)
-	}
-	if got != want {
-		return fmt.Errorf("compacting %s: the copy holds %d sessions, the file %d; the file is left as it was", db.path, got, want)
-	}
-	if err := fsyncFile(tmpPath); err != nil {
-		return err
-	}
-	// The exclusive lock on the original is still held: no app opens it
-	// between the copy and the rename.
-	if err := os.Rename(tmpPath, db.path); err != nil {
-		return fmt.Errorf("compacting %s: %w", db.path, err)
 	}
 	renamed = true
 	if err := syncDir(dir); err != nil {
@@ -201,6 +227,65 @@ original as it was. The app must be stopped: a file in use is refused.`, stderr)
 	}
 	fmt.Fprintf(stdout, "compacted %s: %s -> %s, %d %s, in %v\n", db.path, humanBytes(fi.Size()), humanBytes(after),
 		want, plural(want, "session"), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// compactInto copies src into a new bbolt file at tmpPath with bbolt's
+// compaction, syncs it, and checks that it holds as many sessions as src;
+// it returns that count. name is the database's, for errors.
+func compactInto(tmpPath string, src *bolt.DB, name string) (int, error) {
+	dst, err := bolt.Open(tmpPath, 0o600, &bolt.Options{
+		NoSync: true, NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("compacting %s: %w", name, err)
+	}
+	if err := bolt.Compact(dst, src, compactTxSize); err != nil {
+		dst.Close()
+		return 0, fmt.Errorf("compacting %s: %w", name, err)
+	}
+	if err := dst.Sync(); err != nil {
+		dst.Close()
+		return 0, fmt.Errorf("compacting %s: %w", name, err)
+	}
+	want, err := sessionCount(src)
+	if err != nil {
+		dst.Close()
+		return 0, err
+	}
+	got, err := sessionCount(dst)
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("compacting %s: %w", name, err)
+	}
+	if got != want {
+		return 0, fmt.Errorf("compacting %s: the copy holds %d sessions, the file %d; the file is left as it was", name, got, want)
+	}
+	return want, nil
+}
+
+// replaceFile puts the copy at tmpPath in the place of file (whose
+// FileInfo is fi) in one rename, once the copy has the file's owner, group
+// and mode and is synced. name is the database's, for errors.
+func replaceFile(tmpPath, file string, fi os.FileInfo, name string) error {
+	// The app may run as another user (compact as root): the copy gets
+	// the file's owner, group and mode, or the file is left as it was.
+	if err := keepOwnerAndMode(tmpPath, fi); err != nil {
+		return fmt.Errorf("compacting %s: %w; the file is left as it was", name, err)
+	}
+	if err := fsyncFile(tmpPath); err != nil {
+		return err
+	}
+	// The exclusive lock on the original is still held: no app opens it
+	// between the copy and the rename. An app that waits for the lock
+	// meanwhile gets it on the unlinked original, sees that the file at
+	// the path is another, and opens that one (usersessions.Open, like
+	// openBoltAt here).
+	if err := os.Rename(tmpPath, file); err != nil {
+		return fmt.Errorf("compacting %s: %w", name, err)
+	}
 	return nil
 }
 
@@ -218,7 +303,13 @@ func compactInUse(path string, err error) error {
 	}
 	return &openError{err, fmt.Sprintf("%s is in use by the running app%s; compact cannot go through its control socket "+
 		"(%s): a compacted copy cannot replace a file the app has open, so stop the app to compact it "+
-		"(backup works meanwhile)", path, free, usersessions.ControlSocketPath(path))}
+		"(backup works meanwhile)", path, free, control.SocketPath(path))}
+}
+
+// keptMode is the part of was's mode a replacing copy keeps: permissions
+// and the set-ID and sticky bits.
+func keptMode(was os.FileInfo) os.FileMode {
+	return was.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
 }
 
 func fsyncFile(path string) error {
@@ -236,12 +327,16 @@ func cmdBackup(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("backup", "backup [-db PATH] -o FILE [-force]", `
 Writes a consistent copy of the database to FILE, from one read transaction
 (bbolt's Tx.WriteTo), while the app keeps running: when the app holds the
-file, the copy comes through its control socket (usersessions.ServeControl,
-Store.Backup), otherwise from the file itself. The copy goes to a temporary
+file, the copy comes through its control socket (control.Serve,
+Store.Backup), otherwise from the file itself. Either way the read
+transaction copies into a private temporary file beside the database (or
+in the temporary folder) and ends before FILE is written: a slow FILE holds
+up neither the app's writes nor its start. The copy goes to a temporary
 file beside FILE, is synced, checked (bbolt's page check, then the store's
 check that records and indexes agree) and only then renamed to FILE. An
-existing FILE is kept unless -force. To restore, stop the app and copy the
-backup over the database.`, stderr)
+existing FILE is kept unless -force (the new one then keeps its owner,
+group and mode). To restore, stop the app and copy the backup over the
+database.`, stderr)
 	db := addDBFlags(fs)
 	hideFlags(fs, "idle-timeout")
 	out := fs.String("o", "", "backup `file` to write")
@@ -278,13 +373,7 @@ backup over the database.`, stderr)
 	switch {
 	case err == nil:
 		defer src.Close()
-		copyTo = func(w io.Writer) (size int64, err error) {
-			err = src.View(func(tx *bolt.Tx) error {
-				size, err = tx.WriteTo(w)
-				return err
-			})
-			return size, err
-		}
+		copyTo = copyFromFile(src)
 		if fi, err := os.Stat(db.path); err == nil {
 			total = fi.Size()
 		}
@@ -293,11 +382,11 @@ backup over the database.`, stderr)
 		if cerr != nil {
 			if errors.Is(cerr, os.ErrNotExist) {
 				return fmt.Errorf("%s is in use by another process, which serves no control socket "+
-					"(usersessions.ServeControl); stop it to back up the file, or let the app serve one", db.path)
+					"(control.Serve); stop it to back up the file, or let the app serve one", db.path)
 			}
 			return fmt.Errorf("%s is in use by another process; its control socket: %v", db.path, cerr)
 		}
-		via = usersessions.ControlSocketPath(db.path)
+		via = control.SocketPath(db.path)
 		copyTo = func(w io.Writer) (int64, error) { return c.Backup(ctx, w) }
 		if f := c.Info().File; f != nil {
 			total = f.Size
@@ -316,6 +405,29 @@ backup over the database.`, stderr)
 	}
 	fmt.Fprintf(stdout, "backed up %s to %s%s: %d %s, %s\n", db.path, *out, how, n, plural(n, "session"), humanBytes(size))
 	return nil
+}
+
+// copyFromFile is backup's copy of a file no app holds, opened as src:
+// bbolt's Tx.WriteTo into a private temporary file (package spool), then
+// src is closed, releasing the file, and w gets the copy from there.
+// Writing w from the file itself would keep it locked for as long as w is
+// slow (-o on a slow disk), and an app starting meanwhile could not open
+// its database.
+func copyFromFile(src *bolt.DB) func(io.Writer) (int64, error) {
+	return func(w io.Writer) (int64, error) {
+		path := src.Path()
+		dirs := []string{filepath.Dir(path), ""}
+		return spool.Copy(w, filepath.Base(path)+".backup-*.tmp", dirs, func(f io.Writer) (n int64, err error) {
+			err = src.View(func(tx *bolt.Tx) error {
+				n, err = tx.WriteTo(f)
+				return err
+			})
+			if cerr := src.Close(); err == nil {
+				err = cerr // releases the file before w is written
+			}
+			return n, err
+		})
+	}
 }
 
 // writeBackup writes a backup with copyTo into a temporary file beside
@@ -353,6 +465,13 @@ func writeBackup(out string, force bool, total int64, copyTo func(io.Writer) (in
 		return 0, 0, fmt.Errorf("backup: the copy does not check out, nothing written to %s: %w", out, err)
 	}
 	if force {
+		// A replaced backup keeps its owner, group and mode, as a cp
+		// onto it would.
+		if was, lerr := os.Lstat(out); lerr == nil && was.Mode().IsRegular() {
+			if err := keepOwnerAndMode(tmpPath, was); err != nil {
+				return 0, 0, fmt.Errorf("backup: %w; nothing written to %s", err, out)
+			}
+		}
 		err = os.Rename(tmpPath, out)
 	} else {
 		// A link fails if out appeared meanwhile: never overwritten.

@@ -11,8 +11,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/internal/filetest"
+	bolt "go.etcd.io/bbolt"
 )
 
 // churnedDB is a file where 10,000 sessions came and most went: the
@@ -30,7 +33,7 @@ func churnedDB(t *testing.T) (string, []string) {
 	}
 	ctx := context.Background()
 	for u := range 25 {
-		if _, err := store.DeleteByUser(ctx, fmt.Sprintf("u%d", u), ""); err != nil {
+		if _, err := store.EndUser(ctx, fmt.Sprintf("u%d", u), "", usersessions.EndOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -228,5 +231,94 @@ func TestWriteBackupRefusesBadCopies(t *testing.T) {
 	}, io.Discard)
 	if err != nil || n != 8 || size != int64(len(good)) {
 		t.Errorf("a good copy: %d sessions, %d bytes, %v", n, size, err)
+	}
+}
+
+// compact and backup never create a database: a file removed between their
+// checks and their open is an error, and stays removed.
+func TestOpenBoltAtCreatesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gone.db")
+	db, err := openBoltAt(path, bolt.Options{Timeout: operatorOpenTimeout})
+	if err == nil {
+		db.Close()
+		t.Fatal("openBoltAt of a missing file succeeded")
+	}
+	if _, serr := os.Stat(path); !errors.Is(serr, os.ErrNotExist) {
+		t.Errorf("openBoltAt of a missing file (%v) left a file: %v", err, serr)
+	}
+}
+
+// A backup of a file no app holds, into a slow destination, lets the app
+// start meanwhile: the file's lock is not held while the copy is written.
+func TestBackupOfFileLetsTheAppStart(t *testing.T) {
+	sd := seedDB(t)
+	want := liveIDs(t, sd.path)
+	src, err := openRaw(&dbFlags{path: sd.path}, true, "back up")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	w := filetest.NewGatedWriter()
+	copied := make(chan error, 1)
+	go func() {
+		_, err := copyFromFile(src)(w)
+		copied <- err
+	}()
+	select {
+	case <-w.Started:
+	case err := <-copied:
+		t.Fatalf("the copy ended before writing: %v", err)
+	}
+	app, err := usersessions.Open(sd.path, &usersessions.Options{CleanupInterval: -1, OpenTimeout: 2 * time.Second, Logger: quietLogger()})
+	close(w.Release)
+	if err != nil {
+		t.Fatalf("the app cannot open its file while a backup is written: %v", err)
+	}
+	// What the app writes now is not in the copy, which is the file as
+	// it was when the backup began.
+	if _, err := app.Create(context.Background(), "carol", usersessions.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	app.Close()
+	if err := <-copied; err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "b.db")
+	if err := os.WriteFile(out, w.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := liveIDs(t, out); !slices.Equal(got, want) {
+		t.Errorf("the copy holds %v, want %v", got, want)
+	}
+}
+
+// compact of a database reached through a symbolic link compacts the file
+// the link points to and keeps the link: renaming the copy over the link
+// would leave the link's target behind, at its old size, and the link gone.
+func TestCompactThroughSymlink(t *testing.T) {
+	sd := seedDB(t)
+	want := liveIDs(t, sd.path)
+	link := filepath.Join(t.TempDir(), "current.db")
+	if err := os.Symlink(sd.path, link); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.Stat(sd.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := runCmd(t, "compact", "-db", link); code != exitOK {
+		t.Fatalf("compact: status %d, stderr %q", code, stderr)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode().Type() != os.ModeSymlink {
+		t.Errorf("the link is no longer a link: %v, %v", fi.Mode(), err)
+	}
+	if after, err := os.Stat(sd.path); err != nil || os.SameFile(before, after) {
+		t.Errorf("the link's target was not replaced by a compacted copy (%v)", err)
+	}
+	if got := liveIDs(t, sd.path); !slices.Equal(got, want) {
+		t.Errorf("the link's target holds %v, want %v", got, want)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(link), "*.compact-*")); len(left) > 0 {
+		t.Errorf("compact left %q behind", left)
 	}
 }

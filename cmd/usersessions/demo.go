@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -24,6 +23,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/control"
 	"github.com/usersessions/usersessions/httpx"
 	"golang.org/x/text/language"
 )
@@ -45,9 +45,18 @@ func viewTemplates() fs.FS {
 	return sub
 }
 
-var demoTemplates = template.Must(template.New("").
-	Funcs(template.FuncMap{"stylesheet": httpx.Stylesheet}).
-	ParseFS(templateFS, "templates/*.html"))
+// demoPages are the demo's own templates, once per language, each with
+// the t function of its language (demoCatalog.T).
+var demoPages = func() map[string]*template.Template {
+	base := template.Must(template.New("").
+		Funcs(template.FuncMap{"stylesheet": httpx.Stylesheet, "t": demoCatalog(nil).T}).
+		ParseFS(templateFS, "templates/*.html"))
+	pages := make(map[string]*template.Template, len(demoLangs))
+	for _, tag := range demoLangs {
+		pages[tag] = template.Must(base.Clone()).Funcs(template.FuncMap{"t": demoCatalog(demoText[tag]).T})
+	}
+	return pages
+}()
 
 // Demo routes.
 const (
@@ -64,21 +73,26 @@ const maxUsername = 64
 const demoCSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 func cmdDemo(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("demo", "demo [-db PATH] [-addr HOST:PORT] [-geoip PATH] [-geoip-lang LANGS] [-trusted-proxies CIDR,...]", `
+	fs := newFlagSet("demo", "demo [-db PATH] [-addr HOST:PORT] [-geoip PATH] [-geoip-lang LANGS] [-trusted-proxies CIDR,...] [-dbsc=false]", `
 Runs a small web app: sign in under any name, see your sessions at
 /account/sessions/, end them; sign in as "admin" for /admin/sessions/.
-Stop it with Ctrl-C.
+Stop it with Ctrl-C. Its pages and the views speak the views' eight
+languages, chosen as the views choose: ?lang=de (the links at the foot of
+each page keep it in a cookie), then the browser's languages.
 
 Without -geoip the demo builds a small GeoIP database of six cities
 (Zwolle, London, San Francisco, Tokyo, São Paulo, Berlin) with made-up
 networks, and its sign-in form offers to sign in "as if from" one of them,
 so sessions show a location out of the box. A real database given with
--geoip replaces it, and the form then offers no places.`, stderr)
+-geoip replaces it, and the form then offers no places. Places are named
+in the page's language (one database per language, as httpx's
+GeoByLanguage takes them).`, stderr)
 	dbPath := fs.String("db", defaultDBPath(), "session database `file` (created if missing)")
 	addr := fs.String("addr", "127.0.0.1:8080", "listen `address`; port 0 picks a free port")
 	geoPath := fs.String("geoip", "", "GeoIP City or Country `.mmdb` file (or folder) for locations (default: a built-in demo database of six cities)")
-	geoLang := fs.String("geoip-lang", "en", "comma-separated `languages` of place names, best first (en, de, es, fr, ja, pt-BR, zh-CN, nl, ...)")
+	geoLang := fs.String("geoip-lang", "", "comma-separated `languages` to name places in, the first for other pages too; each holds the database in memory (default: every language of the views with the built-in database, en with -geoip)")
 	proxies := fs.String("trusted-proxies", "", "comma-separated `CIDRs` of proxies whose X-Forwarded-For is believed")
+	dbsc := fs.Bool("dbsc", true, "device-bound sessions (DBSC): Chrome binds each session to a key it keeps; it needs HTTPS, so put a TLS proxy in front")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -95,24 +109,15 @@ so sessions show a location out of the box. A real database given with
 			langs = append(langs, l)
 		}
 	}
-	var geo *usersessions.Geo
-	var places []demoPlace // what the sign-in form offers: only with the demo's own database
-	if *geoPath != "" {
-		geo, err = usersessions.OpenGeo(*geoPath, &usersessions.GeoOptions{Languages: langs})
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("GeoIP database %s does not exist (get one with \"usersessions geoip download\")", *geoPath)
-			}
-			return fmt.Errorf("GeoIP database %s: %w", *geoPath, err)
-		}
-	} else {
-		// No MaxMind key needed: the demo's own six cities.
-		if geo, err = openDemoGeo(langs); err != nil {
-			return err
-		}
-		places = demoPlaces
+	geos, err := openGeos(*geoPath, langs)
+	if err != nil {
+		return err
 	}
-	defer geo.Close()
+	defer geos.Close()
+	var places []demoPlace // what the sign-in form offers: only with the demo's own database
+	if *geoPath == "" {
+		places = demoPlaces // no MaxMind key needed: the demo's own six cities
+	}
 	// Listen first: a demo that cannot bind its port leaves no new
 	// database (or folder) behind.
 	ln, err := net.Listen("tcp", *addr)
@@ -145,7 +150,7 @@ so sessions show a location out of the box. A real database given with
 		// log line where an app would email about a new device.
 		History:    demoHistory,
 		MaxPerUser: demoMaxPerUser,
-		Hooks:      usersessions.Hooks{Created: newSignInLogger(stderr, geo)},
+		Hooks:      usersessions.Hooks{Created: newSignInLogger(stderr, geos.def)},
 	})
 	if err != nil {
 		ln.Close()
@@ -153,7 +158,7 @@ so sessions show a location out of the box. A real database given with
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	return serveDemo(ctx, ln, store, demoConfig{geo: geo, trusted: trusted, places: places}, stdout, stderr)
+	return serveDemo(ctx, ln, store, demoConfig{geo: geos.def, geoByLang: geos.byLang, trusted: trusted, places: places, dbsc: *dbsc}, stdout, stderr)
 }
 
 // The demo's account-security settings.
@@ -180,11 +185,14 @@ func newSignInLogger(w io.Writer, geo *usersessions.Geo) func(context.Context, *
 
 // demoConfig is how the demo shows and finds addresses.
 type demoConfig struct {
-	geo     *usersessions.Geo // nil: no locations
-	trusted []netip.Prefix    // proxies whose X-Forwarded-For is believed
+	geo       *usersessions.Geo            // nil: no locations
+	geoByLang map[string]*usersessions.Geo // places named in a page's language (httpx's GeoByLanguage)
+	trusted   []netip.Prefix               // proxies whose X-Forwarded-For is believed
 	// places are what the sign-in form offers to sign in "as if from":
 	// the networks of the demo's own GeoIP database. Empty with a real one.
 	places []demoPlace
+	// dbsc turns on device-bound sessions (httpx.Options.DBSC).
+	dbsc bool
 }
 
 // serveDemo serves the demo on ln until ctx is done, then shuts down
@@ -194,15 +202,15 @@ func serveDemo(ctx context.Context, ln net.Listener, store *usersessions.Store, 
 	// Opt in to the control socket, so "usersessions ls/revoke -db FILE"
 	// work while the demo holds the file.
 	// Only a file has a place for one beside it.
-	var ctl *usersessions.Control
+	var ctl *control.Server
 	var cerr error
 	if fi, err := os.Stat(store.Path()); err == nil && fi.Mode().IsRegular() {
-		ctl, cerr = usersessions.ServeControl(store, "")
+		ctl, cerr = control.Serve(store, "")
 	}
 	if cerr != nil {
 		fmt.Fprintf(stderr, "usersessions demo: no control socket (operator commands cannot reach the demo): %v\n", cerr)
 	} else {
-		defer ctl.Close() // before the store closes
+		defer stopGracefully(ctl) // before the store closes
 	}
 	srv := &http.Server{
 		Handler:           newDemoHandler(store, cfg),
@@ -227,13 +235,22 @@ func serveDemo(ctx context.Context, ln net.Listener, store *usersessions.Store, 
 		return err
 	case <-ctx.Done():
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		srv.Close()
-	}
+	stopGracefully(srv)
 	fmt.Fprintln(stderr, "usersessions demo stopped")
 	return nil
+}
+
+// stopGracefully stops a server (the demo's, its control socket): the
+// requests in progress get a few seconds to finish, then they are ended.
+func stopGracefully(srv interface {
+	Shutdown(context.Context) error
+	Close() error
+}) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		srv.Close()
+	}
 }
 
 // demoURL is the address to open in a browser: the listener's real
@@ -275,14 +292,16 @@ func parsePrefixes(s string) ([]netip.Prefix, error) {
 
 // demoPage is the data of the demo's templates.
 type demoPage struct {
-	Title       string
-	User        string // signed-in user, "" when anonymous
+	Title       string     // message key of the title
+	Lang        string     // the page's language, a tag of httpx.Languages
+	Langs       []langLink // this page in every language
+	User        string     // signed-in user, "" when anonymous
 	Admin       bool
 	Device      string // of the current session
 	IP          string
 	Location    string
 	DBPath      string
-	Error       string // login form
+	Error       string // login form: message key of the problem
 	Username    string // login form value
 	Next        string // login form: where to go after signing in
 	MaxUsername int
@@ -296,11 +315,12 @@ type placeOption struct {
 }
 
 type demo struct {
-	m      *httpx.Manager
-	store  *usersessions.Store
-	geo    *usersessions.Geo
-	places []demoPlace
-	log    *slog.Logger
+	m         *httpx.Manager
+	store     *usersessions.Store
+	geo       *usersessions.Geo
+	geoByLang map[string]*usersessions.Geo
+	places    []demoPlace
+	log       *slog.Logger
 }
 
 // newDemoHandler returns the demo app: the home page, sign-in and sign-out,
@@ -308,30 +328,41 @@ type demo struct {
 // /admin/sessions/ for the user named "admin". Every request goes through
 // the httpx session middleware, and every POST through
 // http.CrossOriginProtection. With cfg.places, the sign-in form offers to
-// sign in as if from one of them (withPlace).
+// sign in as if from one of them (withPlace). With cfg.dbsc, Chrome binds
+// each session to its device (DBSC) when the demo is reached over HTTPS.
 func newDemoHandler(store *usersessions.Store, cfg demoConfig) http.Handler {
 	d := &demo{
-		store:  store,
-		geo:    cfg.geo,
-		places: cfg.places,
-		log:    slog.Default(),
+		store:     store,
+		geo:       cfg.geo,
+		geoByLang: cfg.geoByLang,
+		places:    cfg.places,
+		log:       slog.Default(),
 	}
 	trusted := cfg.trusted
-	d.m = httpx.New(store, &httpx.Options{ClientIP: func(r *http.Request) netip.Addr {
+	opts := &httpx.Options{ClientIP: func(r *http.Request) netip.Addr {
 		if p := placeFrom(r.Context()); p != nil {
 			return p.Addr
 		}
 		return httpx.ClientIP(r, trusted)
-	}})
-	geo := cfg.geo
+	}}
+	if cfg.dbsc {
+		opts.DBSC = &httpx.DBSCOptions{}
+	}
+	d.m = httpx.New(store, opts)
+	// The views speak the language of the demo's pages, and name places
+	// in it.
+	views := &httpx.ViewOptions{Geo: cfg.geo, GeoByLanguage: cfg.geoByLang, Language: requestLanguage,
+		LoginURL: "/login", LogoutURL: "/", Templates: viewTemplates()}
+	admin := &httpx.AdminOptions{Allow: isAdmin, Geo: cfg.geo, GeoByLanguage: cfg.geoByLang, Language: requestLanguage,
+		LogoutURL: "/", Templates: viewTemplates()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", d.home)
 	mux.HandleFunc("GET /login", d.loginForm)
 	mux.HandleFunc("POST /login", d.login)
 	mux.HandleFunc("POST /logout", d.logout)
-	mux.Handle(sessionsPath, d.m.SessionsHandler(&httpx.ViewOptions{Geo: geo, LoginURL: "/login", LogoutURL: "/", Templates: viewTemplates()}))
-	mux.Handle(adminPath, d.adminGate(d.m.AdminHandler(&httpx.AdminOptions{Allow: isAdmin, Geo: geo, LogoutURL: "/", Templates: viewTemplates()})))
-	return d.withPlace(d.m.Handler(http.NewCrossOriginProtection().Handler(mux)))
+	mux.Handle(sessionsPath, d.m.SessionsHandler(views))
+	mux.Handle(adminPath, d.adminGate(d.m.AdminHandler(admin)))
+	return rememberLanguage(d.withPlace(d.m.Handler(http.NewCrossOriginProtection().Handler(mux))))
 }
 
 // Signing in "as if from" a place (a demo feature, with the demo's own
@@ -425,7 +456,7 @@ func (d *demo) adminGate(admin http.Handler) http.Handler {
 			admin.ServeHTTP(w, r)
 			return
 		}
-		page := d.page(r, "Admins only")
+		page := d.page(r, "admins.title")
 		if page.User == "" {
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
 			return
@@ -440,10 +471,17 @@ func wantsJSON(r *http.Request) bool {
 	return r.URL.Query().Get("format") == "json" || strings.Contains(r.Header.Get("Accept"), "json")
 }
 
+// page returns the data of a page titled with the message key title, in
+// the request's language.
 func (d *demo) page(r *http.Request, title string) *demoPage {
-	p := &demoPage{Title: title, DBPath: d.store.Path(), MaxUsername: maxUsername}
+	lang := requestLanguage(r)
+	p := &demoPage{Title: title, Lang: lang, Langs: langLinks(r, lang), DBPath: d.store.Path(), MaxUsername: maxUsername}
+	geo := d.geo
+	if g, ok := d.geoByLang[lang]; ok {
+		geo = g
+	}
 	for _, pl := range d.places {
-		p.Places = append(p.Places, placeOption{Key: pl.Key, Label: d.geo.Location(pl.Addr)})
+		p.Places = append(p.Places, placeOption{Key: pl.Key, Label: geo.Location(pl.Addr)})
 	}
 	if pl := placeFrom(r.Context()); pl != nil {
 		p.From = pl.Key
@@ -455,17 +493,17 @@ func (d *demo) page(r *http.Request, title string) *demoPage {
 		if s.IP.IsValid() {
 			p.IP = s.IP.String()
 		}
-		p.Location = d.geo.Location(s.IP)
+		p.Location = geo.Location(s.IP)
 	}
 	return p
 }
 
 func (d *demo) home(w http.ResponseWriter, r *http.Request) {
-	d.render(w, http.StatusOK, "home.html", d.page(r, "Home"))
+	d.render(w, http.StatusOK, "home.html", d.page(r, "home.title"))
 }
 
 func (d *demo) loginForm(w http.ResponseWriter, r *http.Request) {
-	page := d.page(r, "Sign in")
+	page := d.page(r, "login.title")
 	page.Next = httpx.NextURL(r, "")
 	d.render(w, http.StatusOK, "login.html", page)
 }
@@ -480,10 +518,10 @@ func (d *demo) login(w http.ResponseWriter, r *http.Request) {
 	from := r.PostForm.Get("from")
 	msg := checkUsername(name)
 	if msg == "" && from != "" && d.place(from) == nil {
-		msg = "Choose a place from the list, or your own address."
+		msg = "err.place"
 	}
 	if msg != "" {
-		page := d.page(r, "Sign in")
+		page := d.page(r, "login.title")
 		page.Error, page.Username, page.Next = msg, name, httpx.NextURL(r, "")
 		d.render(w, http.StatusBadRequest, "login.html", page)
 		return
@@ -497,19 +535,20 @@ func (d *demo) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, httpx.NextURL(r, sessionsPath), http.StatusSeeOther)
 }
 
-// checkUsername returns why name cannot be a user name, or "".
+// checkUsername returns why name cannot be a user name, as the key of a
+// message of demoText, or "".
 func checkUsername(name string) string {
 	switch {
 	case name == "":
-		return "Enter a user name."
+		return "err.empty"
 	case !utf8.ValidString(name):
-		return "The user name is not valid text."
+		return "err.invalid"
 	case utf8.RuneCountInString(name) > maxUsername:
-		return fmt.Sprintf("The user name is too long: at most %d characters.", maxUsername)
+		return "err.long"
 	}
 	for _, r := range name {
 		if r != ' ' && !unicode.IsPrint(r) {
-			return "Use letters, digits, punctuation and spaces only."
+			return "err.chars"
 		}
 	}
 	return ""
@@ -528,13 +567,15 @@ func (d *demo) logout(w http.ResponseWriter, r *http.Request) {
 // render writes a demo page; a template error is a 500, not half a page.
 func (d *demo) render(w http.ResponseWriter, code int, name string, page *demoPage) {
 	var buf bytes.Buffer
-	if err := demoTemplates.ExecuteTemplate(&buf, name, page); err != nil {
+	if err := demoPages[page.Lang].ExecuteTemplate(&buf, name, page); err != nil {
 		d.log.Error("demo: rendering "+name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Language", page.Lang)
+	h.Add("Vary", "Accept-Language")
 	h.Set("Content-Security-Policy", demoCSP)
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -7,7 +7,9 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -280,5 +282,23 @@ func TestDemoLoginReturnsToNext(t *testing.T) {
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != want {
 			t.Errorf("login with next=%q: %s to %q, want %q", next, resp.Status, resp.Header.Get("Location"), want)
 		}
+	}
+}
+
+// The README says where the demo listens, and the quick start's test
+// keeps its own port off that one (issue 18, item 15): the README must
+// tell the demo's real default.
+func TestReadmeDemoAddress(t *testing.T) {
+	stdout, _, _ := runCmd(t, "help", "demo")
+	m := regexp.MustCompile(`listen address.*\(default "([^"]+)"\)`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("demo -h shows no default address:\n%s", stdout)
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "the demo app on http://" + m[1] + "/"; !strings.Contains(string(readme), want) {
+		t.Errorf("README.md does not say %q", want)
 	}
 }

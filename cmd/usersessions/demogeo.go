@@ -1,14 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"net/netip"
 
 	"github.com/maxmind/mmdbwriter"
-	"github.com/maxmind/mmdbwriter/mmdbtype"
+
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/httpx"
+	"github.com/usersessions/usersessions/internal/geotest"
 )
 
 // The demo shows locations without a MaxMind account: with no -geoip it
@@ -110,63 +110,86 @@ func demoPlaceByKey(key string) *demoPlace {
 // buildDemoGeo returns the demo's GeoIP2-City database, as a .mmdb file's
 // bytes.
 func buildDemoGeo() ([]byte, error) {
-	w, err := mmdbwriter.New(mmdbwriter.Options{
+	entries := make(map[string]geotest.Entry, len(demoPlaces))
+	for _, p := range demoPlaces {
+		if !p.Network.Contains(p.Addr) {
+			return nil, fmt.Errorf("demo place %s: %v is not in %v", p.Key, p.Addr, p.Network)
+		}
+		entries[p.Network.String()] = geotest.Entry{
+			CityNames: p.City, RegionNames: p.Region, CountryNames: p.Country, ContinentNames: p.Cont,
+			CountryCode: p.ISO, ContinentCode: p.Continent, TimeZone: p.TimeZone,
+			Latitude: p.Lat, Longitude: p.Lon,
+		}
+	}
+	return geotest.Encode(mmdbwriter.Options{
 		DatabaseType: "GeoIP2-City",
 		Languages:    demoLanguages,
 		Description: map[string]string{
 			"en": "usersessions demo: six made-up networks in six cities, not real locations",
 		},
 		RecordSize: 24,
-	})
-	if err != nil {
-		return nil, err
-	}
-	nameMap := func(m map[string]string) mmdbtype.Map {
-		out := mmdbtype.Map{}
-		for lang, name := range m {
-			out[mmdbtype.String(lang)] = mmdbtype.String(name)
-		}
-		return out
-	}
-	for _, p := range demoPlaces {
-		if !p.Network.Contains(p.Addr) {
-			return nil, fmt.Errorf("demo place %s: %v is not in %v", p.Key, p.Addr, p.Network)
-		}
-		_, network, err := net.ParseCIDR(p.Network.String())
-		if err != nil {
-			return nil, err
-		}
-		err = w.Insert(network, mmdbtype.Map{
-			"city":         mmdbtype.Map{"names": nameMap(p.City)},
-			"subdivisions": mmdbtype.Slice{mmdbtype.Map{"names": nameMap(p.Region)}},
-			"country":      mmdbtype.Map{"iso_code": mmdbtype.String(p.ISO), "names": nameMap(p.Country)},
-			"continent":    mmdbtype.Map{"code": mmdbtype.String(p.Continent), "names": nameMap(p.Cont)},
-			"location": mmdbtype.Map{
-				"latitude": mmdbtype.Float64(p.Lat), "longitude": mmdbtype.Float64(p.Lon),
-				"time_zone": mmdbtype.String(p.TimeZone),
-			},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("demo place %s: %w", p.Key, err)
-		}
-	}
-	var buf bytes.Buffer
-	if _, err := w.WriteTo(&buf); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	}, entries)
 }
 
-// openDemoGeo opens the demo's own GeoIP database, with names in lang
-// (GeoOptions.Languages).
-func openDemoGeo(lang []string) (*usersessions.Geo, error) {
-	data, err := buildDemoGeo()
-	if err != nil {
-		return nil, fmt.Errorf("building the demo's GeoIP database: %w", err)
+// geoSet is the demo's GeoIP database opened once per language of place
+// names, as a multilingual app opens it for httpx's GeoByLanguage.
+type geoSet struct {
+	def    *usersessions.Geo            // names in the first language: other pages, the sign-in log
+	byLang map[string]*usersessions.Geo // by language of the views (httpx.Languages)
+	opened []*usersessions.Geo
+}
+
+// openGeos opens path (a .mmdb file or folder; "" is the demo's own
+// database) once per language in langs, each naming places in its
+// language (falling back to English). Without langs: every language of
+// the views for the demo's own database, which is tiny, and English only
+// for a real one, which each language holds in memory again.
+func openGeos(path string, langs []string) (*geoSet, error) {
+	var open func(lang string) (*usersessions.Geo, error)
+	if path == "" {
+		data, err := buildDemoGeo()
+		if err != nil {
+			return nil, fmt.Errorf("building the demo's GeoIP database: %w", err)
+		}
+		open = func(lang string) (*usersessions.Geo, error) {
+			geo, err := usersessions.OpenGeoBytes(data, &usersessions.GeoOptions{Languages: []string{lang}})
+			if err != nil {
+				return nil, fmt.Errorf("the demo's GeoIP database: %w", err)
+			}
+			return geo, nil
+		}
+		if len(langs) == 0 {
+			langs = httpx.Languages()
+		}
+	} else {
+		open = func(lang string) (*usersessions.Geo, error) {
+			return openGeo(path, &usersessions.GeoOptions{Languages: []string{lang}})
+		}
+		if len(langs) == 0 {
+			langs = []string{"en"}
+		}
 	}
-	geo, err := usersessions.OpenGeoBytes(data, &usersessions.GeoOptions{Languages: lang})
-	if err != nil {
-		return nil, fmt.Errorf("the demo's GeoIP database: %w", err)
+	gs := &geoSet{byLang: make(map[string]*usersessions.Geo)}
+	for _, lang := range langs {
+		geo, err := open(lang)
+		if err != nil {
+			gs.Close()
+			return nil, err
+		}
+		gs.opened = append(gs.opened, geo)
+		if gs.def == nil {
+			gs.def = geo
+		}
+		if tag := matchLanguage(lang); tag != "" && gs.byLang[tag] == nil {
+			gs.byLang[tag] = geo
+		}
 	}
-	return geo, nil
+	return gs, nil
+}
+
+// Close closes every database of the set.
+func (gs *geoSet) Close() {
+	for _, g := range gs.opened {
+		g.Close()
+	}
 }

@@ -7,11 +7,13 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/httpx"
 )
 
 // Every place of the demo database is found at its address, in English and
@@ -22,11 +24,12 @@ func TestDemoGeo(t *testing.T) {
 		"sanfrancisco": "San Francisco, United States", "tokyo": "Tokyo, Japan",
 		"saopaulo": "São Paulo, Brazil", "berlin": "Berlin, Germany",
 	}
-	geo, err := openDemoGeo(nil)
+	geos, err := openGeos("", []string{"en"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer geo.Close()
+	defer geos.Close()
+	geo := geos.def
 	if len(demoPlaces) != len(want) {
 		t.Errorf("%d places", len(demoPlaces))
 	}
@@ -51,15 +54,59 @@ func TestDemoGeo(t *testing.T) {
 	if demoPlaceByKey("atlantis") != nil || demoPlaceByKey("") != nil {
 		t.Error("an unknown key found a place")
 	}
-	for lang, w := range map[string]string{"nl": "Zwolle, Nederland", "de": "Zwolle, Niederlande", "ja": "ズヴォレ, オランダ王国", "zh-CN": "兹沃勒, 荷兰"} {
-		g, err := openDemoGeo([]string{lang})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := g.Location(demoPlaces[0].Addr); got != w {
+	// Without languages, every language of the views has its own.
+	all, err := openGeos("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer all.Close()
+	if len(all.byLang) != len(httpx.Languages()) || all.def != all.byLang["en"] {
+		t.Errorf("the demo's database opened for %d languages, default English %v", len(all.byLang), all.def == all.byLang["en"])
+	}
+	for lang, w := range map[string]string{"nl": "Zwolle, Nederland", "de": "Zwolle, Niederlande", "ja": "ズヴォレ, オランダ王国", "zh-CN": "兹沃勒, 荷兰", "pt-BR": "Zwolle, Holanda"} {
+		if got := all.byLang[lang].Location(demoPlaces[0].Addr); got != w {
 			t.Errorf("%s: %q, want %q", lang, got, w)
 		}
-		g.Close()
+	}
+}
+
+// A real database (-geoip) is opened once per language of -geoip-lang,
+// the first being the default; the languages are matched as the views
+// match them; a missing file says so.
+func TestOpenGeosFromFile(t *testing.T) {
+	data, err := buildDemoGeo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "GeoLite2-City.mmdb")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	geos, err := openGeos(path, []string{"de", "ja-JP", "ru"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer geos.Close()
+	zwolle := demoPlaces[0].Addr
+	if got := geos.def.Location(zwolle); got != "Zwolle, Niederlande" {
+		t.Errorf("default: %q", got)
+	}
+	if got := geos.byLang["ja"].Location(zwolle); got != "ズヴォレ, オランダ王国" {
+		t.Errorf("ja: %q", got)
+	}
+	if len(geos.byLang) != 2 || len(geos.opened) != 3 {
+		t.Errorf("languages %v, %d opened; want de and ja, and Russian opened but no page's", geos.byLang, len(geos.opened))
+	}
+	en, err := openGeos(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer en.Close()
+	if len(en.opened) != 1 || en.def.Location(zwolle) != "Zwolle, Netherlands" {
+		t.Errorf("a real database without languages: %d opened, %q", len(en.opened), en.def.Location(zwolle))
+	}
+	if _, err := openGeos(filepath.Join(t.TempDir(), "none.mmdb"), nil); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("a missing database: %v", err)
 	}
 }
 
@@ -77,13 +124,15 @@ func newGeoDemo(t *testing.T, cfg demoConfig) (*usersessions.Store, string) {
 	return store, srv.URL
 }
 
+// demoGeoConfig is the configuration "usersessions demo" runs with
+// without -geoip: its own database, in every language of the views.
 func demoGeoConfig(t *testing.T) demoConfig {
-	geo, err := openDemoGeo(nil)
+	geos, err := openGeos("", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { geo.Close() })
-	return demoConfig{geo: geo, places: demoPlaces}
+	t.Cleanup(geos.Close)
+	return demoConfig{geo: geos.def, geoByLang: geos.byLang, places: demoPlaces}
 }
 
 // Signing in "as if from" Zwolle shows Zwolle on the sessions page, and

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/geoupdate"
 )
 
 // licenseKeyEnv names the environment variable read when -key is not given.
@@ -21,24 +22,23 @@ const licenseKeyEnv = "MAXMIND_LICENSE_KEY"
 func cmdGeoIP(args []string, stdout, stderr io.Writer) error {
 	const synopsis = "geoip download [-key KEY] [-edition NAME] [-dir DIR]"
 	if len(args) == 0 || args[0] != "download" {
+		usage := func() { fmt.Fprintf(stderr, "Usage:\n  usersessions %s\n", synopsis) }
 		switch {
 		case len(args) == 0:
-			fmt.Fprintln(stderr, "usersessions: geoip needs a subcommand")
+			return &usageError{usage: usage, msg: "geoip needs a subcommand"}
 		case args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
-			fmt.Fprintf(stderr, "Usage:\n  usersessions %s\n", synopsis)
+			usage()
 			return errHelp
 		default:
-			fmt.Fprintf(stderr, "usersessions: unknown geoip subcommand %q\n", args[0])
+			return &usageError{usage: usage, msg: fmt.Sprintf("unknown geoip subcommand %q", args[0])}
 		}
-		fmt.Fprintf(stderr, "Usage:\n  usersessions %s\n", synopsis)
-		return &usageError{}
 	}
 	return cmdGeoIPDownload(args[1:], stdout, stderr)
 }
 
 func cmdGeoIPDownload(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("geoip download", "geoip download [-key KEY] [-edition NAME] [-dir DIR]", `
-Downloads a MaxMind GeoIP database with DownloadGeoIP: the edition's archive
+Downloads a MaxMind GeoIP database with geoupdate.Download: the edition's archive
 and its published SHA-256, checked against each other, the .mmdb extracted,
 verified and renamed over the old one. Prints the installed file's path.
 A free GeoLite2 license key comes with a MaxMind account; pass it in
@@ -47,7 +47,7 @@ A free GeoLite2 license key comes with a MaxMind account; pass it in
 	edition := fs.String("edition", "GeoLite2-City", "MaxMind edition `ID`")
 	dir := fs.String("dir", cacheDir(), "`directory` to install EDITION.mmdb into")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this `duration`")
-	baseURL := fs.String("base-url", usersessions.DefaultGeoIPDownloadURL, "download endpoint (for mirrors and tests)")
+	baseURL := fs.String("base-url", geoupdate.DefaultURL, "download endpoint (for mirrors and tests)")
 	hideFlags(fs, "base-url")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -94,10 +94,11 @@ A free GeoLite2 license key comes with a MaxMind account; pass it in
 		}
 		bar.Set(done)
 	}
-	file, err := usersessions.DownloadGeoIP(ctx, *key, *edition, *dir,
-		usersessions.DownloadBaseURL(*baseURL),
-		usersessions.DownloadHTTPClient(downloadClient()),
-		usersessions.DownloadProgress(progress))
+	file, err := geoupdate.Download(ctx, *key, *edition, *dir, &geoupdate.Options{
+		BaseURL:    *baseURL,
+		HTTPClient: downloadClient(),
+		Progress:   progress,
+	})
 	if ticker != nil {
 		close(ticker)
 	}
@@ -108,7 +109,7 @@ A free GeoLite2 license key comes with a MaxMind account; pass it in
 		}
 		return err
 	}
-	// DownloadGeoIP checks that the file is a MaxMind DB; the views need a
+	// Download checks that the file is a MaxMind DB; the views need a
 	// City or Country one.
 	if geo, err := usersessions.OpenGeo(file, nil); err != nil {
 		fmt.Fprintf(stderr, "usersessions: warning: %v: -geoip needs a City or Country edition\n", err)

@@ -136,9 +136,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exitCode(c.run(args[1:], stdout, stderr), stderr)
 		}
 	}
-	fmt.Fprintf(stderr, "usersessions: unknown command %q\n\n", name)
-	usage(stderr)
-	return exitUsage
+	return exitCode(&usageError{usage: func() { usage(stderr) }, msg: fmt.Sprintf("unknown command %q", name)}, stderr)
 }
 
 // helpFor prints the usage of the command name on stdout: "help ls" is
@@ -151,9 +149,7 @@ func helpFor(name string, stdout, stderr io.Writer) int {
 			return exitCode(c.run([]string{"-h"}, stdout, stdout), stderr)
 		}
 	}
-	fmt.Fprintf(stderr, "usersessions: unknown command %q\n\n", name)
-	usage(stderr)
-	return exitUsage
+	return exitCode(&usageError{usage: func() { usage(stderr) }, msg: fmt.Sprintf("unknown command %q", name)}, stderr)
 }
 
 // versionString is "usersessions VERSION" from the build information: the
@@ -183,18 +179,19 @@ func versionString() string {
 	return out + " " + goVersion
 }
 
-// usageError is a bad command line. Its message is printed with the
-// command's usage, and the exit status is 2.
+// usageError is a bad command line. exitCode prints the usage, then the
+// message: the problem comes last, where the eye lands after the command,
+// not above a screenful of flags. The exit status is 2.
 type usageError struct {
-	fs  *flag.FlagSet // nil when the usage was printed already
-	msg string
+	usage func() // prints the usage of the command; nil prints none
+	msg   string
 }
 
 func (e *usageError) Error() string { return e.msg }
 
 // usagef returns a usageError for fs.
 func usagef(fs *flag.FlagSet, format string, args ...any) error {
-	return &usageError{fs: fs, msg: fmt.Sprintf(format, args...)}
+	return &usageError{usage: fs.Usage, msg: fmt.Sprintf(format, args...)}
 }
 
 // errHelp reports that -h printed the usage: exit 0.
@@ -210,11 +207,11 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
-		if ue.msg != "" {
-			fmt.Fprintf(stderr, "usersessions: %s\n", ue.msg)
+		if ue.usage != nil {
+			ue.usage()
 		}
-		if ue.fs != nil {
-			ue.fs.Usage()
+		if ue.msg != "" {
+			fmt.Fprintf(stderr, "\nusersessions: %s\n", ue.msg)
 		}
 		return exitUsage
 	}
@@ -270,13 +267,21 @@ func printDefaults(fs *flag.FlagSet) {
 }
 
 // parseFlags parses args and refuses positional arguments. The flag
-// package has printed the problem and the usage already when it fails.
+// package would print its error before the usage; it is kept quiet, and
+// the error becomes a usageError that exitCode prints after it.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	usage, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.Usage = usage
+	fs.SetOutput(out)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
 			return errHelp
 		}
-		return &usageError{} // the flag package printed error and usage
+		return usagef(fs, "%v", err)
 	}
 	if fs.NArg() > 0 {
 		return usagef(fs, "unexpected argument %q", fs.Arg(0))

@@ -128,7 +128,7 @@ func TestUsage(t *testing.T) {
 		t.Errorf("help ls: status %d, stdout %q", code, stdout)
 	}
 	_, stderr, code = runCmd(t, "help", "frobnicate")
-	if code != exitUsage || !strings.Contains(stderr, `unknown command "frobnicate"`) {
+	if code != exitUsage || lastLine(stderr) != `usersessions: unknown command "frobnicate"` {
 		t.Errorf("help frobnicate: status %d, stderr %q", code, stderr)
 	}
 	for _, arg := range []string{"version", "--version"} {
@@ -138,9 +138,15 @@ func TestUsage(t *testing.T) {
 		}
 	}
 	_, stderr, code = runCmd(t, "frobnicate")
-	if code != exitUsage || !strings.Contains(stderr, `unknown command "frobnicate"`) {
-		t.Errorf("unknown command: status %d, stderr %q", code, stderr)
+	if code != exitUsage || !strings.Contains(stderr, "Commands:") || lastLine(stderr) != `usersessions: unknown command "frobnicate"` {
+		t.Errorf("unknown command: status %d, stderr %q; want the usage, then the error last", code, stderr)
 	}
+}
+
+// lastLine returns the last line of s that is not empty.
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	return s[strings.LastIndexByte(s, '\n')+1:]
 }
 
 func TestBadUsage(t *testing.T) {
@@ -153,7 +159,7 @@ func TestBadUsage(t *testing.T) {
 		{[]string{"ls", "-bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"ls", "-db", db, "extra"}, `unexpected argument "extra"`},
 		{[]string{"ls", "-expired", "-all"}, "-expired and -all exclude each other"},
-		{[]string{"clear-expired", "-bogus"}, "Usage:"},
+		{[]string{"clear-expired", "-bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"stats", "-json=maybe"}, "invalid boolean value"},
 		{[]string{"revoke"}, "give exactly one of -user and -id"},
 		{[]string{"revoke", "-user", "a", "-id", "b"}, "give exactly one of -user and -id"},
@@ -169,8 +175,13 @@ func TestBadUsage(t *testing.T) {
 		{[]string{"geoip", "download", "-dir", t.TempDir()}, "a license key is needed: set MAXMIND_LICENSE_KEY"},
 	} {
 		stdout, stderr, code := runCmd(t, tc.args...)
-		if code != exitUsage || !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, "Usage:") || stdout != "" {
-			t.Errorf("%q: status %d, stdout %q, stderr %q; want status 2 and %q with the usage", tc.args, code, stdout, stderr, tc.want)
+		if code != exitUsage || !strings.Contains(stderr, "Usage:") || stdout != "" {
+			t.Errorf("%q: status %d, stdout %q, stderr %q; want status 2 with the usage", tc.args, code, stdout, stderr)
+		}
+		// The problem comes last, where the eye lands, not above the
+		// usage (issue 18, item 19).
+		if last := lastLine(stderr); !strings.HasPrefix(last, "usersessions: ") || !strings.Contains(last, tc.want) {
+			t.Errorf("%q: the last line of stderr is %q, want the error %q", tc.args, last, tc.want)
 		}
 	}
 	if _, err := os.Stat(db); err == nil {

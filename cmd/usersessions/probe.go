@@ -3,11 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"os"
 	"os/exec"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/internal/boltmeta"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -183,19 +182,6 @@ func firstLine(s string) string {
 	return s
 }
 
-// bbolt's meta page: a 16-byte page header, then magic, version, page size,
-// flags (4 bytes each), the root bucket (16), the freelist page ID, the
-// high-water page ID, the transaction ID and an FNV-64a checksum of what
-// precedes it (8 each).
-const (
-	boltMagic      = 0xED0CDAED
-	metaOffset     = 16
-	metaPageSizeAt = metaOffset + 8
-	metaPgidAt     = metaOffset + 40
-	metaTxidAt     = metaOffset + 48
-	metaSumAt      = metaOffset + 56
-)
-
 // checkHeader reads bbolt's two meta pages without mapping the file and
 // refuses an empty file (bbolt would write a new database into it) and a
 // truncated one (reading it faults). A file whose meta pages are not
@@ -217,48 +203,11 @@ func checkHeader(path string) error {
 		return &openError{fmt.Errorf("%s: %w: empty file", path, usersessions.ErrSchema),
 			fmt.Sprintf("%s is an empty file, not a session database", path)}
 	}
-	page0 := make([]byte, metaSumAt+8)
-	if _, err := f.ReadAt(page0, 0); err != nil {
-		return nil // too short to be bbolt's: Open says so
+	m, err := boltmeta.Newest(f, fi.Size())
+	if err != nil {
+		return nil // not bbolt's, or both meta pages damaged: Open names the problem
 	}
-	type meta struct {
-		ok         bool
-		pgid, txid uint64
-		pageSize   int64
-	}
-	read := func(b []byte) meta {
-		if binary.NativeEndian.Uint32(b[metaOffset:]) != boltMagic {
-			return meta{}
-		}
-		h := fnv.New64a()
-		h.Write(b[metaOffset:metaSumAt])
-		if h.Sum64() != binary.NativeEndian.Uint64(b[metaSumAt:]) {
-			return meta{}
-		}
-		return meta{true, binary.NativeEndian.Uint64(b[metaPgidAt:]), binary.NativeEndian.Uint64(b[metaTxidAt:]),
-			int64(binary.NativeEndian.Uint32(b[metaPageSizeAt:]))}
-	}
-	m := read(page0)
-	var m1 meta
-	for _, ps := range []int64{m.pageSize, 4096, int64(os.Getpagesize())} {
-		if ps <= 0 {
-			continue
-		}
-		page1 := make([]byte, metaSumAt+8)
-		if _, err := f.ReadAt(page1, ps); err == nil {
-			if m1 = read(page1); m1.ok && m1.pageSize == ps {
-				break
-			}
-			m1 = meta{}
-		}
-	}
-	if m1.ok && (!m.ok || m1.txid > m.txid) {
-		m = m1
-	}
-	if !m.ok {
-		return nil
-	}
-	if need := int64(m.pgid) * m.pageSize; fi.Size() < need {
+	if need := int64(m.HWM) * int64(m.PageSize); fi.Size() < need {
 		return damaged(path, fmt.Sprintf("truncated: %d bytes, its pages reach to byte %d", fi.Size(), need))
 	}
 	return nil

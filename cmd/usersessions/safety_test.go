@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/control"
 )
 
 // idleDB is a database of an app without an idle timeout: carol's session
@@ -181,7 +182,7 @@ func TestThroughControlSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.DeleteByUser(ctx, "dave", ""); err != nil { // back to the seeded state
+	if _, err := store.EndUser(ctx, "dave", "", usersessions.EndOptions{}); err != nil { // back to the seeded state
 		t.Fatal(err)
 	}
 	dave, _ = store.Create(ctx, "dave", usersessions.Client{UserAgent: uaFirefox})
@@ -192,7 +193,7 @@ func TestThroughControlSocket(t *testing.T) {
 		t.Fatalf("revoke without a socket: status %d, stderr %q", code, stderr)
 	}
 
-	ctl, err := usersessions.ServeControl(store, "")
+	ctl, err := control.Serve(store, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,17 +211,7 @@ func TestThroughControlSocket(t *testing.T) {
 	}
 
 	// The same output as with the file.
-	for cmd, want := range direct {
-		got, stderr, code := runCmd(t, append(strings.Fields(cmd), "-db", sd.path)...)
-		if cmd == "stats -json" {
-			got = strings.Replace(got, `  "via": "`+sd.path+`.sock",`+"\n", "", 1)
-			got = regexp.MustCompile(`"file_size": \d+,\n(  "free_bytes": \d+,\n  "page_size": \d+,\n)?`).ReplaceAllString(got, "")
-			want = regexp.MustCompile(`"file_size": \d+,\n(  "free_bytes": \d+,\n  "page_size": \d+,\n)?`).ReplaceAllString(want, "")
-		}
-		if code != exitOK || got != want {
-			t.Errorf("%s through the socket: status %d, stderr %q\n%s\nwant\n%s", cmd, code, stderr, got, want)
-		}
-	}
+	sameThroughSocket(t, sd.path, direct)
 	stdout, _, code = runCmd(t, "clear-expired", "-db", sd.path)
 	if code != exitOK || !strings.HasPrefix(stdout, "removed 3 expired sessions") {
 		t.Errorf("clear-expired through the socket: status %d, %q", code, stdout)
@@ -238,6 +229,60 @@ func TestThroughControlSocket(t *testing.T) {
 	stdout, stderr, code = runCmd(t, "stats", "-db", sd.path)
 	if code != exitOK || !regexp.MustCompile(`(?m)^  free +\d`).MatchString(stdout) || !strings.Contains(stdout, "(through "+sd.path+".sock)") {
 		t.Errorf("stats through the socket: status %d, stderr %q\n%s", code, stderr, stdout)
+	}
+}
+
+// Through the socket, deadlines follow the app's idle timeout as they do
+// with the file: a session idle past it is listed as expired, with the
+// same expiry time.
+func TestThroughControlSocketIdleDeadlines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.db")
+	past := time.Now().Add(-2 * time.Hour)
+	old, err := usersessions.Open(path, &usersessions.Options{IdleTimeout: time.Hour, Now: func() time.Time { return past },
+		CleanupInterval: -1, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Create(context.Background(), "idler", usersessions.Client{UserAgent: uaFirefox}); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	direct := map[string]string{}
+	for _, cmd := range []string{"ls -all -json", "ls -expired", "stats -json"} {
+		direct[cmd], _, _ = runCmd(t, append(strings.Fields(cmd), "-db", path)...)
+	}
+	if !strings.Contains(direct["ls -all -json"], `"active":false`) {
+		t.Fatalf("the idle session is not expired in the file: %s", direct["ls -all -json"])
+	}
+	store, err := usersessions.Open(path, &usersessions.Options{IdleTimeout: time.Hour, CleanupInterval: -1, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctl, err := control.Serve(store, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	sameThroughSocket(t, path, direct)
+}
+
+// sameThroughSocket runs each command of direct (command line -> its
+// output with the file free) on path, now held by an app serving its
+// control socket, and fails t unless the output is the same. stats -json
+// may differ only in naming the socket and in the file's numbers.
+func sameThroughSocket(t *testing.T, path string, direct map[string]string) {
+	t.Helper()
+	fileNumbers := regexp.MustCompile(`"file_size": \d+,\n(  "free_bytes": \d+,\n  "page_size": \d+,\n)?`)
+	for cmd, want := range direct {
+		got, stderr, code := runCmd(t, append(strings.Fields(cmd), "-db", path)...)
+		if cmd == "stats -json" {
+			got = strings.Replace(got, `  "via": "`+path+`.sock",`+"\n", "", 1)
+			got, want = fileNumbers.ReplaceAllString(got, ""), fileNumbers.ReplaceAllString(want, "")
+		}
+		if code != exitOK || got != want {
+			t.Errorf("%s through the socket: status %d, stderr %q\n%s\nwant\n%s", cmd, code, stderr, got, want)
+		}
 	}
 }
 
@@ -259,7 +304,7 @@ func TestBackupThroughControlSocket(t *testing.T) {
 		t.Fatalf("backup of a held file without a socket: status %d, stderr %q, output exists: %v", code, stderr, err == nil)
 	}
 
-	ctl, err := usersessions.ServeControl(store, "")
+	ctl, err := control.Serve(store, "")
 	if err != nil {
 		t.Fatal(err)
 	}

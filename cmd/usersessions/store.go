@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/control"
 	"github.com/usersessions/usersessions/pgstore"
 	"github.com/usersessions/usersessions/redisstore"
 )
@@ -59,6 +60,12 @@ type dbFlags struct {
 type idleFlag struct {
 	d   time.Duration
 	set bool
+
+	// stored is the idle timeout the store applies, as openExisting found
+	// it. Deadlines without an override are computed from it, the same
+	// way for a file opened here and for sessions that come from a running
+	// app through its control socket.
+	stored time.Duration
 }
 
 func (f *idleFlag) String() string {
@@ -80,12 +87,13 @@ func (f *idleFlag) Set(s string) error {
 // deadline is when s dies under the override, or under the store's own
 // idle timeout when none was given.
 func (f *idleFlag) deadline(s *usersessions.Session) time.Time {
-	if !f.set {
-		return s.Deadline()
+	d := f.stored
+	if f.set {
+		d = f.d
 	}
 	dl := s.ExpiresAt
-	if f.d > 0 {
-		if idle := s.LastSeen.Add(f.d); idle.Before(dl) {
+	if d > 0 {
+		if idle := s.LastSeen.Add(d); idle.Before(dl) {
 			dl = idle
 		}
 	}
@@ -149,10 +157,11 @@ func openExisting(d *dbFlags, stderr io.Writer) (sessionStore, error) {
 	store, err := openStore(d.path, storeOptions(d, stderr))
 	if errors.Is(err, usersessions.ErrLocked) {
 		// The app holds the file: act through its control socket, if it
-		// serves one (usersessions.ServeControl).
+		// serves one (control.Serve).
 		if c, cerr := dialApp(d.path); cerr == nil {
 			d.viaSocket = true
-			return c, nil
+			d.idle.stored = c.Info().IdleTimeout
+			return appStore{c}, nil
 		} else if !errors.Is(cerr, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w; its control socket: %v", err, cerr)
 		}
@@ -160,18 +169,19 @@ func openExisting(d *dbFlags, stderr io.Writer) (sessionStore, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.idle.stored = store.IdleTimeout()
 	return store, nil
 }
 
 // sessionStore is what operator commands need of a store: a
-// *usersessions.Store they opened, or a *usersessions.ControlClient
-// talking to the app that holds the file.
+// *usersessions.Store they opened, or an appStore talking to the app that
+// holds the file.
 type sessionStore interface {
 	All(ctx context.Context, f usersessions.Filter) iter.Seq2[*usersessions.Session, error]
 	Count(ctx context.Context) (int, error)
 	Get(ctx context.Context, id string) (*usersessions.Session, error)
-	Delete(ctx context.Context, id string) error
-	DeleteByUser(ctx context.Context, userID, keepID string) (int, error)
+	End(ctx context.Context, id string, o usersessions.EndOptions) error
+	EndUser(ctx context.Context, userID, keepID string, o usersessions.EndOptions) (int, error)
 	ClearExpired(ctx context.Context) (int, error)
 	Check(ctx context.Context) error
 	IdleTimeout() time.Duration
@@ -183,10 +193,44 @@ type sessionStore interface {
 const controlDialTimeout = 2 * time.Second
 
 // dialApp connects to the control socket of the app holding path.
-func dialApp(path string) (*usersessions.ControlClient, error) {
+func dialApp(path string) (*control.Client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), controlDialTimeout)
 	defer cancel()
-	return usersessions.DialControl(ctx, usersessions.ControlSocketPath(path))
+	return control.Dial(ctx, control.SocketPath(path))
+}
+
+// appStore is the store of a running app, through its control socket.
+// Its sessions have no Deadline of their own (they did not come from a
+// Store): the commands compute deadlines with idleFlag.deadline.
+type appStore struct{ *control.Client }
+
+func (a appStore) All(ctx context.Context, f usersessions.Filter) iter.Seq2[*usersessions.Session, error] {
+	return func(yield func(*usersessions.Session, error) bool) {
+		for s, err := range a.Client.All(ctx, f) {
+			if !yield(fromApp(s), err) {
+				return
+			}
+		}
+	}
+}
+
+func (a appStore) Get(ctx context.Context, id string) (*usersessions.Session, error) {
+	s, err := a.Client.Get(ctx, id)
+	return fromApp(s), err
+}
+
+// IdleTimeout and Path are the app's, as Dial learned them.
+func (a appStore) IdleTimeout() time.Duration { return a.Info().IdleTimeout }
+func (a appStore) Path() string               { return a.Info().Path }
+
+// fromApp is a session from the control socket as the commands use it;
+// nil stays nil.
+func fromApp(s *control.Session) *usersessions.Session {
+	if s == nil {
+		return nil
+	}
+	return &usersessions.Session{ID: s.ID, UserID: s.UserID, IP: s.IP, UserAgent: s.UserAgent,
+		CreatedAt: s.CreatedAt, LastSeen: s.LastSeen, ExpiresAt: s.ExpiresAt}
 }
 
 // serverKinds name the database server of each URL scheme -db takes.

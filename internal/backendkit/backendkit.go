@@ -11,6 +11,7 @@ import (
 	"math"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 // MapErr turns an error of operation op of the backend pkg ("pgstore")
@@ -42,7 +43,7 @@ const DefaultExpiredLimit = 1000
 // Expiry reads q: the batch limit (DefaultExpiredLimit for 0), and the
 // grace's cut: an idle deadline is due only at or before it (q.Now minus
 // q.IdleGrace, saturated).
-func Expiry(q usersessions.ExpiredQuery) (limit int, cut int64) {
+func Expiry(q backend.ExpiredQuery) (limit int, cut int64) {
 	limit = q.Limit
 	if limit <= 0 {
 		limit = DefaultExpiredLimit

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/backend"
 )
 
 func TestMapErr(t *testing.T) {
@@ -39,13 +40,13 @@ func TestMapErr(t *testing.T) {
 }
 
 func TestExpiry(t *testing.T) {
-	if limit, cut := Expiry(usersessions.ExpiredQuery{Now: 100}); limit != DefaultExpiredLimit || cut != 100 {
+	if limit, cut := Expiry(backend.ExpiredQuery{Now: 100}); limit != DefaultExpiredLimit || cut != 100 {
 		t.Errorf("defaults: %d %d", limit, cut)
 	}
-	if limit, cut := Expiry(usersessions.ExpiredQuery{Now: 100, Limit: 7, IdleGrace: 30}); limit != 7 || cut != 70 {
+	if limit, cut := Expiry(backend.ExpiredQuery{Now: 100, Limit: 7, IdleGrace: 30}); limit != 7 || cut != 70 {
 		t.Errorf("grace: %d %d", limit, cut)
 	}
-	if _, cut := Expiry(usersessions.ExpiredQuery{Now: math.MinInt64 + 5, IdleGrace: time.Hour}); cut != math.MinInt64 {
+	if _, cut := Expiry(backend.ExpiredQuery{Now: math.MinInt64 + 5, IdleGrace: time.Hour}); cut != math.MinInt64 {
 		t.Errorf("a grace past the start of time: cut %d, want the minimum", cut)
 	}
 }
