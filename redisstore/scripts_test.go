@@ -17,7 +17,7 @@ func TestScriptsDefineWhatTheyCall(t *testing.T) {
 			t.Errorf("%s: a helper marker is left", name)
 		}
 		for helper := range luaLib {
-			called := regexp.MustCompile(`(^|[^\w.])` + helper + `\(`).FindAllStringIndex(s.src, -1)
+			called := regexp.MustCompile(`(^|[^\w.])`+helper+`\(`).FindAllStringIndex(s.src, -1)
 			defined := strings.Count(s.src, "local function "+helper+"(")
 			switch {
 			case len(called) > defined && defined == 0:
