@@ -3,6 +3,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -195,8 +196,17 @@ func benchLoadRedis(b *testing.B, fx *loadFixture) {
 			b.Fatal(err)
 		}
 		defer c.Close()
+		// As a request would: with a cancellable context (an HTTP
+		// request's), rueidis runs a connection's reads and writes on
+		// goroutines of their own, as it does for the Store, whose Open
+		// and background work pass cancellable contexts. With
+		// context.Background() alone a lone caller would read and write
+		// the socket itself, which no server's connections do once they
+		// served a request.
+		ctx, cancel := context.WithCancel(bg)
+		defer cancel()
 		serialAndParallel(b, func(i int) (int, error) {
-			m, err := c.Do(bg, c.B().Hgetall().Key(rf.keys[i&mask]).Build()).AsStrMap()
+			m, err := c.Do(ctx, c.B().Hgetall().Key(rf.keys[i&mask]).Build()).AsStrMap()
 			if err == nil && len(m) == 0 {
 				err = errMiss
 			}
