@@ -109,10 +109,10 @@ func Warm(t testing.TB, s *usersessions.Store, token string) bool {
 	return false
 }
 
-// refused waits up to within for s to refuse token with ErrNotFound, and
-// fails t if s serves it after that, or answers with another error.
-// It returns how long the refusal took.
-func refused(t *testing.T, s *usersessions.Store, token string, within time.Duration, what string) time.Duration {
+// Refused waits up to within for s to refuse token with ErrNotFound, and
+// fails t if s serves it after that, or answers with another error (what
+// names the moment in the failure). It returns how long the refusal took.
+func Refused(t testing.TB, s *usersessions.Store, token string, within time.Duration, what string) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for {
@@ -195,9 +195,9 @@ var revocations = []struct {
 // the session cached) refuses the old token within 100 ms, in every round;
 // with StrictRevocation, at once.
 func testRevocationAcrossInstances(e *sharedEnv) {
-	rounds := 100
+	rounds := 300
 	if testing.Short() {
-		rounds = 25
+		rounds = 50
 	}
 	for _, strict := range []bool{false, true} {
 		for _, rv := range revocations {
@@ -223,7 +223,7 @@ func testRevocationAcrossInstances(e *sharedEnv) {
 					if strict {
 						within = 0
 					}
-					refused(t, b, sess.Token, within, fmt.Sprintf("round %d: B after A's %s", i, rv.name))
+					Refused(t, b, sess.Token, within, fmt.Sprintf("round %d: B after A's %s", i, rv.name))
 				}
 			})
 		}
@@ -277,7 +277,7 @@ func testFeedHung(e *sharedEnv) {
 	if err := a.End(e.ctx, sess.ID, usersessions.EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	d := refused(t, b, sess.Token, 2*time.Second, "B with its feed hung, after A's Delete")
+	d := Refused(t, b, sess.Token, 2*time.Second, "B with its feed hung, after A's Delete")
 	t.Logf("B refused the token %v after its feed hung", d)
 	restore()
 	assertFeedBack(t, e.ctx, a, b)
@@ -310,7 +310,7 @@ func testFeedCut(e *sharedEnv) {
 	if err := a.End(e.ctx, sess.ID, usersessions.EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	refused(t, b, sess.Token, 2*time.Second, "B with its feed cut, after A's Delete")
+	Refused(t, b, sess.Token, 2*time.Second, "B with its feed cut, after A's Delete")
 	assertFeedBack(t, e.ctx, a, b)
 }
 
@@ -331,7 +331,7 @@ func assertFeedBack(t *testing.T, ctx context.Context, a, b *usersessions.Store)
 	if err := a.End(ctx, sess.ID, usersessions.EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	refused(t, b, sess.Token, 2*time.Second, "B with its feed back, after A's Delete")
+	Refused(t, b, sess.Token, 2*time.Second, "B with its feed back, after A's Delete")
 }
 
 // testMaxPerUserAcrossInstances: sign-ins on two instances at once never
