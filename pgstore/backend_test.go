@@ -30,63 +30,6 @@ func TestOpenUnreachableIsUnavailable(t *testing.T) {
 	}
 }
 
-func TestDeleteExpiredFromTwoBackendsAtOnce(t *testing.T) {
-	e := sharedEnv(t)
-	a := e.open(t, 0, nil)
-	b := e.open(t, 0, nil)
-	const n = 400
-	all := map[backend.ID]bool{}
-	var rs []*backend.Record
-	for i := range n {
-		r := rec("u", time.Duration(i)*time.Millisecond, time.Minute)
-		rs = append(rs, r)
-		all[r.ID] = true
-	}
-	mustCreate(t, a, rs...)
-	now := base + int64(time.Hour)
-	var mu sync.Mutex
-	seen := map[backend.ID]int{}
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	for _, be := range []*Backend{a, b} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range 100 {
-				removed, more, err := delExpired(be, ctxT(t), backend.ExpiredQuery{Now: now, Limit: 15})
-				if err != nil {
-					errs <- err
-					return
-				}
-				mu.Lock()
-				for _, id := range removed {
-					seen[id]++
-				}
-				mu.Unlock()
-				if !more {
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	if len(seen) != n {
-		t.Fatalf("removed %d distinct of %d", len(seen), n)
-	}
-	for id, c := range seen {
-		if c != 1 || !all[id] {
-			t.Fatalf("%v removed %d times (ours: %v)", id, c, all[id])
-		}
-	}
-	if c, _ := a.Count(ctxT(t)); c != 0 {
-		t.Fatalf("Count = %d", c)
-	}
-}
-
 func TestCheckFindsProblems(t *testing.T) {
 	e := sharedEnv(t)
 	b := e.open(t, time.Hour, nil)
