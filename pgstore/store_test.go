@@ -16,34 +16,11 @@ var client = usersessions.Client{IP: netip.MustParseAddr("203.0.113.9"), UserAge
 // store opens a Store on a new Backend on e's table, closed when t ends.
 func (e env) store(t testing.TB, opts *usersessions.Options) *usersessions.Store {
 	t.Helper()
-	s, _ := e.storeBackend(t, opts)
-	return s
-}
-
-// storeBackend is store, also returning the Store's Backend.
-func (e env) storeBackend(t testing.TB, opts *usersessions.Options) (*usersessions.Store, *Backend) {
-	t.Helper()
 	b, err := Open(ctxT(t), e.dsn, &Options{Table: e.table, PingInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var o usersessions.Options
-	if opts != nil {
-		o = *opts
-	}
-	if o.Logger == nil {
-		o.Logger = discard()
-	}
-	if o.CleanupInterval == 0 {
-		o.CleanupInterval = -1
-	}
-	s, err := usersessions.NewStore(b, &o)
-	if err != nil {
-		_ = b.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s, b
+	return storetest.NewStore(t, b, opts)
 }
 
 // TestContract runs the Store contract suite (storetest) on PostgreSQL.

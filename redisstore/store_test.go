@@ -32,23 +32,7 @@ func (e env) storeBackend(t testing.TB, opts *usersessions.Options, prepare func
 	if prepare != nil {
 		prepare(b)
 	}
-	var o usersessions.Options
-	if opts != nil {
-		o = *opts
-	}
-	if o.Logger == nil {
-		o.Logger = discard()
-	}
-	if o.CleanupInterval == 0 {
-		o.CleanupInterval = -1
-	}
-	s, err := usersessions.NewStore(b, &o)
-	if err != nil {
-		_ = b.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s, b
+	return storetest.NewStore(t, b, opts), b
 }
 
 // checked registers a Check of s when t ends.

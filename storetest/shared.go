@@ -85,6 +85,30 @@ func RunShared(t *testing.T, sh Shared) {
 	}
 }
 
+// NewStore opens a Store on b for a backend's own tests, closed when t
+// ends: opts (nil for none) with a Logger that discards and no background
+// cleanup unless they set them. b is closed if the Store does not open.
+func NewStore(t testing.TB, b usersessions.Backend, opts *usersessions.Options) *usersessions.Store {
+	t.Helper()
+	var o usersessions.Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		o.Logger = Discard()
+	}
+	if o.CleanupInterval == 0 {
+		o.CleanupInterval = -1
+	}
+	s, err := usersessions.NewStore(b, &o)
+	if err != nil {
+		_ = b.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 // Warm loads token on s until s serves it from its cache, and reports
 // whether it did within a second (never, for a Store without a cache).
 func Warm(t testing.TB, s *usersessions.Store, token string) bool {
