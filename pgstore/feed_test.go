@@ -1,14 +1,11 @@
 package pgstore
 
 import (
-	"context"
-	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/usersessions/usersessions"
 	"github.com/usersessions/usersessions/backend"
 	"github.com/usersessions/usersessions/storetest"
 )
@@ -118,16 +115,7 @@ func TestCallsWhileServerDown(t *testing.T) {
 			return update(a, ctxT(t), r.ID, func(*backend.Record) error { return nil })
 		},
 	}
-	for name, call := range calls {
-		start := time.Now()
-		err := call()
-		if !errors.Is(err, usersessions.ErrUnavailable) {
-			t.Errorf("%s while down: %v, want ErrUnavailable", name, err)
-		}
-		if d := time.Since(start); d > 6*time.Second {
-			t.Errorf("%s took %v to fail", name, d)
-		}
-	}
+	storetest.AllUnavailable(t, calls)
 
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
@@ -174,31 +162,5 @@ func TestDeadlineOnAHungServerIsUnavailable(t *testing.T) {
 	e := sharedEnv(t)
 	e.dsn += " pool_max_conns=1 application_name=hung_pool"
 	b := e.open(t, 0, nil)
-	r := rec("alice", 0, time.Hour)
-	mustCreate(t, b, r)
-	thaw := freeze(t, e.c.WaitBackendPID(t, "hung_pool", 5*time.Second))
-	ctx, cancel := context.WithTimeout(ctxT(t), 300*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	var got backend.Record
-	err := b.Get(ctx, r.ID, &got, false)
-	if !errors.Is(err, usersessions.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Get on a hung server: %v, want ErrUnavailable and DeadlineExceeded", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("Get took %v with a 300 ms deadline", d)
-	}
-	thaw()
-	// The interrupted connection is dropped; the next call works.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := b.Get(ctxT(t), r.ID, &got, false)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Get after thaw: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	storetest.GetOnHungServer(t, b, func() func() { return freeze(t, e.c.WaitBackendPID(t, "hung_pool", 5*time.Second)) })
 }
