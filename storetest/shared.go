@@ -86,10 +86,23 @@ func RunShared(t *testing.T, sh Shared) {
 }
 
 // NewStore opens a Store on b for a backend's own tests, closed when t
-// ends: opts (nil for none) with a Logger that discards and no background
-// cleanup unless they set them. b is closed if the Store does not open.
+// ends, with TestOptions(opts). b is closed if the Store does not open.
 func NewStore(t testing.TB, b usersessions.Backend, opts *usersessions.Options) *usersessions.Store {
 	t.Helper()
+	s, err := usersessions.NewStore(b, TestOptions(opts))
+	if err != nil {
+		_ = b.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// TestOptions returns a copy of opts (nil for none) for a test's Store: a
+// Logger that discards (tests provoke errors on purpose) and no background
+// cleanup (tests call ClearExpired when they mean it), unless opts set
+// them.
+func TestOptions(opts *usersessions.Options) *usersessions.Options {
 	var o usersessions.Options
 	if opts != nil {
 		o = *opts
@@ -100,13 +113,7 @@ func NewStore(t testing.TB, b usersessions.Backend, opts *usersessions.Options) 
 	if o.CleanupInterval == 0 {
 		o.CleanupInterval = -1
 	}
-	s, err := usersessions.NewStore(b, &o)
-	if err != nil {
-		_ = b.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
+	return &o
 }
 
 // Warm loads token on s until s serves it from its cache, and reports
