@@ -250,7 +250,11 @@ func testRevocationAcrossInstances(e *sharedEnv) {
 					if err := rv.revoke(e.ctx, a, sess); err != nil {
 						t.Fatalf("round %d: revoke: %v", i, err)
 					}
-					within := 100 * time.Millisecond
+					// A bound for a notice that never comes, not a speed
+					// target (bench measures the latency, p99 well under
+					// 5 ms): a loaded 2-core machine held one back past
+					// 100 ms.
+					within := noticeBound
 					if strict {
 						within = 0
 					}
@@ -260,6 +264,10 @@ func testRevocationAcrossInstances(e *sharedEnv) {
 		}
 	}
 }
+
+// noticeBound is how long the shared suite waits for another instance's
+// change notice before it calls the notice lost.
+const noticeBound = 2 * time.Second
 
 // testSaveReachesOthers: values A saves replace what B has cached.
 func testSaveReachesOthers(e *sharedEnv) {
@@ -277,7 +285,7 @@ func testSaveReachesOthers(e *sharedEnv) {
 		if err := a.Save(e.ctx, sess); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(100 * time.Millisecond)
+		deadline := time.Now().Add(noticeBound)
 		for {
 			got, err := b.Load(e.ctx, sess.Token)
 			if err != nil {
@@ -287,7 +295,7 @@ func testSaveReachesOthers(e *sharedEnv) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("round %d: B still serves the old values 100 ms after A's Save", i)
+				t.Fatalf("round %d: B still serves the old values %v after A's Save", i, noticeBound)
 			}
 			time.Sleep(50 * time.Microsecond)
 		}
