@@ -402,6 +402,35 @@ func (b *boltBackend) update(fn func(*bolt.Tx) error) (err error) {
 	return b.mapErr(err)
 }
 
+// brokenCloseWait bounds how long Close waits for bbolt's Close after a
+// panic in bbolt's commit or rollback code.
+const brokenCloseWait = 2 * time.Second
+
+// closeBroken closes the database after bbolt panicked in its own commit or
+// rollback (see update). Usually the panic still released bbolt's writer
+// lock, and bbolt's Close unmaps the file and releases it. If the lock was
+// left held, that Close would wait forever: it runs in a goroutine, and
+// after brokenCloseWait the descriptor is closed instead. The file lock
+// then stays until the process ends (the mapping keeps the file open), so
+// a reopen in this process reports ErrLocked rather than hang.
+func (b *boltBackend) closeBroken() error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("%w: %v", ErrCorrupt, p)
+			}
+		}()
+		done <- b.db.Close()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(brokenCloseWait):
+		return errors.Join(errors.New("bbolt's writer lock is held: the file stays locked until the process ends"), b.file.Close())
+	}
+}
+
 // errBroken answers writes after bbolt panicked in its own commit or
 // rollback code (see update).
 var errBroken = fmt.Errorf("%w: an earlier write failed inside bbolt; close and reopen the store", ErrCorrupt)
@@ -911,10 +940,7 @@ func (b *boltBackend) Close() error {
 		b.group.Wait()
 		b.closed.Store(true)
 		if b.broken.Load() {
-			// bbolt's Close would wait for the writer lock that its
-			// panic left held: release the file (and its lock) instead;
-			// the mapping stays until the process ends.
-			err = errors.Join(errBroken, b.file.Close())
+			err = errors.Join(errBroken, b.closeBroken())
 			return
 		}
 		// bbolt's Close waits for read transactions still running.
