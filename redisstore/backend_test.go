@@ -284,7 +284,7 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 // runs out the session is gone (signed out), never duplicated.
 func TestMoveInterrupted(t *testing.T) {
 	lease := moveLease
-	moveLease = 300 * time.Millisecond
+	moveLease = 1500 * time.Millisecond // long enough for the checks under the marker, under -race on a busy machine
 	t.Cleanup(func() { moveLease = lease })
 	e := sharedEnv(t)
 	b := e.open(t, 0, nil)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -27,9 +28,42 @@ func newScript(body string, ro bool) *script {
 	if ro {
 		shebang = "#!lua flags=no-writes\n"
 	}
-	src := shebang + luaHelpers + body
+	src := shebang + lua(body)
 	sum := sha1.Sum([]byte(src))
 	return &script{src: src, sha: hex.EncodeToString(sum[:]), ro: ro}
+}
+
+// lua replaces each line "--#name name..." of body with the definitions
+// of those helpers (luaLib), each after the helpers it uses (luaDeps).
+func lua(body string) string {
+	lines := strings.Split(body, "\n")
+	for i, line := range lines {
+		names, ok := strings.CutPrefix(strings.TrimSpace(line), "--#")
+		if !ok {
+			continue
+		}
+		var defs []string
+		done := map[string]bool{}
+		var define func(name string)
+		define = func(name string) {
+			if done[name] {
+				return
+			}
+			done[name] = true
+			for _, d := range luaDeps[name] {
+				define(d)
+			}
+			defs = append(defs, luaLib[name])
+		}
+		for _, name := range strings.Fields(names) {
+			if _, known := luaLib[name]; !known {
+				panic("redisstore: no Lua helper " + name) // a bug in this package's scripts
+			}
+			define(name)
+		}
+		lines[i] = strings.Join(defs, "\n")
+	}
+	return strings.Join(lines, "\n")
 }
 
 var (

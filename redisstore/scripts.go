@@ -1,8 +1,8 @@
 package redisstore
 
 // The Lua scripts. Each changes one group (one hash tag, so one Cluster
-// slot) atomically: a record, its index entry, the group's history and
-// history, and the change notice it publishes, all or nothing. Keys other
+// slot) atomically: a record, its index entry, the group's history, and
+// the change notice it publishes, all or nothing. Keys other
 // than KEYS are built from a group's record prefix (ARGV[1]), so they share
 // the group's slot.
 //
@@ -10,31 +10,32 @@ package redisstore
 // (record.go); index scores are microseconds and only used to find
 // candidates, which are then checked exactly.
 
-// luaHelpers are prepended to every script.
-const luaHelpers = `
--- netstr joins strings as length:bytes, for history entries (history.go).
+// luaLib are the scripts' helpers. A script names the ones it uses with a
+// line "--#name" where they are to be defined (see lua): Lua creates a
+// closure for every local function each time a script runs, which is much
+// of a short script's cost, so each script defines only what it uses, and
+// only in the branch that uses it.
+var luaLib = map[string]string{
+	"netstr": `-- netstr joins strings as length:bytes, for history entries (history.go).
 local function netstr(parts)
   local out = {}
   for i = 1, #parts do out[i] = #parts[i] .. ':' .. parts[i] end
   return table.concat(out)
-end
-
--- toscore is a timeText as an index score (microseconds, as text).
+end`,
+	"toscore": `-- toscore is a timeText as an index score (microseconds, as text).
 local function toscore(t)
   local v = tonumber(string.sub(t, 2))
   if string.sub(t, 1, 1) == '0' then v = v - 9223372036854775808 end
   return string.format('%.0f', math.floor(v / 1000))
-end
-
--- expire sets a key's TTL in ms ('0': none); with grow, it only lengthens
+end`,
+	"expire": `-- expire sets a key's TTL in ms ('0': none); with grow, it only lengthens
 -- one the key already had.
 local function expire(key, ttl, grow)
   if ttl == '0' then redis.call('PERSIST', key)
   elseif grow then redis.call('PEXPIRE', key, ttl, 'GT')
   else redis.call('PEXPIRE', key, ttl) end
-end
-
--- unchanged reports whether a group's index holds exactly the IDs of
+end`,
+	"unchanged": `-- unchanged reports whether a group's index holds exactly the IDs of
 -- snapshot (space-separated): a MaxPerUser decision taken on a snapshot is
 -- applied only to that snapshot.
 local function unchanged(idx, snapshot)
@@ -44,9 +45,8 @@ local function unchanged(idx, snapshot)
     n = n + 1
   end
   return redis.call('ZCARD', idx) == n
-end
-
--- stale checks the version (field n) of the record at key against want:
+end`,
+	"stale": `-- stale checks the version (field n) of the record at key against want:
 -- it returns 'missing' or 'conflict', or nil and the version when it is
 -- still the record the caller read.
 local function stale(key, want)
@@ -54,9 +54,8 @@ local function stale(key, want)
   if not n then return 'missing' end
   if n ~= want then return 'conflict' end
   return nil, n
-end
-
--- publish sends the change notice of ids: "v1 TAG ID ID ...", at most 200
+end`,
+	"publish": `-- publish sends the change notice of ids: "v1 TAG ID ID ...", at most 200
 -- IDs per message.
 local function publish(chan, tag, ids)
   local i = 1
@@ -65,9 +64,8 @@ local function publish(chan, tag, ids)
     redis.call('PUBLISH', chan, 'v1 ' .. tag .. ' ' .. table.concat(ids, ' ', i, j))
     i = j + 1
   end
-end
-
--- remove deletes record id (key pre .. id) with its index entry (idx, when
+end`,
+	"remove": `-- remove deletes record id (key pre .. id) with its index entry (idx, when
 -- not false) and, when keep is not '', writes its history entry (ending at,
 -- reason, by; score keep). It returns the record's fields ({} for one that
 -- cannot be read), or false when there was no record.
@@ -86,15 +84,17 @@ local function remove(pre, id, idx, hist, at, reason, by, keep, histTTL)
     expire(hist, histTTL, had)
   end
   return f
-end
-
--- due reports whether a record of deadline d and expiry x is due for
+end`,
+	"due": `-- due reports whether a record of deadline d and expiry x is due for
 -- cleanup at now: d <= now, and an idle deadline (d < x) only when also
 -- d <= cut, the grace's cut.
 local function due(d, x, now, cut)
   return d <= now and (d >= x or d <= cut)
-end
-`
+end`,
+}
+
+// luaDeps are the helpers each helper uses.
+var luaDeps = map[string][]string{"remove": {"netstr", "expire"}}
 
 // scriptCreate writes a new record (mode "new": only if its key is free;
 // "force": replacing what is there, for a session moving in), adds it to
@@ -120,10 +120,14 @@ end
 // Reply: {"ok", id, fields, id, fields...} for the removed victims,
 // {"exists"}, {"taken"} or {"retry"}.
 const scriptCreate = `
+--#expire
 local idx, hist, id, user = KEYS[1], KEYS[2], ARGV[1], ARGV[2] == '1'
 local base, tag = string.match(idx, '^(.*):idx:{(.*)}$')
 local pre = base .. ':s:{' .. tag .. '}:'
-if ARGV[4] ~= '' and not unchanged(idx, string.sub(ARGV[4], 2)) then return {'retry'} end
+if ARGV[4] ~= '' then
+  --#unchanged
+  if not unchanged(idx, string.sub(ARGV[4], 2)) then return {'retry'} end
+end
 local key = pre .. id
 if ARGV[3] == 'force' then
   redis.call('DEL', key)
@@ -150,6 +154,9 @@ expire(key, ARGV[6], false)
 local out = {'ok'}
 if user then
   redis.call('ZADD', idx, ARGV[5], id)
+end
+if user and #ARGV >= 25 then
+  --#remove publish
   local gone = {}
   for i = 25, #ARGV do
     local f = remove(pre, ARGV[i], idx, hist, ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14])
@@ -171,6 +178,7 @@ return out
 // version, 5 score, 6 ttl, 7 channel, 8 instance tag, 9-18 the fields.
 // Reply: "ok", "missing" or "conflict".
 const scriptUpdate = `
+--#stale expire publish
 local key = ARGV[1] .. ARGV[2]
 local bad, n = stale(key, ARGV[4])
 if bad then return bad end
@@ -202,6 +210,7 @@ for i = 3, #ARGV, 6 do
   elseif ls >= cur[1] then
     redis.call('HSET', key, 'ip', ARGV[i + 4], 'ua', ARGV[i + 5], 'n', string.format('%.0f', tonumber(cur[3]) + 1))
     if ls > cur[1] then
+      --#toscore
       local d, sc = cur[2], toscore(cur[2])
       if idl ~= '' and idl < cur[2] then d, sc = idl, isc end
       redis.call('HSET', key, 'ls', ls, 'd', d)
@@ -220,6 +229,7 @@ return missing
 // 6-10 ending: at, reason, by, history score ("" for none), history ttl.
 // Reply: the record's fields, or nil when there was none.
 const scriptDelete = `
+--#remove publish
 local user = ARGV[3] == '1'
 local idx = false
 if user then idx = KEYS[1] end
@@ -235,6 +245,7 @@ return f
 // KEYS: idx, hist. ARGV: 1 record prefix, 2 the ID to keep ("" for none),
 // 3 channel, 4 instance tag, 5-9 ending. Reply: {id, fields, ...}.
 const scriptDeleteUser = `
+--#remove publish
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '+inf')
 local out, gone = {}, {}
 for _, id in ipairs(ids) do
@@ -279,6 +290,7 @@ return out
 // KEYS: idx. ARGV: 1 record prefix, 2 id, 3 user group, 4 expected
 // version, 5 channel, 6 instance tag. Reply: "ok", "missing", "conflict".
 const scriptMoveOut = `
+--#stale publish
 local key = ARGV[1] .. ARGV[2]
 local bad = stale(key, ARGV[4])
 if bad then return bad end
@@ -294,6 +306,7 @@ return 'ok'
 // session's ID, 4 now, 5 the highest score to look at, 6 the grace's cut.
 // Reply: {id, flag, ...}: flag "y" due, "c" cannot be read, "g" gone.
 const scriptExpireScan = `
+--#due
 local ids
 if ARGV[2] == '1' then
   ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[5])
@@ -337,6 +350,7 @@ return out
 // group), then the chosen IDs.
 // Reply: {earliest score or "", id, fields or "g" (gone), ...}.
 const scriptExpireApply = `
+--#due remove toscore publish
 local user = ARGV[2] == '1'
 local idx = false
 if user then idx = KEYS[1] end
