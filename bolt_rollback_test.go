@@ -94,3 +94,29 @@ func TestWriteAfterPanicNeverHangs(t *testing.T) {
 		t.Fatal("a write or Close after a panic in a write transaction hangs")
 	}
 }
+
+// After bbolt panicked in its own commit or rollback (the backend is
+// broken), Close must still release the file when bbolt's writer lock is
+// free: closing only the descriptor kept the lock, since bbolt's mapping
+// holds the file open, and a restored copy could not be opened again in
+// the same process.
+func TestCloseBrokenReleasesTheFile(t *testing.T) {
+	path := t.TempDir() + "/sessions.db"
+	s, err := Open(path, &Options{NoCache: true, CleanupInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, "alice", clientA)
+	s.b.(*boltBackend).broken.Store(true)
+	if _, err := s.Create(ctx, "bob", clientA); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Create on a broken backend = %v, want ErrCorrupt", err)
+	}
+	if err := s.Close(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Close of a broken backend = %v, want ErrCorrupt", err)
+	}
+	again, err := Open(path, &Options{NoCache: true, CleanupInterval: -1, OpenTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("reopening after a broken backend closed: %v", err)
+	}
+	again.Close()
+}

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -205,100 +204,22 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, file *os.File, e
 }
 
 // Open creates the buckets of a new file or checks an existing one, and
-// settles the idle timeout (see Backend.Open). It writes only when
-// something changes, so opening an unchanged file with the stored idle
-// timeout leaves it as it was.
+// settles the idle timeout (see Backend.Open and bolt_settle.go). It writes
+// only when something changes, so opening an unchanged file with the stored
+// idle timeout leaves it as it was.
 func (b *boltBackend) Open(ctx context.Context, idle time.Duration, log *slog.Logger) (time.Duration, error) {
 	if log != nil {
 		b.log = log
 	}
 	var inForce time.Duration
-	settle := func(tx *bolt.Tx) (changes bool, err error) {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil {
-			empty := true
-			tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
-			if !empty {
-				return false, fmt.Errorf("%w: the file holds other data, not usersessions", ErrSchema)
-			}
-			if !tx.Writable() {
-				return true, nil
-			}
-			if meta, err = tx.CreateBucket(bucketMeta); err != nil {
-				return false, err
-			}
-			if err := meta.Put(metaSchema, []byte(strconv.Itoa(schemaVersion))); err != nil {
-				return false, err
-			}
-		}
-		put := func(bucket *bolt.Bucket, k, v []byte) error {
-			if bytes.Equal(bucket.Get(k), v) {
-				return nil
-			}
-			changes = true
-			if !tx.Writable() {
-				return nil
-			}
-			return bucket.Put(k, v)
-		}
-		switch v := string(meta.Get(metaSchema)); v {
-		case strconv.Itoa(schemaVersion):
-		case strconv.Itoa(schemaVersionV1):
-			if err := put(meta, metaSchema, []byte(strconv.Itoa(schemaVersion))); err != nil {
-				return false, err
-			}
-		default:
-			return false, fmt.Errorf("%w: schema version %q, this package reads versions %d and %d", ErrSchema, v, schemaVersionV1, schemaVersion)
-		}
-		for _, name := range [][]byte{bucketSessions, bucketByUser, bucketByExpiry, bucketHistory, bucketHistoryUntil} {
-			if tx.Bucket(name) != nil {
-				continue
-			}
-			changes = true
-			if tx.Writable() {
-				if _, err := tx.CreateBucket(name); err != nil {
-					return false, err
-				}
-			}
-		}
-		// Expiry keys depend on the idle timeout. If it changed since the
-		// file was last opened, recompute them so cleanup stays exact.
-		old := meta.Get(metaIdle)
-		inForce = idle
-		if idle < 0 {
-			stored, _ := strconv.ParseInt(string(old), 10, 64)
-			inForce = time.Duration(max(stored, 0))
-		}
-		b.idle = inForce
-		want := []byte(strconv.FormatInt(int64(inForce), 10))
-		if old != nil && !bytes.Equal(old, want) {
-			changes = true
-			if tx.Writable() {
-				if err := b.rebuildExpiryIndex(tx); err != nil {
-					return false, err
-				}
-			}
-		}
-		if err := put(meta, metaIdle, want); err != nil {
-			return false, err
-		}
-		if meta.Get(metaCount) == nil {
-			changes = true
-			if tx.Writable() && tx.Bucket(bucketSessions) != nil {
-				n := tx.Bucket(bucketSessions).Stats().KeyN
-				return true, meta.Put(metaCount, binary.AppendVarint(nil, int64(n)))
-			}
-		}
-		return changes, nil
-	}
 	var changes bool
 	err := b.viewTx(func(tx *bolt.Tx) (err error) {
-		changes, err = settle(tx)
+		inForce, changes, err = b.settle(tx, idle)
 		return err
 	})
 	if err == nil && changes {
-		err = b.update(func(tx *bolt.Tx) error {
-			_, err := settle(tx)
+		err = b.update(func(tx *bolt.Tx) (err error) {
+			inForce, _, err = b.settle(tx, idle)
 			return err
 		})
 	}
@@ -402,6 +323,35 @@ func (b *boltBackend) update(fn func(*bolt.Tx) error) (err error) {
 	return b.mapErr(err)
 }
 
+// brokenCloseWait bounds how long Close waits for bbolt's Close after a
+// panic in bbolt's commit or rollback code.
+const brokenCloseWait = 2 * time.Second
+
+// closeBroken closes the database after bbolt panicked in its own commit or
+// rollback (see update). Usually the panic still released bbolt's writer
+// lock, and bbolt's Close unmaps the file and releases it. If the lock was
+// left held, that Close would wait forever: it runs in a goroutine, and
+// after brokenCloseWait the descriptor is closed instead. The file lock
+// then stays until the process ends (the mapping keeps the file open), so
+// a reopen in this process reports ErrLocked rather than hang.
+func (b *boltBackend) closeBroken() error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("%w: %v", ErrCorrupt, p)
+			}
+		}()
+		done <- b.db.Close()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(brokenCloseWait):
+		return errors.Join(errors.New("bbolt's writer lock is held: the file stays locked until the process ends"), b.file.Close())
+	}
+}
+
 // errBroken answers writes after bbolt panicked in its own commit or
 // rollback code (see update).
 var errBroken = fmt.Errorf("%w: an earlier write failed inside bbolt; close and reopen the store", ErrCorrupt)
@@ -470,47 +420,15 @@ func (b *boltBackend) ListByUser(ctx context.Context, userID string, fn func(*ba
 // index when f names a user (so paging through one user is linear).
 func (b *boltBackend) Scan(ctx context.Context, f backend.ScanFilter, after backend.ID, limit int, fn func(*backend.Record, error)) (last backend.ID, done bool, err error) {
 	err = b.view(func(ix indexes) error {
-		var next func() (backend.ID, bool)
 		start := after[:]
 		if after == (backend.ID{}) {
 			start = nil
 		}
+		var next func() (backend.ID, bool)
 		if f.UserID != "" {
-			prefix := userPrefix(f.UserID)
-			c := ix.byUser.Cursor()
-			k, _ := c.Seek(append(prefix, start...))
-			if start != nil && bytes.HasPrefix(k, prefix) && bytes.Equal(k[len(prefix):], start) {
-				k, _ = c.Next()
-			}
-			next = func() (backend.ID, bool) {
-				for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-					if len(k) == len(prefix)+idBytes {
-						id := backend.ID(k[len(prefix):])
-						k, _ = c.Next()
-						return id, true
-					}
-				}
-				return backend.ID{}, false
-			}
+			next = userIDsAfter(ix, f.UserID, start)
 		} else {
-			c := ix.sessions.Cursor()
-			var k []byte
-			if start == nil {
-				k, _ = c.First()
-			} else if k, _ = c.Seek(start); k != nil && bytes.Equal(k, start) {
-				k, _ = c.Next()
-			}
-			next = func() (backend.ID, bool) {
-				for k != nil && len(k) != idBytes {
-					k, _ = c.Next()
-				}
-				if k == nil {
-					return backend.ID{}, false
-				}
-				id := backend.ID(k)
-				k, _ = c.Next()
-				return id, true
-			}
+			next = sessionIDsAfter(ix, start)
 		}
 		for read := 0; read < limit; read++ {
 			id, ok := next()
@@ -530,6 +448,52 @@ func (b *boltBackend) Scan(ctx context.Context, f backend.ScanFilter, after back
 		return nil
 	})
 	return last, done, err
+}
+
+// userIDsAfter returns an iterator over the IDs of userID's sessions after
+// start (from the first when start is nil), in the user index's order. It
+// skips malformed index keys.
+func userIDsAfter(ix indexes, userID string, start []byte) func() (backend.ID, bool) {
+	prefix := userPrefix(userID)
+	c := ix.byUser.Cursor()
+	k, _ := c.Seek(append(prefix, start...))
+	if start != nil && bytes.HasPrefix(k, prefix) && bytes.Equal(k[len(prefix):], start) {
+		k, _ = c.Next()
+	}
+	return func() (backend.ID, bool) {
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if len(k) == len(prefix)+idBytes {
+				id := backend.ID(k[len(prefix):])
+				k, _ = c.Next()
+				return id, true
+			}
+		}
+		return backend.ID{}, false
+	}
+}
+
+// sessionIDsAfter returns an iterator over the IDs of all sessions after
+// start (from the first when start is nil), in ID order. It skips keys of
+// the wrong length.
+func sessionIDsAfter(ix indexes, start []byte) func() (backend.ID, bool) {
+	c := ix.sessions.Cursor()
+	var k []byte
+	if start == nil {
+		k, _ = c.First()
+	} else if k, _ = c.Seek(start); k != nil && bytes.Equal(k, start) {
+		k, _ = c.Next()
+	}
+	return func() (backend.ID, bool) {
+		for k != nil && len(k) != idBytes {
+			k, _ = c.Next()
+		}
+		if k == nil {
+			return backend.ID{}, false
+		}
+		id := backend.ID(k)
+		k, _ = c.Next()
+		return id, true
+	}
 }
 
 // Count reads the count kept in the meta bucket.
@@ -911,10 +875,7 @@ func (b *boltBackend) Close() error {
 		b.group.Wait()
 		b.closed.Store(true)
 		if b.broken.Load() {
-			// bbolt's Close would wait for the writer lock that its
-			// panic left held: release the file (and its lock) instead;
-			// the mapping stays until the process ends.
-			err = errors.Join(errBroken, b.file.Close())
+			err = errors.Join(errBroken, b.closeBroken())
 			return
 		}
 		// bbolt's Close waits for read transactions still running.
@@ -951,79 +912,114 @@ func (b *boltBackend) WriteTo(w io.Writer) (int64, error) {
 // It reads the whole file in one transaction; the problems it finds are
 // returned joined, each wrapping ErrCorrupt.
 func (b *boltBackend) Check(ctx context.Context) error {
-	var problems []error
-	report := func(format string, args ...any) {
-		if len(problems) < 100 {
-			problems = append(problems, fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...))
-		}
-	}
+	var c boltCheck
 	err := b.view(func(ix indexes) error {
-		records := make(map[backend.ID]*backend.Record)
-		err := ix.sessions.ForEach(func(k, v []byte) error {
-			if len(k) != idBytes {
-				report("record key %x has the wrong length", k)
-				return nil
-			}
-			r, err := decodeRecord(v, true)
-			if err != nil {
-				report("session %s: %v", backend.ID(k), err)
-				return nil
-			}
-			records[backend.ID(k)] = &r.Record
-			return ctx.Err()
-		})
-		if err != nil {
+		c.ix = ix
+		if err := c.decodeRecords(ctx); err != nil {
 			return err
 		}
-		users := make(map[backend.ID]bool)
-		ix.byUser.ForEach(func(k, _ []byte) error {
-			user, id, ok := splitUserKey(k)
-			switch r := records[id]; {
-			case !ok:
-				report("malformed user index key %x", k)
-			case r == nil:
-				report("user index: %q -> missing session %s", user, id)
-			case r.UserID != user:
-				report("user index: %q -> session %s of user %q", user, id, r.UserID)
-			case users[id]:
-				report("user index: session %s listed twice", id)
-			default:
-				users[id] = true
-			}
-			return nil
-		})
-		expiries := make(map[backend.ID]bool)
-		ix.byExpiry.ForEach(func(k, _ []byte) error {
-			dl, id, ok := splitExpiryKey(k)
-			switch r := records[id]; {
-			case !ok:
-				report("malformed expiry index key %x", k)
-			case r == nil:
-				report("expiry index: missing session %s", id)
-			case max(r.Deadline(ix.idle), 0) != dl:
-				report("expiry index: session %s at %v, its deadline is %v", id, unixNano(dl), unixNano(r.Deadline(ix.idle)))
-			case expiries[id]:
-				report("expiry index: session %s listed twice", id)
-			default:
-				expiries[id] = true
-			}
-			return nil
-		})
-		if n, stored := ix.sessions.Stats().KeyN, ix.count(); int64(n) != stored {
-			report("the stored count is %d, the sessions bucket holds %d", stored, n)
-		}
-		for id, r := range records {
-			if r.UserID != "" && !users[id] {
-				report("session %s of user %q is missing from the user index", id, r.UserID)
-			}
-			if !expiries[id] {
-				report("session %s is missing from the expiry index", id)
-			}
-		}
+		c.userIndex()
+		c.expiryIndex()
+		c.coverage()
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	return errors.Join(problems...)
+	return errors.Join(c.problems...)
+}
+
+// boltCheck is one run of Check over one read transaction.
+type boltCheck struct {
+	ix       indexes
+	records  map[backend.ID]*backend.Record // the records that decode
+	users    map[backend.ID]bool            // sessions found in the user index
+	expiries map[backend.ID]bool            // sessions found in the expiry index
+	problems []error
+}
+
+// report adds a problem wrapping ErrCorrupt; past 100 the rest are dropped,
+// so a badly damaged file gives a readable answer.
+func (c *boltCheck) report(format string, args ...any) {
+	if len(c.problems) < 100 {
+		c.problems = append(c.problems, fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...))
+	}
+}
+
+// decodeRecords decodes every record, keeping those that decode.
+func (c *boltCheck) decodeRecords(ctx context.Context) error {
+	c.records = make(map[backend.ID]*backend.Record)
+	return c.ix.sessions.ForEach(func(k, v []byte) error {
+		if len(k) != idBytes {
+			c.report("record key %x has the wrong length", k)
+			return nil
+		}
+		r, err := decodeRecord(v, true)
+		if err != nil {
+			c.report("session %s: %v", backend.ID(k), err)
+			return nil
+		}
+		c.records[backend.ID(k)] = &r.Record
+		return ctx.Err()
+	})
+}
+
+// userIndex checks that every user index entry points at a record of that
+// user, once.
+func (c *boltCheck) userIndex() {
+	c.users = make(map[backend.ID]bool)
+	c.ix.byUser.ForEach(func(k, _ []byte) error {
+		user, id, ok := splitUserKey(k)
+		switch r := c.records[id]; {
+		case !ok:
+			c.report("malformed user index key %x", k)
+		case r == nil:
+			c.report("user index: %q -> missing session %s", user, id)
+		case r.UserID != user:
+			c.report("user index: %q -> session %s of user %q", user, id, r.UserID)
+		case c.users[id]:
+			c.report("user index: session %s listed twice", id)
+		default:
+			c.users[id] = true
+		}
+		return nil
+	})
+}
+
+// expiryIndex checks that every expiry index entry points at a record whose
+// deadline it is, once.
+func (c *boltCheck) expiryIndex() {
+	c.expiries = make(map[backend.ID]bool)
+	c.ix.byExpiry.ForEach(func(k, _ []byte) error {
+		dl, id, ok := splitExpiryKey(k)
+		switch r := c.records[id]; {
+		case !ok:
+			c.report("malformed expiry index key %x", k)
+		case r == nil:
+			c.report("expiry index: missing session %s", id)
+		case max(r.Deadline(c.ix.idle), 0) != dl:
+			c.report("expiry index: session %s at %v, its deadline is %v", id, unixNano(dl), unixNano(r.Deadline(c.ix.idle)))
+		case c.expiries[id]:
+			c.report("expiry index: session %s listed twice", id)
+		default:
+			c.expiries[id] = true
+		}
+		return nil
+	})
+}
+
+// coverage checks the stored count, and that every record is in the
+// indexes it belongs in.
+func (c *boltCheck) coverage() {
+	if n, stored := c.ix.sessions.Stats().KeyN, c.ix.count(); int64(n) != stored {
+		c.report("the stored count is %d, the sessions bucket holds %d", stored, n)
+	}
+	for id, r := range c.records {
+		if r.UserID != "" && !c.users[id] {
+			c.report("session %s of user %q is missing from the user index", id, r.UserID)
+		}
+		if !c.expiries[id] {
+			c.report("session %s is missing from the expiry index", id)
+		}
+	}
 }

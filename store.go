@@ -85,6 +85,8 @@ func NewStore(b Backend, opts *Options) (*Store, error) {
 	return newStore(b, opts, name)
 }
 
+// newStore builds the Store over b, opens b and starts the background
+// loops. On any error it closes b and returns the error.
 func newStore(b Backend, opts *Options, name string) (*Store, error) {
 	o := opts.withDefaults()
 	var customNow func() time.Time // nil: the system clock
@@ -101,35 +103,50 @@ func newStore(b Backend, opts *Options, name string) (*Store, error) {
 		quit:   make(chan struct{}),
 	}
 	s.bg, s.stopBg = context.WithCancel(context.Background())
-	fail := func(err error) (*Store, error) {
+	if err := s.connect(); err != nil {
+		if s.cache != nil {
+			s.cache.close()
+		}
 		s.stopBg()
 		b.Close()
 		return nil, err
 	}
+	s.startLoops()
+	return s, nil
+}
+
+// connect validates the privacy options, opens the Backend (which settles
+// the idle timeout in force), builds the cache and, on a shared Backend,
+// subscribes to its change notices so the cache stays coherent.
+func (s *Store) connect() error {
+	o := s.opts
 	if err := o.Privacy.validate(); err != nil {
-		return fail(err)
+		return err
 	}
 	s.privacy = o.Privacy.active()
-	idle, err := b.Open(s.bg, o.IdleTimeout, s.log)
+	idle, err := s.b.Open(s.bg, o.IdleTimeout, s.log)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	s.opts.IdleTimeout = idle
-	s.getter, _ = b.(recordGetter)
+	s.getter, _ = s.b.(recordGetter)
 	if !o.NoCache && !o.StrictRevocation {
 		if s.cache, err = newMemCache(o.CacheBytes); err != nil {
-			return fail(fmt.Errorf("cache: %w", err))
+			return fmt.Errorf("cache: %w", err)
 		}
 	}
-	if sb, ok := b.(backend.SharedBackend); ok {
+	if sb, ok := s.b.(backend.SharedBackend); ok {
 		s.shared = true
-		if err := sb.Subscribe(s.bg, storeFeed{s}); err != nil {
-			if s.cache != nil {
-				s.cache.close()
-			}
-			return fail(err)
-		}
+		return sb.Subscribe(s.bg, storeFeed{s})
 	}
+	return nil
+}
+
+// startLoops starts the background work that runs until Close: the coarse
+// clock (unless Options.Now replaces it), the activity flush and, if
+// enabled, the cleanup of expired sessions.
+func (s *Store) startLoops() {
+	o := s.opts
 	if s.clock.custom == nil {
 		s.loops.Add(1)
 		go func() {
@@ -152,7 +169,6 @@ func newStore(b Backend, opts *Options, name string) (*Store, error) {
 			}
 		})
 	}
-	return s, nil
 }
 
 // every runs fn every interval until Close.

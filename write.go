@@ -200,6 +200,9 @@ func (s *Store) RotateUser(ctx context.Context, token, userID string) (*Session,
 	return s.rotate(ctx, token, &userID)
 }
 
+// rotate is Rotate, and RotateUser when userID is not nil: one Backend
+// Update checks the old token's hash and the deadline, and stores the new
+// hash (and the user, with the lifetime restarted).
 func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Session, error) {
 	id, oldSec, ok := parseToken(token)
 	if !ok {
@@ -246,19 +249,27 @@ func (s *Store) rotate(ctx context.Context, token string, userID *string) (*Sess
 		return nil, s.closedErr(err)
 	}
 	s.settle(id, absorbed, snap)
+	return s.rotated(ctx, id, &rotated, sec, userID != nil, evicted)
+}
+
+// rotated finishes the rotation of session id, which the Backend has
+// stored as r: it reports the sessions the user limit evicted, and returns
+// the session with its new token. signIn says the session was bound to a user with its lifetime
+// restarted.
+func (s *Store) rotated(ctx context.Context, id backend.ID, r *backend.Record, sec secret, signIn bool, evicted []backend.Record) (*Session, error) {
 	s.ended(ctx, evicted, func(*backend.Record) EndReason { return EndLimit })
-	if userID != nil {
+	if signIn {
 		// The lifetime restarted: drop the in-memory entry, which holds
 		// the old deadline (the Backend now has its activity).
 		s.active.remove(id)
 	}
-	sess, err := s.view(&rotated)
+	sess, err := s.view(r)
 	if err != nil {
 		return nil, err
 	}
 	sess.Token = formatToken(id, sec)
-	if userID != nil {
-		s.created(ctx, sess, rotated.Created)
+	if signIn {
+		s.created(ctx, sess, r.Created)
 	}
 	return sess, nil
 }

@@ -308,27 +308,13 @@ func (a *admin) confirm(w http.ResponseWriter, r *http.Request, ids []string, li
 	if enc := filter.Encode(); enc != "" {
 		back += "?" + enc
 	}
-	ctx := r.Context()
-	current := FromContext(ctx)
-	now := a.now()
+	current := FromContext(r.Context())
 	loc := a.localizer(r)
-	page := &ConfirmPage{Action: "end", CancelURL: back, Now: now}
-	seen := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		if seen[id] || !isID(id) {
-			continue
-		}
-		seen[id] = true
-		s, err := a.m.store.Get(ctx, id)
-		if errors.Is(err, usersessions.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			a.serverError(w, r, "reading a session", err)
-			return
-		}
-		page.Sessions = append(page.Sessions, AdminSession{SessionInfo: info(s, current.ID, loc), UserID: s.UserID, Active: s.Active(now)})
-		page.Hidden = append(page.Hidden, Field{"id", id})
+	page := &ConfirmPage{Action: "end", CancelURL: back, Now: a.now()}
+	seen, err := a.confirmSessions(r, ids, page, current, loc)
+	if err != nil {
+		a.serverError(w, r, "reading a session", err)
+		return
 	}
 	if len(page.Sessions) == 0 {
 		key := noticeGone
@@ -352,6 +338,29 @@ func (a *admin) confirm(w http.ResponseWriter, r *http.Request, ids []string, li
 		page.Message += " " + loc.T("confirm.admin.self")
 	}
 	a.page(w, r, loc, confirmTemplate, page)
+}
+
+// confirmSessions adds to page the sessions ids that exist, each once,
+// with a hidden "id" field each; IDs that are malformed or gone are
+// skipped. It returns the IDs it looked at.
+func (a *admin) confirmSessions(r *http.Request, ids []string, page *ConfirmPage, current *usersessions.Session, loc localizer) (map[string]bool, error) {
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if seen[id] || !isID(id) {
+			continue
+		}
+		seen[id] = true
+		s, err := a.m.store.Get(r.Context(), id)
+		if errors.Is(err, usersessions.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		page.Sessions = append(page.Sessions, AdminSession{SessionInfo: info(s, current.ID, loc), UserID: s.UserID, Active: s.Active(page.Now)})
+		page.Hidden = append(page.Hidden, Field{"id", id})
+	}
+	return seen, nil
 }
 
 // adminRoute reports whether rel is a route of AdminHandler.

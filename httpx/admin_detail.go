@@ -114,63 +114,101 @@ func (a *admin) detail(w http.ResponseWriter, r *http.Request, id string) {
 	if asJSON {
 		loc = a.geos.localizer(catalogEN)
 	}
+	page := a.detailPage(r, s, loc)
+	if s.UserID != "" {
+		if page.Recent, err = a.recentEnded(r, s.UserID, loc); err != nil {
+			a.serverError(w, r, "reading the history", err)
+			return
+		}
+	}
+	noStore(w)
+	w.Header().Add("Vary", "Accept")
+	if asJSON {
+		writeJSON(w, http.StatusOK, page.json())
+		return
+	}
+	a.page(w, r, loc, detailTemplate, page)
+}
+
+// detailPage gathers what the detail page shows of s from the session
+// itself, its user agent and the GeoIP database; Recent is left to
+// recentEnded, the one part that reads the store again.
+func (a *admin) detailPage(r *http.Request, s *usersessions.Session, loc localizer) *AdminDetailPage {
 	now := a.now()
-	current := FromContext(ctx)
+	current := FromContext(r.Context())
 	page := &AdminDetailPage{
 		Session: AdminSession{SessionInfo: info(s, current.ID, loc), UserID: s.UserID, Active: s.Active(now)},
 		Device:  usersessions.ParseDevice(s.UserAgent),
 		EndURL:  "end",
 		ListURL: listURL("../", r.URL.Query()),
 		Now:     now,
+		Values:  appValues(s),
 	}
 	if enc := readFilter(r.URL.Query()).values().Encode(); enc != "" {
 		page.EndURL += "?" + enc
 	}
 	if s.IP.IsValid() {
-		page.Place, page.HasPlace = loc.geo.LocationInfo(s.IP)
-		if page.Place.TimeZone != "" {
-			if z, err := time.LoadLocation(page.Place.TimeZone); err == nil {
-				page.Zone = z
-			}
-		}
+		page.setPlace(loc.geo.LocationInfo(s.IP))
 	}
 	if at, ok := usersessions.Value[time.Time](s, authKey); ok {
 		page.AuthenticatedAt = at.UTC()
 	}
+	return page
+}
+
+// setPlace records what the GeoIP database knows of the session's
+// address, and the time zone of that place when Go knows it.
+func (page *AdminDetailPage) setPlace(place usersessions.LocationInfo, ok bool) {
+	page.Place, page.HasPlace = place, ok
+	if page.Place.TimeZone != "" {
+		if z, err := time.LoadLocation(page.Place.TimeZone); err == nil {
+			page.Zone = z
+		}
+	}
+}
+
+// appValues lists the app's values in s, leaving out this package's own
+// bookkeeping (keys starting with reservedPrefix).
+func appValues(s *usersessions.Session) []SessionValue {
+	var values []SessionValue
 	for _, k := range s.Keys() {
 		if strings.HasPrefix(k, reservedPrefix) {
 			continue
 		}
 		v, _ := s.Get(k)
-		page.Values = append(page.Values, sessionValue(k, v))
+		values = append(values, sessionValue(k, v))
 	}
-	if s.UserID != "" {
-		past, err := a.m.store.History(ctx, s.UserID)
-		if err != nil {
-			a.serverError(w, r, "reading the history", err)
-			return
-		}
-		for _, e := range past[:min(len(past), recentMax)] {
-			page.Recent = append(page.Recent, endedInfo(e, loc))
-		}
+	return values
+}
+
+// recentEnded reads the user's recently ended sessions, at most
+// recentMax, most recent first.
+func (a *admin) recentEnded(r *http.Request, userID string, loc localizer) ([]EndedInfo, error) {
+	past, err := a.m.store.History(r.Context(), userID)
+	if err != nil {
+		return nil, err
 	}
-	noStore(w)
-	w.Header().Add("Vary", "Accept")
-	if asJSON {
-		out := detailJSON{Session: page.Session, AuthAt: page.AuthenticatedAt, Values: page.Values, Recent: page.Recent}
-		d := page.Device
-		out.Device = deviceJSON{d.Browser, d.BrowserVersion, d.Platform, d.OSVersion, d.Mobile, d.Bot}
-		if page.HasPlace {
-			p := page.Place
-			out.Location = &locationJSON{p.City, p.Region, p.Country, p.CountryCode, p.Continent, p.ContinentCode, p.TimeZone, p.Latitude, p.Longitude}
-		}
-		if out.Values == nil {
-			out.Values = []SessionValue{}
-		}
-		writeJSON(w, http.StatusOK, out)
-		return
+	var recent []EndedInfo
+	for _, e := range past[:min(len(past), recentMax)] {
+		recent = append(recent, endedInfo(e, loc))
 	}
-	a.page(w, r, loc, detailTemplate, page)
+	return recent, nil
+}
+
+// json is the detail page's JSON answer: the same facts, with Values an
+// empty list rather than null when the session holds none.
+func (page *AdminDetailPage) json() detailJSON {
+	out := detailJSON{Session: page.Session, AuthAt: page.AuthenticatedAt, Values: page.Values, Recent: page.Recent}
+	d := page.Device
+	out.Device = deviceJSON{d.Browser, d.BrowserVersion, d.Platform, d.OSVersion, d.Mobile, d.Bot}
+	if page.HasPlace {
+		p := page.Place
+		out.Location = &locationJSON{p.City, p.Region, p.Country, p.CountryCode, p.Continent, p.ContinentCode, p.TimeZone, p.Latitude, p.Longitude}
+	}
+	if out.Values == nil {
+		out.Values = []SessionValue{}
+	}
+	return out
 }
 
 // sessionValue describes one stored value. The text is for an HTML

@@ -17,24 +17,8 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/usersessions/usersessions/internal/browsertest"
 )
-
-// needChromium returns the browser to test with, or skips (fails under
-// CI=true) without one.
-func needChromium(t *testing.T) string {
-	t.Helper()
-	exe := findChromium()
-	if exe == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but no Chromium found (chromium, chromium-browser, google-chrome): .ci/run must install Debian's chromium package")
-		}
-		t.Skip("skipping the real-browser test: no Chromium found (install Debian's chromium package to run it)")
-	}
-	if testing.Short() && os.Getenv("CI") != "true" {
-		t.Skip("skipping the real-browser test in -short mode")
-	}
-	return exe
-}
 
 // axeSource returns axe-core's axe.min.js from the file named by
 // USERSESSIONS_AXE, or "" (the accessibility checks are skipped, with a
@@ -187,7 +171,7 @@ func httpLogin(t *testing.T, base, user, ua, forwarded string) string {
 // their confirmation, the notice, the ended device's message, and the
 // admin's select-all box.
 func TestBrowserPagesAccessible(t *testing.T) {
-	exe := needChromium(t)
+	exe := browsertest.Chromium(t)
 	axe := axeSource(t)
 
 	store := openStore(t, nil)
@@ -197,9 +181,9 @@ func TestBrowserPagesAccessible(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 240*time.Second)
 	defer cancel()
 
-	a := browser(t, ctx, exe, uaChromeWin)  // the admin, in English
-	b := browser(t, ctx, exe, uaFirefoxMac) // the admin's other device
-	de := browser(t, ctx, exe, uaSafariIOS) // alice, in German
+	a := browsertest.New(t, ctx, exe, uaChromeWin)  // the admin, in English
+	b := browsertest.New(t, ctx, exe, uaFirefoxMac) // the admin's other device
+	de := browsertest.New(t, ctx, exe, uaSafariIOS) // alice, in German
 	if err := chromedp.Do(de, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		_, err := cdp.Call(ctx, t, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": "de-DE,de;q=0.9"}})
 		return err

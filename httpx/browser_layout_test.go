@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/internal/browsertest"
 	"github.com/usersessions/usersessions/internal/geotest"
 )
 
@@ -94,7 +95,7 @@ const breaksJS = `((sel) => {
 // separators. At 1280 px the admin table shows whole. The "Recently
 // ended" titles look like the active sessions' titles.
 func TestBrowserNarrowLayout(t *testing.T) {
-	exe := needChromium(t)
+	exe := browsertest.Chromium(t)
 	store := openStore(t, &usersessions.Options{History: time.Hour})
 	m := New(store, &Options{Logger: quietLogger(), TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	geo := longPlaceGeo(t)
@@ -110,7 +111,7 @@ func TestBrowserNarrowLayout(t *testing.T) {
 	defer cancel()
 
 	const admin = "admin.konstantinopoulou@example.com"
-	tab := browser(t, ctx, exe, uaChromeWin)
+	tab := browsertest.New(t, ctx, exe, uaChromeWin)
 	browserSignIn(t, tab, srv.URL, admin)
 	phone := httpLogin(t, srv.URL, admin, uaSafariIOS, longIPv6)
 	httpLogin(t, srv.URL, admin, uaFirefoxMac, "198.51.100.7")

@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/internal/browsertest"
 	"github.com/usersessions/usersessions/internal/geotest"
 )
 
@@ -19,7 +20,7 @@ import (
 // button inside the viewport, nothing cut, no axe-core violation (with
 // USERSESSIONS_AXE), in English and in German.
 func TestBrowserSuspiciousSignIn(t *testing.T) {
-	exe := needChromium(t)
+	exe := browsertest.Chromium(t)
 	axe := axeSource(t)
 	data := geotest.Build(t, "GeoIP2-City", map[string]geotest.Entry{
 		"192.0.2.0/24":   {City: "Amsterdam", Country: "Netherlands", CountryCode: "NL", Latitude: 52.37, Longitude: 4.89},
@@ -39,7 +40,7 @@ func TestBrowserSuspiciousSignIn(t *testing.T) {
 
 	const user = "alexandra.papadopoulou-montgomery@example.com"
 	httpLogin(t, srv.URL, user, uaFirefoxMac, "192.0.2.10")
-	tab := browser(t, ctx, exe, uaChromeWin)
+	tab := browsertest.New(t, ctx, exe, uaChromeWin)
 	browserSignIn(t, tab, srv.URL, user)
 	httpLogin(t, srv.URL, user, uaSafariIOS, "203.0.113.77")
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,68 +12,14 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/usersessions/usersessions"
+	"github.com/usersessions/usersessions/internal/browsertest"
 )
-
-// findChromium returns the path of a Chromium or Chrome binary, or "".
-func findChromium() string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// browser starts a headless Chromium with its own profile (so its own
-// cookie jar) and user agent, and returns a tab context.
-func browser(t *testing.T, ctx context.Context, exe, ua string, extra ...chromedp.ExecAllocatorOption) context.Context {
-	t.Helper()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append([]chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("no-default-browser-check", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("password-store", "basic"),
-		chromedp.Flag("use-mock-keychain", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.UserAgent(ua),
-		chromedp.WindowSize(1000, 900),
-	}, extra...)...,
-	)
-	tab, cancelTab := chromedp.NewContext(alloc)
-	t.Cleanup(func() {
-		cancelTab()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(tab); err != nil { // start the browser now
-		t.Fatalf("starting %s: %v", exe, err)
-	}
-	return tab
-}
 
 // TestBrowserEndOtherSession drives two real browsers: both sign in as the
 // same user with different user agents, the first sees both sessions and
 // ends the other one, and the second is signed out on its next request.
 func TestBrowserEndOtherSession(t *testing.T) {
-	exe := findChromium()
-	if exe == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but no Chromium found (chromium, chromium-browser, google-chrome): .ci/run must install Debian's chromium package")
-		}
-		t.Skip("skipping the real-browser test: no Chromium found (install Debian's chromium package to run it)")
-	}
-	if testing.Short() && os.Getenv("CI") != "true" {
-		t.Skip("skipping the real-browser test in -short mode")
-	}
+	exe := browsertest.Chromium(t)
 
 	store := openStore(t, &usersessions.Options{History: time.Hour})
 	m := New(store, &Options{Logger: quietLogger()})
@@ -87,8 +32,8 @@ func TestBrowserEndOtherSession(t *testing.T) {
 
 	const uaA = uaChromeWin
 	const uaB = uaFirefoxMac
-	a := browser(t, ctx, exe, uaA)
-	b := browser(t, ctx, exe, uaB)
+	a := browsertest.New(t, ctx, exe, uaA)
+	b := browsertest.New(t, ctx, exe, uaB)
 
 	browserSignIn(t, a, srv.URL, "alice")
 	browserSignIn(t, b, srv.URL, "alice")

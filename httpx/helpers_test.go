@@ -14,6 +14,7 @@ import (
 
 	"github.com/usersessions/usersessions"
 	"github.com/usersessions/usersessions/internal/clocktest"
+	"github.com/usersessions/usersessions/storetest"
 )
 
 // Test user agents.
@@ -29,17 +30,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // openStore opens a store in a temporary directory.
 func openStore(tb testing.TB, opts *usersessions.Options) *usersessions.Store {
 	tb.Helper()
-	var o usersessions.Options
-	if opts != nil {
-		o = *opts
-	}
-	if o.Logger == nil {
-		o.Logger = quietLogger()
-	}
-	if o.CleanupInterval == 0 {
-		o.CleanupInterval = -1
-	}
-	s, err := usersessions.Open(filepath.Join(tb.TempDir(), "sessions.db"), &o)
+	s, err := usersessions.Open(filepath.Join(tb.TempDir(), "sessions.db"), storetest.TestOptions(opts))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -297,6 +297,8 @@ func (m *Manager) ensure(h http.Handler) http.Handler {
 	})
 }
 
+// serve dispatches a request to the list, the end-many routes or the
+// routes of one session.
 func (v *views) serve(w http.ResponseWriter, r *http.Request) {
 	rel, ok := v.mnt.route(w, r)
 	if !ok {
@@ -309,59 +311,73 @@ func (v *views) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		v.list(w, r)
 	case rel == "end-others" || rel == "end-all":
-		if !v.allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
-			return
-		}
-		if v.recent > 0 && FromContext(r.Context()) != nil && FromContext(r.Context()).UserID != "" &&
-			!v.m.recentlyAuthenticated(r, v.recent) {
-			// Step-up: back to this confirmation page after signing in.
-			page := requestPath(r)
-			if r.Method != http.MethodGet && r.Method != http.MethodHead {
-				page = originalPath(r)
-			}
-			v.m.askReauth(w, r, v.loginURL, page)
-			return
-		}
-		switch {
-		case r.Method != http.MethodPost:
-			v.confirmEnd(w, r, rel)
-		case rel == "end-others":
-			v.endOthers(w, r)
-		default:
-			v.endAll(w, r)
-		}
+		v.serveEndMany(w, r, rel)
 	default:
-		id, ok := endRoute(rel)
-		reported := false
-		if !ok {
-			id, ok = reportRoute(rel)
-			reported = ok
+		v.serveOne(w, r, rel)
+	}
+}
+
+// serveEndMany serves "end-others" and "end-all": the confirmation page on
+// GET, the ending on POST, both after a fresh sign-in when RecentAuth asks
+// for one.
+func (v *views) serveEndMany(w http.ResponseWriter, r *http.Request, rel string) {
+	if !v.allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
+		return
+	}
+	if v.recent > 0 && FromContext(r.Context()) != nil && FromContext(r.Context()).UserID != "" &&
+		!v.m.recentlyAuthenticated(r, v.recent) {
+		// Step-up: back to this confirmation page after signing in.
+		page := requestPath(r)
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			page = originalPath(r)
 		}
-		if !ok {
-			v.fail(w, r, http.StatusNotFound)
-			return
-		}
-		if !v.allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
-			return
-		}
-		// Ending another session needs the same fresh proof as ending
-		// all others (one by one it comes to the same); signing out of
-		// this one never does.
-		if sess := FromContext(r.Context()); v.recent > 0 && sess != nil && sess.UserID != "" && id != sess.ID &&
-			!v.m.recentlyAuthenticated(r, v.recent) {
-			v.m.askReauth(w, r, v.loginURL, originalPath(r))
-			return
-		}
-		switch {
-		case r.Method != http.MethodPost && reported:
-			v.confirmReport(w, r, id)
-		case r.Method != http.MethodPost:
-			v.confirmEndOne(w, r, id, nil)
-		case reported:
-			v.report(w, r, id)
-		default:
-			v.endOne(w, r, id)
-		}
+		v.m.askReauth(w, r, v.loginURL, page)
+		return
+	}
+	switch {
+	case r.Method != http.MethodPost:
+		v.confirmEnd(w, r, rel)
+	case rel == "end-others":
+		v.endOthers(w, r)
+	default:
+		v.endAll(w, r)
+	}
+}
+
+// serveOne serves the routes of one session, ending it or reporting it:
+// the confirmation page on GET, the action on POST; 404 when rel is
+// neither.
+func (v *views) serveOne(w http.ResponseWriter, r *http.Request, rel string) {
+	id, ok := endRoute(rel)
+	reported := false
+	if !ok {
+		id, ok = reportRoute(rel)
+		reported = ok
+	}
+	if !ok {
+		v.fail(w, r, http.StatusNotFound)
+		return
+	}
+	if !v.allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
+		return
+	}
+	// Ending another session needs the same fresh proof as ending
+	// all others (one by one it comes to the same); signing out of
+	// this one never does.
+	if sess := FromContext(r.Context()); v.recent > 0 && sess != nil && sess.UserID != "" && id != sess.ID &&
+		!v.m.recentlyAuthenticated(r, v.recent) {
+		v.m.askReauth(w, r, v.loginURL, originalPath(r))
+		return
+	}
+	switch {
+	case r.Method != http.MethodPost && reported:
+		v.confirmReport(w, r, id)
+	case r.Method != http.MethodPost:
+		v.confirmEndOne(w, r, id, nil)
+	case reported:
+		v.report(w, r, id)
+	default:
+		v.endOne(w, r, id)
 	}
 }
 
@@ -710,22 +726,50 @@ type mount struct {
 // The first candidate that names a route wins; a path equal to the mount
 // point without its trailing slash is redirected to add it.
 func (mt mount) route(w http.ResponseWriter, r *http.Request) (string, bool) {
-	p := r.URL.Path
 	if mt.prefix != "" {
-		base := mt.prefix
-		if !strings.HasSuffix(base, "/") {
-			base += "/"
-		}
-		if rel, ok := strings.CutPrefix(p, base); ok {
-			return rel, true
-		}
-		if p+"/" == base {
-			mt.addSlash(w, r)
-		} else {
-			mt.fail(w, r, http.StatusNotFound)
-		}
-		return "", false
+		return mt.routeUnderPrefix(w, r)
 	}
+	if rel, v := mt.routeByPattern(w, r); v != routeTryNext {
+		return rel, v == routeFound
+	}
+	if rel, v := mt.routeStripped(w, r); v != routeTryNext {
+		return rel, v == routeFound
+	}
+	return mt.routeByTail(w, r)
+}
+
+// verdict is the outcome of one way of finding the relative path.
+type verdict int
+
+const (
+	routeTryNext  verdict = iota // this way says nothing; try the next
+	routeFound                   // the relative path is known
+	routeAnswered                // the request was answered (redirect or 404)
+)
+
+// routeUnderPrefix finds the relative path under an explicit Prefix:
+// anything else is 404, except the prefix without its trailing slash,
+// which is redirected to add it.
+func (mt mount) routeUnderPrefix(w http.ResponseWriter, r *http.Request) (string, bool) {
+	p := r.URL.Path
+	base := mt.prefix
+	if !strings.HasSuffix(base, "/") {
+		base += "/"
+	}
+	if rel, ok := strings.CutPrefix(p, base); ok {
+		return rel, true
+	}
+	if p+"/" == base {
+		mt.addSlash(w, r)
+	} else {
+		mt.fail(w, r, http.StatusNotFound)
+	}
+	return "", false
+}
+
+// routeByPattern finds the relative path from the matched pattern: its
+// wildcard, or else the prefix of a pattern ending in "/".
+func (mt mount) routeByPattern(w http.ResponseWriter, r *http.Request) (string, verdict) {
 	// A router's wildcard holds the relative path. A pattern more specific
 	// than the catch-all "/" is decisive: what it matched and is not a
 	// route is 404 (a catch-all may lead to another router that keeps the
@@ -733,35 +777,49 @@ func (mt mount) route(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if name, ok := patternWildcard(r.Pattern); ok {
 		rel := r.PathValue(name)
 		if mt.known(rel) {
-			return rel, true
+			return rel, routeFound
 		}
 		if specific(wildcardPrefix(r.Pattern)) {
 			mt.fail(w, r, http.StatusNotFound)
-			return "", false
+			return "", routeAnswered
 		}
 	}
 	if base := patternPrefix(r.Pattern); base != "" {
-		rel, ok := strings.CutPrefix(p, base)
+		rel, ok := strings.CutPrefix(r.URL.Path, base)
 		if ok && mt.known(rel) {
-			return rel, true
+			return rel, routeFound
 		}
 		if ok && specific(base) {
 			mt.fail(w, r, http.StatusNotFound)
-			return "", false
+			return "", routeAnswered
 		}
 	}
+	return "", routeTryNext
+}
+
+// routeStripped takes a path shortened by http.StripPrefix (or the root
+// itself) as relative to the mount point.
+func (mt mount) routeStripped(w http.ResponseWriter, r *http.Request) (string, verdict) {
+	p := r.URL.Path
 	orig := originalPath(r)
 	if stripped := r.URL.EscapedPath() != orig; stripped || p == "/" || p == "" {
 		rel := strings.TrimPrefix(p, "/")
 		if rel == "" && !strings.HasSuffix(orig, "/") {
 			mt.addSlash(w, r)
-			return "", false
+			return "", routeAnswered
 		}
 		if mt.known(rel) {
-			return rel, true
+			return rel, routeFound
 		}
 	}
-	// The longest tail of the path that is a route.
+	return "", routeTryNext
+}
+
+// routeByTail is the last resort, for routers that keep the full path and
+// say nothing: the longest tail of the path that is a route; else a
+// redirect adding the mount point's slash, or 404.
+func (mt mount) routeByTail(w http.ResponseWriter, r *http.Request) (string, bool) {
+	p := r.URL.Path
 	for i := 0; i < len(p); i++ {
 		if p[i] == '/' && mt.known(p[i+1:]) {
 			return p[i+1:], true

@@ -3,7 +3,6 @@ package pgstore
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,63 +26,6 @@ func TestOpenUnreachableIsUnavailable(t *testing.T) {
 	_, err := Open(ctxT(t), "host="+dir+" port=5432 user=postgres connect_timeout=2", nil)
 	if !errors.Is(err, usersessions.ErrUnavailable) {
 		t.Fatalf("Open on a missing server: %v, want ErrUnavailable", err)
-	}
-}
-
-func TestDeleteExpiredFromTwoBackendsAtOnce(t *testing.T) {
-	e := sharedEnv(t)
-	a := e.open(t, 0, nil)
-	b := e.open(t, 0, nil)
-	const n = 400
-	all := map[backend.ID]bool{}
-	var rs []*backend.Record
-	for i := range n {
-		r := rec("u", time.Duration(i)*time.Millisecond, time.Minute)
-		rs = append(rs, r)
-		all[r.ID] = true
-	}
-	mustCreate(t, a, rs...)
-	now := base + int64(time.Hour)
-	var mu sync.Mutex
-	seen := map[backend.ID]int{}
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	for _, be := range []*Backend{a, b} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range 100 {
-				removed, more, err := delExpired(be, ctxT(t), backend.ExpiredQuery{Now: now, Limit: 15})
-				if err != nil {
-					errs <- err
-					return
-				}
-				mu.Lock()
-				for _, id := range removed {
-					seen[id]++
-				}
-				mu.Unlock()
-				if !more {
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	if len(seen) != n {
-		t.Fatalf("removed %d distinct of %d", len(seen), n)
-	}
-	for id, c := range seen {
-		if c != 1 || !all[id] {
-			t.Fatalf("%v removed %d times (ours: %v)", id, c, all[id])
-		}
-	}
-	if c, _ := a.Count(ctxT(t)); c != 0 {
-		t.Fatalf("Count = %d", c)
 	}
 }
 
@@ -140,61 +82,6 @@ func TestOpenConcurrently(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatalf("concurrent Open: %v", err)
-	}
-}
-
-func TestTouchFromTwoBackendsInOppositeOrders(t *testing.T) {
-	e := sharedEnv(t)
-	a := e.open(t, time.Hour, nil)
-	b := e.open(t, time.Hour, nil)
-	var rs []*backend.Record
-	for i := range 60 {
-		rs = append(rs, rec("u", time.Duration(i), 24*time.Hour))
-	}
-	mustCreate(t, a, rs...)
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	start := time.Now()
-	for k, be := range []*Backend{a, b} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for round := range 30 {
-				acts := make([]backend.Activity, len(rs))
-				for i, r := range rs {
-					acts[i] = backend.Activity{ID: r.ID, LastSeen: r.LastSeen + int64(round*2+k), UserAgent: fmt.Sprint(k)}
-				}
-				if k == 1 {
-					slices.Reverse(acts)
-				}
-				if err := be.Touch(ctxT(t), acts); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("concurrent Touch: %v", err)
-	}
-	// A deadlock is retried, but only after deadlock_timeout (1 s): the
-	// rows must be locked in one order so that none happens.
-	if n := a.retries.Load() + b.retries.Load(); n > 0 {
-		t.Fatalf("%d Touches ran again after a deadlock (took %v)", n, time.Since(start))
-	}
-	for _, r := range rs {
-		var got backend.Record
-		if err := a.Get(ctxT(t), r.ID, &got, false); err != nil {
-			t.Fatal(err)
-		}
-		if got.LastSeen != r.LastSeen+int64(29*2+1) || got.UserAgent != "1" {
-			t.Fatalf("after both: last seen +%d by %q, want the newest (+59 by 1)", got.LastSeen-r.LastSeen, got.UserAgent)
-		}
-	}
-	if err := a.Check(ctxT(t)); err != nil {
-		t.Fatal(err)
 	}
 }
 

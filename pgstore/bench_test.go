@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/usersessions/usersessions/backend"
+	"github.com/usersessions/usersessions/storetest"
 )
 
 // Benchmarks run on the test binary's throwaway cluster (fsync and
@@ -106,7 +107,7 @@ func BenchmarkChangeFeed(b *testing.B) {
 	e := sharedEnv(b)
 	a := e.open(b, 0, nil)
 	o := e.open(b, 0, nil)
-	f := subscribe(b, o)
+	f := storetest.Subscribe(b, o)
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
 	recs := make([]*backend.Record, b.N)
@@ -120,11 +121,11 @@ func BenchmarkChangeFeed(b *testing.B) {
 		if err := del(a, ctx, recs[i].ID, nil); err != nil {
 			b.Fatal(err)
 		}
-		ev := f.waitKind(b, "changed", 5*time.Second)
-		lat = append(lat, ev.at.Sub(start))
+		ev := f.Wait(b, "changed", 5*time.Second)
+		lat = append(lat, ev.At.Sub(start))
 	}
 	b.StopTimer()
 	slices.Sort(lat)
-	b.ReportMetric(float64(percentile(lat, 50).Nanoseconds()), "p50-ns")
-	b.ReportMetric(float64(percentile(lat, 99).Nanoseconds()), "p99-ns")
+	b.ReportMetric(float64(storetest.Percentile(lat, 50).Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(storetest.Percentile(lat, 99).Nanoseconds()), "p99-ns")
 }

@@ -1,15 +1,13 @@
 package pgstore
 
 import (
-	"context"
-	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/usersessions/usersessions"
 	"github.com/usersessions/usersessions/backend"
+	"github.com/usersessions/usersessions/storetest"
 )
 
 func TestNoticesSplitAndParse(t *testing.T) {
@@ -45,134 +43,18 @@ func TestNoticesSplitAndParse(t *testing.T) {
 	}
 }
 
-// subscribe subscribes a recorder to b.
-func subscribe(t testing.TB, b *Backend) *recorder {
-	t.Helper()
-	r := newRecorder()
-	if err := b.Subscribe(ctxT(t), r); err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-func TestFeedDeliversOthersChangesOnly(t *testing.T) {
-	e := sharedEnv(t)
-	a := e.open(t, 0, nil)
-	b := e.open(t, 0, nil)
-	fa, fb := subscribe(t, a), subscribe(t, b)
-	if err := b.Subscribe(ctxT(t), newRecorder()); err == nil {
-		t.Fatal("second Subscribe accepted")
-	}
-	ctx := ctxT(t)
-
-	// Create and Touch send nothing.
-	r := rec("alice", 0, time.Hour)
-	mustCreate(t, a, r)
-	if err := a.Touch(ctx, []backend.Activity{{ID: r.ID, LastSeen: r.LastSeen + 1}}); err != nil {
-		t.Fatal(err)
-	}
-	// Update, Delete, DeleteByUser, DeleteExpired do, once each.
-	if err := update(a, ctx, r.ID, func(x *backend.Record) error { x.UserAgent = "x"; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	ev := fb.waitKind(t, "changed", 5*time.Second)
-	if len(ev.ids) != 1 || ev.ids[0] != r.ID {
-		t.Fatalf("Update's notice: %v", ev.ids)
-	}
-	if err := del(a, ctx, r.ID, nil); err != nil {
-		t.Fatal(err)
-	}
-	if ev := fb.waitKind(t, "changed", 5*time.Second); len(ev.ids) != 1 || ev.ids[0] != r.ID {
-		t.Fatalf("Delete's notice: %v", ev.ids)
-	}
-	var many []*backend.Record
-	for i := range 230 { // more than one notice's worth
-		many = append(many, rec("bob", time.Duration(i), time.Minute))
-	}
-	mustCreate(t, a, many...)
-	removed, err := delByUser(a, ctx, "bob", backend.ID{})
-	if err != nil || len(removed) != 230 {
-		t.Fatalf("DeleteByUser: %d, %v", len(removed), err)
-	}
-	var got []backend.ID
-	for len(got) < 230 {
-		got = append(got, fb.waitKind(t, "changed", 5*time.Second).ids...)
-	}
-	slices.SortFunc(got, cmpID)
-	slices.SortFunc(removed, cmpID)
-	if !slices.Equal(got, removed) {
-		t.Fatal("DeleteByUser's notices do not list the removed IDs")
-	}
-	x := rec("carol", 0, time.Minute)
-	mustCreate(t, b, x)
-	removed, _, err = delExpired(b, ctx, backend.ExpiredQuery{Now: base + int64(time.Hour), Limit: 10})
-	if err != nil || len(removed) != 1 {
-		t.Fatalf("DeleteExpired: %v %v", removed, err)
-	}
-	if ev := fa.waitKind(t, "changed", 5*time.Second); len(ev.ids) != 1 || ev.ids[0] != x.ID {
-		t.Fatalf("DeleteExpired's notice on A: %v", ev.ids)
-	}
-	// A failed change and a no-op delete send nothing; nothing else is
-	// pending on either side, and a's own changes never reached fa.
-	_ = update(a, ctx, x.ID, func(*backend.Record) error { return errors.New("no") })
-	if ev, ok := fb.next(t, 300*time.Millisecond); ok {
-		t.Fatalf("B got an unexpected %s %v", ev.kind, ev.ids)
-	}
-	if ev, ok := fa.next(t, 50*time.Millisecond); ok {
-		t.Fatalf("A got its own or an unexpected %s %v", ev.kind, ev.ids)
-	}
-}
-
-// percentile returns the p-th percentile (0..100) of sorted ds.
-func percentile(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	i := int(float64(len(ds)-1) * p / 100)
-	return ds[i]
-}
-
-func TestFeedLatency(t *testing.T) {
-	e := sharedEnv(t)
-	a := e.open(t, 0, nil)
-	b := e.open(t, 0, nil)
-	fb := subscribe(t, b)
-	ctx := ctxT(t)
-	r := rec("alice", 0, time.Hour)
-	mustCreate(t, a, r)
-	const rounds = 300
-	lat := make([]time.Duration, 0, rounds)
-	for i := range rounds {
-		start := time.Now()
-		if err := update(a, ctx, r.ID, func(x *backend.Record) error { x.UserAgent = "round"; return nil }); err != nil {
-			t.Fatal(err)
-		}
-		ev := fb.waitKind(t, "changed", 5*time.Second)
-		if len(ev.ids) != 1 || ev.ids[0] != r.ID {
-			t.Fatalf("round %d: %v", i, ev.ids)
-		}
-		lat = append(lat, ev.at.Sub(start))
-	}
-	slices.Sort(lat)
-	t.Logf("change feed: Update on A started → Changed on B: p50 %v, p99 %v, max %v (%d rounds)",
-		percentile(lat, 50), percentile(lat, 99), lat[len(lat)-1], rounds)
-	if p99 := percentile(lat, 99); p99 > time.Second {
-		t.Fatalf("p99 delivery %v", p99)
-	}
-}
-
 func TestFeedLostAndRestoredAfterTerminate(t *testing.T) {
 	e := sharedEnv(t)
 	a := e.open(t, 0, nil)
 	b := e.open(t, 0, &Options{PingInterval: 200 * time.Millisecond})
-	fb := subscribe(t, b)
+	fb := storetest.Subscribe(t, b)
 	pid := e.c.WaitBackendPID(t, b.ListenerName(), 5*time.Second)
 	start := time.Now()
 	e.c.Terminate(t, pid)
-	lost := fb.waitKind(t, "lost", 5*time.Second)
-	restored := fb.waitKind(t, "restored", 10*time.Second)
-	t.Logf("terminate → Lost %v → Restored %v", lost.at.Sub(start), restored.at.Sub(start))
-	if d := lost.at.Sub(start); d > time.Second {
+	lost := fb.Wait(t, "lost", 5*time.Second)
+	restored := fb.Wait(t, "restored", 10*time.Second)
+	t.Logf("terminate → Lost %v → Restored %v", lost.At.Sub(start), restored.At.Sub(start))
+	if d := lost.At.Sub(start); d > time.Second {
 		t.Fatalf("Lost took %v after the listener's process ended", d)
 	}
 	if newPID := e.c.WaitBackendPID(t, b.ListenerName(), 5*time.Second); newPID == pid {
@@ -184,8 +66,8 @@ func TestFeedLostAndRestoredAfterTerminate(t *testing.T) {
 	if err := del(a, ctxT(t), r.ID, nil); err != nil {
 		t.Fatal(err)
 	}
-	if ev := fb.waitKind(t, "changed", 5*time.Second); len(ev.ids) != 1 || ev.ids[0] != r.ID {
-		t.Fatalf("after Restored: %v", ev.ids)
+	if ev := fb.Wait(t, "changed", 5*time.Second); len(ev.IDs) != 1 || ev.IDs[0] != r.ID {
+		t.Fatalf("after Restored: %v", ev.IDs)
 	}
 }
 
@@ -193,20 +75,20 @@ func TestFeedLostWhenListenerFreezes(t *testing.T) {
 	e := sharedEnv(t)
 	const ping = 500 * time.Millisecond
 	b := e.open(t, 0, &Options{PingInterval: ping})
-	fb := subscribe(t, b)
+	fb := storetest.Subscribe(t, b)
 	pid := e.c.WaitBackendPID(t, b.ListenerName(), 5*time.Second)
 	// Let the listener settle into its wait, then freeze its server process.
 	time.Sleep(50 * time.Millisecond)
 	start := time.Now()
 	_ = freeze(t, pid)
-	lost := fb.waitKind(t, "lost", 5*ping)
-	d := lost.at.Sub(start)
+	lost := fb.Wait(t, "lost", 5*ping)
+	d := lost.At.Sub(start)
 	t.Logf("frozen listener → Lost after %v (PingInterval %v)", d, ping)
 	if d > 2*ping {
 		t.Fatalf("Lost %v after the freeze, want within 2 ping intervals (%v)", d, 2*ping)
 	}
 	// It reconnects on a new connection while the old process stays frozen.
-	fb.waitKind(t, "restored", 10*time.Second)
+	fb.Wait(t, "restored", 10*time.Second)
 }
 
 func TestCallsWhileServerDown(t *testing.T) {
@@ -214,14 +96,14 @@ func TestCallsWhileServerDown(t *testing.T) {
 	e := env{c: c, dsn: c.DSN(""), table: "sessions"}
 	a := e.open(t, 0, nil)
 	b := e.open(t, 0, &Options{PingInterval: 200 * time.Millisecond})
-	fb := subscribe(t, b)
+	fb := storetest.Subscribe(t, b)
 	r := rec("alice", 0, time.Hour)
 	mustCreate(t, a, r)
 
 	if err := c.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	fb.waitKind(t, "lost", 2*time.Second)
+	fb.Wait(t, "lost", 2*time.Second)
 	var got backend.Record
 	calls := map[string]func() error{
 		"Get":    func() error { return a.Get(ctxT(t), r.ID, &got, true) },
@@ -233,21 +115,12 @@ func TestCallsWhileServerDown(t *testing.T) {
 			return update(a, ctxT(t), r.ID, func(*backend.Record) error { return nil })
 		},
 	}
-	for name, call := range calls {
-		start := time.Now()
-		err := call()
-		if !errors.Is(err, usersessions.ErrUnavailable) {
-			t.Errorf("%s while down: %v, want ErrUnavailable", name, err)
-		}
-		if d := time.Since(start); d > 6*time.Second {
-			t.Errorf("%s took %v to fail", name, d)
-		}
-	}
+	storetest.AllUnavailable(t, calls)
 
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	fb.waitKind(t, "restored", 15*time.Second)
+	fb.Wait(t, "restored", 15*time.Second)
 	// Calls work again (the pool drops its dead connections).
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -266,15 +139,15 @@ func TestCallsWhileServerDown(t *testing.T) {
 	if err := del(a, ctxT(t), r.ID, nil); err != nil {
 		t.Fatalf("Delete after restart: %v", err)
 	}
-	if ev := fb.waitKind(t, "changed", 5*time.Second); len(ev.ids) != 1 || ev.ids[0] != r.ID {
-		t.Fatalf("feed after restart: %v", ev.ids)
+	if ev := fb.Wait(t, "changed", 5*time.Second); len(ev.IDs) != 1 || ev.IDs[0] != r.ID {
+		t.Fatalf("feed after restart: %v", ev.IDs)
 	}
 }
 
 func TestCloseNeverHangsOnAFrozenServer(t *testing.T) {
 	e := sharedEnv(t)
 	b := e.open(t, 0, &Options{PingInterval: 5 * time.Second})
-	subscribe(t, b)
+	storetest.Subscribe(t, b)
 	pid := e.c.WaitBackendPID(t, b.ListenerName(), 5*time.Second)
 	thaw := freeze(t, pid)
 	defer thaw()
@@ -289,31 +162,5 @@ func TestDeadlineOnAHungServerIsUnavailable(t *testing.T) {
 	e := sharedEnv(t)
 	e.dsn += " pool_max_conns=1 application_name=hung_pool"
 	b := e.open(t, 0, nil)
-	r := rec("alice", 0, time.Hour)
-	mustCreate(t, b, r)
-	thaw := freeze(t, e.c.WaitBackendPID(t, "hung_pool", 5*time.Second))
-	ctx, cancel := context.WithTimeout(ctxT(t), 300*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	var got backend.Record
-	err := b.Get(ctx, r.ID, &got, false)
-	if !errors.Is(err, usersessions.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Get on a hung server: %v, want ErrUnavailable and DeadlineExceeded", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("Get took %v with a 300 ms deadline", d)
-	}
-	thaw()
-	// The interrupted connection is dropped; the next call works.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := b.Get(ctxT(t), r.ID, &got, false)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Get after thaw: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	storetest.GetOnHungServer(t, b, func() func() { return freeze(t, e.c.WaitBackendPID(t, "hung_pool", 5*time.Second)) })
 }

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -110,52 +109,6 @@ func mustCreate(t testing.TB, b *Backend, rs ...*backend.Record) {
 	}
 }
 
-// feedEvent is one call a recorder received.
-type feedEvent struct {
-	kind string // "changed", "lost", "restored"
-	ids  []backend.ID
-	at   time.Time
-}
-
-// recorder is a ChangeFeed that queues what it receives.
-type recorder struct {
-	events chan feedEvent
-}
-
-func newRecorder() *recorder { return &recorder{events: make(chan feedEvent, 10000)} }
-
-func (r *recorder) Changed(ids []backend.ID) {
-	r.events <- feedEvent{kind: "changed", ids: append([]backend.ID(nil), ids...), at: time.Now()}
-}
-func (r *recorder) Lost()     { r.events <- feedEvent{kind: "lost", at: time.Now()} }
-func (r *recorder) Restored() { r.events <- feedEvent{kind: "restored", at: time.Now()} }
-
-// next waits up to d for the next event.
-func (r *recorder) next(t testing.TB, d time.Duration) (feedEvent, bool) {
-	t.Helper()
-	select {
-	case ev := <-r.events:
-		return ev, true
-	case <-time.After(d):
-		return feedEvent{}, false
-	}
-}
-
-// waitKind waits up to d for an event of kind, skipping others.
-func (r *recorder) waitKind(t testing.TB, kind string, d time.Duration) feedEvent {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ev, ok := r.next(t, time.Until(deadline))
-		if !ok {
-			t.Fatalf("no %q event within %v", kind, d)
-		}
-		if ev.kind == kind {
-			return ev
-		}
-	}
-}
-
 // startCluster starts a cluster of t's own, for tests that stop it.
 func startCluster(t testing.TB) *pgtest.Cluster { return pgtest.Start(t) }
 
@@ -163,7 +116,7 @@ func startCluster(t testing.TB) *pgtest.Cluster { return pgtest.Start(t) }
 func freeze(t testing.TB, pid int) (thaw func()) { return pgtest.Freeze(t, pid) }
 
 // The Backend's methods as the tests written before History and
-// MaxPerUser call them: no limit, no history, IDs of what was removed.
+// MaxPerUser call them: no limit, no history.
 
 func create(b *Backend, ctx context.Context, r *backend.Record) error {
 	_, err := b.Create(ctx, r, nil)
@@ -179,15 +132,3 @@ func del(b *Backend, ctx context.Context, id backend.ID, owner *string) error {
 	_, err := b.Delete(ctx, id, owner, backend.Ending{})
 	return err
 }
-
-func delByUser(b *Backend, ctx context.Context, user string, keep backend.ID) ([]backend.ID, error) {
-	recs, err := b.DeleteByUser(ctx, user, keep, backend.Ending{})
-	return idsOf(recs), err
-}
-
-func delExpired(b *Backend, ctx context.Context, q backend.ExpiredQuery) ([]backend.ID, bool, error) {
-	recs, more, err := b.DeleteExpired(ctx, q)
-	return idsOf(recs), more, err
-}
-
-func cmpID(x, y backend.ID) int { return strings.Compare(string(x[:]), string(y[:])) }

@@ -614,67 +614,14 @@ func (b *Backend) DeleteExpired(ctx context.Context, q backend.ExpiredQuery) ([]
 		more    bool
 	)
 	err := b.inTx(ctx, func(tx pgx.Tx) error {
-		removed, more = removed[:0], false
 		if _, err := tx.Exec(ctx, b.sql(`DELETE FROM {hist} WHERE keep_until <= $1`), q.Now); err != nil {
 			return err
 		}
-		// Pages of candidates in (deadline, id) order; vetoed ones are
-		// skipped, not counted, so a run of kept sessions at the front
-		// never stalls cleanup.
-		var afterDeadline int64 = math.MinInt64
-		afterID := []byte{} // not nil: NULL would make the row comparison unknown
-		page := min(limit, 500)
-		for len(removed) < limit {
-			rows, err := tx.Query(ctx, b.sql(`SELECT id, deadline FROM {t}
-				WHERE deadline <= $1 AND (deadline >= expires OR deadline <= $2)
-				AND (deadline, id) > ($3, $4::bytea)
-				ORDER BY deadline, id LIMIT $5 FOR UPDATE SKIP LOCKED`),
-				q.Now, graceCut, afterDeadline, afterID, page)
-			if err != nil {
-				return err
-			}
-			n := 0
-			var batch [][]byte
-			for rows.Next() {
-				var raw []byte
-				if err := rows.Scan(&raw, &afterDeadline); err != nil {
-					rows.Close()
-					return err
-				}
-				n++
-				afterID = raw
-				var id backend.ID
-				copy(id[:], raw)
-				if len(raw) == len(id) && q.Keep != nil && q.Keep(id) {
-					continue
-				}
-				if len(removed)+len(batch) < limit {
-					batch = append(batch, raw)
-				} else {
-					more = true
-				}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			if len(batch) > 0 {
-				drows, err := tx.Query(ctx, b.sql(`DELETE FROM {t} WHERE id = ANY($1) RETURNING `+columns+`, vals`), batch)
-				if err != nil {
-					return err
-				}
-				if removed, err = collectRecords(drows, removed); err != nil {
-					return err
-				}
-			}
-			if n < page {
-				break // no more candidates
-			}
-			if len(removed) >= limit {
-				more = true
-			}
+		var err error
+		if removed, more, err = b.deleteExpiredPages(ctx, tx, q, limit, graceCut); err != nil {
+			return err
 		}
-		err := b.keepEnded(ctx, tx, removed, func(r *backend.Record) backend.Ending {
+		err = b.keepEnded(ctx, tx, removed, func(r *backend.Record) backend.Ending {
 			return backend.Ending{At: q.Now, Reason: backend.ExpiryReason(r, q.Now), Keep: q.History}
 		})
 		if err != nil {
@@ -686,6 +633,84 @@ func (b *Backend) DeleteExpired(ctx context.Context, q backend.ExpiredQuery) ([]
 		return nil, false, b.mapErr("delete expired", err)
 	}
 	return removed, more, nil
+}
+
+// expiryCursor is where the scan of expired candidates goes on from: the
+// (deadline, id) of the last row read.
+type expiryCursor struct {
+	deadline int64
+	id       []byte
+}
+
+// deleteExpiredPages deletes, in tx, up to limit due sessions that q.Keep
+// does not veto, reading candidates in pages in (deadline, id) order.
+// Vetoed ones are skipped, not counted, so a run of kept sessions at the
+// front never stalls cleanup. more reports that it stopped at limit.
+func (b *Backend) deleteExpiredPages(ctx context.Context, tx pgx.Tx, q backend.ExpiredQuery, limit int, graceCut int64) ([]backend.Record, bool, error) {
+	var removed []backend.Record
+	more := false
+	// id is not nil: NULL would make the row comparison unknown.
+	cur := expiryCursor{deadline: math.MinInt64, id: []byte{}}
+	page := min(limit, 500)
+	for len(removed) < limit {
+		batch, n, over, err := b.expiredCandidates(ctx, tx, q, graceCut, &cur, page, limit-len(removed))
+		if err != nil {
+			return nil, false, err
+		}
+		more = more || over
+		if len(batch) > 0 {
+			drows, err := tx.Query(ctx, b.sql(`DELETE FROM {t} WHERE id = ANY($1) RETURNING `+columns+`, vals`), batch)
+			if err != nil {
+				return nil, false, err
+			}
+			if removed, err = collectRecords(drows, removed); err != nil {
+				return nil, false, err
+			}
+		}
+		if n < page {
+			break // no more candidates
+		}
+		if len(removed) >= limit {
+			more = true
+		}
+	}
+	return removed, more, nil
+}
+
+// expiredCandidates reads one page of due sessions after cur, locked,
+// and advances cur. It returns the IDs to delete (at most room, vetoed
+// ones left out), how many rows it read, and over = true when due ones
+// were left for lack of room.
+func (b *Backend) expiredCandidates(ctx context.Context, tx pgx.Tx, q backend.ExpiredQuery, graceCut int64, cur *expiryCursor, page, room int) (batch [][]byte, n int, over bool, err error) {
+	rows, err := tx.Query(ctx, b.sql(`SELECT id, deadline FROM {t}
+		WHERE deadline <= $1 AND (deadline >= expires OR deadline <= $2)
+		AND (deadline, id) > ($3, $4::bytea)
+		ORDER BY deadline, id LIMIT $5 FOR UPDATE SKIP LOCKED`),
+		q.Now, graceCut, cur.deadline, cur.id, page)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var raw []byte
+		if err := rows.Scan(&raw, &cur.deadline); err != nil {
+			return nil, 0, false, err
+		}
+		n++
+		cur.id = raw
+		var id backend.ID
+		copy(id[:], raw)
+		if len(raw) == len(id) && q.Keep != nil && q.Keep(id) {
+			continue
+		}
+		if len(batch) < room {
+			batch = append(batch, raw)
+		} else {
+			over = true
+		}
+	}
+	rows.Close()
+	return batch, n, over, rows.Err()
 }
 
 // ListByUser calls fn for each record of userID, in ID order, or with an

@@ -23,5 +23,6 @@ func TestSharedBackendSuite(t *testing.T) {
 			e := env{c: c, dsn: c.DSN("")}
 			return e.queryInt64(t, "SELECT deadline FROM "+b.(*Backend).table+" WHERE id = $1", r.ID[:])
 		},
+		Retries: func(b backend.SharedBackend) int64 { return b.(*Backend).retries.Load() },
 	})
 }

@@ -116,16 +116,41 @@ func (b *Backend) dueGroups(ctx context.Context, maxScore string, offset int64) 
 // groups are still due (vetoed or left for the next call), and more = true
 // when it stopped at room.
 func (b *Backend) expireGroups(ctx context.Context, page []candidate, q backend.ExpiredQuery, cut int64, room int) ([]backend.Record, int64, bool, error) {
-	now, cutText, maxScore := timeText(q.Now), timeText(cut), strconv.FormatInt(parseInt(score(q.Now))+1000, 10)
+	t := expiryTimes{now: timeText(q.Now), cut: timeText(cut), maxScore: strconv.FormatInt(parseInt(score(q.Now))+1000, 10)}
+	more, err := b.chooseExpired(ctx, page, q, t, room)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	removed, stay, after, err := b.applyExpired(ctx, page, q, t)
+	if err != nil {
+		return removed, 0, false, err
+	}
+	if err := firstErr(b.pipe(context.WithoutCancel(ctx), after...)); err != nil {
+		b.log.Warn("redisstore: cleanup could not update its index (the next cleanup looks again)", "prefix", b.prefix, "err", err)
+	}
+	return removed, stay, more, nil
+}
+
+// expiryTimes are the moments of one cleanup pass as the scripts take
+// them: now, the idle-grace cut, and the highest P:due score still due.
+type expiryTimes struct {
+	now, cut, maxScore string
+}
+
+// chooseExpired lists the candidates of each group (one round trip) and
+// fills its chosen IDs: what the Store does not veto, at most room records
+// in all (index entries of vanished records, flag "g", do not count). It
+// reports more = true when it stopped at room.
+func (b *Backend) chooseExpired(ctx context.Context, page []candidate, q backend.ExpiredQuery, t expiryTimes, room int) (bool, error) {
 	scans := make([]step, len(page))
 	for i, c := range page {
-		scans[i] = b.call(sExpireScan, []string{c.g.idx(), b.locOfAnon(c.g)}, c.g.recPrefix(), userFlag(c.g), anonID(c.g), now, maxScore, cutText)
+		scans[i] = b.call(sExpireScan, []string{c.g.idx(), b.locOfAnon(c.g)}, c.g.recPrefix(), userFlag(c.g), anonID(c.g), t.now, t.maxScore, t.cut)
 	}
 	more := false
 	for i, r := range b.pipe(ctx, scans...) {
 		flags, err := r.AsStrSlice()
 		if err != nil {
-			return nil, 0, false, b.mapErr("delete expired", err)
+			return false, b.mapErr("delete expired", err)
 		}
 		for j := 0; j+1 < len(flags); j += 2 {
 			id, flag := flags[j], flags[j+1]
@@ -144,10 +169,17 @@ func (b *Backend) expireGroups(ctx context.Context, page []candidate, q backend.
 			page[i].chosen = append(page[i].chosen, id)
 		}
 	}
+	return more, nil
+}
+
+// applyExpired removes the chosen IDs of each group (one round trip). It
+// returns the records removed, how many groups are still due, and the
+// steps that then update P:due, locators and P:all.
+func (b *Backend) applyExpired(ctx context.Context, page []candidate, q backend.ExpiredQuery, t expiryTimes) ([]backend.Record, int64, []step, error) {
 	applies := make([]step, len(page))
 	for i, c := range page {
 		e := ending(c.g, backend.Ending{At: q.Now, Keep: q.History}) // reasons are the script's
-		args := append([]string{c.g.recPrefix(), userFlag(c.g), now, cutText, b.channel(), b.tag, e[3], e[4], score(q.Now), anonID(c.g)}, c.chosen...)
+		args := append([]string{c.g.recPrefix(), userFlag(c.g), t.now, t.cut, b.channel(), b.tag, e[3], e[4], score(q.Now), anonID(c.g)}, c.chosen...)
 		applies[i] = b.call(sExpireApply, []string{c.g.idx(), c.g.hist(), b.locOfAnon(c.g)}, args...)
 	}
 	var removed []backend.Record
@@ -156,33 +188,40 @@ func (b *Backend) expireGroups(ctx context.Context, page []candidate, q backend.
 	for i, r := range b.pipe(ctx, applies...) {
 		arr, err := r.ToArray()
 		if err != nil || len(arr) == 0 {
-			return removed, 0, false, b.mapErr("delete expired", errOr(err, errEntry))
+			return removed, 0, nil, b.mapErr("delete expired", errOr(err, errEntry))
 		}
 		g := page[i].g
 		earliest, _ := arr[0].ToString()
-		if earliest != "" && parseScore(earliest) <= parseScore(maxScore) {
+		if earliest != "" && parseScore(earliest) <= parseScore(t.maxScore) {
 			stay++
 		}
-		var gone []backend.ID
-		for j := 1; j+1 < len(arr); j += 2 {
-			if s, _ := arr[j+1].ToString(); s == "g" {
-				text, _ := arr[j].ToString()
-				if id, ok := backend.ParseID(text); ok {
-					gone = append(gone, id)
-				}
-				continue
-			}
-			recs, _ := b.records(g, arr[j:j+2])
-			removed = append(removed, recs...)
-			gone = append(gone, recs[0].ID)
-		}
+		recs, gone := b.expiredReply(g, arr[1:])
+		removed = append(removed, recs...)
 		after = append(after, b.call(sDueSet, []string{b.dueKey()}, g.tag, page[i].score, earliest))
 		after = append(after, b.forgetSteps(g, gone)...)
 	}
-	if err := firstErr(b.pipe(context.WithoutCancel(ctx), after...)); err != nil {
-		b.log.Warn("redisstore: cleanup could not update its index (the next cleanup looks again)", "prefix", b.prefix, "err", err)
+	return removed, stay, after, nil
+}
+
+// expiredReply reads the (ID or record, flag) pairs of one group's apply
+// script: the records it removed, and the IDs of all it removed, with the
+// index entries of vanished records (flag "g").
+func (b *Backend) expiredReply(g group, pairs []rueidis.RedisMessage) ([]backend.Record, []backend.ID) {
+	var removed []backend.Record
+	var gone []backend.ID
+	for j := 0; j+1 < len(pairs); j += 2 {
+		if s, _ := pairs[j+1].ToString(); s == "g" {
+			text, _ := pairs[j].ToString()
+			if id, ok := backend.ParseID(text); ok {
+				gone = append(gone, id)
+			}
+			continue
+		}
+		recs, _ := b.records(g, pairs[j:j+2])
+		removed = append(removed, recs...)
+		gone = append(gone, recs[0].ID)
 	}
-	return removed, stay, more, nil
+	return removed, gone
 }
 
 // locOfAnon is the locator key of an anonymous group's session (its

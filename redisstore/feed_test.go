@@ -1,7 +1,6 @@
 package redisstore
 
 import (
-	"context"
 	"errors"
 	"net"
 	"strings"
@@ -183,16 +182,7 @@ func TestCallsWhileServerDown(t *testing.T) {
 			return err
 		},
 	}
-	for name, call := range calls {
-		start := time.Now()
-		err := call()
-		if !errors.Is(err, usersessions.ErrUnavailable) {
-			t.Errorf("%s while down: %v, want ErrUnavailable", name, err)
-		}
-		if d := time.Since(start); d > 6*time.Second {
-			t.Errorf("%s took %v to fail", name, d)
-		}
-	}
+	storetest.AllUnavailable(t, calls)
 
 	if err := e.srv.Start(); err != nil {
 		t.Fatal(err)
@@ -225,32 +215,7 @@ func TestCloseNeverHangsOnAFrozenServer(t *testing.T) {
 func TestDeadlineOnAHungServerIsUnavailable(t *testing.T) {
 	e := ownEnv(t, redistest.Config{})
 	b := e.open(t, 0, nil)
-	r := rec("alice", 0, time.Hour)
-	mustCreate(t, b, r)
-	thaw := e.srv.Freeze(t)
-	ctx, cancel := context.WithTimeout(ctxT(t), 300*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	var got backend.Record
-	err := b.Get(ctx, r.ID, &got, false)
-	if !errors.Is(err, usersessions.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Get on a hung server: %v, want ErrUnavailable and DeadlineExceeded", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("Get took %v with a 300 ms deadline", d)
-	}
-	thaw()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := b.Get(ctxT(t), r.ID, &got, false)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Get after thaw: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	storetest.GetOnHungServer(t, b, func() func() { return e.srv.Freeze(t) })
 }
 
 // Many moves race many revocations of the same sessions: a session is never

@@ -32,23 +32,7 @@ func (e env) storeBackend(t testing.TB, opts *usersessions.Options, prepare func
 	if prepare != nil {
 		prepare(b)
 	}
-	var o usersessions.Options
-	if opts != nil {
-		o = *opts
-	}
-	if o.Logger == nil {
-		o.Logger = discard()
-	}
-	if o.CleanupInterval == 0 {
-		o.CleanupInterval = -1
-	}
-	s, err := usersessions.NewStore(b, &o)
-	if err != nil {
-		_ = b.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s, b
+	return storetest.NewStore(t, b, opts), b
 }
 
 // checked registers a Check of s when t ends.
@@ -142,16 +126,7 @@ func TestStoreKilledServer(t *testing.T) {
 	if err := a.End(ctx, sess.ID, usersessions.EndOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	revoked := time.Now()
-	for {
-		if _, err := b.Load(ctx, sess.Token); errors.Is(err, usersessions.ErrNotFound) {
-			break
-		}
-		if time.Since(revoked) > 2*time.Second {
-			t.Fatal("B serves a session revoked on A after the restart")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	storetest.Refused(t, b, sess.Token, 2*time.Second, "B after the restart, after A's End")
 }
 
 // A server restarted without persistence has lost every session: B, which

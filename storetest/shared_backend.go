@@ -35,6 +35,12 @@ type SharedBackendSuite struct {
 	Damage func(t *testing.T, b backend.SharedBackend, r *backend.Record)
 	// Deadline returns the deadline the storage keeps for r.
 	Deadline func(t *testing.T, b backend.SharedBackend, r *backend.Record) int64
+	// Retries, when set, returns how many calls b has run again after a
+	// conflict between instances (a deadlock, a serialization failure).
+	// Touches from two instances in opposite orders must cause none: a
+	// retry waits for the storage to find the conflict (PostgreSQL's
+	// deadlock_timeout, 1 s), so rows are to be locked in one order.
+	Retries func(b backend.SharedBackend) int64
 }
 
 // Base is the moment NewRecord's times count from.
@@ -190,6 +196,11 @@ func testTouchFromTwo(e *sharedBackendEnv) {
 	close(errs)
 	for err := range errs {
 		t.Fatalf("concurrent Touch: %v", err)
+	}
+	if e.s.Retries != nil {
+		if n := e.s.Retries(a) + e.s.Retries(b); n > 0 {
+			t.Fatalf("%d Touches ran again after a conflict: the two orders deadlocked", n)
+		}
 	}
 	for _, r := range rs {
 		got, err := e.get(a, r.ID)

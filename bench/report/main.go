@@ -46,6 +46,10 @@ func main() {
 	}
 }
 
+// run is the command's one pass, top to bottom: find the module, run the
+// suite (or read a saved output), parse it, and write the report and the
+// chart. Its length is that sequence of steps, each a few lines, which
+// reads best in order.
 func run(short bool, count int, benchtime, bench, outDir, in string) error {
 	root, err := moduleRoot()
 	if err != nil {

@@ -287,6 +287,8 @@ type sessionLine struct {
 	Active    bool      `json:"active"`
 }
 
+// cmdList is the ls command. Its length is mostly the help text and the
+// flags; reading the sessions is listRows.
 func cmdList(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("ls", "ls [-db PATH] [-user U] [-expired | -all] [-json] [-limit N] [-geoip PATH] [-idle-timeout D]", `
 Lists active sessions (-expired: only expired ones not cleared yet, -all:
@@ -331,25 +333,9 @@ under that idle timeout; the file and the app are not changed.`, stderr)
 	defer stop()
 
 	now := time.Now()
-	var rows []*usersessions.Session
-	bad := 0
-	query := filter
-	if db.idle.set {
-		query.State = usersessions.AnyState // judged below, by the override
-	}
-	for s, err := range store.All(ctx, query) {
-		if err == nil && db.idle.set && !stateMatches(filter.State, db.idle.active(s, now)) {
-			continue
-		}
-		if err != nil {
-			if errors.Is(err, usersessions.ErrCorrupt) {
-				fmt.Fprintf(stderr, "usersessions: skipping unreadable record: %v\n", err)
-				bad++
-				continue
-			}
-			return err
-		}
-		rows = append(rows, s)
+	rows, bad, err := listRows(ctx, store, filter, &db.idle, now, stderr)
+	if err != nil {
+		return err
 	}
 	// One order for both forms, so that -limit N picks the same sessions
 	// in the table and in -json.
@@ -367,6 +353,31 @@ under that idle timeout; the file and the app are not changed.`, stderr)
 		return fmt.Errorf("%d unreadable session %s skipped (%s is damaged)", bad, plural(bad, "record"), redactDB(db.path))
 	}
 	return nil
+}
+
+// listRows reads the sessions ls lists: those filter matches, judged under
+// the -idle-timeout override when one is given. Unreadable records are
+// reported on stderr, skipped and counted in bad.
+func listRows(ctx context.Context, store sessionStore, filter usersessions.Filter, idle *idleFlag, now time.Time, stderr io.Writer) (rows []*usersessions.Session, bad int, err error) {
+	query := filter
+	if idle.set {
+		query.State = usersessions.AnyState // judged below, by the override
+	}
+	for s, err := range store.All(ctx, query) {
+		if err == nil && idle.set && !stateMatches(filter.State, idle.active(s, now)) {
+			continue
+		}
+		if err != nil {
+			if errors.Is(err, usersessions.ErrCorrupt) {
+				fmt.Fprintf(stderr, "usersessions: skipping unreadable record: %v\n", err)
+				bad++
+				continue
+			}
+			return nil, 0, err
+		}
+		rows = append(rows, s)
+	}
+	return rows, bad, nil
 }
 
 // newestFirst sorts rows by last activity, newest first (then by ID, so
@@ -499,36 +510,47 @@ session matched (an unknown -id, or a user without sessions).`, stderr)
 	defer stop()
 
 	if *id != "" {
-		if err := store.End(ctx, *id, usersessions.EndOptions{}); err != nil {
-			if errors.Is(err, usersessions.ErrNotFound) {
-				return fmt.Errorf("no session with ID %q", *id)
-			}
-			return err
-		}
-		fmt.Fprintln(stdout, "revoked 1 session")
-		return nil
+		return revokeID(ctx, store, *id, stdout)
 	}
-	if *keep != "" {
+	return revokeUser(ctx, store, *user, *keep, stdout)
+}
+
+// revokeID ends the one session with the given ID, for revoke -id.
+func revokeID(ctx context.Context, store sessionStore, id string, stdout io.Writer) error {
+	if err := store.End(ctx, id, usersessions.EndOptions{}); err != nil {
+		if errors.Is(err, usersessions.ErrNotFound) {
+			return fmt.Errorf("no session with ID %q", id)
+		}
+		return err
+	}
+	fmt.Fprintln(stdout, "revoked 1 session")
+	return nil
+}
+
+// revokeUser ends every session of user but keep (if given), for revoke
+// -user; no session ended is an error, so a script sees it.
+func revokeUser(ctx context.Context, store sessionStore, user, keep string, stdout io.Writer) error {
+	if keep != "" {
 		// A mistyped -keep would otherwise end every session of the user.
-		s, err := store.Get(ctx, *keep)
-		if errors.Is(err, usersessions.ErrNotFound) || err == nil && s.UserID != *user {
-			return fmt.Errorf("-keep %q is not an active session of user %q; nothing revoked", *keep, *user)
+		s, err := store.Get(ctx, keep)
+		if errors.Is(err, usersessions.ErrNotFound) || err == nil && s.UserID != user {
+			return fmt.Errorf("-keep %q is not an active session of user %q; nothing revoked", keep, user)
 		}
 		if err != nil {
 			return err
 		}
 	}
-	n, err := store.EndUser(ctx, *user, *keep, usersessions.EndOptions{})
+	n, err := store.EndUser(ctx, user, keep, usersessions.EndOptions{})
 	if err != nil {
 		return err
 	}
 	if n == 0 {
 		// Like an unknown -id: status 1, so a script sees that nothing
 		// happened (a mistyped user ID, say).
-		if *keep != "" {
-			return fmt.Errorf("user %q has no sessions besides %s; nothing revoked", *user, *keep)
+		if keep != "" {
+			return fmt.Errorf("user %q has no sessions besides %s; nothing revoked", user, keep)
 		}
-		return fmt.Errorf("no sessions of user %q matched; nothing revoked", *user)
+		return fmt.Errorf("no sessions of user %q matched; nothing revoked", user)
 	}
 	fmt.Fprintf(stdout, "revoked %d %s\n", n, plural(n, "session"))
 	return nil

@@ -187,20 +187,39 @@ stopped: a file in use is refused.`, stderr)
 			err = cerr
 		}
 	}()
-	// Through a symbolic link, the file it points to is replaced: a
-	// rename over the link would replace the link and leave the file.
-	file, err := filepath.EvalSymlinks(db.path)
+	before, want, err := compactReplace(src, db.path)
 	if err != nil {
 		return err
 	}
+	after := int64(0)
+	if fi, err := os.Stat(db.path); err == nil {
+		after = fi.Size()
+	}
+	fmt.Fprintf(stdout, "compacted %s: %s -> %s, %d %s, in %v\n", db.path, humanBytes(before), humanBytes(after),
+		want, plural(want, "session"), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// compactReplace compacts the file src holds (under its exclusive lock)
+// into a temporary copy beside it and renames the copy over the file at
+// path; it returns the file's size before and the number of sessions.
+// Until the rename, the copy is removed on any error and the file is left
+// as it was.
+func compactReplace(src *bolt.DB, path string) (before int64, n int, err error) {
+	// Through a symbolic link, the file it points to is replaced: a
+	// rename over the link would replace the link and leave the file.
+	file, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return 0, 0, err
+	}
 	fi, err := os.Stat(file)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	dir := filepath.Dir(file)
 	tmp, err := os.CreateTemp(dir, filepath.Base(file)+".compact-*.tmp")
 	if err != nil {
-		return fmt.Errorf("compacting %s: %w", db.path, err)
+		return 0, 0, fmt.Errorf("compacting %s: %w", path, err)
 	}
 	tmpPath := tmp.Name()
 	tmp.Close()
@@ -210,24 +229,18 @@ stopped: a file in use is refused.`, stderr)
 			os.Remove(tmpPath)
 		}
 	}()
-	want, err := compactInto(tmpPath, src, db.path)
+	want, err := compactInto(tmpPath, src, path)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
-	if err := replaceFile(tmpPath, file, fi, db.path); err != nil {
-		return err
+	if err := replaceFile(tmpPath, file, fi, path); err != nil {
+		return 0, 0, err
 	}
 	renamed = true
 	if err := syncDir(dir); err != nil {
-		return err
+		return 0, 0, err
 	}
-	after := int64(0)
-	if fi, err := os.Stat(db.path); err == nil {
-		after = fi.Size()
-	}
-	fmt.Fprintf(stdout, "compacted %s: %s -> %s, %d %s, in %v\n", db.path, humanBytes(fi.Size()), humanBytes(after),
-		want, plural(want, "session"), time.Since(start).Round(time.Millisecond))
-	return nil
+	return fi.Size(), want, nil
 }
 
 // compactInto copies src into a new bbolt file at tmpPath with bbolt's
@@ -364,47 +377,63 @@ database.`, stderr)
 	ctx, stop := signalContext()
 	defer stop()
 
-	// copyTo writes the copy; via names the control socket when the app
-	// holds the file.
-	var copyTo func(w io.Writer) (int64, error)
-	var via string
-	var total int64
-	src, err := openRaw(db, true, "back up")
-	switch {
-	case err == nil:
-		defer src.Close()
-		copyTo = copyFromFile(src)
-		if fi, err := os.Stat(db.path); err == nil {
-			total = fi.Size()
-		}
-	case errors.Is(err, usersessions.ErrLocked):
-		c, cerr := dialApp(db.path)
-		if cerr != nil {
-			if errors.Is(cerr, os.ErrNotExist) {
-				return fmt.Errorf("%s is in use by another process, which serves no control socket "+
-					"(control.Serve); stop it to back up the file, or let the app serve one", db.path)
-			}
-			return fmt.Errorf("%s is in use by another process; its control socket: %v", db.path, cerr)
-		}
-		via = control.SocketPath(db.path)
-		copyTo = func(w io.Writer) (int64, error) { return c.Backup(ctx, w) }
-		if f := c.Info().File; f != nil {
-			total = f.Size
-		}
-	default:
+	from, err := openBackupSource(ctx, db)
+	if err != nil {
 		return err
 	}
-
-	n, size, err := writeBackup(*out, *force, total, copyTo, stderr)
+	defer from.close()
+	n, size, err := writeBackup(*out, *force, from.total, from.copyTo, stderr)
 	if err != nil {
 		return err
 	}
 	how := ""
-	if via != "" {
-		how = " (from the running app, through " + via + ")"
+	if from.via != "" {
+		how = " (from the running app, through " + from.via + ")"
 	}
 	fmt.Fprintf(stdout, "backed up %s to %s%s: %d %s, %s\n", db.path, *out, how, n, plural(n, "session"), humanBytes(size))
 	return nil
+}
+
+// backupSource is where backup reads its copy from.
+type backupSource struct {
+	copyTo func(w io.Writer) (int64, error) // writes the copy
+	via    string                           // the control socket, when the app holds the file
+	total  int64                            // the expected size, for progress; 0 if unknown
+	close  func()                           // releases the file, if backup opened it
+}
+
+// openBackupSource opens the database for backup: the file itself when no
+// app holds it, otherwise the app's control socket.
+func openBackupSource(ctx context.Context, db *dbFlags) (backupSource, error) {
+	src, err := openRaw(db, true, "back up")
+	switch {
+	case err == nil:
+		from := backupSource{copyTo: copyFromFile(src), close: func() { src.Close() }}
+		if fi, err := os.Stat(db.path); err == nil {
+			from.total = fi.Size()
+		}
+		return from, nil
+	case errors.Is(err, usersessions.ErrLocked):
+		c, cerr := dialApp(db.path)
+		if cerr != nil {
+			if errors.Is(cerr, os.ErrNotExist) {
+				return backupSource{}, fmt.Errorf("%s is in use by another process, which serves no control socket "+
+					"(control.Serve); stop it to back up the file, or let the app serve one", db.path)
+			}
+			return backupSource{}, fmt.Errorf("%s is in use by another process; its control socket: %v", db.path, cerr)
+		}
+		from := backupSource{
+			copyTo: func(w io.Writer) (int64, error) { return c.Backup(ctx, w) },
+			via:    control.SocketPath(db.path),
+			close:  func() {},
+		}
+		if f := c.Info().File; f != nil {
+			from.total = f.Size
+		}
+		return from, nil
+	default:
+		return backupSource{}, err
+	}
 }
 
 // copyFromFile is backup's copy of a file no app holds, opened as src:

@@ -72,6 +72,9 @@ const maxUsername = 64
 // CSS, forms to this origin, nothing else.
 const demoCSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
+// cmdDemo runs the demo web app. It is longer than most because a quarter
+// of it is the command's help text and flag definitions; the rest is one
+// sequence of setup steps in the order they must happen.
 func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", "demo [-db PATH] [-addr HOST:PORT] [-geoip PATH] [-geoip-lang LANGS] [-trusted-proxies CIDR,...] [-dbsc=false]", `
 Runs a small web app: sign in under any name, see your sessions at
@@ -100,14 +103,9 @@ GeoByLanguage takes them).`, stderr)
 	if err != nil {
 		return usagef(fs, "-trusted-proxies: %v", err)
 	}
-	var langs []string
-	for l := range strings.SplitSeq(*geoLang, ",") {
-		if l = strings.TrimSpace(l); l != "" {
-			if _, err := language.Parse(l); err != nil {
-				return usagef(fs, "-geoip-lang: %q is not a language tag such as en, de or pt-BR", l)
-			}
-			langs = append(langs, l)
-		}
+	langs, err := parseLangs(*geoLang)
+	if err != nil {
+		return usagef(fs, "-geoip-lang: %v", err)
 	}
 	geos, err := openGeos(*geoPath, langs)
 	if err != nil {
@@ -124,20 +122,9 @@ GeoByLanguage takes them).`, stderr)
 	if err != nil {
 		return fmt.Errorf("%w (pick another -addr; port 0 takes any free one)", err)
 	}
-	if isDatabaseURL(*dbPath) {
-		// A database server: no folder to make, no file to check.
-	} else if *dbPath == defaultDBPath() {
-		if err := os.MkdirAll(filepath.Dir(*dbPath), 0o700); err != nil {
-			ln.Close()
-			return err
-		}
-	}
-	if fi, err := os.Stat(*dbPath); err == nil && fi.Size() > 0 && !isDatabaseURL(*dbPath) {
-		// An existing file is checked first, as operator commands do.
-		if _, err := probeFile(*dbPath); err != nil {
-			ln.Close()
-			return err
-		}
+	if err := prepareDemoDB(*dbPath); err != nil {
+		ln.Close()
+		return err
 	}
 	// UseStoredIdleTimeout: a demo pointed at an app's file (stopped) must
 	// not store its own idle timeout there, which the next clear-expired
@@ -159,6 +146,41 @@ GeoByLanguage takes them).`, stderr)
 	ctx, stop := signalContext()
 	defer stop()
 	return serveDemo(ctx, ln, store, demoConfig{geo: geos.def, geoByLang: geos.byLang, trusted: trusted, places: places, dbsc: *dbsc}, stdout, stderr)
+}
+
+// parseLangs splits -geoip-lang's comma-separated list, each a language
+// tag; empty entries are skipped.
+func parseLangs(list string) ([]string, error) {
+	var langs []string
+	for l := range strings.SplitSeq(list, ",") {
+		if l = strings.TrimSpace(l); l != "" {
+			if _, err := language.Parse(l); err != nil {
+				return nil, fmt.Errorf("%q is not a language tag such as en, de or pt-BR", l)
+			}
+			langs = append(langs, l)
+		}
+	}
+	return langs, nil
+}
+
+// prepareDemoDB readies the demo's -db before it is opened: the default
+// file's folder is made, and an existing file is checked first, as
+// operator commands do. A database server needs neither.
+func prepareDemoDB(dbPath string) error {
+	if isDatabaseURL(dbPath) {
+		return nil
+	}
+	if dbPath == defaultDBPath() {
+		if err := os.MkdirAll(filepath.Dir(dbPath), 0o700); err != nil {
+			return err
+		}
+	}
+	if fi, err := os.Stat(dbPath); err == nil && fi.Size() > 0 {
+		if _, err := probeFile(dbPath); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // The demo's account-security settings.

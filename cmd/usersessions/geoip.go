@@ -66,6 +66,33 @@ A free GeoLite2 license key comes with a MaxMind account; pass it in
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
+	progress, finish := downloadProgress(stderr)
+	file, err := geoupdate.Download(ctx, *key, *edition, *dir, &geoupdate.Options{
+		BaseURL:    *baseURL,
+		HTTPClient: downloadClient(),
+		Progress:   progress,
+	})
+	finish()
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%w (gave up after -timeout %v)", err, *timeout)
+		}
+		return err
+	}
+	// Download checks that the file is a MaxMind DB; the views need a
+	// City or Country one.
+	if geo, err := usersessions.OpenGeo(file, nil); err != nil {
+		fmt.Fprintf(stderr, "usersessions: warning: %v: -geoip needs a City or Country edition\n", err)
+	} else {
+		geo.Close()
+	}
+	fmt.Fprintln(stdout, file)
+	return nil
+}
+
+// downloadProgress draws geoip download's progress bar on stderr: progress
+// is geoupdate's callback, finish ends the bar once Download returns.
+func downloadProgress(stderr io.Writer) (progress func(done, total int64), finish func()) {
 	bar := newProgress(stderr, "downloading", 0, true)
 	var ticker chan struct{}
 	if bar != nil {
@@ -85,7 +112,7 @@ A free GeoLite2 license key comes with a MaxMind account; pass it in
 			}
 		}()
 	}
-	progress := func(done, total int64) {
+	progress = func(done, total int64) {
 		if total > 0 {
 			bar.SetTotal(total)
 		}
@@ -94,30 +121,13 @@ A free GeoLite2 license key comes with a MaxMind account; pass it in
 		}
 		bar.Set(done)
 	}
-	file, err := geoupdate.Download(ctx, *key, *edition, *dir, &geoupdate.Options{
-		BaseURL:    *baseURL,
-		HTTPClient: downloadClient(),
-		Progress:   progress,
-	})
-	if ticker != nil {
-		close(ticker)
-	}
-	bar.Done()
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("%w (gave up after -timeout %v)", err, *timeout)
+	finish = func() {
+		if ticker != nil {
+			close(ticker)
 		}
-		return err
+		bar.Done()
 	}
-	// Download checks that the file is a MaxMind DB; the views need a
-	// City or Country one.
-	if geo, err := usersessions.OpenGeo(file, nil); err != nil {
-		fmt.Fprintf(stderr, "usersessions: warning: %v: -geoip needs a City or Country edition\n", err)
-	} else {
-		geo.Close()
-	}
-	fmt.Fprintln(stdout, file)
-	return nil
+	return progress, finish
 }
 
 // downloadClient bounds the slow parts of a download that the overall
