@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/usersessions/usersessions/internal/browsertest"
+	"github.com/usersessions/usersessions/internal/needs"
 )
 
 // axeSource returns axe-core's axe.min.js from the file named by
@@ -27,7 +28,7 @@ func axeSource(t *testing.T) string {
 	t.Helper()
 	path := os.Getenv("USERSESSIONS_AXE")
 	if path == "" {
-		if os.Getenv("CI") == "true" {
+		if needs.CI() {
 			t.Fatal("CI=true but USERSESSIONS_AXE is unset: .ci/run must install axe-core (npm install axe-core) and point USERSESSIONS_AXE at node_modules/axe-core/axe.min.js")
 		}
 		t.Log("USERSESSIONS_AXE is unset: skipping the axe-core checks (npm install axe-core, then USERSESSIONS_AXE=$PWD/node_modules/axe-core/axe.min.js)")

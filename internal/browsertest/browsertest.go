@@ -9,11 +9,11 @@ package browsertest
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/usersessions/usersessions/internal/needs"
 )
 
 // names are the Chromium and Chrome binaries looked for in PATH, in order.
@@ -23,8 +23,7 @@ var names = []string{"chromium", "chromium-browser", "google-chrome", "google-ch
 // test (fails it under CI=true) when there is none or in -short mode.
 func Chromium(t testing.TB) string {
 	t.Helper()
-	ci := os.Getenv("CI") == "true"
-	if testing.Short() && !ci {
+	if testing.Short() && !needs.CI() {
 		t.Skip("skipping the real-browser test in -short mode")
 	}
 	for _, name := range names {
@@ -32,10 +31,7 @@ func Chromium(t testing.TB) string {
 			return p
 		}
 	}
-	if ci {
-		t.Fatal("CI=true but no Chromium found (chromium, chromium-browser, google-chrome): .ci/run must install Debian's chromium package")
-	}
-	t.Skip("skipping the real-browser test: no Chromium found (install Debian's chromium package to run it)")
+	needs.Missing(t, "no Chromium found (chromium, chromium-browser, google-chrome): install Debian's chromium package")
 	return ""
 }
 

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/usersessions/usersessions/internal/needs"
 )
 
 // Port is the port number in the socket file's name (.s.PGSQL.Port). The
@@ -88,13 +89,10 @@ func isExec(p string) bool {
 	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }
 
-// unavailable skips the test, or fails it under CI=true.
+// unavailable skips the test, or fails it under CI=true (see package needs).
 func unavailable(tb testing.TB, err error) {
 	tb.Helper()
-	if os.Getenv("CI") == "true" {
-		tb.Fatalf("pgtest: %v (CI=true: PostgreSQL is required)", err)
-	}
-	tb.Skipf("pgtest: skipping, %v", err)
+	needs.Missing(tb, "pgtest: "+err.Error())
 }
 
 // Start starts a new cluster for tb alone and stops and removes it when tb

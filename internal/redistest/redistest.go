@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+	"github.com/usersessions/usersessions/internal/needs"
 )
 
 // Config selects how a server runs.
@@ -74,13 +75,10 @@ func findServer() (string, error) {
 	return p, nil
 }
 
-// unavailable skips the test, or fails it under CI=true.
+// unavailable skips the test, or fails it under CI=true (see package needs).
 func unavailable(tb testing.TB, err error) {
 	tb.Helper()
-	if os.Getenv("CI") == "true" {
-		tb.Fatalf("redistest: %v (CI=true: Redis is required)", err)
-	}
-	tb.Skipf("redistest: skipping, %v", err)
+	needs.Missing(tb, "redistest: "+err.Error())
 }
 
 // Require skips tb (fails it under CI=true) when redis-server cannot be
