@@ -59,34 +59,29 @@ func (s *Store) recency(r *backend.Record) int64 {
 
 // created calls Hooks.Created for sess, now durable as a session of a user
 // since at (Unix nanoseconds: its creation, or the write that signed it in).
+//
+// The sign-in check and the hook's newDevice are answered from one walk of
+// the user's earlier sessions (see earlierOf).
 func (s *Store) created(ctx context.Context, sess *Session, at int64) {
-	s.checkSignIn(ctx, sess, at)
-	hook := s.opts.Hooks.Created
-	if hook == nil || sess.UserID == "" {
+	check, hook := s.opts.SignInCheck, s.opts.Hooks.Created
+	if sess.UserID == "" || check == nil && hook == nil {
 		return
 	}
-	newDevice, err := s.isNewDevice(ctx, sess, at)
+	known, err := s.earlierOf(ctx, sess, at, check)
+	if check != nil {
+		s.checkSignIn(ctx, check, sess, at, known, err)
+	}
+	if hook == nil {
+		return
+	}
 	if err != nil {
 		s.log.Error("usersessions: Hooks.Created: looking up earlier devices", "user", sess.UserID, "err", err)
 	}
+	// An unnamed device matches nothing: it is always new.
+	newDevice := deviceKey(sess.UserAgent, s.opts.Privacy.NoUserAgent) == "" || !known.device
 	c := *sess
 	c.Token = "" // hooks never see the secret
 	s.runHook("Created", func() { hook(ctx, &c, newDevice) })
-}
-
-// isNewDevice reports whether no session of sess's user that signed in
-// before sess (at), live or in history, has sess's device name.
-func (s *Store) isNewDevice(ctx context.Context, sess *Session, at int64) (bool, error) {
-	device := deviceKey(sess.UserAgent, s.opts.Privacy.NoUserAgent)
-	if device == "" {
-		return true, nil
-	}
-	seen := false
-	err := s.eachEarlier(ctx, sess, at, func(r *backend.Record) bool {
-		seen = deviceKey(r.UserAgent, s.opts.Privacy.NoUserAgent) == device
-		return !seen
-	})
-	return !seen, err
 }
 
 // eachEarlier calls fn for each session of sess's user that signed in

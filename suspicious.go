@@ -94,14 +94,15 @@ func (m SignInMark) Has(reason SignInReason) bool { return slices.Contains(m.Rea
 func (s *Session) Suspicious() (SignInMark, bool) { return Value[SignInMark](s, SignInMarkKey) }
 
 // checkSignIn runs the sign-in check on sess, durable as a session of its
-// user since at, and marks it when it looks suspicious. A failure is
+// user since at, given what its earlier sessions tell (known, or the error
+// reading them), and marks it when it looks suspicious. A failure is
 // logged: it never undoes the sign-in.
-func (s *Store) checkSignIn(ctx context.Context, sess *Session, at int64) {
-	check := s.opts.SignInCheck
-	if check == nil || sess.UserID == "" {
-		return
+func (s *Store) checkSignIn(ctx context.Context, check *SignInCheck, sess *Session, at int64, known knownPlaces, err error) {
+	var mark SignInMark
+	var suspicious bool
+	if err == nil {
+		mark, suspicious = s.judgeSignIn(check, sess, at, known)
 	}
-	mark, suspicious, err := s.judgeSignIn(ctx, check, sess, at)
 	if err == nil && suspicious {
 		err = s.storeMark(ctx, sess, mark)
 	}
@@ -125,26 +126,38 @@ type knownPlaces struct {
 	lastSeen  int64           // and its latest activity; 0: none
 }
 
-// judgeSignIn compares sess with its user's earlier sessions (see
-// eachEarlier). A user without any is not judged: there is nothing to
-// compare with, and every first sign-in would look suspicious.
-func (s *Store) judgeSignIn(ctx context.Context, check *SignInCheck, sess *Session, at int64) (SignInMark, bool, error) {
+// earlierOf reads what sess's user's earlier sessions (see eachEarlier)
+// tell about sess, in one walk: whether one had its device, and with a
+// check that has a Geo, their places. Without a check the walk stops at
+// the first session with the device.
+func (s *Store) earlierOf(ctx context.Context, sess *Session, at int64, check *SignInCheck) (knownPlaces, error) {
 	stored := s.opts.Privacy.NoUserAgent
 	device := deviceKey(sess.UserAgent, stored)
 	known := knownPlaces{countries: map[string]bool{}}
+	var geo *Geo
+	if check != nil {
+		geo = check.Geo
+	}
 	err := s.eachEarlier(ctx, sess, at, func(r *backend.Record) bool {
 		known.any = true
 		known.device = known.device || deviceKey(r.UserAgent, stored) == device
-		if place, ok := locate(check.Geo, r); ok {
+		if place, ok := locate(geo, r); ok {
 			known.countries[countryOf(place)] = true
 			if seen := s.recency(r); seen > known.lastSeen {
 				known.last, known.lastSeen = place, seen
 			}
 		}
-		return true
+		return check != nil || !known.device
 	})
-	if err != nil || !known.any {
-		return SignInMark{}, false, err
+	return known, err
+}
+
+// judgeSignIn compares sess with what its user's earlier sessions tell
+// (known). A user without any is not judged: there is nothing to compare
+// with, and every first sign-in would look suspicious.
+func (s *Store) judgeSignIn(check *SignInCheck, sess *Session, at int64, known knownPlaces) (SignInMark, bool) {
+	if !known.any {
+		return SignInMark{}, false
 	}
 	mark := SignInMark{At: unixNano(at)}
 	if !known.device {
@@ -166,7 +179,7 @@ func (s *Store) judgeSignIn(ctx context.Context, check *SignInCheck, sess *Sessi
 			mark.Reasons = append(mark.Reasons, SignInImpossibleTravel)
 		}
 	}
-	return mark, len(mark.Reasons) > 0, nil
+	return mark, len(mark.Reasons) > 0
 }
 
 // impossible reports whether covering km in d is travel too fast to be

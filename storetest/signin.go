@@ -132,7 +132,7 @@ func wantMark(e *env, s *usersessions.Store, log *markLog, sess *usersessions.Se
 func testSignInNewDevice(e *env) {
 	var log markLog
 	s := signInStore(e, &log, func(o *usersessions.Options) { o.SignInCheck.Geo = nil })
-	// Sign-ins at one moment are ordered by ID (see isNewDevice): a
+	// Sign-ins at one moment are ordered by ID (see eachEarlier in security.go): a
 	// minute between them keeps the order of the calls.
 	first := signIn(e, s, "alice", inAmsterdam, clientA.UserAgent)
 	wantMark(e, s, &log, first) // nothing to compare with: never marked
